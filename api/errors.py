@@ -1,0 +1,57 @@
+"""Every error becomes a JSON answer here, and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+import pydantic
+from aiohttp import web
+
+from recorder.errors import InvalidRequestError, NotFoundError, RecorderError
+from recorder.signing import SignatureError
+from schemas.recording import ErrorBody
+
+logger = logging.getLogger(__name__)
+
+_STATUS: dict[type[Exception], int] = {NotFoundError: 404, InvalidRequestError: 400, SignatureError: 403}
+
+
+def error_response(status: int, error: str, message: str, details: list[dict[str, object]] | None = None
+                   ) -> web.Response:
+    body = ErrorBody(error=error, message=message, details=details).wire()
+    return web.json_response(body, status=status)
+
+
+def _validation_details(exc: pydantic.ValidationError) -> list[dict[str, object]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except pydantic.ValidationError as exc:
+        logger.info("%s %s: invalid request: %s", request.method, request.path, exc.error_count())
+        return error_response(400, "INVALID_REQUEST", "the request is not valid", _validation_details(exc))
+    except json.JSONDecodeError as exc:
+        logger.info("%s %s: malformed JSON", request.method, request.path)
+        return error_response(400, "MALFORMED_JSON", f"the body is not JSON: {exc.msg}")
+    except (RecorderError, SignatureError) as exc:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        code = exc.code if isinstance(exc, RecorderError) else "FORBIDDEN"
+        logger.info("%s %s: %s %s", request.method, request.path, status, exc)
+        return error_response(status, code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason.upper().replace(" ", "_"), exc.text or exc.reason)
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "INTERNAL_ERROR", "the recorder failed; see its log")

@@ -1,0 +1,134 @@
+"""From domain records to wire models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from recorder.models import ErrorInfo, Recording, Track
+from schemas.recording import (
+    ConversationMessage,
+    ConversationRecordingData,
+    ConversationStreamData,
+    ConversationTrackData,
+    ConversationTrackStorageData,
+    Error,
+    LocalFileDataMessage,
+    RecordingDataEvent,
+    RecordingDataMessage,
+    RecordingState,
+    StorageProfileDataMessage,
+    StorageProviderType,
+    StreamDataMessage,
+    StreamState,
+    StreamType,
+    TrackDataMessage,
+    TrackStorageDataMessage,
+    TrackType,
+    UploadDataMessage,
+)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+
+
+def java_duration(seconds: float) -> str:
+    """ISO-8601 duration as Java's Duration.toString() writes it (PT1H2M3.5S)."""
+    hours, rest = divmod(round(seconds, 3), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "PT" + (f"{int(hours)}H" if hours else "") + (f"{int(minutes)}M" if minutes else "")
+    if secs or text == "PT":
+        text += f"{secs:.3f}".rstrip("0").rstrip(".") + "S"
+    return text
+
+
+def _error(error: ErrorInfo | None) -> Error | None:
+    if error is None:
+        return None
+    return Error(code=error.code, message=error.message, occurred=timestamp(error.occurred))
+
+
+def recording_event(recording: Recording) -> RecordingDataEvent:
+    return RecordingDataEvent(
+        conversation_id=recording.conversation_id, recorder_id=recording.recorder_id,
+        instance_id=recording.instance_id, state=RecordingState(recording.state.value), error=_error(recording.error),
+    )
+
+
+def _track(track: Track, url: str | None) -> TrackDataMessage:
+    return TrackDataMessage(
+        id=track.id, started=timestamp(track.started), stopped=timestamp(track.stopped), type=TrackType(track.type),
+        url=url,
+        storage=TrackStorageDataMessage(
+            local_storage=LocalFileDataMessage(
+                created=timestamp(track.started), deleted=timestamp(track.local_deleted),
+                error=_error(track.local_error), location=track.local_location,
+            ),
+            object_storage=UploadDataMessage(
+                error=_error(track.object_error), location=track.object_location,
+                size=str(track.object_size) if track.object_size is not None else None,
+                uploaded=timestamp(track.object_uploaded),
+            ) if track.object_location or track.object_error else None,
+        ),
+    )
+
+
+def recording_message(
+    recording: Recording, provider: str, track_url: Callable[[Track], str | None]
+) -> RecordingDataMessage:
+    return RecordingDataMessage(
+        audio=recording.audio, conference_id=recording.conference_id, conversation_id=recording.conversation_id,
+        error=_error(recording.error), instance_id=recording.instance_id, organization_id=recording.organization_id,
+        recorder_id=recording.recorder_id, recovered=timestamp(recording.recovered),
+        started=timestamp(recording.started), state=RecordingState(recording.state.value),
+        stopped=timestamp(recording.stopped),
+        storage_profile=StorageProfileDataMessage(
+            application_id=recording.application_id, provider=StorageProviderType(provider)
+        ),
+        streams=[
+            StreamDataMessage(
+                id=s.id, state=StreamState(s.state.value), type=StreamType(s.type), user_id=s.user_id,
+                tracks=[_track(t, track_url(t)) for t in s.tracks],
+            )
+            for s in recording.streams
+        ],
+        video=recording.video,
+    )
+
+
+def conversation_message(recordings: list[Recording], provider: str) -> ConversationMessage:
+    last = recordings[-1]
+    duration = sum(
+        (r.stopped - r.started).total_seconds() for r in recordings if r.started is not None and r.stopped is not None
+    )
+    return ConversationMessage(
+        application_id=last.application_id, conversation_id=last.conversation_id, duration=java_duration(duration),
+        provider=StorageProviderType(provider),
+        recordings=[
+            ConversationRecordingData(
+                audio=r.audio, conference_id=r.conference_id, recorder_id=r.recorder_id,
+                recovered=timestamp(r.recovered), started=timestamp(r.started), stopped=timestamp(r.stopped),
+                video=r.video,
+                streams=[
+                    ConversationStreamData(
+                        started=timestamp(s.started), stopped=timestamp(s.stopped), type=StreamType(s.type),
+                        user_id=s.user_id,
+                        tracks=[
+                            ConversationTrackData(
+                                started=timestamp(t.started), stopped=timestamp(t.stopped), type=TrackType(t.type),
+                                storage=ConversationTrackStorageData(
+                                    location=t.object_location,
+                                    size=str(t.object_size) if t.object_size is not None else None,
+                                    uploaded=timestamp(t.object_uploaded),
+                                ),
+                            )
+                            for t in s.tracks
+                        ],
+                    )
+                    for s in r.streams
+                ],
+            )
+            for r in recordings
+        ],
+    )

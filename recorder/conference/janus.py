@@ -1,0 +1,259 @@
+"""JanusConference: the VideoRoom plugin of a Janus server, over its HTTP API.
+
+Flow: `create` a session -> `attach` janus.plugin.videoroom -> long-poll `GET /janus/<session>` for
+events. The bot joins the room as a publisher that never publishes (so it hears `publishers`,
+`unpublished`, `leaving` and `destroyed`), and opens one subscriber handle per publication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from typing import Any, cast
+
+import aiohttp
+
+from recorder.conference.base import (
+    Conference,
+    ConferenceEnded,
+    ConferenceError,
+    ConferenceEvent,
+    Publication,
+    PublicationAdded,
+    PublicationRemoved,
+)
+
+logger = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+STREAM_TYPES = frozenset({"CAM", "MIC", "SCREEN", "VIDEO", "HOLD", "UNKNOWN"})
+NO_SUCH_ROOM = 426
+
+
+def parse_display(feed_id: str, display: str | None) -> tuple[str, str]:
+    """(userId, stream type) from a publisher's display: JSON {"userId", "type"} or a plain user id."""
+    if display:
+        with contextlib.suppress(ValueError):
+            meta = json.loads(display)
+            if isinstance(meta, dict):
+                user = str(meta.get("userId") or feed_id)
+                kind = str(meta.get("type") or "CAM").upper()
+                return user, kind if kind in STREAM_TYPES else "UNKNOWN"
+        return display, "CAM"
+    return feed_id, "CAM"
+
+
+def _publication(entry: JsonObject) -> Publication:
+    feed = str(entry["id"])
+    user, stream_type = parse_display(feed, entry.get("display"))
+    mids = tuple(
+        (str(s["mid"]), str(s["type"]))
+        for s in entry.get("streams", [])
+        if not s.get("disabled") and s.get("type") in ("audio", "video") and "mid" in s
+    )
+    kinds = frozenset(kind for _, kind in mids)
+    return Publication(feed, user, stream_type, kinds, mids)
+
+
+def _feed(publication: Publication) -> int | str:
+    return int(publication.id) if publication.id.isdigit() else publication.id
+
+
+class JanusConference(Conference):
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        room: str,
+        *,
+        api_secret: str | None = None,
+        request_timeout: float = 10.0,
+        keepalive_interval: float = 25.0,
+        display: str = "recorder",
+    ) -> None:
+        self._http = http
+        self._url = url.rstrip("/")
+        self._room: int | str = int(room) if room.isdigit() else room
+        self._api_secret = api_secret
+        self._timeout = request_timeout
+        self._keepalive_interval = keepalive_interval
+        self._display = display
+        self._session: int | None = None
+        self._listener: int | None = None
+        self._waiters: dict[str, asyncio.Future[JsonObject]] = {}
+        self._events: asyncio.Queue[ConferenceEvent] = asyncio.Queue()
+        self._subscribers: dict[str, int] = {}  # subscription id -> handle
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ended = False
+
+    # -- the Conference port -------------------------------------------------------------------
+
+    async def join(self) -> list[Publication]:
+        created = await self._request(self._url, {"janus": "create"})
+        self._session = int(created["data"]["id"])
+        self._tasks.append(asyncio.create_task(self._poll(), name=f"janus-poll-{self._session}"))
+        self._tasks.append(asyncio.create_task(self._keepalive(), name=f"janus-keepalive-{self._session}"))
+        self._listener = await self._attach()
+        data, _ = await self._message(
+            self._listener, {"request": "join", "ptype": "publisher", "room": self._room, "display": self._display}
+        )
+        return [_publication(p) for p in data.get("publishers", [])]
+
+    async def next_event(self) -> ConferenceEvent:
+        return await self._events.get()
+
+    async def subscribe(self, publication: Publication, kinds: frozenset[str]) -> tuple[str, str]:
+        handle = await self._attach()
+        streams = [{"feed": _feed(publication), "mid": mid} for mid, kind in publication.mids if kind in kinds]
+        body: JsonObject = {"request": "join", "ptype": "subscriber", "room": self._room, "streams": streams}
+        try:
+            _, jsep = await self._message(handle, body)
+        except ConferenceError:
+            await self._detach(handle)
+            raise
+        if not jsep or jsep.get("type") != "offer":
+            await self._detach(handle)
+            raise ConferenceError("CONFERENCE_ERROR", f"Janus sent no offer for feed {publication.id}")
+        subscription = str(handle)
+        self._subscribers[subscription] = handle
+        return subscription, str(jsep["sdp"])
+
+    async def answer(self, subscription_id: str, sdp: str) -> None:
+        handle = self._subscribers[subscription_id]
+        await self._message(handle, {"request": "start"}, jsep={"type": "answer", "sdp": sdp})
+
+    async def unsubscribe(self, subscription_id: str) -> None:
+        handle = self._subscribers.pop(subscription_id, None)
+        if handle is not None:
+            await self._detach(handle)
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._ended:
+            with contextlib.suppress(ConferenceError, aiohttp.ClientError, asyncio.TimeoutError):
+                await self._request(f"{self._url}/{self._session}", {"janus": "destroy"})
+        self._ended = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(ConferenceError("CONFERENCE_ERROR", "left the conference"))
+        self._waiters.clear()
+
+    # -- Janus HTTP API ------------------------------------------------------------------------
+
+    async def _attach(self) -> int:
+        answer = await self._request(
+            f"{self._url}/{self._session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"}
+        )
+        return int(answer["data"]["id"])
+
+    async def _detach(self, handle: int) -> None:
+        with contextlib.suppress(ConferenceError, aiohttp.ClientError, asyncio.TimeoutError):
+            await self._request(f"{self._url}/{self._session}/{handle}", {"janus": "detach"})
+
+    async def _message(
+        self, handle: int, body: JsonObject, jsep: JsonObject | None = None
+    ) -> tuple[JsonObject, JsonObject | None]:
+        """Send a plugin request; wait for its result whether Janus answers at once or by event."""
+        payload: JsonObject = {"janus": "message", "body": body}
+        if jsep is not None:
+            payload["jsep"] = jsep
+        transaction = secrets.token_hex(8)
+        waiter: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+        self._waiters[transaction] = waiter
+        try:
+            answer = await self._request(f"{self._url}/{self._session}/{handle}", payload, transaction)
+            if answer.get("janus") == "ack":
+                answer = await asyncio.wait_for(waiter, self._timeout)
+        except asyncio.TimeoutError as exc:
+            raise ConferenceError("CONFERENCE_UNREACHABLE", f"Janus did not answer {body.get('request')}") from exc
+        finally:
+            self._waiters.pop(transaction, None)
+        data = cast(JsonObject, answer.get("plugindata", {}).get("data", {}))
+        if "error_code" in data or data.get("videoroom") == "event" and "error" in data:
+            code = "ROOM_NOT_FOUND" if data.get("error_code") == NO_SUCH_ROOM else "CONFERENCE_ERROR"
+            raise ConferenceError(code, f"Janus refused {body.get('request')}: {data.get('error')}")
+        return data, answer.get("jsep")
+
+    async def _request(self, url: str, payload: JsonObject, transaction: str | None = None) -> JsonObject:
+        payload = {**payload, "transaction": transaction or secrets.token_hex(8)}
+        if self._api_secret:
+            payload["apisecret"] = self._api_secret
+        try:
+            async with self._http.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
+                answer = cast(JsonObject, await resp.json(content_type=None))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise ConferenceError("CONFERENCE_UNREACHABLE", f"Janus at {self._url} is unreachable: {exc!r}") from exc
+        if answer.get("janus") == "error":
+            error = answer.get("error", {})
+            raise ConferenceError("CONFERENCE_ERROR", f"Janus error {error.get('code')}: {error.get('reason')}")
+        return answer
+
+    async def _poll(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self._http.get(
+                    f"{self._url}/{self._session}",
+                    params={"maxev": "10"},
+                    timeout=aiohttp.ClientTimeout(total=self._timeout + 40),
+                ) as resp:
+                    body = await resp.json(content_type=None)
+                failures = 0
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                failures += 1
+                if failures >= 3:
+                    logger.warning("Janus session %s lost: %r", self._session, exc)
+                    self._end("conference server unreachable")
+                    return
+                await asyncio.sleep(1)
+                continue
+            for event in body if isinstance(body, list) else [body]:
+                if isinstance(event, dict):
+                    self._dispatch(event)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive_interval)
+            with contextlib.suppress(ConferenceError):
+                await self._request(f"{self._url}/{self._session}", {"janus": "keepalive"})
+
+    def _end(self, reason: str) -> None:
+        if not self._ended:
+            self._ended = True
+            self._events.put_nowait(ConferenceEnded(reason))
+
+    def _dispatch(self, event: JsonObject) -> None:
+        kind = event.get("janus")
+        waiter = self._waiters.get(str(event.get("transaction")))
+        if waiter is not None and not waiter.done() and kind in ("event", "success", "error"):
+            waiter.set_result(event)
+            return
+        if kind == "timeout":
+            self._end("conference session timed out")
+            return
+        sender = event.get("sender")
+        if kind == "hangup" or kind == "detached":
+            subscription = str(sender)
+            if subscription in self._subscribers:
+                self._subscribers.pop(subscription, None)
+            return
+        if kind != "event" or sender != self._listener:
+            return
+        data = event.get("plugindata", {}).get("data", {})
+        if data.get("videoroom") == "destroyed":
+            self._end("conference room destroyed")
+            return
+        for entry in data.get("publishers", []):
+            self._events.put_nowait(PublicationAdded(_publication(entry)))
+        for field in ("unpublished", "leaving", "kicked"):
+            feed = data.get(field)
+            if feed is not None and feed != "ok":
+                self._events.put_nowait(PublicationRemoved(str(feed)))

@@ -1,0 +1,72 @@
+"""The tap on aiortc's receive path that hands encoded frames to a sink instead of its decoder.
+
+aiortc reassembles RTP packets into encoded frames in the receiver's jitter buffer
+(`RTCRtpReceiver.__jitter_buffer`, private API): depayload -> jitter buffer -> decoder queue -> decoder
+thread. We wrap that jitter buffer: every complete frame goes to the sink and nothing reaches the
+decoder, so no frame is ever decoded. aiortc is pinned exactly because of this; `tests/recorder/
+test_hook.py` fails when the attribute or its behaviour changes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from aiortc import RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtpPacket
+
+_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+KEYFRAME_REQUEST_INTERVAL = 0.5  # seconds between two PLIs while waiting for a keyframe
+
+
+class HookError(RuntimeError):
+    """aiortc no longer has the jitter buffer we tap: the pinned version was changed."""
+
+
+class FrameSink(Protocol):
+    needs_keyframe: bool
+
+    def on_frame(self, data: bytes, rtp_timestamp: int) -> None: ...
+
+    def on_loss(self) -> None: ...
+
+
+class TappedJitterBuffer:
+    """Stands in for the receiver's JitterBuffer; keeps its reassembly, diverts its output."""
+
+    def __init__(self, inner: JitterBuffer, sink: FrameSink) -> None:
+        self._inner = inner
+        self._sink = sink
+        self._last_pli = 0.0
+        self.frames = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._inner.capacity
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli_flag, frame = self._inner.add(packet)
+        if pli_flag:
+            self._sink.on_loss()
+        if frame is not None:
+            self.frames += 1
+            self._sink.on_frame(frame.data, frame.timestamp)
+        if self._sink.needs_keyframe:
+            now = time.monotonic()
+            if now - self._last_pli >= KEYFRAME_REQUEST_INTERVAL:
+                self._last_pli = now
+                pli_flag = True  # the receiver sends the PLI (audio receivers ignore it)
+        elif pli_flag:
+            self._last_pli = time.monotonic()
+        return pli_flag, None
+
+
+def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> TappedJitterBuffer:
+    """Divert `receiver`'s encoded frames to `sink`; call before media flows (at the track event)."""
+    inner = getattr(receiver, _ATTRIBUTE, None)
+    if not isinstance(inner, JitterBuffer):
+        raise HookError(f"aiortc's RTCRtpReceiver has no {_ATTRIBUTE}: check the pinned aiortc version")
+    tapped = TappedJitterBuffer(inner, sink)
+    setattr(receiver, _ATTRIBUTE, tapped)
+    return tapped

@@ -1,0 +1,189 @@
+"""PassthroughWriter: muxes one track's encoded frames into a file without decoding them.
+
+VP8/VP9 and Opus go into WebM, H.264 into fragmented MP4. The container is opened at the first keyframe
+(video) or the first frame (audio), so every file starts with a decodable frame. Clusters/fragments are cut
+at least every `flush_interval_ms` and flushed, so a killed process leaves a file that plays up to then.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+
+logger = logging.getLogger(__name__)
+
+# Codec (lower-case name from the SDP) -> (FFmpeg codec, container format, file extension)
+_FORMATS: dict[str, tuple[str, str, str]] = {
+    "vp8": ("vp8", "webm", "webm"),
+    "vp9": ("vp9", "webm", "webm"),
+    "opus": ("opus", "webm", "webm"),
+    "h264": ("h264", "mp4", "mp4"),
+}
+
+
+class UnsupportedCodecError(ValueError):
+    """The negotiated codec cannot be written without re-encoding."""
+
+
+def file_extension(codec: str) -> str:
+    try:
+        return _FORMATS[codec.lower()][2]
+    except KeyError:
+        raise UnsupportedCodecError(f"no passthrough container for codec {codec!r}") from None
+
+
+def is_keyframe(codec: str, data: bytes) -> bool:
+    """Whether a depayloaded frame can start a file."""
+    if not data:
+        return False
+    if codec == "vp8":
+        return (data[0] & 0x01) == 0  # P bit of the VP8 frame tag
+    if codec == "vp9":
+        profile = ((data[0] >> 4) & 1) | ((data[0] >> 5) & 1) << 1
+        shift = 1 if profile == 3 else 0
+        if (data[0] >> (3 - shift)) & 1:  # show_existing_frame
+            return False
+        return ((data[0] >> (2 - shift)) & 1) == 0
+    if codec == "h264":
+        return any(nal_type in (5, 7) for nal_type, _ in _h264_nals(data))
+    return True  # audio: every frame is a sync point
+
+
+def _h264_nals(data: bytes) -> list[tuple[int, bytes]]:
+    """Split an Annex B access unit into (nal_type, nal_with_start_code)."""
+    out: list[tuple[int, bytes]] = []
+    starts: list[int] = []
+    i = data.find(b"\x00\x00\x01")
+    while i != -1:
+        starts.append(i + 3)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    for n, start in enumerate(starts):
+        end = starts[n + 1] - 3 if n + 1 < len(starts) else len(data)
+        nal = data[start:end].rstrip(b"\x00") if n + 1 < len(starts) else data[start:end]
+        if nal:
+            out.append((nal[0] & 0x1F, b"\x00\x00\x00\x01" + nal))
+    return out
+
+
+def _opus_head(channels: int, sample_rate: int) -> bytes:
+    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, 312, sample_rate, 0, 0)
+
+
+def _probe_size(codec: str, data: bytes) -> tuple[int, int]:
+    """Width and height of a keyframe: the one frame we ever decode, to fill in the container header."""
+    context = av.CodecContext.create(codec, "r")
+    try:
+        for frame in context.decode(av.Packet(data)):
+            return frame.width, frame.height  # type: ignore[union-attr]
+        for frame in context.decode(None):
+            return frame.width, frame.height  # type: ignore[union-attr]
+    except av.FFmpegError:
+        logger.warning("could not read the frame size of a %s keyframe", codec)
+    return 640, 480
+
+
+@dataclass(frozen=True)
+class WriterResult:
+    path: Path | None  # None when no frame was ever written
+    frames: int
+    duration: float  # seconds of media written
+
+
+class PassthroughWriter:
+    """Writes one track. `write` takes depayloaded frames with their (unwrapped) RTP timestamps."""
+
+    def __init__(self, base_path: Path, codec: str, clock_rate: int, *, channels: int = 2,
+                 flush_interval_ms: int = 1000) -> None:
+        self.codec = codec.lower()
+        self.extension = file_extension(self.codec)
+        self.path = base_path.with_suffix("." + self.extension)
+        self._ff_codec, self._format, _ = _FORMATS[self.codec]
+        self._time_base = Fraction(1, clock_rate)
+        self._channels = channels
+        self._flush_interval_ms = flush_interval_ms
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.stream.Stream | None = None
+        self._first_ts: int | None = None
+        self._last_ts = 0
+        self._last_rtp: int | None = None
+        self._wrap = 0
+        self.frames = 0
+        self.needs_keyframe = True
+
+    @property
+    def is_video(self) -> bool:
+        return self.codec != "opus"
+
+    def write(self, data: bytes, rtp_timestamp: int) -> bool:
+        """Mux one frame; returns False when it was dropped while waiting for a keyframe."""
+        if self.needs_keyframe:
+            if not is_keyframe(self.codec, data):
+                return False
+            self.needs_keyframe = False
+        if self._container is None:
+            self._open(data)
+        ts = self._unwrap(rtp_timestamp)
+        if self._first_ts is None:
+            self._first_ts = ts
+        pts = ts - self._first_ts
+        if self.frames and pts <= self._last_ts:
+            pts = self._last_ts + 1  # keep timestamps strictly increasing for the muxer
+        packet = av.Packet(data)
+        packet.stream = self._stream  # type: ignore[assignment]
+        packet.time_base = self._time_base
+        packet.pts = packet.dts = pts
+        packet.is_keyframe = not self.is_video or is_keyframe(self.codec, data)
+        assert self._container is not None
+        self._container.mux(packet)
+        self._last_ts = pts
+        self.frames += 1
+        return True
+
+    def lost(self) -> None:
+        """Packets were lost: drop video until the next keyframe, so the file never holds broken frames."""
+        if self.is_video and self.frames:
+            self.needs_keyframe = True
+
+    def close(self) -> WriterResult:
+        duration = float(self._last_ts * self._time_base) if self.frames else 0.0
+        if self.frames and self.is_video:
+            duration += 1 / 30  # the last frame lasts about one frame interval
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+            return WriterResult(self.path, self.frames, duration)
+        return WriterResult(None, 0, 0.0)
+
+    def _unwrap(self, rtp_timestamp: int) -> int:
+        if self._last_rtp is not None and rtp_timestamp < self._last_rtp and self._last_rtp - rtp_timestamp > 1 << 31:
+            self._wrap += 1 << 32
+        self._last_rtp = rtp_timestamp
+        return rtp_timestamp + self._wrap
+
+    def _open(self, first: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        options = {"flush_packets": "1"}
+        if self._format == "webm":
+            options["cluster_time_limit"] = str(self._flush_interval_ms)
+        else:
+            options["movflags"] = "empty_moov+default_base_moof+frag_keyframe"
+            options["frag_duration"] = str(self._flush_interval_ms * 1000)
+        container = av.open(str(self.path), "w", format=self._format, options=options)
+        if self.is_video:
+            stream = container.add_stream(self._ff_codec)
+            stream.codec_context.width, stream.codec_context.height = _probe_size(self._ff_codec, first)
+            if self.codec == "h264":
+                stream.codec_context.extradata = b"".join(
+                    nal for kind, nal in _h264_nals(first) if kind in (7, 8)
+                )
+        else:
+            stream = container.add_stream(self._ff_codec, rate=48000)
+            stream.codec_context.extradata = _opus_head(self._channels, 48000)
+        stream.time_base = self._time_base
+        self._container, self._stream = container, stream

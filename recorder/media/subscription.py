@@ -1,0 +1,133 @@
+"""Subscription: one peer connection that receives one publication and writes each track to a file."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription
+
+from recorder.media.hook import tap_receiver
+from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, WriterResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrackSink:
+    """Receives one track's encoded frames from the hook and feeds its writer."""
+
+    kind: str  # "audio" | "video"
+    mid: str
+    on_started: Callable[[TrackSink], None]
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    writer: PassthroughWriter | None = None
+    started: datetime | None = None
+    error: str | None = None
+    frames_received: int = 0
+
+    @property
+    def needs_keyframe(self) -> bool:
+        return self.kind == "video" and self.error is None and (self.writer is None or self.writer.needs_keyframe)
+
+    def on_frame(self, data: bytes, rtp_timestamp: int) -> None:
+        self.frames_received += 1
+        if self.writer is None or self.error is not None:
+            return
+        try:
+            written = self.writer.write(data, rtp_timestamp)
+        except Exception as exc:  # a broken file must not break the receive path of the others
+            logger.exception("track %s: writing %s failed", self.id, self.writer.path)
+            self.error = f"cannot write {self.writer.path.name}: {exc}"
+            return
+        if written and self.writer.frames == 1:
+            self.started = datetime.now(UTC)
+            self.on_started(self)
+
+    def on_loss(self) -> None:
+        if self.writer is not None:
+            self.writer.lost()
+
+    def close(self) -> WriterResult:
+        if self.writer is None:
+            return WriterResult(None, 0, 0.0)
+        return self.writer.close()
+
+
+def negotiated_codecs(sdp: str) -> dict[str, tuple[str, int, int]]:
+    """mid -> (codec name, clock rate, channels) of the first codec of each media section of our answer."""
+    out: dict[str, tuple[str, int, int]] = {}
+    for media in SessionDescription.parse(sdp).media:
+        codecs = [c for c in media.rtp.codecs if c.name.lower() not in ("rtx", "red", "ulpfec")]
+        if media.rtp.muxId and codecs:
+            out[media.rtp.muxId] = (codecs[0].name.lower(), codecs[0].clockRate, codecs[0].channels or 1)
+    return out
+
+
+class Subscription:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        ice_servers: list[str],
+        flush_interval_ms: int,
+        on_track_started: Callable[[TrackSink], None],
+        on_failed: Callable[[], None],
+    ) -> None:
+        self.directory = directory
+        self.sinks: list[TrackSink] = []
+        self._flush_interval_ms = flush_interval_ms
+        self._on_track_started = on_track_started
+        self._on_failed = on_failed
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(u) for u in ice_servers]))
+        self._pc.on("track", self._on_track)
+        self._pc.on("connectionstatechange", self._on_state)
+        self.connected_at: float | None = None
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        for transceiver in self._pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                sink = TrackSink(track.kind, str(transceiver.mid), self._on_track_started)
+                tap_receiver(transceiver.receiver, sink)
+                self.sinks.append(sink)
+
+    async def _on_state(self) -> None:
+        state = self._pc.connectionState
+        if state == "connected":
+            self.connected_at = time.monotonic()
+        elif state == "failed":
+            self._on_failed()
+
+    async def negotiate(self, offer: str) -> str:
+        """Take the SFU's offer; return our answer. Each track's writer is ready before media can flow."""
+        await self._pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        for transceiver in self._pc.getTransceivers():
+            transceiver.direction = "recvonly"
+            # Take the DTLS server role: the SFU then starts the handshake itself, which avoids Janus
+            # dropping our first handshake message while it is still setting up (a 1 s resend delay).
+            transceiver.receiver.transport._set_role("server")
+        await self._pc.setLocalDescription(await self._pc.createAnswer())
+        answer = self._pc.localDescription.sdp
+        codecs = negotiated_codecs(answer)
+        for sink in self.sinks:
+            name, clock_rate, channels = codecs.get(sink.mid, ("", 0, 0))
+            try:
+                sink.writer = PassthroughWriter(
+                    self.directory / sink.id, name, clock_rate, channels=max(channels, 1),
+                    flush_interval_ms=self._flush_interval_ms,
+                )
+            except UnsupportedCodecError as exc:
+                sink.error = str(exc)
+                logger.warning("track %s: %s", sink.id, exc)
+        return answer
+
+    async def close(self) -> list[tuple[TrackSink, WriterResult]]:
+        await self._pc.close()
+        return [(sink, sink.close()) for sink in self.sinks]

@@ -1,0 +1,261 @@
+"""RecordingSession: the bot of one recording.
+
+It joins the conference, subscribes to every publication there and to each that comes later, writes
+every track to its own file, and stores the files when their track ends. State rules:
+
+- INITIALISED until the conference is joined, then ACTIVE.
+- FAILED (with `error`) when the conference cannot be joined: server unreachable, room unknown.
+- ABORTED when the conference ends under the recording: the room is destroyed or the conference server
+  stops answering (its session is lost). Everything recorded until then is kept and stored.
+- STOPPED when the recording is stopped through the API (or the service shuts down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recorder.conference.base import (
+    Conference,
+    ConferenceEnded,
+    ConferenceError,
+    ConferenceEvent,
+    Publication,
+    PublicationAdded,
+    PublicationRemoved,
+)
+from recorder.media.subscription import Subscription, TrackSink
+from recorder.models import ErrorInfo, Recording, RecordingState, Stream, StreamState, Track
+from recorder.repository import Repository
+from storage_providers.base import StorageError, StorageProvider
+
+logger = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(name: str) -> str:
+    return _UNSAFE.sub("_", name)[:100] or "_"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    spool: Path
+    ice_servers: list[str]
+    flush_interval_ms: int
+
+
+@dataclass
+class _Active:
+    stream: Stream
+    subscription: Subscription
+    subscription_id: str
+
+
+class RecordingSession:
+    def __init__(
+        self,
+        recording: Recording,
+        conference: Conference,
+        repository: Repository,
+        storage: StorageProvider,
+        options: SessionOptions,
+    ) -> None:
+        self.recording = recording
+        self._conference = conference
+        self._repo = repository
+        self._storage = storage
+        self._options = options
+        self._directory = options.spool / _safe(recording.conversation_id) / _safe(recording.recorder_id)
+        self._streams: dict[str, Stream] = {}  # publication id -> its stream (kept across republish)
+        self._active: dict[str, _Active] = {}
+        self._tracks: dict[str, Track] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()  # serialises changes to subscriptions and the final state
+        self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task: asyncio.Task[None] | None = None
+        self._finishing: asyncio.Task[None] | None = None
+        self._log = logging.LoggerAdapter(logger, {"recorderId": recording.recorder_id})
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(k for k, on in (("audio", self.recording.audio), ("video", self.recording.video)) if on)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"recording-{self.recording.recorder_id}")
+
+    async def _run(self) -> None:
+        try:
+            publications = await self._conference.join()
+        except ConferenceError as exc:
+            self._log.warning("recording %s failed to join: %s", self.recording.recorder_id, exc.message)
+            await self._finish(RecordingState.FAILED, ErrorInfo(exc.code, exc.message, _now()))
+            return
+        finally:
+            if not self.joined.done():
+                self.joined.set_result(None)
+        self.recording.state, self.recording.started = RecordingState.ACTIVE, _now()
+        await self._repo.save_recording(self.recording)
+        self._log.info("recording %s is ACTIVE in conference %s", self.recording.recorder_id,
+                       self.recording.conference_id)
+        for publication in publications:
+            await self._handle(PublicationAdded(publication))
+        while True:
+            event = await self._conference.next_event()
+            await self._handle(event)
+            if isinstance(event, ConferenceEnded):
+                return
+
+    async def _handle(self, event: ConferenceEvent) -> None:
+        """Handle one event to its end: stopping the recording does not cut a change in half."""
+        if isinstance(event, PublicationAdded):
+            work = self._add(event.publication)
+        elif isinstance(event, PublicationRemoved):
+            work = self._remove(event.publication_id)
+        else:
+            self._log.info("recording %s aborted: %s", self.recording.recorder_id, event.reason)
+            await self._finish(RecordingState.ABORTED, ErrorInfo("CONFERENCE_ENDED", event.reason, _now()))
+            return
+        await asyncio.shield(self._spawn(work))
+
+    async def _add(self, publication: Publication) -> None:
+        kinds = publication.kinds & self.kinds
+        async with self._lock:
+            if not kinds or publication.id in self._active or self._finishing is not None:
+                return
+            stream = self._streams.get(publication.id)
+            if stream is None:
+                stream = Stream(
+                    id=str(uuid.uuid4()),
+                    recorder_id=self.recording.recorder_id, publication_id=publication.id,
+                    type=publication.stream_type, user_id=publication.user_id, state=StreamState.RECORDING,
+                    started=_now(),
+                )
+                self._streams[publication.id] = stream
+            stream.state, stream.stopped = StreamState.RECORDING, None
+            await self._repo.save_stream(stream)
+            subscription = Subscription(
+                self._directory / _safe(stream.id),
+                ice_servers=self._options.ice_servers,
+                flush_interval_ms=self._options.flush_interval_ms,
+                on_track_started=lambda sink, s=stream: self._track_started(s, sink),
+                on_failed=lambda pid=publication.id: self._spawn(self._remove(pid)),
+            )
+            try:
+                subscription_id, offer = await self._conference.subscribe(publication, kinds)
+                answer = await subscription.negotiate(offer)
+                await self._conference.answer(subscription_id, answer)
+            except asyncio.CancelledError:
+                await subscription.close()
+                raise
+            except ConferenceError as exc:
+                self._log.warning("cannot subscribe to %s: %s", publication.id, exc.message)
+                await subscription.close()
+                stream.state, stream.stopped = StreamState.FAILED, _now()
+                await self._repo.save_stream(stream)
+                return
+            self._active[publication.id] = _Active(stream, subscription, subscription_id)
+            self._log.info("subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)),
+                           publication.user_id)
+
+    def _track_started(self, stream: Stream, sink: TrackSink) -> None:
+        assert sink.writer is not None and sink.started is not None
+        track = Track(id=sink.id, stream_id=stream.id, type=sink.kind.upper(), started=sink.started,
+                      local_location=str(sink.writer.path))
+        stream.tracks.append(track)
+        self._tracks[track.id] = track
+        self._spawn(self._repo.save_track(self.recording.recorder_id, track))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` as a task this session owns: `_finish` waits for every one of them."""
+        task = asyncio.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def _remove(self, publication_id: str) -> None:
+        async with self._lock:
+            active = self._active.pop(publication_id, None)
+            if active is not None:
+                await self._end(active, StreamState.STOPPED)
+
+    async def _end(self, active: _Active, state: StreamState) -> None:
+        """Close one subscription: its files are finished, then stored."""
+        with contextlib.suppress(ConferenceError):
+            await self._conference.unsubscribe(active.subscription_id)
+        stopped = _now()
+        for sink, result in await active.subscription.close():
+            track = self._tracks.get(sink.id)
+            if track is None:
+                continue  # no frame ever arrived: no file, no track
+            track.stopped, track.frames, track.duration = stopped, result.frames, result.duration
+            if sink.error:
+                track.local_error = ErrorInfo("WRITE_FAILED", sink.error, stopped)
+            await self._store(active.stream, track)
+        active.stream.state, active.stream.stopped = state, stopped
+        await self._repo.save_stream(active.stream)
+
+    async def _store(self, stream: Stream, track: Track) -> None:
+        source = Path(track.local_location)
+        key = "/".join((
+            _safe(self.recording.conversation_id), _safe(self.recording.recorder_id), _safe(stream.user_id),
+            f"{stream.type.lower()}-{_safe(stream.id)}", f"{track.type.lower()}-{track.id}{source.suffix}",
+        ))
+        try:
+            stored = await self._storage.store(source, key)
+        except StorageError as exc:
+            self._log.warning("track %s stays on local disk: %s", track.id, exc)
+            track.object_error = ErrorInfo("STORAGE_FAILED", str(exc), _now())
+        else:
+            track.object_location, track.object_size, track.object_uploaded = stored.location, stored.size, _now()
+            track.object_error = None
+            with contextlib.suppress(FileNotFoundError):
+                source.unlink()
+            track.local_deleted = _now()
+        await self._repo.save_track(self.recording.recorder_id, track)
+
+    async def _finish(self, state: RecordingState, error: ErrorInfo | None = None) -> None:
+        """End the recording once, whoever asks first (stop, or the conference ending); others wait for it."""
+        if self._finishing is None:
+            self._finishing = asyncio.create_task(self._close(state, error))
+        await asyncio.shield(self._finishing)
+
+    async def _close(self, state: RecordingState, error: ErrorInfo | None) -> None:
+        while self._pending:  # changes under way finish first; no new ones start (see _add)
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        async with self._lock:
+            for active in list(self._active.values()):
+                await self._end(active, StreamState.STOPPED)
+            self._active.clear()
+            while self._pending:
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+            await self._conference.aclose()
+            if self.recording.state in (RecordingState.INITIALISED, RecordingState.ACTIVE):
+                self.recording.state, self.recording.stopped, self.recording.error = state, _now(), error
+                await self._repo.save_recording(self.recording)
+
+    async def stop(self) -> None:
+        """Stop recording: close every file, store it, leave the conference."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._finish(RecordingState.STOPPED)
+        if not self.joined.done():
+            self.joined.set_result(None)
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,88 @@
+"""Settings, read once at start-up (environment variables `RECORDER_*` and an optional TOML file)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from storage_providers.settings import StorageSettings
+
+CONFIG_FILE_VARIABLE = "RECORDER_CONFIG_FILE"
+
+
+class JanusSettings(BaseModel):
+    """The application's Janus server: the conference id of a start request is a VideoRoom room."""
+
+    url: str = "http://127.0.0.1:8088/janus"
+    api_secret: SecretStr | None = None
+
+
+class ApplicationSettings(BaseModel):
+    id: str
+    organization_id: str
+    janus: JanusSettings = Field(default_factory=JanusSettings)
+    storage: StorageSettings
+
+
+def _demo_applications() -> list[ApplicationSettings]:
+    return [
+        ApplicationSettings.model_validate(
+            {"id": "demo", "organization_id": "demo", "storage": {"provider": "LOCAL_STORAGE", "path": "data/storage"}}
+        )
+    ]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECORDER_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    database_path: Path | None = None  # default: <data_dir>/recorder.sqlite3
+    spool_dir: Path | None = None  # where tracks are written before they are stored; default <data_dir>/spool
+    instance_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    public_url: str | None = None  # base of the URLs handed out; default: the request's own origin
+    url_signing_key: SecretStr | None = None  # default: kept in <data_dir>/url-signing.key
+    url_ttl_seconds: int = Field(default=3600, gt=0)
+    ice_servers: list[str] = Field(default_factory=list)
+    flush_interval_ms: int = Field(default=1000, ge=100)
+    start_timeout_seconds: float = Field(default=10.0, gt=0)
+    conference_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=1 << 20, gt=0)
+    log_level: str = "INFO"
+    applications: list[ApplicationSettings] = Field(default_factory=_demo_applications)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)),)
+        return sources
+
+    @property
+    def database(self) -> Path:
+        return self.database_path or self.data_dir / "recorder.sqlite3"
+
+    @property
+    def spool(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
+
+    def application(self, application_id: str) -> ApplicationSettings | None:
+        return next((a for a in self.applications if a.id == application_id), None)

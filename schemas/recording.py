@@ -1,0 +1,194 @@
+"""Wire models of the Auvious Recorder API (camelCase on the wire; absent fields are left out)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.alias_generators import to_camel
+
+# Ids come from other systems: any printable text without slashes or control characters.
+ID_PATTERN = r"^[^/\\\x00-\x1f\x7f]{1,200}$"
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def wire(self) -> dict[str, object]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class RecordingState(StrEnum):
+    ABORTED = "ABORTED"
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    INITIALISED = "INITIALISED"
+    PENDING_RECOVERY = "PENDING_RECOVERY"
+    STOPPED = "STOPPED"
+
+
+class StreamState(StrEnum):
+    FAILED = "FAILED"
+    RECORDING = "RECORDING"
+    STOPPED = "STOPPED"
+
+
+class StreamType(StrEnum):
+    CAM = "CAM"
+    HOLD = "HOLD"
+    MIC = "MIC"
+    SCREEN = "SCREEN"
+    UNKNOWN = "UNKNOWN"
+    VIDEO = "VIDEO"
+
+
+class TrackType(StrEnum):
+    AUDIO = "AUDIO"
+    VIDEO = "VIDEO"
+
+
+class StorageProviderType(StrEnum):
+    AMAZON_S3 = "AMAZON_S3"
+    AZURE_BLOB = "AZURE_BLOB"
+    GOOGLE_CLOUD = "GOOGLE_CLOUD"
+    SFTP_STORAGE = "SFTP_STORAGE"
+    LOCAL_STORAGE = "LOCAL_STORAGE"  # ours: a directory on the recorder's machine
+
+
+class StartRecording(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, frozen=True, extra="ignore")
+
+    application_id: str = Field(pattern=ID_PATTERN)
+    conference_id: str = Field(pattern=ID_PATTERN)
+    conversation_id: str = Field(pattern=ID_PATTERN)
+    audio: StrictBool = True
+    video: StrictBool = True
+
+
+class Error(WireModel):
+    code: str | None = None
+    message: str | None = None
+    occurred: str | None = None
+
+
+class RecordingDataEvent(WireModel):
+    conversation_id: str
+    recorder_id: str
+    instance_id: str
+    state: RecordingState
+    error: Error | None = None
+
+
+class LocalFileDataMessage(WireModel):
+    created: str | None = None
+    deleted: str | None = None
+    error: Error | None = None
+    location: str | None = None
+
+
+class UploadDataMessage(WireModel):
+    error: Error | None = None
+    location: str | None = None
+    size: str | None = None
+    uploaded: str | None = None
+
+
+class TrackStorageDataMessage(WireModel):
+    local_storage: LocalFileDataMessage | None = None
+    object_storage: UploadDataMessage | None = None
+
+
+class TrackDataMessage(WireModel):
+    id: str
+    started: str | None = None
+    stopped: str | None = None
+    storage: TrackStorageDataMessage | None = None
+    type: TrackType
+    url: str | None = None
+
+
+class StreamDataMessage(WireModel):
+    id: str
+    state: StreamState
+    tracks: list[TrackDataMessage]
+    type: StreamType
+    user_id: str
+
+
+class StorageProfileDataMessage(WireModel):
+    application_id: str
+    provider: StorageProviderType
+    url: str | None = None
+
+
+class ChatTranscriptData(WireModel):
+    created: str
+    id: str
+    location: str
+
+
+class RecordingDataMessage(WireModel):
+    audio: bool
+    chat_transcript: ChatTranscriptData | None = None
+    conference_id: str
+    conversation_id: str
+    error: Error | None = None
+    instance_id: str
+    organization_id: str
+    recorder_id: str
+    recovered: str | None = None
+    started: str | None = None
+    state: RecordingState
+    stopped: str | None = None
+    storage_profile: StorageProfileDataMessage | None = None
+    streams: list[StreamDataMessage]
+    video: bool
+
+
+class ConversationTrackStorageData(WireModel):
+    location: str | None = None
+    size: str | None = None
+    uploaded: str | None = None
+
+
+class ConversationTrackData(WireModel):
+    started: str | None = None
+    stopped: str | None = None
+    storage: ConversationTrackStorageData | None = None
+    type: TrackType
+
+
+class ConversationStreamData(WireModel):
+    started: str | None = None
+    stopped: str | None = None
+    tracks: list[ConversationTrackData]
+    type: StreamType
+    user_id: str
+
+
+class ConversationRecordingData(WireModel):
+    audio: bool
+    conference_id: str
+    recorder_id: str
+    recovered: str | None = None
+    started: str | None = None
+    stopped: str | None = None
+    streams: list[ConversationStreamData]
+    video: bool
+
+
+class ConversationMessage(WireModel):
+    application_id: str | None = None
+    chat_transcript: ChatTranscriptData | None = None
+    conversation_id: str
+    duration: str | None = None
+    provider: StorageProviderType | None = None
+    recordings: list[ConversationRecordingData]
+
+
+class ErrorBody(WireModel):
+    """Our error answer: every 4xx/5xx has this JSON body."""
+
+    error: str
+    message: str
+    details: list[dict[str, object]] | None = None

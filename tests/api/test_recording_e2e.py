@@ -1,0 +1,239 @@
+"""A conferencing backend records a real Janus conference through the API, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import av
+from aiohttp.test_utils import TestClient
+
+from tests.janus_host import JANUS_ADMIN_KEY, JanusHost
+from tests.publisher import Publisher, display
+
+API = "/rtc-recorder/api"
+RECORD_SECONDS = 4.0
+
+
+async def _json(client: TestClient, method: str, path: str, status: int = 200, **kw: Any) -> Any:  # type: ignore[type-arg]
+    async with client.request(method, path, **kw) as resp:
+        body = await resp.json()
+        assert resp.status == status, body
+        return body
+
+
+async def start(client: TestClient, room: int | str, conversation: str, **flags: bool) -> dict[str, Any]:  # type: ignore[type-arg]
+    body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation, **flags}
+    answer: dict[str, Any] = await _json(client, "POST", f"{API}/recordings/start", json=body)
+    return answer
+
+
+def ids(event: dict[str, Any]) -> str:
+    return f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
+
+
+async def wait_tracks(client: TestClient, event: dict[str, Any], user: str, count: int,  # type: ignore[type-arg]
+                      timeout: float = 10) -> list[dict[str, Any]]:
+    """Poll the recording until `user` has `count` tracks (a track appears when its first frame is written)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+        tracks = [t for s in info["streams"] if s["userId"] == user for t in s["tracks"]]
+        if len(tracks) >= count:
+            return tracks
+        assert time.monotonic() < deadline, f"{user} has {len(tracks)} of {count} tracks: {info}"
+        await asyncio.sleep(0.05)
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def download(http: aiohttp.ClientSession, base: str, url: str, path: Any) -> bytes:
+    assert url.startswith(base), url
+    async with http.get(url) as resp:  # a plain GET, no Authorization header
+        assert resp.status == 200, await resp.text()
+        data = await resp.read()
+    path.write_bytes(data)
+    return data
+
+
+def check_file(path: Any, kind: str, sent: list[float], started: float, ended: float) -> None:
+    """Decodes without errors, starts with a keyframe, >= 95 % of the frames, duration within 5 %."""
+    expected = [t for t in sent if started - 0.05 <= t <= ended]
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if kind == "VIDEO" else container.streams.audio[0]
+        stream.codec_context.options = {"err_detect": "explode"} if kind == "VIDEO" else {}
+        frames = 0
+        first_key = None
+        last_end = 0.0
+        first_start: float | None = None
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if first_key is None:
+                first_key = packet.is_keyframe
+            for frame in packet.decode():
+                frames += 1
+                assert frame.time is not None
+                first_start = frame.time if first_start is None else first_start
+                step = 1 / 30 if kind == "VIDEO" else frame.samples / 48000  # type: ignore[union-attr]
+                last_end = max(last_end, frame.time + step)
+    assert first_key is True, f"{path} does not start with a keyframe"
+    assert frames >= 0.95 * len(expected), f"{path}: {frames} frames of {len(expected)} sent"
+    duration = last_end - (first_start or 0.0)
+    wall = ended - started
+    assert abs(duration - wall) <= 0.05 * wall, f"{path}: {duration:.3f} s of media for {wall:.3f} s recorded"
+
+
+async def test_two_publishers_and_a_late_one_are_recorded(
+    client: TestClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    event = await start(client, room, "conv-e2e")
+    assert set(event) == {"conversationId", "recorderId", "instanceId", "state"}
+    assert event["state"] == "ACTIVE" and event["conversationId"] == "conv-e2e"
+
+    alice = Publisher(http, janus.url, room, display("alice"))
+    bob = Publisher(http, janus.url, room, display("bob", "SCREEN"))
+    carol = Publisher(http, janus.url, room, "carol")  # a plain display is the user id; type CAM
+    publishers = [alice, bob, carol]
+    try:
+        for p in (alice, bob):
+            await p.join()
+            await p.publish()
+        await wait_tracks(client, event, "alice", 2)
+        await wait_tracks(client, event, "bob", 2)
+        await asyncio.sleep(1.5)
+        await carol.join()
+        await carol.publish()
+        await wait_tracks(client, event, "carol", 2)
+        await asyncio.sleep(RECORD_SECONDS)
+        # the retried start returns the same, live recording
+        again = await start(client, room, "conv-e2e")
+        assert again == {**event, "state": "ACTIVE"}
+        for p in publishers:
+            await p.leave()
+        stopped = await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+        assert stopped["state"] == "STOPPED" and stopped["recorderId"] == event["recorderId"]
+    finally:
+        for p in publishers:
+            await p.leave()
+
+    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    assert info["state"] == "STOPPED" and info["started"] and info["stopped"]
+    assert info["storageProfile"] == {"applicationId": "app1", "provider": "LOCAL_STORAGE"}
+    streams = {s["userId"]: s for s in info["streams"]}
+    assert set(streams) == {"alice", "bob", "carol"}
+    assert {u: s["type"] for u, s in streams.items()} == {"alice": "CAM", "bob": "SCREEN", "carol": "CAM"}
+    base = str(client.make_url(""))
+    for user, publisher in zip(("alice", "bob", "carol"), publishers, strict=True):
+        stream = streams[user]
+        assert stream["state"] == "STOPPED"
+        assert sorted(t["type"] for t in stream["tracks"]) == ["AUDIO", "VIDEO"]
+        for track in stream["tracks"]:
+            storage = track["storage"]
+            assert storage["localStorage"]["deleted"], "the local file is removed once stored"
+            assert int(storage["objectStorage"]["size"]) > 1000
+            assert track["url"].endswith(("Signature=" + track["url"].rsplit("Signature=", 1)[1]))
+            path = tmp_path / f"{user}-{track['type']}"
+            data = await download(http, base, track["url"], path)
+            assert len(data) == int(storage["objectStorage"]["size"])
+            source = publisher.video_track if track["type"] == "VIDEO" else publisher.audio_track
+            assert source is not None and publisher.closed_at is not None
+            check_file(path, track["type"], source.sent, parse_time(track["started"]), publisher.closed_at)
+
+    listing = await _json(client, "GET", f"{API}/recordings/conv-e2e")
+    assert listing["conversationId"] == "conv-e2e" and listing["applicationId"] == "app1"
+    assert listing["provider"] == "LOCAL_STORAGE" and listing["duration"].startswith("PT")
+    (recording,) = listing["recordings"]
+    assert recording["recorderId"] == event["recorderId"] and len(recording["streams"]) == 3
+    assert all(t["storage"]["location"] for s in recording["streams"] for t in s["tracks"])
+    await _json(client, "GET", f"{API}/recordings/conv-e2e/active", status=404)
+
+
+async def test_unpublish_and_republish_make_two_segments(
+    client: TestClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    event = await start(client, room, "conv-segments")
+    live = await _json(client, "GET", f"{API}/recordings/conv-segments/active")
+    assert live == event
+    dave = Publisher(http, janus.url, room, display("dave"))
+    try:
+        await dave.join()
+        await dave.publish()
+        await wait_tracks(client, event, "dave", 2)
+        await asyncio.sleep(2)
+        first_video, first_audio = dave.video_track, dave.audio_track
+        first_closed = None
+        await dave.unpublish()
+        first_closed = dave.closed_at
+        await asyncio.sleep(0.5)
+        await dave.publish()
+        await wait_tracks(client, event, "dave", 4)
+        await asyncio.sleep(2)
+    finally:
+        await dave.leave()
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    (stream,) = info["streams"]
+    tracks = sorted(stream["tracks"], key=lambda t: t["started"])
+    assert [t["type"] for t in tracks[:2]].count("VIDEO") == 1 and len(tracks) == 4
+    assert len({t["id"] for t in tracks}) == 4
+    assert len({t["url"].split("?")[0] for t in tracks}) == 4, "each segment is a file of its own"
+    base = str(client.make_url(""))
+    for n, track in enumerate(tracks):
+        first = n < 2
+        source = (first_video if first else dave.video_track) if track["type"] == "VIDEO" else (
+            first_audio if first else dave.audio_track)
+        ended = first_closed if first else dave.closed_at
+        assert source is not None and ended is not None
+        path = tmp_path / f"segment-{n}"
+        await download(http, base, track["url"], path)
+        check_file(path, track["type"], source.sent, parse_time(track["started"]), ended)
+
+
+async def test_unknown_room_fails_with_an_error(client: TestClient) -> None:  # type: ignore[type-arg]
+    event = await start(client, 987654, "conv-noroom")
+    assert event["state"] == "FAILED"
+    assert event["error"]["code"] == "ROOM_NOT_FOUND" and event["error"]["occurred"]
+    state = await _json(client, "GET", f"{API}/recordings/{ids(event)}/state")
+    assert state == event
+    await _json(client, "GET", f"{API}/recordings/conv-noroom/active", status=404)
+
+
+async def test_destroyed_room_aborts_the_recording(
+    client: TestClient, janus: JanusHost, http: aiohttp.ClientSession  # type: ignore[type-arg]
+) -> None:
+    owner = Publisher(http, janus.url, 1234, "owner")
+    await owner.join_plugin()
+    await owner.request({"request": "create", "room": 555001, "audiocodec": "opus", "videocodec": "vp8",
+                         "admin_key": JANUS_ADMIN_KEY})
+    event = await start(client, 555001, "conv-abort")
+    assert event["state"] == "ACTIVE"
+    await owner.request({"request": "destroy", "room": 555001})
+    deadline = time.monotonic() + 5
+    while (state := await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await owner.leave()
+    assert state["state"] == "ABORTED" and state["error"]["code"] == "CONFERENCE_ENDED"
+
+
+async def test_unreachable_janus_fails(aiohttp_client: Any, tmp_path: Any) -> None:
+    from api.app import create_app
+    from tests.conftest import make_settings
+
+    client = await aiohttp_client(create_app(make_settings(tmp_path, "http://127.0.0.1:9/janus")))
+    event = await start(client, 1001, "conv-unreachable")
+    assert event["state"] == "FAILED" and event["error"]["code"] == "CONFERENCE_UNREACHABLE"
+
+
+async def test_unknown_ids_are_404_with_json(client: TestClient) -> None:  # type: ignore[type-arg]
+    for path in ("recordings/nope", "recordings/nope/active", "recordings/a/b/c", "recordings/a/b/c/state"):
+        body = await _json(client, "GET", f"{API}/{path}", status=404)
+        assert body["error"] == "NOT_FOUND"
+    body = await _json(client, "POST", f"{API}/recordings/a/b/c/stop", status=404)
+    assert body["error"] == "NOT_FOUND"

@@ -1,0 +1,173 @@
+"""Janus from Debian as its own test host in a network namespace.
+
+Janus never gathers ICE candidates on loopback, so the fixture gives it a host of its own: a named
+network namespace joined to the default one by a veth pair, as an SFU on another machine would be.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
+# Benchmarking range (RFC 2544): our own test hosts only.
+_NET_PREFIX = "198.18"
+JANUS_ADMIN_KEY = "test-admin-key"  # needed to create rooms at run time
+
+
+def _run(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, text=True)
+
+
+def _all_but(folder: str, keep: str) -> str:
+    names = sorted(p.name for p in (JANUS_LIB / folder).glob("*.so"))
+    return ",".join(n for n in names if n != keep)
+
+
+@dataclass
+class JanusHost:
+    """A running Janus in its namespace: `url` is its HTTP API as seen from the default namespace."""
+
+    namespace: str
+    host_ip: str
+    janus_ip: str
+    url: str
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> str:
+        return (self.workdir / "janus.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
+        subprocess.run(["ip", "link", "del", f"vr{self.namespace[-8:]}"], capture_output=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_janus(rooms: list[int], *, port: int = 8088, subnet: int | None = None) -> JanusHost:
+    """Start Janus alone in a new namespace; raise with the reason when it cannot start."""
+    if not (JANUS_LIB / "plugins" / "libjanus_videoroom.so").exists() or shutil.which("janus") is None:
+        raise RuntimeError("Janus is not installed (Debian package 'janus'); the test command installs it")
+    tag = f"{os.getpid() % 100000:05d}{int(time.monotonic() * 1000) % 1000:03d}"
+    namespace = f"recjanus{tag}"
+    subnet = subnet if subnet is not None else (os.getpid() % 250) + 1
+    host_ip, janus_ip = f"{_NET_PREFIX}.{subnet}.1", f"{_NET_PREFIX}.{subnet}.2"
+    host_if, janus_if = f"vr{tag}", f"vj{tag}"
+    workdir = Path(tempfile.mkdtemp(prefix="janus-"))
+    _write_config(workdir, janus_ip, janus_if, port, rooms)
+    _run("ip", "netns", "add", namespace)
+    try:
+        _run("ip", "link", "add", host_if, "type", "veth", "peer", "name", janus_if)
+        _run("ip", "link", "set", janus_if, "netns", namespace)
+        _run("ip", "addr", "add", f"{host_ip}/24", "dev", host_if)
+        _run("ip", "link", "set", host_if, "up")
+        _run("ip", "netns", "exec", namespace, "ip", "addr", "add", f"{janus_ip}/24", "dev", janus_if)
+        _run("ip", "netns", "exec", namespace, "ip", "link", "set", janus_if, "up")
+        _run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as exc:
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        raise RuntimeError(f"cannot make the Janus test host: {exc.cmd}: {exc.stderr}") from exc
+    log = open(workdir / "janus.log", "wb")  # noqa: SIM115 - owned by the process
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, "janus", "-C", str(workdir / "janus.jcfg"), "-F", str(workdir), "-o"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    host = JanusHost(namespace, host_ip, janus_ip, f"http://{janus_ip}:{port}/janus", workdir, process)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            text = host.log
+            host.stop()
+            raise RuntimeError(f"Janus exited at start:\n{text[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{host.url}/info", timeout=1) as answer:
+                if answer.status == 200:
+                    return host
+        except OSError:
+            time.sleep(0.05)
+    text = host.log
+    host.stop()
+    raise RuntimeError(f"Janus did not answer on {host.url} within 10 s:\n{text[-3000:]}")
+
+
+def _write_config(workdir: Path, ip: str, interface: str, port: int, rooms: list[int]) -> None:
+    (workdir / "janus.jcfg").write_text(
+        f"""general: {{
+    configs_folder = "{workdir}"
+    plugins_folder = "{JANUS_LIB}/plugins"
+    transports_folder = "{JANUS_LIB}/transports"
+    events_folder = "{JANUS_LIB}/events"
+    loggers_folder = "{JANUS_LIB}/loggers"
+    debug_level = 4
+    interface = "{ip}"
+    session_timeout = 60
+}}
+media: {{
+    rtp_port_range = "20000-40000"
+}}
+nat: {{
+    nice_debug = false
+    ice_enforce_list = "{interface}"
+}}
+plugins: {{
+    disable = "{_all_but("plugins", "libjanus_videoroom.so")}"
+}}
+transports: {{
+    disable = "{_all_but("transports", "libjanus_http.so")}"
+}}
+loggers: {{
+    disable = "{_all_but("loggers", "")}"
+}}
+events: {{
+    broadcast = false
+}}
+"""
+    )
+    (workdir / "janus.transport.http.jcfg").write_text(
+        f"""general: {{
+    json = "plain"
+    base_path = "/janus"
+    http = true
+    port = {port}
+    ip = "{ip}"
+    https = false
+}}
+admin: {{
+    admin_http = false
+    admin_https = false
+}}
+"""
+    )
+    room_blocks = "\n".join(
+        f"""room-{room}: {{
+    description = "Room {room}"
+    publishers = 32
+    bitrate = 2000000
+    audiocodec = "opus"
+    videocodec = "vp8,h264"
+}}"""
+        for room in rooms
+    )
+    (workdir / "janus.plugin.videoroom.jcfg").write_text(
+        f"""general: {{
+    admin_key = "{JANUS_ADMIN_KEY}"
+}}
+{room_blocks}
+"""
+    )
