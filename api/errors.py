@@ -18,8 +18,9 @@ logger = logging.getLogger(__name__)
 _STATUS: dict[type[Exception], int] = {NotFoundError: 404, InvalidRequestError: 400, SignatureError: 403}
 
 
-def error_response(status: int, error: str, message: str, details: list[dict[str, object]] | None = None
-                   ) -> web.Response:
+def error_response(
+    status: int, error: str, message: str, details: list[dict[str, object]] | None = None
+) -> web.Response:
     body = ErrorBody(error=error, message=message, details=details).wire()
     return web.json_response(body, status=status)
 

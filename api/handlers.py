@@ -31,10 +31,15 @@ def _base_url(request: web.Request) -> str:
 
 async def start(request: web.Request) -> web.Response:
     body = StartRecording.model_validate_json(await request.read())
-    recording = await request.app[SERVICE].start(StartCommand(
-        application_id=body.application_id, conference_id=body.conference_id,
-        conversation_id=body.conversation_id, audio=body.audio, video=body.video,
-    ))
+    recording = await request.app[SERVICE].start(
+        StartCommand(
+            application_id=body.application_id,
+            conference_id=body.conference_id,
+            conversation_id=body.conversation_id,
+            audio=body.audio,
+            video=body.video,
+        )
+    )
     return web.json_response(recording_event(recording).wire())
 
 
@@ -81,14 +86,16 @@ async def track_attachment(request: web.Request) -> web.StreamResponse:
     """A signed track link: no Authorization header; Range requests answer 206 (or 416)."""
     path = request.rel_url.raw_path
     if path.startswith(LEGACY_PREFIX + API):
-        path = path[len(LEGACY_PREFIX):]
+        path = path[len(LEGACY_PREFIX) :]
     request.app[SIGNER].verify(request.method if request.method != "HEAD" else "GET", path, request.query)
     service = request.app[SERVICE]
     recording = await service.get(*_ids(request))
     track = next((t for s in recording.streams for t in s.tracks if t.id == request.match_info["trackId"]), None)
-    if track is None or track.object_location is None or Path(track.object_location).name != request.match_info[
-        "fileName"
-    ]:
+    if (
+        track is None
+        or track.object_location is None
+        or Path(track.object_location).name != request.match_info["fileName"]
+    ):
         raise NotFoundError("no such file")
     file = service.storage(recording.application_id).local_path(track.object_location)
     if file is None:

@@ -51,25 +51,36 @@ def _error(error: ErrorInfo | None) -> Error | None:
 
 def recording_event(recording: Recording) -> RecordingDataEvent:
     return RecordingDataEvent(
-        conversation_id=recording.conversation_id, recorder_id=recording.recorder_id,
-        instance_id=recording.instance_id, state=RecordingState(recording.state.value), error=_error(recording.error),
+        conversation_id=recording.conversation_id,
+        recorder_id=recording.recorder_id,
+        instance_id=recording.instance_id,
+        state=RecordingState(recording.state.value),
+        error=_error(recording.error),
     )
 
 
 def _track(track: Track, url: str | None) -> TrackDataMessage:
     return TrackDataMessage(
-        id=track.id, started=timestamp(track.started), stopped=timestamp(track.stopped), type=TrackType(track.type),
+        id=track.id,
+        started=timestamp(track.started),
+        stopped=timestamp(track.stopped),
+        type=TrackType(track.type),
         url=url,
         storage=TrackStorageDataMessage(
             local_storage=LocalFileDataMessage(
-                created=timestamp(track.started), deleted=timestamp(track.local_deleted),
-                error=_error(track.local_error), location=track.local_location,
+                created=timestamp(track.started),
+                deleted=timestamp(track.local_deleted),
+                error=_error(track.local_error),
+                location=track.local_location,
             ),
             object_storage=UploadDataMessage(
-                error=_error(track.object_error), location=track.object_location,
+                error=_error(track.object_error),
+                location=track.object_location,
                 size=str(track.object_size) if track.object_size is not None else None,
                 uploaded=timestamp(track.object_uploaded),
-            ) if track.object_location or track.object_error else None,
+            )
+            if track.object_location or track.object_error
+            else None,
         ),
     )
 
@@ -78,17 +89,26 @@ def recording_message(
     recording: Recording, provider: str, track_url: Callable[[Track], str | None]
 ) -> RecordingDataMessage:
     return RecordingDataMessage(
-        audio=recording.audio, conference_id=recording.conference_id, conversation_id=recording.conversation_id,
-        error=_error(recording.error), instance_id=recording.instance_id, organization_id=recording.organization_id,
-        recorder_id=recording.recorder_id, recovered=timestamp(recording.recovered),
-        started=timestamp(recording.started), state=RecordingState(recording.state.value),
+        audio=recording.audio,
+        conference_id=recording.conference_id,
+        conversation_id=recording.conversation_id,
+        error=_error(recording.error),
+        instance_id=recording.instance_id,
+        organization_id=recording.organization_id,
+        recorder_id=recording.recorder_id,
+        recovered=timestamp(recording.recovered),
+        started=timestamp(recording.started),
+        state=RecordingState(recording.state.value),
         stopped=timestamp(recording.stopped),
         storage_profile=StorageProfileDataMessage(
             application_id=recording.application_id, provider=StorageProviderType(provider)
         ),
         streams=[
             StreamDataMessage(
-                id=s.id, state=StreamState(s.state.value), type=StreamType(s.type), user_id=s.user_id,
+                id=s.id,
+                state=StreamState(s.state.value),
+                type=StreamType(s.type),
+                user_id=s.user_id,
                 tracks=[_track(t, track_url(t)) for t in s.tracks],
             )
             for s in recording.streams
@@ -103,20 +123,30 @@ def conversation_message(recordings: list[Recording], provider: str) -> Conversa
         (r.stopped - r.started).total_seconds() for r in recordings if r.started is not None and r.stopped is not None
     )
     return ConversationMessage(
-        application_id=last.application_id, conversation_id=last.conversation_id, duration=java_duration(duration),
+        application_id=last.application_id,
+        conversation_id=last.conversation_id,
+        duration=java_duration(duration),
         provider=StorageProviderType(provider),
         recordings=[
             ConversationRecordingData(
-                audio=r.audio, conference_id=r.conference_id, recorder_id=r.recorder_id,
-                recovered=timestamp(r.recovered), started=timestamp(r.started), stopped=timestamp(r.stopped),
+                audio=r.audio,
+                conference_id=r.conference_id,
+                recorder_id=r.recorder_id,
+                recovered=timestamp(r.recovered),
+                started=timestamp(r.started),
+                stopped=timestamp(r.stopped),
                 video=r.video,
                 streams=[
                     ConversationStreamData(
-                        started=timestamp(s.started), stopped=timestamp(s.stopped), type=StreamType(s.type),
+                        started=timestamp(s.started),
+                        stopped=timestamp(s.stopped),
+                        type=StreamType(s.type),
                         user_id=s.user_id,
                         tracks=[
                             ConversationTrackData(
-                                started=timestamp(t.started), stopped=timestamp(t.stopped), type=TrackType(t.type),
+                                started=timestamp(t.started),
+                                stopped=timestamp(t.stopped),
+                                type=TrackType(t.type),
                                 storage=ConversationTrackStorageData(
                                     location=t.object_location,
                                     size=str(t.object_size) if t.object_size is not None else None,

@@ -1,8 +1,8 @@
 """The recorder's domain errors; the API maps each to one HTTP status in one place.
 
-    RecorderError
-    ├── NotFoundError        an id that names nothing (or nothing of the caller's organization)
-    └── InvalidRequestError  a request the domain refuses (unknown application, ...)
+RecorderError
+├── NotFoundError        an id that names nothing (or nothing of the caller's organization)
+└── InvalidRequestError  a request the domain refuses (unknown application, ...)
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -53,7 +54,10 @@ class RecordingService:
     def _conference(self, app: ApplicationSettings, conference_id: str) -> Conference:
         secret = app.janus.api_secret.get_secret_value() if app.janus.api_secret else None
         return JanusConference(
-            self._http, app.janus.url, conference_id, api_secret=secret,
+            self._http,
+            app.janus.url,
+            conference_id,
+            api_secret=secret,
             request_timeout=self._settings.conference_request_timeout_seconds,
         )
 
@@ -62,23 +66,30 @@ class RecordingService:
         app = self._settings.application(command.application_id)
         if app is None:
             raise InvalidRequestError(f"application {command.application_id!r} is not configured")
-        recording, created = await self._repo.create_or_get_live(Recording(
-            recorder_id=str(uuid.uuid4()), conversation_id=command.conversation_id,
-            instance_id=self._settings.instance_id, organization_id=app.organization_id, application_id=app.id,
-            conference_id=command.conference_id, audio=command.audio, video=command.video,
-            state=RecordingState.INITIALISED, created=datetime.now(UTC),
-        ))
+        recording, created = await self._repo.create_or_get_live(
+            Recording(
+                recorder_id=str(uuid.uuid4()),
+                conversation_id=command.conversation_id,
+                instance_id=self._settings.instance_id,
+                organization_id=app.organization_id,
+                application_id=app.id,
+                conference_id=command.conference_id,
+                audio=command.audio,
+                video=command.video,
+                state=RecordingState.INITIALISED,
+                created=datetime.now(UTC),
+            )
+        )
         session = self._sessions.get(recording.recorder_id)
         if created:
-            session = RecordingSession(recording, self._conference(app, command.conference_id), self._repo,
-                                       self.storage(app.id), self._options)
+            session = RecordingSession(
+                recording, self._conference(app, command.conference_id), self._repo, self.storage(app.id), self._options
+            )
             self._sessions[recording.recorder_id] = session
             session.start()
         if session is not None:
-            try:
+            with contextlib.suppress(TimeoutError):  # still joining: the answer says INITIALISED
                 await asyncio.wait_for(asyncio.shield(session.joined), self._settings.start_timeout_seconds)
-            except asyncio.TimeoutError:
-                pass  # still joining: the answer says INITIALISED
             return session.recording
         return recording
 

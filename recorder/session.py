@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import uuid
@@ -107,8 +108,9 @@ class RecordingSession:
                 self.joined.set_result(None)
         self.recording.state, self.recording.started = RecordingState.ACTIVE, _now()
         await self._repo.save_recording(self.recording)
-        self._log.info("recording %s is ACTIVE in conference %s", self.recording.recorder_id,
-                       self.recording.conference_id)
+        self._log.info(
+            "recording %s is ACTIVE in conference %s", self.recording.recorder_id, self.recording.conference_id
+        )
         for publication in publications:
             await self._handle(PublicationAdded(publication))
         while True:
@@ -138,8 +140,11 @@ class RecordingSession:
             if stream is None:
                 stream = Stream(
                     id=str(uuid.uuid4()),
-                    recorder_id=self.recording.recorder_id, publication_id=publication.id,
-                    type=publication.stream_type, user_id=publication.user_id, state=StreamState.RECORDING,
+                    recorder_id=self.recording.recorder_id,
+                    publication_id=publication.id,
+                    type=publication.stream_type,
+                    user_id=publication.user_id,
+                    state=StreamState.RECORDING,
                     started=_now(),
                 )
                 self._streams[publication.id] = stream
@@ -149,8 +154,8 @@ class RecordingSession:
                 self._directory / _safe(stream.id),
                 ice_servers=self._options.ice_servers,
                 flush_interval_ms=self._options.flush_interval_ms,
-                on_track_started=lambda sink, s=stream: self._track_started(s, sink),
-                on_failed=lambda pid=publication.id: self._spawn(self._remove(pid)),
+                on_track_started=functools.partial(self._track_started, stream),
+                on_failed=functools.partial(self._connection_failed, publication.id),
             )
             try:
                 subscription_id, offer = await self._conference.subscribe(publication, kinds)
@@ -166,16 +171,25 @@ class RecordingSession:
                 await self._repo.save_stream(stream)
                 return
             self._active[publication.id] = _Active(stream, subscription, subscription_id)
-            self._log.info("subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)),
-                           publication.user_id)
+            self._log.info(
+                "subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)), publication.user_id
+            )
 
     def _track_started(self, stream: Stream, sink: TrackSink) -> None:
         assert sink.writer is not None and sink.started is not None
-        track = Track(id=sink.id, stream_id=stream.id, type=sink.kind.upper(), started=sink.started,
-                      local_location=str(sink.writer.path))
+        track = Track(
+            id=sink.id,
+            stream_id=stream.id,
+            type=sink.kind.upper(),
+            started=sink.started,
+            local_location=str(sink.writer.path),
+        )
         stream.tracks.append(track)
         self._tracks[track.id] = track
         self._spawn(self._repo.save_track(self.recording.recorder_id, track))
+
+    def _connection_failed(self, publication_id: str) -> None:
+        self._spawn(self._remove(publication_id))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` as a task this session owns: `_finish` waits for every one of them."""
@@ -208,10 +222,15 @@ class RecordingSession:
 
     async def _store(self, stream: Stream, track: Track) -> None:
         source = Path(track.local_location)
-        key = "/".join((
-            _safe(self.recording.conversation_id), _safe(self.recording.recorder_id), _safe(stream.user_id),
-            f"{stream.type.lower()}-{_safe(stream.id)}", f"{track.type.lower()}-{track.id}{source.suffix}",
-        ))
+        key = "/".join(
+            (
+                _safe(self.recording.conversation_id),
+                _safe(self.recording.recorder_id),
+                _safe(stream.user_id),
+                f"{stream.type.lower()}-{_safe(stream.id)}",
+                f"{track.type.lower()}-{track.id}{source.suffix}",
+            )
+        )
         try:
             stored = await self._storage.store(source, key)
         except StorageError as exc:
@@ -220,8 +239,7 @@ class RecordingSession:
         else:
             track.object_location, track.object_size, track.object_uploaded = stored.location, stored.size, _now()
             track.object_error = None
-            with contextlib.suppress(FileNotFoundError):
-                source.unlink()
+            await asyncio.to_thread(source.unlink, missing_ok=True)
             track.local_deleted = _now()
         await self._repo.save_track(self.recording.recorder_id, track)
 

@@ -61,31 +61,52 @@ def _parse_error(value: str | None) -> ErrorInfo | None:
 
 def _recording(row: sqlite3.Row) -> Recording:
     return Recording(
-        recorder_id=row["recorder_id"], conversation_id=row["conversation_id"], instance_id=row["instance_id"],
-        organization_id=row["organization_id"], application_id=row["application_id"],
-        conference_id=row["conference_id"], audio=bool(row["audio"]), video=bool(row["video"]),
-        state=RecordingState(row["state"]), created=datetime.fromisoformat(row["created"]),
-        started=_parse_time(row["started"]), stopped=_parse_time(row["stopped"]),
-        recovered=_parse_time(row["recovered"]), error=_parse_error(row["error"]),
+        recorder_id=row["recorder_id"],
+        conversation_id=row["conversation_id"],
+        instance_id=row["instance_id"],
+        organization_id=row["organization_id"],
+        application_id=row["application_id"],
+        conference_id=row["conference_id"],
+        audio=bool(row["audio"]),
+        video=bool(row["video"]),
+        state=RecordingState(row["state"]),
+        created=datetime.fromisoformat(row["created"]),
+        started=_parse_time(row["started"]),
+        stopped=_parse_time(row["stopped"]),
+        recovered=_parse_time(row["recovered"]),
+        error=_parse_error(row["error"]),
     )
 
 
 def _stream(row: sqlite3.Row) -> Stream:
     return Stream(
-        id=row["id"], recorder_id=row["recorder_id"], publication_id=row["publication_id"], type=row["type"],
-        user_id=row["user_id"], state=StreamState(row["state"]), started=datetime.fromisoformat(row["started"]),
+        id=row["id"],
+        recorder_id=row["recorder_id"],
+        publication_id=row["publication_id"],
+        type=row["type"],
+        user_id=row["user_id"],
+        state=StreamState(row["state"]),
+        started=datetime.fromisoformat(row["started"]),
         stopped=_parse_time(row["stopped"]),
     )
 
 
 def _track(row: sqlite3.Row) -> Track:
     return Track(
-        id=row["id"], stream_id=row["stream_id"], type=row["type"], started=datetime.fromisoformat(row["started"]),
-        local_location=row["local_location"], stopped=_parse_time(row["stopped"]),
-        local_deleted=_parse_time(row["local_deleted"]), local_error=_parse_error(row["local_error"]),
-        object_location=row["object_location"], object_size=row["object_size"],
-        object_uploaded=_parse_time(row["object_uploaded"]), object_error=_parse_error(row["object_error"]),
-        frames=row["frames"], duration=row["duration"],
+        id=row["id"],
+        stream_id=row["stream_id"],
+        type=row["type"],
+        started=datetime.fromisoformat(row["started"]),
+        local_location=row["local_location"],
+        stopped=_parse_time(row["stopped"]),
+        local_deleted=_parse_time(row["local_deleted"]),
+        local_error=_parse_error(row["local_error"]),
+        object_location=row["object_location"],
+        object_size=row["object_size"],
+        object_uploaded=_parse_time(row["object_uploaded"]),
+        object_error=_parse_error(row["object_error"]),
+        frames=row["frames"],
+        duration=row["duration"],
     )
 
 
@@ -112,9 +133,18 @@ class SqliteRepository(Repository):
             await self._db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
                 " conference_id, audio, video, state, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (recording.recorder_id, recording.conversation_id, recording.instance_id, recording.organization_id,
-                 recording.application_id, recording.conference_id, int(recording.audio), int(recording.video),
-                 recording.state.value, _time(recording.created)),
+                (
+                    recording.recorder_id,
+                    recording.conversation_id,
+                    recording.instance_id,
+                    recording.organization_id,
+                    recording.application_id,
+                    recording.conference_id,
+                    int(recording.audio),
+                    int(recording.video),
+                    recording.state.value,
+                    _time(recording.created),
+                ),
             )
             await self._db.execute(
                 "INSERT INTO recording_instances (instance_id, recorder_id) VALUES (?, ?)",
@@ -153,8 +183,15 @@ class SqliteRepository(Repository):
         await self._db.execute(
             "UPDATE recordings SET instance_id = ?, state = ?, started = ?, stopped = ?, recovered = ?, error = ?"
             " WHERE recorder_id = ?",
-            (recording.instance_id, recording.state.value, _time(recording.started), _time(recording.stopped),
-             _time(recording.recovered), _error(recording.error), recording.recorder_id),
+            (
+                recording.instance_id,
+                recording.state.value,
+                _time(recording.started),
+                _time(recording.stopped),
+                _time(recording.recovered),
+                _error(recording.error),
+                recording.recorder_id,
+            ),
         )
         await self._db.commit()
 
@@ -163,16 +200,35 @@ class SqliteRepository(Repository):
             "INSERT INTO streams (id, recorder_id, publication_id, type, user_id, state, started, stopped)"
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
             " stopped = excluded.stopped",
-            (stream.id, stream.recorder_id, stream.publication_id, stream.type, stream.user_id, stream.state.value,
-             _time(stream.started), _time(stream.stopped)),
+            (
+                stream.id,
+                stream.recorder_id,
+                stream.publication_id,
+                stream.type,
+                stream.user_id,
+                stream.state.value,
+                _time(stream.started),
+                _time(stream.stopped),
+            ),
         )
         await self._db.commit()
 
     async def save_track(self, recorder_id: str, track: Track) -> None:
         values: tuple[Any, ...] = (
-            track.id, track.stream_id, recorder_id, track.type, _time(track.started), _time(track.stopped),
-            track.local_location, _time(track.local_deleted), _error(track.local_error), track.object_location,
-            track.object_size, _time(track.object_uploaded), _error(track.object_error), track.frames,
+            track.id,
+            track.stream_id,
+            recorder_id,
+            track.type,
+            _time(track.started),
+            _time(track.stopped),
+            track.local_location,
+            _time(track.local_deleted),
+            _error(track.local_error),
+            track.object_location,
+            track.object_size,
+            _time(track.object_uploaded),
+            _error(track.object_error),
+            track.frames,
             track.duration,
         )
         await self._db.execute(
@@ -190,8 +246,12 @@ class SqliteRepository(Repository):
     async def _load(self, rows: Any) -> list[Recording]:
         recordings = [_recording(row) for row in rows]
         for recording in recordings:
-            streams = [_stream(r) for r in await self._db.execute_fetchall(
-                "SELECT * FROM streams WHERE recorder_id = ? ORDER BY started, id", (recording.recorder_id,))]
+            streams = [
+                _stream(r)
+                for r in await self._db.execute_fetchall(
+                    "SELECT * FROM streams WHERE recorder_id = ? ORDER BY started, id", (recording.recorder_id,)
+                )
+            ]
             by_id = {s.id: s for s in streams}
             for row in await self._db.execute_fetchall(
                 "SELECT * FROM tracks WHERE recorder_id = ? ORDER BY started, id", (recording.recorder_id,)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
@@ -13,6 +14,7 @@ from api.app import create_app
 from recorder.settings import Settings
 from tests.janus_host import JanusHost, start_janus
 
+Client = TestClient[web.Request, web.Application]
 ROOMS = list(range(1001, 1041))
 _room_numbers = itertools.count()
 
@@ -31,21 +33,27 @@ def room() -> int:
 
 
 def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settings:
-    return Settings.model_validate({
-        "data_dir": tmp_path / "data",
-        "url_signing_key": "test-signing-key-0123456789",
-        "start_timeout_seconds": 10,
-        "conference_request_timeout_seconds": 5,
-        "applications": [
-            {"id": "app1", "organization_id": "org1", "janus": {"url": janus_url},
-             "storage": {"provider": "LOCAL_STORAGE", "path": str(tmp_path / "storage")}},
-        ],
-        **overrides,
-    })
+    return Settings.model_validate(
+        {
+            "data_dir": tmp_path / "data",
+            "url_signing_key": "test-signing-key-0123456789",
+            "start_timeout_seconds": 10,
+            "conference_request_timeout_seconds": 5,
+            "applications": [
+                {
+                    "id": "app1",
+                    "organization_id": "org1",
+                    "janus": {"url": janus_url},
+                    "storage": {"provider": "LOCAL_STORAGE", "path": str(tmp_path / "storage")},
+                },
+            ],
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost) -> TestClient:  # type: ignore[type-arg]
+async def client(aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost) -> Client:
     return await aiohttp_client(create_app(make_settings(tmp_path, janus.url)))
 
 

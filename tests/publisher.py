@@ -20,7 +20,7 @@ from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 SAMPLES = 960  # 20 ms at 48 kHz
 
 
-class TestPatternTrack(VideoStreamTrack):
+class PatternTrack(VideoStreamTrack):
     """Moving bars at 30 fps; remembers when each frame was handed to the encoder."""
 
     def __init__(self, width: int = 320, height: int = 240) -> None:
@@ -68,15 +68,16 @@ class ToneTrack(MediaStreamTrack):
 class Publisher:
     """A participant: joins a room over Janus's HTTP API and publishes audio and/or video."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, room: int, display: str,
-                 audio: bool = True, video: bool = True) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, url: str, room: int, display: str, audio: bool = True, video: bool = True
+    ) -> None:
         self.http, self.url, self.room, self.display = http, url, room, display
         self.audio, self.video = audio, video
         self.session: int | None = None
         self.handle: int | None = None
         self.feed: int | None = None
         self.pc: RTCPeerConnection | None = None
-        self.video_track: TestPatternTrack | None = None
+        self.video_track: PatternTrack | None = None
         self.audio_track: ToneTrack | None = None
         self.closed_at: float | None = None
         self._poll: asyncio.Task[None] | None = None
@@ -114,12 +115,14 @@ class Publisher:
         self.session = (await self._post("", {"janus": "create"}))["data"]["id"]
         self._poll = asyncio.create_task(self._poller())
         self.handle = (await self._post(f"/{self.session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"}))[
-            "data"]["id"]
+            "data"
+        ]["id"]
 
     async def join(self) -> None:
         await self.join_plugin()
-        joined = await self.request({"request": "join", "ptype": "publisher", "room": self.room,
-                                      "display": self.display})
+        joined = await self.request(
+            {"request": "join", "ptype": "publisher", "room": self.room, "display": self.display}
+        )
         self.feed = joined["plugindata"]["data"]["id"]
 
     async def publish(self) -> None:
@@ -128,7 +131,7 @@ class Publisher:
             self.audio_track = ToneTrack()
             self.pc.addTrack(self.audio_track)
         if self.video:
-            self.video_track = TestPatternTrack()
+            self.video_track = PatternTrack()
             self.pc.addTrack(self.video_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         event = await self.request({"request": "publish"}, {"type": "offer", "sdp": self.pc.localDescription.sdp})

@@ -172,12 +172,12 @@ class JanusConference(Conference):
             answer = await self._request(f"{self._url}/{self._session}/{handle}", payload, transaction)
             if answer.get("janus") == "ack":
                 answer = await asyncio.wait_for(waiter, self._timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise ConferenceError("CONFERENCE_UNREACHABLE", f"Janus did not answer {body.get('request')}") from exc
         finally:
             self._waiters.pop(transaction, None)
         data = cast(JsonObject, answer.get("plugindata", {}).get("data", {}))
-        if "error_code" in data or data.get("videoroom") == "event" and "error" in data:
+        if "error_code" in data or (data.get("videoroom") == "event" and "error" in data):
             code = "ROOM_NOT_FOUND" if data.get("error_code") == NO_SUCH_ROOM else "CONFERENCE_ERROR"
             raise ConferenceError(code, f"Janus refused {body.get('request')}: {data.get('error')}")
         return data, answer.get("jsep")
@@ -189,7 +189,7 @@ class JanusConference(Conference):
         try:
             async with self._http.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
                 answer = cast(JsonObject, await resp.json(content_type=None))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise ConferenceError("CONFERENCE_UNREACHABLE", f"Janus at {self._url} is unreachable: {exc!r}") from exc
         if answer.get("janus") == "error":
             error = answer.get("error", {})
@@ -207,7 +207,7 @@ class JanusConference(Conference):
                 ) as resp:
                     body = await resp.json(content_type=None)
                 failures = 0
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                 failures += 1
                 if failures >= 3:
                     logger.warning("Janus session %s lost: %r", self._session, exc)

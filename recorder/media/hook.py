@@ -25,7 +25,8 @@ class HookError(RuntimeError):
 
 
 class FrameSink(Protocol):
-    needs_keyframe: bool
+    @property
+    def needs_keyframe(self) -> bool: ...
 
     def on_frame(self, data: bytes, rtp_timestamp: int) -> None: ...
 

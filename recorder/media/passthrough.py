@@ -78,11 +78,10 @@ def _opus_head(channels: int, sample_rate: int) -> bytes:
 def _probe_size(codec: str, data: bytes) -> tuple[int, int]:
     """Width and height of a keyframe: the one frame we ever decode, to fill in the container header."""
     context = av.CodecContext.create(codec, "r")
+    assert isinstance(context, av.VideoCodecContext)
     try:
-        for frame in context.decode(av.Packet(data)):
-            return frame.width, frame.height  # type: ignore[union-attr]
-        for frame in context.decode(None):
-            return frame.width, frame.height  # type: ignore[union-attr]
+        for frame in [*context.decode(av.Packet(data)), *context.decode(None)]:
+            return frame.width, frame.height
     except av.FFmpegError:
         logger.warning("could not read the frame size of a %s keyframe", codec)
     return 640, 480
@@ -98,8 +97,9 @@ class WriterResult:
 class PassthroughWriter:
     """Writes one track. `write` takes depayloaded frames with their (unwrapped) RTP timestamps."""
 
-    def __init__(self, base_path: Path, codec: str, clock_rate: int, *, channels: int = 2,
-                 flush_interval_ms: int = 1000) -> None:
+    def __init__(
+        self, base_path: Path, codec: str, clock_rate: int, *, channels: int = 2, flush_interval_ms: int = 1000
+    ) -> None:
         self.codec = codec.lower()
         self.extension = file_extension(self.codec)
         self.path = base_path.with_suffix("." + self.extension)
@@ -177,11 +177,10 @@ class PassthroughWriter:
         container = av.open(str(self.path), "w", format=self._format, options=options)
         if self.is_video:
             stream = container.add_stream(self._ff_codec)
+            assert isinstance(stream, av.VideoStream)
             stream.codec_context.width, stream.codec_context.height = _probe_size(self._ff_codec, first)
             if self.codec == "h264":
-                stream.codec_context.extradata = b"".join(
-                    nal for kind, nal in _h264_nals(first) if kind in (7, 8)
-                )
+                stream.codec_context.extradata = b"".join(nal for kind, nal in _h264_nals(first) if kind in (7, 8))
         else:
             stream = container.add_stream(self._ff_codec, rate=48000)
             stream.codec_context.extradata = _opus_head(self._channels, 48000)

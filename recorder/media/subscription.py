@@ -120,7 +120,10 @@ class Subscription:
             name, clock_rate, channels = codecs.get(sink.mid, ("", 0, 0))
             try:
                 sink.writer = PassthroughWriter(
-                    self.directory / sink.id, name, clock_rate, channels=max(channels, 1),
+                    self.directory / sink.id,
+                    name,
+                    clock_rate,
+                    channels=max(channels, 1),
                     flush_interval_ms=self._flush_interval_ms,
                 )
             except UnsupportedCodecError as exc:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import av
-from aiohttp.test_utils import TestClient
+import yarl
 
+from recorder.signing import UrlSigner
+from tests.conftest import Client
 from tests.janus_host import JANUS_ADMIN_KEY, JanusHost
 from tests.publisher import Publisher, display
 
@@ -18,14 +20,14 @@ API = "/rtc-recorder/api"
 RECORD_SECONDS = 4.0
 
 
-async def _json(client: TestClient, method: str, path: str, status: int = 200, **kw: Any) -> Any:  # type: ignore[type-arg]
+async def _json(client: Client, method: str, path: str, status: int = 200, **kw: Any) -> Any:
     async with client.request(method, path, **kw) as resp:
         body = await resp.json()
         assert resp.status == status, body
         return body
 
 
-async def start(client: TestClient, room: int | str, conversation: str, **flags: bool) -> dict[str, Any]:  # type: ignore[type-arg]
+async def start(client: Client, room: int | str, conversation: str, **flags: bool) -> dict[str, Any]:
     body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation, **flags}
     answer: dict[str, Any] = await _json(client, "POST", f"{API}/recordings/start", json=body)
     return answer
@@ -35,10 +37,15 @@ def ids(event: dict[str, Any]) -> str:
     return f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
 
 
-async def wait_tracks(client: TestClient, event: dict[str, Any], user: str, count: int,  # type: ignore[type-arg]
-                      timeout: float = 10) -> list[dict[str, Any]]:
+async def wait_tracks(
+    client: Client,
+    event: dict[str, Any],
+    user: str,
+    count: int,
+    within: float = 10,
+) -> list[dict[str, Any]]:
     """Poll the recording until `user` has `count` tracks (a track appears when its first frame is written)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
         tracks = [t for s in info["streams"] if s["userId"] == user for t in s["tracks"]]
@@ -61,6 +68,35 @@ async def download(http: aiohttp.ClientSession, base: str, url: str, path: Any) 
     return data
 
 
+async def check_signed_link(http: aiohttp.ClientSession, url: str, size: int) -> None:
+    """Range answers 206/416; an altered, expired or path-swapped link answers 403 with a JSON body."""
+    async with http.get(url, headers={"Range": "bytes=10-99"}) as resp:
+        assert resp.status == 206 and len(await resp.read()) == 90
+        assert resp.headers["Content-Range"] == f"bytes 10-99/{size}"
+    async with http.get(url, headers={"Range": f"bytes={size + 10}-"}) as resp:
+        assert resp.status == 416
+    parsed = yarl.URL(url)
+    signature = parsed.query["Signature"]
+    tampered = [
+        parsed.update_query(Signature=("A" if signature[0] != "A" else "B") + signature[1:]),
+        parsed.update_query(Expires="604800"),
+        parsed.update_query(Date="20990101T000000Z"),
+        parsed.with_path(parsed.path.rsplit("/", 1)[0] + "/other.webm"),
+        parsed.with_query({}),
+    ]
+    key = b"test-signing-key-0123456789"
+    past = datetime.now(UTC) - timedelta(hours=2)
+    expired_path, _ = UrlSigner(key, 3600).sign(parsed.raw_path, now=past)
+    tampered.append(parsed.join(yarl.URL(expired_path, encoded=True)))
+    for bad in tampered:
+        async with http.get(bad) as resp:
+            assert resp.status == 403, (bad, resp.status)
+            assert (await resp.json())["error"] == "FORBIDDEN"
+    legacy = parsed.with_path("/auvious.video" + parsed.path, encoded=False)
+    async with http.get(legacy.with_query(parsed.query)) as resp:
+        assert resp.status == 200 and len(await resp.read()) == size
+
+
 def check_file(path: Any, kind: str, sent: list[float], started: float, ended: float) -> None:
     """Decodes without errors, starts with a keyframe, >= 95 % of the frames, duration within 5 %."""
     expected = [t for t in sent if started - 0.05 <= t <= ended]
@@ -77,6 +113,7 @@ def check_file(path: Any, kind: str, sent: list[float], started: float, ended: f
             if first_key is None:
                 first_key = packet.is_keyframe
             for frame in packet.decode():
+                assert isinstance(frame, av.VideoFrame | av.AudioFrame)
                 frames += 1
                 assert frame.time is not None
                 first_start = frame.time if first_start is None else first_start
@@ -90,7 +127,11 @@ def check_file(path: Any, kind: str, sent: list[float], started: float, ended: f
 
 
 async def test_two_publishers_and_a_late_one_are_recorded(
-    client: TestClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Any  # type: ignore[type-arg]
+    client: Client,
+    janus: JanusHost,
+    http: aiohttp.ClientSession,
+    room: int,
+    tmp_path: Any,
 ) -> None:
     event = await start(client, room, "conv-e2e")
     assert set(event) == {"conversationId", "recorderId", "instanceId", "state"}
@@ -137,10 +178,12 @@ async def test_two_publishers_and_a_late_one_are_recorded(
             storage = track["storage"]
             assert storage["localStorage"]["deleted"], "the local file is removed once stored"
             assert int(storage["objectStorage"]["size"]) > 1000
-            assert track["url"].endswith(("Signature=" + track["url"].rsplit("Signature=", 1)[1]))
+            assert set(yarl.URL(track["url"]).query) == {"Date", "Expires", "Signature"}
             path = tmp_path / f"{user}-{track['type']}"
             data = await download(http, base, track["url"], path)
             assert len(data) == int(storage["objectStorage"]["size"])
+            if user == "alice":
+                await check_signed_link(http, track["url"], len(data))
             source = publisher.video_track if track["type"] == "VIDEO" else publisher.audio_track
             assert source is not None and publisher.closed_at is not None
             check_file(path, track["type"], source.sent, parse_time(track["started"]), publisher.closed_at)
@@ -155,7 +198,11 @@ async def test_two_publishers_and_a_late_one_are_recorded(
 
 
 async def test_unpublish_and_republish_make_two_segments(
-    client: TestClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Any  # type: ignore[type-arg]
+    client: Client,
+    janus: JanusHost,
+    http: aiohttp.ClientSession,
+    room: int,
+    tmp_path: Any,
 ) -> None:
     event = await start(client, room, "conv-segments")
     live = await _json(client, "GET", f"{API}/recordings/conv-segments/active")
@@ -186,8 +233,11 @@ async def test_unpublish_and_republish_make_two_segments(
     base = str(client.make_url(""))
     for n, track in enumerate(tracks):
         first = n < 2
-        source = (first_video if first else dave.video_track) if track["type"] == "VIDEO" else (
-            first_audio if first else dave.audio_track)
+        source = (
+            (first_video if first else dave.video_track)
+            if track["type"] == "VIDEO"
+            else (first_audio if first else dave.audio_track)
+        )
         ended = first_closed if first else dave.closed_at
         assert source is not None and ended is not None
         path = tmp_path / f"segment-{n}"
@@ -195,7 +245,7 @@ async def test_unpublish_and_republish_make_two_segments(
         check_file(path, track["type"], source.sent, parse_time(track["started"]), ended)
 
 
-async def test_unknown_room_fails_with_an_error(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_unknown_room_fails_with_an_error(client: Client) -> None:
     event = await start(client, 987654, "conv-noroom")
     assert event["state"] == "FAILED"
     assert event["error"]["code"] == "ROOM_NOT_FOUND" and event["error"]["occurred"]
@@ -205,12 +255,15 @@ async def test_unknown_room_fails_with_an_error(client: TestClient) -> None:  # 
 
 
 async def test_destroyed_room_aborts_the_recording(
-    client: TestClient, janus: JanusHost, http: aiohttp.ClientSession  # type: ignore[type-arg]
+    client: Client,
+    janus: JanusHost,
+    http: aiohttp.ClientSession,
 ) -> None:
     owner = Publisher(http, janus.url, 1234, "owner")
     await owner.join_plugin()
-    await owner.request({"request": "create", "room": 555001, "audiocodec": "opus", "videocodec": "vp8",
-                         "admin_key": JANUS_ADMIN_KEY})
+    await owner.request(
+        {"request": "create", "room": 555001, "audiocodec": "opus", "videocodec": "vp8", "admin_key": JANUS_ADMIN_KEY}
+    )
     event = await start(client, 555001, "conv-abort")
     assert event["state"] == "ACTIVE"
     await owner.request({"request": "destroy", "room": 555001})
@@ -231,7 +284,7 @@ async def test_unreachable_janus_fails(aiohttp_client: Any, tmp_path: Any) -> No
     assert event["state"] == "FAILED" and event["error"]["code"] == "CONFERENCE_UNREACHABLE"
 
 
-async def test_unknown_ids_are_404_with_json(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_unknown_ids_are_404_with_json(client: Client) -> None:
     for path in ("recordings/nope", "recordings/nope/active", "recordings/a/b/c", "recordings/a/b/c/state"):
         body = await _json(client, "GET", f"{API}/{path}", status=404)
         assert body["error"] == "NOT_FOUND"

@@ -1,0 +1,55 @@
+"""openapi.yaml and the route table stay equal; bad input answers 4xx with a JSON body."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from api.routes import ROUTES
+from tests.conftest import Client
+
+API = "/rtc-recorder/api"
+SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
+
+
+def test_openapi_matches_the_route_table() -> None:
+    spec = yaml.safe_load(SPEC.read_text())
+    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+    assert documented == {(method, path) for method, path, _ in ROUTES}
+    assert [s["url"] for s in spec["servers"]] == [API, "/auvious.video" + API]
+
+
+async def test_the_service_serves_its_openapi(client: Client) -> None:
+    for prefix in ("", "/auvious.video"):
+        async with client.get(f"{prefix}{API}/openapi.yaml") as resp:
+            assert resp.status == 200
+            assert yaml.safe_load(await resp.read()) == yaml.safe_load(SPEC.read_text())
+
+
+async def _start(client: Client, **kw: Any) -> tuple[int, Any]:
+    async with client.post(f"{API}/recordings/start", **kw) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_bad_start_requests_are_400_and_store_nothing(client: Client) -> None:
+    good = {"applicationId": "app1", "conferenceId": "1001", "conversationId": "c-bad"}
+    cases: list[dict[str, Any]] = [
+        {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"json": {**good, "audio": "yes"}},
+        {"json": {k: v for k, v in good.items() if k != "conferenceId"}},
+        {"json": {**good, "conversationId": "a/b"}},
+        {"json": {**good, "conversationId": "bad\nid"}},
+        {"json": {**good, "conversationId": ""}},
+        {"json": {**good, "applicationId": "nope"}},
+        {"json": [good]},
+    ]
+    for case in cases:
+        status, body = await _start(client, **case)
+        assert status == 400, (case, body)
+        assert body["error"] in {"INVALID_REQUEST", "MALFORMED_JSON"} and body["message"]
+    status, body = await _start(client, data=b"x" * (2 << 20), headers={"Content-Type": "application/json"})
+    assert status == 413 and body["error"]
+    async with client.get(f"{API}/recordings/c-bad") as resp:
+        assert resp.status == 404

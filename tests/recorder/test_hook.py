@@ -1,0 +1,74 @@
+"""The aiortc pin is load-bearing: these fail when the tap on the receiver's jitter buffer breaks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from recorder.media.hook import HookError, tap_receiver
+from recorder.media.passthrough import is_keyframe
+from tests.publisher import PatternTrack, ToneTrack
+
+
+class CollectingSink:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.frames: list[tuple[bytes, int]] = []
+        self.needs_keyframe = kind == "video"
+
+    def on_frame(self, data: bytes, rtp_timestamp: int) -> None:
+        if self.needs_keyframe and is_keyframe("vp8", data):
+            self.needs_keyframe = False
+        self.frames.append((data, rtp_timestamp))
+
+    def on_loss(self) -> None:
+        pass
+
+
+async def test_encoded_frames_reach_the_sink_and_never_the_decoder() -> None:
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    video, audio = PatternTrack(), ToneTrack()
+    sender.addTrack(video)
+    sender.addTrack(audio)
+    sinks: dict[str, CollectingSink] = {}
+    remote: dict[str, MediaStreamTrack] = {}
+
+    @receiver.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        for transceiver in receiver.getTransceivers():
+            if transceiver.receiver.track is track:
+                sinks[track.kind] = CollectingSink(track.kind)
+                tap_receiver(transceiver.receiver, sinks[track.kind])
+                remote[track.kind] = track
+
+    try:
+        await sender.setLocalDescription(await sender.createOffer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.setRemoteDescription(receiver.localDescription)
+        await asyncio.sleep(2.0)
+        assert set(sinks) == {"audio", "video"}
+        assert len(sinks["video"].frames) >= 30, "the hook stopped being called for video"
+        assert len(sinks["audio"].frames) >= 50, "the hook stopped being called for audio"
+        assert any(is_keyframe("vp8", data) for data, _ in sinks["video"].frames)
+        # nothing reached the decoders: the remote tracks never yield a frame
+        for track in remote.values():
+            with pytest.raises((asyncio.TimeoutError, MediaStreamError)):
+                await asyncio.wait_for(track.recv(), 0.3)
+        stamps = [ts for _, ts in sinks["video"].frames]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+def test_a_receiver_without_the_jitter_buffer_is_refused() -> None:
+    class NotAReceiver:
+        pass
+
+    with pytest.raises(HookError):
+        tap_receiver(NotAReceiver(), CollectingSink("video"))  # type: ignore[arg-type]
