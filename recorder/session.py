@@ -214,6 +214,13 @@ class RecordingSession:
             if track is None:
                 continue  # no frame ever arrived: no file, no track
             track.stopped, track.frames, track.duration = stopped, result.frames, result.duration
+            self._log.info(
+                "track %s: %d of %d frames written, %d losses",
+                track.id,
+                result.frames,
+                sink.frames_received,
+                sink.losses,
+            )
             if sink.error:
                 track.local_error = ErrorInfo("WRITE_FAILED", sink.error, stopped)
             await self._store(active.stream, track)

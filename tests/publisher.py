@@ -125,14 +125,19 @@ class Publisher:
         )
         self.feed = joined["plugindata"]["data"]["id"]
 
-    async def publish(self) -> None:
+    async def publish(self, tracks: list[MediaStreamTrack] | None = None) -> None:
+        """Publish a tone and moving test video (as asked at construction), or the given tracks."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        if self.audio:
-            self.audio_track = ToneTrack()
-            self.pc.addTrack(self.audio_track)
-        if self.video:
-            self.video_track = PatternTrack()
-            self.pc.addTrack(self.video_track)
+        if tracks is None:
+            tracks = []
+            if self.audio:
+                self.audio_track = ToneTrack()
+                tracks.append(self.audio_track)
+            if self.video:
+                self.video_track = PatternTrack()
+                tracks.append(self.video_track)
+        for track in tracks:
+            self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         event = await self.request({"request": "publish"}, {"type": "offer", "sdp": self.pc.localDescription.sdp})
         await self.pc.setRemoteDescription(RTCSessionDescription(event["jsep"]["sdp"], "answer"))

@@ -190,7 +190,8 @@ class JanusConference(Conference):
             async with self._http.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
                 answer = cast(JsonObject, await resp.json(content_type=None))
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            raise ConferenceError("CONFERENCE_UNREACHABLE", f"Janus at {self._url} is unreachable: {exc!r}") from exc
+            detail = str(exc) or type(exc).__name__
+            raise ConferenceError("CONFERENCE_UNREACHABLE", f"Janus at {self._url} is unreachable: {detail}") from exc
         if answer.get("janus") == "error":
             error = answer.get("error", {})
             raise ConferenceError("CONFERENCE_ERROR", f"Janus error {error.get('code')}: {error.get('reason')}")

@@ -32,6 +32,7 @@ class TrackSink:
     started: datetime | None = None
     error: str | None = None
     frames_received: int = 0
+    losses: int = 0
 
     @property
     def needs_keyframe(self) -> bool:
@@ -52,6 +53,7 @@ class TrackSink:
             self.on_started(self)
 
     def on_loss(self) -> None:
+        self.losses += 1
         if self.writer is not None:
             self.writer.lost()
 

@@ -1,0 +1,282 @@
+"""Benchmark: N publishers recorded at once, passthrough vs aiortc's MediaRecorder, in one run.
+
+Janus runs in its own network namespace (as in the tests); publishers run in another process and send
+pre-encoded 640x480 30 fps VP8 (~1 Mbps) + Opus. For each N the recorder is a separate process whose CPU
+time is read from /proc between `go` and the end of sending. Prints a table:
+
+    recorder, N, CPU % of one core per A/V stream, video frames written / sent, audio frames written / sent
+
+Run as root: `python -m bench.bench_recording [--seconds 10] [--counts 1,4,8,16] [--baseline 1,4]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import av
+
+from bench.media import encode_clip
+from tests.janus_host import JanusHost, start_janus
+
+ROOT = Path(__file__).resolve().parent.parent
+API = "/rtc-recorder/api"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    recorder: str
+    count: int
+    cpu_per_stream: float
+    video_written: int
+    video_sent: int
+    audio_written: int
+    audio_sent: int
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def child(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def expect(process: subprocess.Popen[str], word: str) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith(word):
+        raise RuntimeError(f"{process.args!r}: expected {word!r}, got {line!r}")
+    return line
+
+
+def send(process: subprocess.Popen[str], line: str) -> None:
+    assert process.stdin is not None
+    process.stdin.write(line + "\n")
+    process.stdin.flush()
+
+
+def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def count_after(path: Path, kind: str, started: float, go: float) -> int:
+    """Packets in the file whose media time (placed at the track's start) falls at or after `go`."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
+        time_base = stream.time_base
+        assert time_base is not None
+        packets = [p for p in container.demux(stream) if p.size and p.pts is not None]
+        return len([p for p in packets if started + float(int(p.pts or 0) * time_base) >= go - 0.01])
+
+
+def run_passthrough(janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path) -> Row:
+    port = free_port()
+    data = work / f"pass-{count}"
+    env = {
+        "RECORDER_PORT": str(port),
+        "RECORDER_DATA_DIR": str(data),
+        "RECORDER_LOG_LEVEL": "INFO",
+        "RECORDER_APPLICATIONS": json.dumps(
+            [
+                {
+                    "id": "bench",
+                    "organization_id": "bench",
+                    "janus": {"url": janus.url},
+                    "storage": {"provider": "LOCAL_STORAGE", "path": str(data / "storage")},
+                }
+            ]
+        ),
+    }
+    service = child("api", env=env)
+    base = f"http://127.0.0.1:{port}{API}"
+    try:
+        wait_port(port)
+        event = http_json(
+            "POST",
+            f"{base}/recordings/start",
+            {"applicationId": "bench", "conferenceId": str(room), "conversationId": f"bench-{count}"},
+        )
+        assert event["state"] == "ACTIVE", event
+        ids = f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
+        publishers = child(
+            "bench.publishers",
+            "--janus",
+            janus.url,
+            "--room",
+            str(room),
+            "--count",
+            str(count),
+            "--cache",
+            str(cache),
+            "--seconds",
+            str(seconds),
+        )
+        expect(publishers, "ready")
+        deadline = time.monotonic() + 30
+        while sum(len(s["tracks"]) for s in http_json("GET", f"{base}/recordings/{ids}")["streams"]) < 2 * count:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the recorder did not get every track within 30 s")
+            time.sleep(0.1)
+        go = time.time() + 0.5
+        send(publishers, f"go {go}")
+        time.sleep(max(0.0, go - time.time()))
+        cpu0, wall0 = cpu_seconds(service.pid), time.monotonic()
+        sent = json.loads(expect(publishers, "{"))
+        cpu = (cpu_seconds(service.pid) - cpu0) / (time.monotonic() - wall0)
+        publishers.wait(30)
+        time.sleep(1.0)
+        http_json("POST", f"{base}/recordings/{ids}/stop")
+        info = http_json("GET", f"{base}/recordings/{ids}")
+        written = {"audio": 0, "video": 0}
+        for stream in info["streams"]:
+            for track in stream["tracks"]:
+                kind = track["type"].lower()
+                started = datetime.fromisoformat(track["started"].replace("Z", "+00:00")).timestamp()
+                path = data / "storage" / track["storage"]["objectStorage"]["location"]
+                written[kind] += count_after(path, kind, started, go)
+    finally:
+        service.terminate()
+        service.wait(30)
+    return Row(
+        "passthrough",
+        count,
+        100 * cpu / count,
+        written["video"],
+        sum(sent["video"]),
+        written["audio"],
+        sum(sent["audio"]),
+    )
+
+
+def run_mediarecorder(janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path) -> Row:
+    out = work / f"mr-{count}"
+    out.mkdir(parents=True)
+    publishers = child(
+        "bench.publishers",
+        "--janus",
+        janus.url,
+        "--room",
+        str(room),
+        "--count",
+        str(count),
+        "--cache",
+        str(cache),
+        "--seconds",
+        str(seconds),
+    )
+    expect(publishers, "ready")
+    bot = child(
+        "bench.mediarecorder_bot", "--janus", janus.url, "--room", str(room), "--count", str(count), "--out", str(out)
+    )
+    try:
+        expect(bot, "ready")
+        go = time.time() + 0.5
+        send(publishers, f"go {go}")
+        send(bot, f"go {go}")
+        time.sleep(max(0.0, go - time.time()))
+        cpu0, wall0 = cpu_seconds(bot.pid), time.monotonic()
+        sent = json.loads(expect(publishers, "{"))
+        cpu = (cpu_seconds(bot.pid) - cpu0) / (time.monotonic() - wall0)
+        publishers.wait(30)
+        time.sleep(1.0)
+        send(bot, "stop")
+        result = json.loads(expect(bot, "{"))
+    finally:
+        bot.kill()
+        bot.wait()
+    written = {"audio": 0, "video": 0}
+    for track in result["tracks"]:
+        with av.open(track["path"]) as container:
+            stream = container.streams.video[0] if track["kind"] == "video" else container.streams.audio[0]
+            total = sum(1 for p in container.demux(stream) if p.size)
+        written[track["kind"]] += max(0, total - track["before_go"])
+    return Row(
+        "MediaRecorder",
+        count,
+        100 * cpu / count,
+        written["video"],
+        sum(sent["video"]),
+        written["audio"],
+        sum(sent["audio"]),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the recorder did not listen on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--counts", default="1,4,8,16")
+    parser.add_argument("--baseline", default="1,4")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    cache = Path(tempfile.gettempdir()) / "recorder-bench-clip.pkl"
+    video, audio = encode_clip(cache)
+    print(f"clip: {len(video)} VP8 frames, {sum(map(len, video)) * 8 / 10 / 1e6:.2f} Mbit/s; {len(audio)} Opus packets")
+    rooms = iter(range(2001, 2101))
+    janus = start_janus(list(range(2001, 2101)))
+    rows: list[Row] = []
+    try:
+        for n in (int(x) for x in args.baseline.split(",") if x):
+            rows.append(run_mediarecorder(janus, next(rooms), n, args.seconds, cache, work))
+        for n in (int(x) for x in args.counts.split(",") if x):
+            rows.append(run_passthrough(janus, next(rooms), n, args.seconds, cache, work))
+    finally:
+        janus.stop()
+    print()
+    print(f"{'recorder':<14} {'N':>3} {'CPU %/stream':>13} {'video written/sent':>22} {'audio written/sent':>22}")
+    for r in rows:
+        print(
+            f"{r.recorder:<14} {r.count:>3} {r.cpu_per_stream:>13.1f} "
+            f"{f'{r.video_written}/{r.video_sent}':>15} {r.video_written / max(r.video_sent, 1):>6.1%} "
+            f"{f'{r.audio_written}/{r.audio_sent}':>15} {r.audio_written / max(r.audio_sent, 1):>6.1%}"
+        )
+    baseline = {r.count: r.cpu_per_stream for r in rows if r.recorder == "MediaRecorder"}
+    for r in rows:
+        if r.recorder == "passthrough" and r.count in baseline:
+            print(
+                f"N={r.count}: passthrough uses 1/{baseline[r.count] / max(r.cpu_per_stream, 1e-9):.1f} "
+                "of MediaRecorder's CPU per stream"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Benchmark child process: N publishers sending pre-encoded VP8 + Opus into a Janus room.
+
+Protocol on stdin/stdout: prints `ready` once every publisher is up; reads `go <epoch>`; sends for
+`--seconds` after it, leaves, and prints one JSON line {"video": [...], "audio": [...]} of what each sent
+after go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.media import PacketTrack, encode_clip
+from tests.publisher import Publisher, display
+
+
+async def main(args: argparse.Namespace) -> None:
+    video, audio = encode_clip(Path(args.cache))
+    async with aiohttp.ClientSession() as http:
+        publishers = [Publisher(http, args.janus, args.room, display(f"user{i}")) for i in range(args.count)]
+        tracks: list[tuple[PacketTrack, PacketTrack]] = []
+        for publisher in publishers:
+            pair = (PacketTrack("audio", audio), PacketTrack("video", video))
+            await publisher.join()
+            await publisher.publish(list(pair))
+            tracks.append(pair)
+        print("ready", flush=True)
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        go = float(line.split()[1])
+        for pair in tracks:
+            for track in pair:
+                track.go = go
+        await asyncio.sleep(max(0.0, go + args.seconds - time.time()))
+        result = {"audio": [a.sent_after_go for a, _ in tracks], "video": [v.sent_after_go for _, v in tracks]}
+        for publisher in publishers:
+            await publisher.leave()
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--janus", required=True)
+    parser.add_argument("--room", type=int, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    asyncio.run(main(parser.parse_args()))
