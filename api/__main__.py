@@ -20,6 +20,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        recorder_id = getattr(record, "recorderId", None)
+        if recorder_id is not None:
+            entry["recorderId"] = recorder_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -83,17 +84,54 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         return json.load(answer)
 
 
-def count_after(path: Path, kind: str, started: float, go: float) -> int:
-    """Packets in the file whose media time (placed at the track's start) falls at or after `go`."""
+def frames_in(path: Path, kind: str) -> int:
     with av.open(str(path)) as container:
         stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
-        time_base = stream.time_base
-        assert time_base is not None
-        packets = [p for p in container.demux(stream) if p.size and p.pts is not None]
-        return len([p for p in packets if started + float(int(p.pts or 0) * time_base) >= go - 0.01])
+        return sum(1 for p in container.demux(stream) if p.size)
 
 
-def run_passthrough(janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path) -> Row:
+def first_packet(path: Path) -> bytes:
+    with av.open(str(path)) as container:
+        return next(bytes(p) for p in container.demux(container.streams.video[0]) if p.size)
+
+
+def video_sent_since(times: list[float], clip: list[bytes], first: bytes, started: float) -> int:
+    """Frames sent from the one the file starts with: found by its bytes (the clip's frames all differ),
+    the last time it was sent before the recorder wrote it."""
+    k = clip.index(first)
+    n = max(i for i in range(k, len(times), len(clip)) if times[i] <= started)
+    return len(times) - n
+
+
+def sent_since(sent: dict[str, dict[str, list[float]]], user: str, kind: str, first: float) -> int:
+    """Frames the publisher sent from the moment the recorder had the track's first frame."""
+    return sum(1 for t in sent[user][kind] if t >= first - 0.02)
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.written = {"audio": 0, "video": 0}
+        self.sent = {"audio": 0, "video": 0}
+
+    def add(self, kind: str, written: int, sent: int) -> None:
+        self.written[kind] += written
+        self.sent[kind] += sent
+
+    def row(self, recorder: str, count: int, cpu: float) -> Row:
+        return Row(
+            recorder,
+            count,
+            100 * cpu / count,
+            self.written["video"],
+            self.sent["video"],
+            self.written["audio"],
+            self.sent["audio"],
+        )
+
+
+def run_passthrough(
+    janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path, clip: list[bytes]
+) -> Row:
     port = free_port()
     data = work / f"pass-{count}"
     env = {
@@ -144,32 +182,31 @@ def run_passthrough(janus: JanusHost, room: int, count: int, seconds: float, cac
         go = time.time() + 0.5
         send(publishers, f"go {go}")
         time.sleep(max(0.0, go - time.time()))
-        cpu0, wall0 = cpu_seconds(service.pid), time.monotonic()
+        cpu0, pub0, wall0 = cpu_seconds(service.pid), cpu_seconds(publishers.pid), time.monotonic()
         sent = json.loads(expect(publishers, "{"))
         cpu = (cpu_seconds(service.pid) - cpu0) / (time.monotonic() - wall0)
+        publishers_cpu = 100 * (cpu_seconds(publishers.pid) - pub0) / (time.monotonic() - wall0)
+        print(f"N={count}: the publishers' process used {publishers_cpu:.0f} % of a core", flush=True)
         publishers.wait(30)
         time.sleep(1.0)
         http_json("POST", f"{base}/recordings/{ids}/stop")
         info = http_json("GET", f"{base}/recordings/{ids}")
-        written = {"audio": 0, "video": 0}
+        tally = Tally()
         for stream in info["streams"]:
             for track in stream["tracks"]:
                 kind = track["type"].lower()
-                started = datetime.fromisoformat(track["started"].replace("Z", "+00:00")).timestamp()
+                first = datetime.fromisoformat(track["started"].replace("Z", "+00:00")).timestamp()
                 path = data / "storage" / track["storage"]["objectStorage"]["location"]
-                written[kind] += count_after(path, kind, started, go)
+                user = stream["userId"]
+                if kind == "video":
+                    since = video_sent_since(sent[user]["video"], clip, first_packet(path), first)
+                else:
+                    since = sent_since(sent, user, kind, first)
+                tally.add(kind, frames_in(path, kind), since)
     finally:
         service.terminate()
         service.wait(30)
-    return Row(
-        "passthrough",
-        count,
-        100 * cpu / count,
-        written["video"],
-        sum(sent["video"]),
-        written["audio"],
-        sum(sent["audio"]),
-    )
+    return tally.row("passthrough", count, cpu)
 
 
 def run_mediarecorder(janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path) -> Row:
@@ -208,21 +245,11 @@ def run_mediarecorder(janus: JanusHost, room: int, count: int, seconds: float, c
     finally:
         bot.kill()
         bot.wait()
-    written = {"audio": 0, "video": 0}
+    tally = Tally()
     for track in result["tracks"]:
-        with av.open(track["path"]) as container:
-            stream = container.streams.video[0] if track["kind"] == "video" else container.streams.audio[0]
-            total = sum(1 for p in container.demux(stream) if p.size)
-        written[track["kind"]] += max(0, total - track["before_go"])
-    return Row(
-        "MediaRecorder",
-        count,
-        100 * cpu / count,
-        written["video"],
-        sum(sent["video"]),
-        written["audio"],
-        sum(sent["audio"]),
-    )
+        kind = track["kind"]
+        tally.add(kind, frames_in(Path(track["path"]), kind), sent_since(sent, track["userId"], kind, track["first"]))
+    return tally.row("MediaRecorder", count, cpu)
 
 
 def free_port() -> int:
@@ -246,6 +273,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--counts", default="1,4,8,16")
     parser.add_argument("--baseline", default="1,4")
+    parser.add_argument("--keep", action="store_true", help="keep the recorded files (their folder is printed)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     cache = Path(tempfile.gettempdir()) / "recorder-bench-clip.pkl"
@@ -258,9 +286,13 @@ def main() -> None:
         for n in (int(x) for x in args.baseline.split(",") if x):
             rows.append(run_mediarecorder(janus, next(rooms), n, args.seconds, cache, work))
         for n in (int(x) for x in args.counts.split(",") if x):
-            rows.append(run_passthrough(janus, next(rooms), n, args.seconds, cache, work))
+            rows.append(run_passthrough(janus, next(rooms), n, args.seconds, cache, work, video))
     finally:
         janus.stop()
+        if args.keep:
+            print(f"files kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"{'recorder':<14} {'N':>3} {'CPU %/stream':>13} {'video written/sent':>22} {'audio written/sent':>22}")
     for r in rows:

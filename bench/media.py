@@ -55,7 +55,7 @@ def encode_clip(cache: Path) -> tuple[list[bytes], list[bytes]]:
 
 
 class PacketTrack(MediaStreamTrack):
-    """Loops pre-encoded packets in real time; counts what it sends after `go`."""
+    """Loops pre-encoded packets in real time; remembers when it sent each one."""
 
     def __init__(self, kind: str, packets: list[bytes]) -> None:
         super().__init__()
@@ -65,8 +65,7 @@ class PacketTrack(MediaStreamTrack):
         self._rate = 90000 if kind == "video" else 48000
         self._n = 0
         self._start: float | None = None
-        self.go: float | None = None
-        self.sent_after_go = 0
+        self.sent: list[float] = []
 
     async def recv(self) -> av.Packet[Any]:
         if self._start is None:
@@ -76,6 +75,5 @@ class PacketTrack(MediaStreamTrack):
         packet = av.Packet(self._packets[self._n % len(self._packets)])
         packet.pts, packet.time_base = self._n * self._step, Fraction(1, self._rate)
         self._n += 1
-        if self.go is not None and time.time() >= self.go:
-            self.sent_after_go += 1
+        self.sent.append(time.time())
         return packet

@@ -2,7 +2,7 @@
 
 Joins the room like the product's bot (same Janus connector) and records each track with its own
 MediaRecorder. Prints `ready` when every track has a frame; reads `go <epoch>`; on `stop` closes the
-recorders and prints {"tracks": [{"path", "kind", "before_go"}]}.
+recorders and prints {"tracks": [{"path", "kind", "userId", "first"}]} (first: when its first frame came).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ async def main(args: argparse.Namespace) -> None:
             pcs.append(pc)
 
             @pc.on("track")
-            def on_track(track: MediaStreamTrack, feed: str = publication.id) -> None:
-                path = out / f"{feed}-{track.kind}.webm"
+            def on_track(track: MediaStreamTrack, user: str = publication.user_id) -> None:
+                path = out / f"{user}-{track.kind}.webm"
                 counting = CountingTrack(track)
                 recorder = MediaRecorder(str(path))
                 recorder.addTrack(counting)
@@ -71,7 +71,7 @@ async def main(args: argparse.Namespace) -> None:
         while not all(c.arrivals for _, c, _ in recorders):  # noqa: ASYNC110 - polling a list is enough here
             await asyncio.sleep(0.05)
         print("ready", flush=True)
-        go = float((await loop.run_in_executor(None, sys.stdin.readline)).split()[1])
+        await loop.run_in_executor(None, sys.stdin.readline)  # "go ..."
         await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
         for recorder, _, _ in recorders:
             await recorder.stop()
@@ -79,7 +79,8 @@ async def main(args: argparse.Namespace) -> None:
             await pc.close()
         await conference.aclose()
         tracks = [
-            {"path": str(p), "kind": c.kind, "before_go": sum(1 for t in c.arrivals if t < go)} for _, c, p in recorders
+            {"path": str(p), "kind": c.kind, "userId": p.name.rsplit("-", 1)[0], "first": c.arrivals[0]}
+            for _, c, p in recorders
         ]
         print(json.dumps({"tracks": tracks}), flush=True)
 

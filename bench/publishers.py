@@ -1,8 +1,8 @@
 """Benchmark child process: N publishers sending pre-encoded VP8 + Opus into a Janus room.
 
 Protocol on stdin/stdout: prints `ready` once every publisher is up; reads `go <epoch>`; sends for
-`--seconds` after it, leaves, and prints one JSON line {"video": [...], "audio": [...]} of what each sent
-after go.
+`--seconds` after it, leaves, and prints one JSON line {userId: {"audio": [t...], "video": [t...]}}: when
+each frame was sent.
 """
 
 from __future__ import annotations
@@ -32,14 +32,10 @@ async def main(args: argparse.Namespace) -> None:
             tracks.append(pair)
         print("ready", flush=True)
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        go = float(line.split()[1])
-        for pair in tracks:
-            for track in pair:
-                track.go = go
-        await asyncio.sleep(max(0.0, go + args.seconds - time.time()))
-        result = {"audio": [a.sent_after_go for a, _ in tracks], "video": [v.sent_after_go for _, v in tracks]}
+        await asyncio.sleep(max(0.0, float(line.split()[1]) + args.seconds - time.time()))
         for publisher in publishers:
             await publisher.leave()
+        result = {f"user{i}": {"audio": a.sent, "video": v.sent} for i, (a, v) in enumerate(tracks)}
         print(json.dumps(result), flush=True)
 
 

@@ -63,6 +63,7 @@ class RecordingService:
 
     async def start(self, command: StartCommand) -> Recording:
         """Start recording a conversation; a retry while it is live returns the live recording."""
+        self.forget_finished()
         app = self._settings.application(command.application_id)
         if app is None:
             raise InvalidRequestError(f"application {command.application_id!r} is not configured")

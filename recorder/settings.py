@@ -14,6 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from recorder.signing import MAX_TTL
 from storage_providers.settings import StorageSettings
 
 CONFIG_FILE_VARIABLE = "RECORDER_CONFIG_FILE"
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
     instance_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     public_url: str | None = None  # base of the URLs handed out; default: the request's own origin
     url_signing_key: SecretStr | None = None  # default: kept in <data_dir>/url-signing.key
-    url_ttl_seconds: int = Field(default=3600, gt=0)
+    url_ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TTL)
     ice_servers: list[str] = Field(default_factory=list)
     flush_interval_ms: int = Field(default=1000, ge=100)
     start_timeout_seconds: float = Field(default=10.0, gt=0)

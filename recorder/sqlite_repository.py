@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import datetime
@@ -113,6 +114,8 @@ def _track(row: sqlite3.Row) -> Track:
 class SqliteRepository(Repository):
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._db = connection
+        # One connection: a write and its commit must not interleave with another coroutine's write.
+        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> SqliteRepository:
@@ -129,6 +132,16 @@ class SqliteRepository(Repository):
         await self._db.close()
 
     async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
+        async with self._writing:
+            created = await self._insert(recording)
+        if created:
+            return recording, True
+        live = await self.get_live(recording.conversation_id)
+        if live is None:  # it ended between our insert and this read: try once more
+            return await self.create_or_get_live(recording)
+        return live, False
+
+    async def _insert(self, recording: Recording) -> bool:
         try:
             await self._db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
@@ -153,11 +166,8 @@ class SqliteRepository(Repository):
             await self._db.commit()
         except sqlite3.IntegrityError:
             await self._db.rollback()
-            live = await self.get_live(recording.conversation_id)
-            if live is None:  # it ended between our insert and this read: try once more
-                return await self.create_or_get_live(recording)
-            return live, False
-        return recording, True
+            return False
+        return True
 
     async def get(self, conversation_id: str, recorder_id: str, instance_id: str) -> Recording | None:
         rows = await self._db.execute_fetchall(
@@ -179,8 +189,13 @@ class SqliteRepository(Repository):
         )
         return await self._load(rows)
 
+    async def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        async with self._writing:
+            await self._db.execute(sql, parameters)
+            await self._db.commit()
+
     async def save_recording(self, recording: Recording) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE recordings SET instance_id = ?, state = ?, started = ?, stopped = ?, recovered = ?, error = ?"
             " WHERE recorder_id = ?",
             (
@@ -193,10 +208,9 @@ class SqliteRepository(Repository):
                 recording.recorder_id,
             ),
         )
-        await self._db.commit()
 
     async def save_stream(self, stream: Stream) -> None:
-        await self._db.execute(
+        await self._write(
             "INSERT INTO streams (id, recorder_id, publication_id, type, user_id, state, started, stopped)"
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
             " stopped = excluded.stopped",
@@ -211,7 +225,6 @@ class SqliteRepository(Repository):
                 _time(stream.stopped),
             ),
         )
-        await self._db.commit()
 
     async def save_track(self, recorder_id: str, track: Track) -> None:
         values: tuple[Any, ...] = (
@@ -231,7 +244,7 @@ class SqliteRepository(Repository):
             track.frames,
             track.duration,
         )
-        await self._db.execute(
+        await self._write(
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
             " local_error, object_location, object_size, object_uploaded, object_error, frames, duration)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET stopped = excluded.stopped,"
@@ -241,7 +254,6 @@ class SqliteRepository(Repository):
             " frames = excluded.frames, duration = excluded.duration",
             values,
         )
-        await self._db.commit()
 
     async def _load(self, rows: Any) -> list[Recording]:
         recordings = [_recording(row) for row in rows]

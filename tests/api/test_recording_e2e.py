@@ -290,3 +290,22 @@ async def test_unknown_ids_are_404_with_json(client: Client) -> None:
         assert body["error"] == "NOT_FOUND"
     body = await _json(client, "POST", f"{API}/recordings/a/b/c/stop", status=404)
     assert body["error"] == "NOT_FOUND"
+
+
+async def test_the_audio_and_video_flags_choose_the_tracks(
+    client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int
+) -> None:
+    event = await start(client, room, "conv-audio-only", audio=True, video=False)
+    erin = Publisher(http, janus.url, room, display("erin", "MIC"))
+    try:
+        await erin.join()
+        await erin.publish()
+        await wait_tracks(client, event, "erin", 1)
+        await asyncio.sleep(1.0)
+    finally:
+        await erin.leave()
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    assert info["audio"] is True and info["video"] is False
+    (stream,) = info["streams"]
+    assert stream["type"] == "MIC" and [t["type"] for t in stream["tracks"]] == ["AUDIO"]
