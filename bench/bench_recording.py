@@ -84,6 +84,14 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         return json.load(answer)
 
 
+def start_publishers(janus: JanusHost, room: int, count: int, cache: Path, seconds: float) -> subprocess.Popen[str]:
+    """The publishers' process, once every publisher is up."""
+    args = ["--janus", janus.url, "--room", str(room), "--count", str(count), "--cache", str(cache)]
+    publishers = child("bench.publishers", *args, "--seconds", str(seconds))
+    expect(publishers, "ready")
+    return publishers
+
+
 def frames_in(path: Path, kind: str) -> int:
     with av.open(str(path)) as container:
         stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
@@ -160,20 +168,7 @@ def run_passthrough(
         )
         assert event["state"] == "ACTIVE", event
         ids = f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
-        publishers = child(
-            "bench.publishers",
-            "--janus",
-            janus.url,
-            "--room",
-            str(room),
-            "--count",
-            str(count),
-            "--cache",
-            str(cache),
-            "--seconds",
-            str(seconds),
-        )
-        expect(publishers, "ready")
+        publishers = start_publishers(janus, room, count, cache, seconds)
         deadline = time.monotonic() + 30
         while sum(len(s["tracks"]) for s in http_json("GET", f"{base}/recordings/{ids}")["streams"]) < 2 * count:
             if time.monotonic() > deadline:
@@ -212,20 +207,7 @@ def run_passthrough(
 def run_mediarecorder(janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path) -> Row:
     out = work / f"mr-{count}"
     out.mkdir(parents=True)
-    publishers = child(
-        "bench.publishers",
-        "--janus",
-        janus.url,
-        "--room",
-        str(room),
-        "--count",
-        str(count),
-        "--cache",
-        str(cache),
-        "--seconds",
-        str(seconds),
-    )
-    expect(publishers, "ready")
+    publishers = start_publishers(janus, room, count, cache, seconds)
     bot = child(
         "bench.mediarecorder_bot", "--janus", janus.url, "--room", str(room), "--count", str(count), "--out", str(out)
     )
