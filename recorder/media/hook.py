@@ -40,7 +40,6 @@ class TappedJitterBuffer:
         self._inner = inner
         self._sink = sink
         self._last_pli = 0.0
-        self.frames = 0
 
     @property
     def capacity(self) -> int:
@@ -51,7 +50,6 @@ class TappedJitterBuffer:
         if pli_flag:
             self._sink.on_loss()
         if frame is not None:
-            self.frames += 1
             self._sink.on_frame(frame.data, frame.timestamp)
         if self._sink.needs_keyframe:
             now = time.monotonic()

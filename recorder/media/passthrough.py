@@ -122,8 +122,9 @@ class PassthroughWriter:
 
     def write(self, data: bytes, rtp_timestamp: int) -> bool:
         """Mux one frame; returns False when it was dropped while waiting for a keyframe."""
+        key = not self.is_video or is_keyframe(self.codec, data)
         if self.needs_keyframe:
-            if not is_keyframe(self.codec, data):
+            if not key:
                 return False
             self.needs_keyframe = False
         if self._container is None:
@@ -138,7 +139,7 @@ class PassthroughWriter:
         packet.stream = self._stream  # type: ignore[assignment]
         packet.time_base = self._time_base
         packet.pts = packet.dts = pts
-        packet.is_keyframe = not self.is_video or is_keyframe(self.codec, data)
+        packet.is_keyframe = key
         assert self._container is not None
         self._container.mux(packet)
         self._last_ts = pts

@@ -214,7 +214,6 @@ async def test_unpublish_and_republish_make_two_segments(
         await wait_tracks(client, event, "dave", 2)
         await asyncio.sleep(2)
         first_video, first_audio = dave.video_track, dave.audio_track
-        first_closed = None
         await dave.unpublish()
         first_closed = dave.closed_at
         await asyncio.sleep(0.5)
