@@ -28,7 +28,7 @@ from typing import Any
 
 import av
 
-from bench.media import encode_clip
+from bench.media import SECONDS, encode_clip
 from tests.janus_host import JanusHost, start_janus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,9 +258,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the recorded files (their folder is printed)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    cache = Path(tempfile.gettempdir()) / "recorder-bench-clip.pkl"
+    cache = Path(tempfile.gettempdir()) / "recorder-bench-clip-v2.pkl"
     video, audio = encode_clip(cache)
-    print(f"clip: {len(video)} VP8 frames, {sum(map(len, video)) * 8 / 10 / 1e6:.2f} Mbit/s; {len(audio)} Opus packets")
+    print(
+        f"clip: {len(video)} VP8 frames, {sum(map(len, video)) * 8 / SECONDS / 1e6:.2f} Mbit/s; "
+        f"{len(audio)} Opus packets; largest frame {max(map(len, video)) // 1024} KiB"
+    )
     rooms = iter(range(2001, 2101))
     janus = start_janus(list(range(2001, 2101)))
     rows: list[Row] = []
