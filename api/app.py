@@ -9,32 +9,50 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
+from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
 from api.errors import error_middleware
 from api.keys import SERVICE, SETTINGS, SIGNER
 from api.routes import add_routes
 from recorder.service import RecordingService
-from recorder.settings import Settings
+from recorder.settings import ClientSettings, Role, Settings
 from recorder.signing import UrlSigner
 from recorder.sqlite_repository import SqliteRepository
 
 
-def _signing_key(settings: Settings) -> bytes:
-    if settings.url_signing_key is not None:
-        return settings.url_signing_key.get_secret_value().encode()
-    path: Path = settings.data_dir / "url-signing.key"
+def _kept_secret(path: Path) -> str:
+    """A random secret kept in `path` (made on first use, readable by this user only)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode()
+    return path.read_text().strip()
+
+
+def _key(configured: SecretStr | None, path: Path) -> bytes:
+    return (configured.get_secret_value() if configured is not None else _kept_secret(path)).encode()
+
+
+def _clients(settings: Settings) -> list[ClientSettings]:
+    """The configured clients; with no clients and no API keys, the demo client (every role, organization
+    `demo`), whose secret is in <data_dir>/demo-client-secret."""
+    if settings.clients or settings.api_keys:
+        return settings.clients
+    secret = _kept_secret(settings.data_dir / "demo-client-secret")
+    demo = {"id": "demo", "secret_hash": sha256_hash(secret), "organization_id": "demo", "roles": list(Role)}
+    return [ClientSettings.model_validate(demo)]
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[SIGNER] = UrlSigner(_signing_key(settings), settings.url_ttl_seconds)
+    app[SIGNER] = UrlSigner(
+        _key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds
+    )
+    token_key = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
+    app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with (

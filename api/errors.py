@@ -9,13 +9,19 @@ from collections.abc import Awaitable, Callable
 import pydantic
 from aiohttp import web
 
-from recorder.errors import InvalidRequestError, NotFoundError, RecorderError
+from recorder.errors import ForbiddenError, InvalidRequestError, NotFoundError, RecorderError, UnauthorizedError
 from recorder.signing import SignatureError
 from schemas.recording import ErrorBody
 
 logger = logging.getLogger(__name__)
 
-_STATUS: dict[type[Exception], int] = {NotFoundError: 404, InvalidRequestError: 400, SignatureError: 403}
+_STATUS: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    InvalidRequestError: 400,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    SignatureError: 403,
+}
 
 
 def error_response(
@@ -48,11 +54,18 @@ async def error_middleware(
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         code = exc.code if isinstance(exc, RecorderError) else "FORBIDDEN"
         logger.info("%s %s: %s %s", request.method, request.path, status, exc)
-        return error_response(status, code, str(exc))
+        response = error_response(status, code, str(exc))
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="recorder"'
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason.upper().replace(" ", "_"), exc.text or exc.reason)
+        response = error_response(exc.status, exc.reason.upper().replace(" ", "_"), exc.text or exc.reason)
+        for name in ("Allow", "Retry-After"):  # e.g. 405 must say which methods are allowed
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return error_response(500, "INTERNAL_ERROR", "the recorder failed; see its log")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from recorder.models import ErrorInfo, Recording, Track
+from recorder.models import ChatTranscript, CobrowseSession, ErrorInfo, Recording, Track, iso
 from schemas.recording import (
+    ChatTranscriptData,
+    CobrowseSessionDataMessage,
+    ConversationCobrowseSessionDataMessage,
     ConversationMessage,
     ConversationRecordingData,
     ConversationStreamData,
@@ -27,10 +30,11 @@ from schemas.recording import (
     TrackType,
     UploadDataMessage,
 )
+from storage_providers.base import StorageProvider
 
 
 def timestamp(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+    return iso(value) if value else None
 
 
 def java_duration(seconds: float) -> str:
@@ -85,11 +89,24 @@ def _track(track: Track, url: str | None) -> TrackDataMessage:
     )
 
 
+def storage_profile(application_id: str, storage: StorageProvider) -> StorageProfileDataMessage:
+    return StorageProfileDataMessage(
+        application_id=application_id, provider=StorageProviderType(storage.provider), url=storage.url
+    )
+
+
+def _chat(transcript: ChatTranscript | None) -> ChatTranscriptData | None:
+    if transcript is None:
+        return None
+    return ChatTranscriptData(created=iso(transcript.created), id=transcript.id, location=transcript.location)
+
+
 def recording_message(
-    recording: Recording, provider: str, track_url: Callable[[Track], str | None]
+    recording: Recording, storage: StorageProvider, track_url: Callable[[Track], str | None]
 ) -> RecordingDataMessage:
     return RecordingDataMessage(
         audio=recording.audio,
+        chat_transcript=_chat(recording.chat_transcript),
         conference_id=recording.conference_id,
         conversation_id=recording.conversation_id,
         error=_error(recording.error),
@@ -100,9 +117,7 @@ def recording_message(
         started=timestamp(recording.started),
         state=RecordingState(recording.state.value),
         stopped=timestamp(recording.stopped),
-        storage_profile=StorageProfileDataMessage(
-            application_id=recording.application_id, provider=StorageProviderType(provider)
-        ),
+        storage_profile=storage_profile(recording.application_id, storage),
         streams=[
             StreamDataMessage(
                 id=s.id,
@@ -122,8 +137,10 @@ def conversation_message(recordings: list[Recording], provider: str) -> Conversa
     duration = sum(
         (r.stopped - r.started).total_seconds() for r in recordings if r.started is not None and r.stopped is not None
     )
+    transcripts = [r.chat_transcript for r in recordings if r.chat_transcript is not None]
     return ConversationMessage(
         application_id=last.application_id,
+        chat_transcript=_chat(transcripts[-1] if transcripts else None),
         conversation_id=last.conversation_id,
         duration=java_duration(duration),
         provider=StorageProviderType(provider),
@@ -160,5 +177,22 @@ def conversation_message(recordings: list[Recording], provider: str) -> Conversa
                 ],
             )
             for r in recordings
+        ],
+    )
+
+
+def cobrowse_sessions_message(
+    conversation_id: str, sessions: list[CobrowseSession]
+) -> ConversationCobrowseSessionDataMessage:
+    return ConversationCobrowseSessionDataMessage(
+        conversation_id=conversation_id,
+        cobrowse_sessions=[
+            CobrowseSessionDataMessage(
+                cobrowse_session_id=s.session_id,
+                recorder_id=s.recorder_id,
+                recorder_instance_id=s.instance_id,
+                uploaded=timestamp(s.uploaded),
+            )
+            for s in sessions
         ],
     )

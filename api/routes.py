@@ -1,30 +1,50 @@
-"""The route table: every path answers under /rtc-recorder/api and /auvious.video/rtc-recorder/api."""
+"""The route table: who may call what. Every path answers under /rtc-recorder/api and
+/auvious.video/rtc-recorder/api; the token endpoint is at /security/oauth/token."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
-from api import handlers
+from api import auth, handlers
+from api.auth import Handler
+from recorder.settings import Role
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 IDS = "{conversationId}/{recorderId}/{instanceId}"
+TOKEN_PATH = "/security/oauth/token"
+PUBLIC: frozenset[Role] = frozenset()  # no Authorization: signed links check their signature instead
+AGENT = frozenset({Role.AGENT})
+SUPERVISOR = frozenset({Role.SUPERVISOR})
+AGENT_OR_SUPERVISOR = AGENT | SUPERVISOR
+ADMIN = frozenset({Role.ADMIN})
 
-# (method, path below the API base, handler); more specific paths first
-ROUTES: list[tuple[str, str, Handler]] = [
-    ("POST", "/recordings/start", handlers.start),
-    ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", handlers.track_attachment),
-    ("GET", "/recordings/{conversationId}/active", handlers.active),
-    ("POST", f"/recordings/{IDS}/stop", handlers.stop),
-    ("GET", f"/recordings/{IDS}/state", handlers.state),
-    ("GET", f"/recordings/{IDS}", handlers.info),
-    ("GET", "/recordings/{conversationId}", handlers.conversation),
-    ("GET", "/openapi.yaml", handlers.openapi),
+# (method, path below the API base, roles allowed, handler); more specific paths first
+ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
+    ("POST", "/recordings/start", AGENT, handlers.start),
+    ("POST", "/recordings/chat/transcript/add", AGENT, handlers.add_chat_transcript),
+    ("POST", "/recordings/cobrowse/event", AGENT, handlers.add_cobrowse_event),
+    ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, handlers.track_attachment),
+    (
+        "GET",
+        f"/recordings/attachment/cobrowse/{IDS}/{{sessionId}}/{{fileName}}",
+        PUBLIC,
+        handlers.cobrowse_attachment,
+    ),
+    ("GET", "/recordings/{conversationId}/active", AGENT_OR_SUPERVISOR, handlers.active),
+    ("GET", "/recordings/{conversationId}/cobrowse", SUPERVISOR, handlers.cobrowse_sessions),
+    ("POST", f"/recordings/{IDS}/stop", AGENT, handlers.stop),
+    ("GET", f"/recordings/{IDS}/state", AGENT_OR_SUPERVISOR, handlers.state),
+    ("GET", f"/recordings/{IDS}/storage/info", ADMIN, handlers.storage_info),
+    ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, handlers.cobrowse_url),
+    ("GET", f"/recordings/{IDS}", SUPERVISOR, handlers.info),
+    ("GET", "/recordings/{conversationId}", SUPERVISOR, handlers.conversation),
+    ("GET", "/compositions/{conversationId}", SUPERVISOR, handlers.composition),
+    ("POST", "/storageproviders/{applicationId}/verify", ADMIN, handlers.verify_storage),
+    ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
 ]
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_post(TOKEN_PATH, auth.token)
     for prefix in (handlers.API, handlers.LEGACY_PREFIX + handlers.API):
-        for method, path, handler in ROUTES:
-            app.router.add_route(method, prefix + path, handler)
+        for method, path, roles, handler in ROUTES:
+            app.router.add_route(method, prefix + path, auth.require(roles, handler) if roles else handler)

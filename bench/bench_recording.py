@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -28,12 +29,14 @@ from typing import Any
 
 import av
 
+from api.auth import sha256_hash
 from bench.media import SECONDS, encode_clip
 from tests.janus_host import JanusHost, start_janus
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/rtc-recorder/api"
 TICKS = os.sysconf("SC_CLK_TCK")
+API_KEY = secrets.token_urlsafe(32)  # the bench's key to the recorder it starts
 
 
 @dataclass
@@ -79,7 +82,8 @@ def send(process: subprocess.Popen[str], line: str) -> None:
 
 def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)
 
@@ -146,6 +150,16 @@ def run_passthrough(
         "RECORDER_PORT": str(port),
         "RECORDER_DATA_DIR": str(data),
         "RECORDER_LOG_LEVEL": "INFO",
+        "RECORDER_API_KEYS": json.dumps(
+            [
+                {
+                    "name": "bench",
+                    "key_hash": sha256_hash(API_KEY),
+                    "organization_id": "bench",
+                    "roles": ["AGENT", "SUPERVISOR"],
+                }
+            ]
+        ),
         "RECORDER_APPLICATIONS": json.dumps(
             [
                 {

@@ -2,7 +2,9 @@
 
 RecorderError
 ├── NotFoundError        an id that names nothing (or nothing of the caller's organization)
-└── InvalidRequestError  a request the domain refuses (unknown application, ...)
+├── InvalidRequestError  a request the domain refuses
+├── UnauthorizedError    no valid credentials (401)
+└── ForbiddenError       valid credentials without the role the operation needs (403)
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 class RecorderError(Exception):
     code = "RECORDER_ERROR"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code  # e.g. OAuth's own error codes at the token endpoint
 
 
 class NotFoundError(RecorderError):
@@ -22,3 +26,11 @@ class NotFoundError(RecorderError):
 
 class InvalidRequestError(RecorderError):
     code = "INVALID_REQUEST"
+
+
+class UnauthorizedError(RecorderError):
+    code = "UNAUTHORIZED"
+
+
+class ForbiddenError(RecorderError):
+    code = "FORBIDDEN"

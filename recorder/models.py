@@ -16,6 +16,11 @@ class RecordingState(StrEnum):
     PENDING_RECOVERY = "PENDING_RECOVERY"
 
 
+def iso(value: datetime) -> str:
+    """The wire form of a time: ISO 8601, UTC, milliseconds, `Z`."""
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 LIVE_STATES = frozenset({RecordingState.INITIALISED, RecordingState.ACTIVE, RecordingState.PENDING_RECOVERY})
 
 
@@ -80,3 +85,38 @@ class Recording:
     recovered: datetime | None = None
     error: ErrorInfo | None = None
     streams: list[Stream] = field(default_factory=list)
+    chat_transcript: ChatTranscript | None = None
+
+
+@dataclass(frozen=True)
+class ChatEntry:
+    time_stamp: datetime
+    transcript: str
+    user_id: str
+    user_display_name: str | None = None
+
+
+@dataclass
+class ChatTranscript:
+    """The stored file of a recording's chat entries (rewritten when entries come after the recording ended)."""
+
+    id: str
+    created: datetime
+    location: str
+
+
+@dataclass(frozen=True)
+class CobrowseEvent:
+    session_id: str
+    sequence_id: int
+    timestamp: int
+    payload: str
+
+
+@dataclass
+class CobrowseSession:
+    recorder_id: str
+    session_id: str
+    instance_id: str  # the recording's instance when the session's first event came
+    location: str | None = None
+    uploaded: datetime | None = None

@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,15 +34,11 @@ from recorder.conference.base import (
 )
 from recorder.media.subscription import Subscription, TrackSink
 from recorder.models import ErrorInfo, Recording, RecordingState, Stream, StreamState, Track
+from recorder.naming import safe_name
 from recorder.repository import Repository
 from storage_providers.base import StorageError, StorageProvider
 
 logger = logging.getLogger(__name__)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe(name: str) -> str:
-    return _UNSAFE.sub("_", name)[:100] or "_"
 
 
 def _now() -> datetime:
@@ -72,13 +67,15 @@ class RecordingSession:
         repository: Repository,
         storage: StorageProvider,
         options: SessionOptions,
+        on_finished: Callable[[Recording], Awaitable[None]] | None = None,
     ) -> None:
         self.recording = recording
+        self._on_finished = on_finished
         self._conference = conference
         self._repo = repository
         self._storage = storage
         self._options = options
-        self._directory = options.spool / _safe(recording.conversation_id) / _safe(recording.recorder_id)
+        self._directory = options.spool / safe_name(recording.conversation_id) / safe_name(recording.recorder_id)
         self._streams: dict[str, Stream] = {}  # publication id -> its stream (kept across republish)
         self._active: dict[str, _Active] = {}
         self._tracks: dict[str, Track] = {}
@@ -151,7 +148,7 @@ class RecordingSession:
             stream.state, stream.stopped = StreamState.RECORDING, None
             await self._repo.save_stream(stream)
             subscription = Subscription(
-                self._directory / _safe(stream.id),
+                self._directory / safe_name(stream.id),
                 ice_servers=self._options.ice_servers,
                 flush_interval_ms=self._options.flush_interval_ms,
                 on_track_started=functools.partial(self._track_started, stream),
@@ -231,10 +228,10 @@ class RecordingSession:
         source = Path(track.local_location)
         key = "/".join(
             (
-                _safe(self.recording.conversation_id),
-                _safe(self.recording.recorder_id),
-                _safe(stream.user_id),
-                f"{stream.type.lower()}-{_safe(stream.id)}",
+                safe_name(self.recording.conversation_id),
+                safe_name(self.recording.recorder_id),
+                safe_name(stream.user_id),
+                f"{stream.type.lower()}-{safe_name(stream.id)}",
                 f"{track.type.lower()}-{track.id}{source.suffix}",
             )
         )
@@ -269,6 +266,11 @@ class RecordingSession:
             if self.recording.state in (RecordingState.INITIALISED, RecordingState.ACTIVE):
                 self.recording.state, self.recording.stopped, self.recording.error = state, _now(), error
                 await self._repo.save_recording(self.recording)
+        if self._on_finished is not None:
+            try:
+                await self._on_finished(self.recording)
+            except Exception:
+                self._log.exception("recording %s: finishing work failed", self.recording.recorder_id)
 
     async def stop(self) -> None:
         """Stop recording: close every file, store it, leave the conference."""

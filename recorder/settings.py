@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
@@ -34,6 +35,30 @@ class ApplicationSettings(BaseModel):
     storage: StorageSettings
 
 
+class Role(StrEnum):
+    AGENT = "AGENT"  # starts and stops recordings, sends chat transcripts and cobrowse events
+    SUPERVISOR = "SUPERVISOR"  # reads recordings, cobrowse sessions, compositions and their URLs
+    ADMIN = "ADMIN"  # verifies storage and reads storage profiles
+
+
+class ClientSettings(BaseModel):
+    """An OAuth client (client_credentials): its secret is kept only as a hash (`python -m api.auth`)."""
+
+    id: str = Field(min_length=1)
+    secret_hash: SecretStr
+    organization_id: str
+    roles: list[Role] = Field(min_length=1)
+
+
+class ApiKeySettings(BaseModel):
+    """A static API key (`Authorization: <key>` or `Bearer <key>`), kept only as a hash."""
+
+    name: str
+    key_hash: SecretStr
+    organization_id: str
+    roles: list[Role] = Field(min_length=1)
+
+
 def _demo_applications() -> list[ApplicationSettings]:
     return [
         ApplicationSettings.model_validate(
@@ -61,6 +86,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, gt=0)
     log_level: str = "INFO"
     applications: list[ApplicationSettings] = Field(default_factory=_demo_applications)
+    # With neither clients nor API keys configured, a client `demo` of organization `demo` with every role
+    # is made, its secret written to <data_dir>/demo-client-secret.
+    clients: list[ClientSettings] = Field(default_factory=list)
+    api_keys: list[ApiKeySettings] = Field(default_factory=list)
+    token_signing_key: SecretStr | None = None  # HS256 key of access tokens; default: <data_dir>/token-signing.key
+    token_ttl_seconds: int = Field(default=3600, gt=0, le=24 * 3600)
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from datetime import datetime
@@ -11,7 +12,19 @@ from typing import Any
 
 import aiosqlite
 
-from recorder.models import LIVE_STATES, ErrorInfo, Recording, RecordingState, Stream, StreamState, Track
+from recorder.models import (
+    LIVE_STATES,
+    ChatEntry,
+    ChatTranscript,
+    CobrowseEvent,
+    CobrowseSession,
+    ErrorInfo,
+    Recording,
+    RecordingState,
+    Stream,
+    StreamState,
+    Track,
+)
 from recorder.repository import Repository
 
 _LIVE = ", ".join(f"'{s.value}'" for s in sorted(LIVE_STATES))
@@ -21,10 +34,18 @@ CREATE TABLE IF NOT EXISTS recordings (
     organization_id TEXT NOT NULL, application_id TEXT NOT NULL, conference_id TEXT NOT NULL,
     audio INTEGER NOT NULL, video INTEGER NOT NULL, state TEXT NOT NULL, created TEXT NOT NULL,
     started TEXT, stopped TEXT, recovered TEXT, error TEXT);
-CREATE INDEX IF NOT EXISTS recordings_conversation ON recordings (conversation_id, created);
-CREATE UNIQUE INDEX IF NOT EXISTS recordings_one_live ON recordings (conversation_id) WHERE state IN ({_LIVE});
-CREATE TABLE IF NOT EXISTS recording_instances (
-    instance_id TEXT PRIMARY KEY, recorder_id TEXT NOT NULL REFERENCES recordings (recorder_id));
+DROP INDEX IF EXISTS recordings_conversation;
+DROP INDEX IF EXISTS recordings_one_live;
+CREATE INDEX IF NOT EXISTS recordings_org_conversation ON recordings (organization_id, conversation_id, created);
+CREATE UNIQUE INDEX IF NOT EXISTS recordings_one_live_per_conversation ON recordings (organization_id, conversation_id)
+    WHERE state IN ({_LIVE});
+CREATE TABLE IF NOT EXISTS recorder_instances (
+    recorder_id TEXT NOT NULL REFERENCES recordings (recorder_id), instance_id TEXT NOT NULL,
+    PRIMARY KEY (recorder_id, instance_id));
+-- recording_instances (the first layout) keyed instances alone, allowing one recording per instance
+CREATE TABLE IF NOT EXISTS recording_instances (instance_id TEXT PRIMARY KEY, recorder_id TEXT NOT NULL);
+INSERT OR IGNORE INTO recorder_instances SELECT recorder_id, instance_id FROM recording_instances;
+DROP TABLE recording_instances;
 CREATE TABLE IF NOT EXISTS streams (
     id TEXT PRIMARY KEY, recorder_id TEXT NOT NULL REFERENCES recordings (recorder_id),
     publication_id TEXT NOT NULL, type TEXT NOT NULL, user_id TEXT NOT NULL, state TEXT NOT NULL,
@@ -36,7 +57,28 @@ CREATE TABLE IF NOT EXISTS tracks (
     local_deleted TEXT, local_error TEXT, object_location TEXT, object_size INTEGER,
     object_uploaded TEXT, object_error TEXT, frames INTEGER NOT NULL, duration REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS tracks_recorder ON tracks (recorder_id, started);
+CREATE TABLE IF NOT EXISTS chat_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, recorder_id TEXT NOT NULL REFERENCES recordings (recorder_id),
+    entry_key TEXT NOT NULL, time_stamp TEXT NOT NULL, transcript TEXT NOT NULL, user_id TEXT NOT NULL,
+    user_display_name TEXT, UNIQUE (recorder_id, entry_key));
+CREATE TABLE IF NOT EXISTS chat_transcripts (
+    recorder_id TEXT PRIMARY KEY REFERENCES recordings (recorder_id), id TEXT NOT NULL, created TEXT NOT NULL,
+    location TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cobrowse_sessions (
+    recorder_id TEXT NOT NULL REFERENCES recordings (recorder_id), session_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL, first_seq INTEGER NOT NULL, location TEXT, uploaded TEXT,
+    PRIMARY KEY (recorder_id, session_id));
+CREATE TABLE IF NOT EXISTS cobrowse_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, recorder_id TEXT NOT NULL, session_id TEXT NOT NULL,
+    sequence_id INTEGER NOT NULL, timestamp INTEGER NOT NULL, payload TEXT NOT NULL,
+    UNIQUE (recorder_id, session_id, sequence_id));
 """
+
+
+def _entry_key(entry: ChatEntry) -> str:
+    """What makes an entry the same one again (a retried request)."""
+    fields = [entry.time_stamp.isoformat(), entry.user_id, entry.user_display_name, entry.transcript]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
 def _time(value: datetime | None) -> str | None:
@@ -132,14 +174,14 @@ class SqliteRepository(Repository):
         await self._db.close()
 
     async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
-        async with self._writing:
-            created = await self._insert(recording)
-        if created:
-            return recording, True
-        live = await self.get_live(recording.conversation_id)
-        if live is None:  # it ended between our insert and this read: try once more
-            return await self.create_or_get_live(recording)
-        return live, False
+        for _ in range(3):  # a live one that ends between our insert and our read: try again
+            async with self._writing:
+                if await self._insert(recording):
+                    return recording, True
+            live = await self.get_live(recording.organization_id, recording.conversation_id)
+            if live is not None:
+                return live, False
+        raise RuntimeError(f"cannot store recording {recording.recorder_id}: a constraint other than one-live")
 
     async def _insert(self, recording: Recording) -> bool:
         try:
@@ -160,8 +202,8 @@ class SqliteRepository(Repository):
                 ),
             )
             await self._db.execute(
-                "INSERT INTO recording_instances (instance_id, recorder_id) VALUES (?, ?)",
-                (recording.instance_id, recording.recorder_id),
+                "INSERT INTO recorder_instances (recorder_id, instance_id) VALUES (?, ?)",
+                (recording.recorder_id, recording.instance_id),
             )
             await self._db.commit()
         except sqlite3.IntegrityError:
@@ -169,23 +211,28 @@ class SqliteRepository(Repository):
             return False
         return True
 
-    async def get(self, conversation_id: str, recorder_id: str, instance_id: str) -> Recording | None:
+    async def get(
+        self, organization_id: str | None, conversation_id: str, recorder_id: str, instance_id: str
+    ) -> Recording | None:
         rows = await self._db.execute_fetchall(
-            "SELECT r.* FROM recordings r JOIN recording_instances i ON i.recorder_id = r.recorder_id"
-            " WHERE r.conversation_id = ? AND r.recorder_id = ? AND i.instance_id = ?",
-            (conversation_id, recorder_id, instance_id),
+            "SELECT r.* FROM recordings r JOIN recorder_instances i ON i.recorder_id = r.recorder_id"
+            " WHERE (? IS NULL OR r.organization_id = ?) AND r.conversation_id = ? AND r.recorder_id = ?"
+            " AND i.instance_id = ?",
+            (organization_id, organization_id, conversation_id, recorder_id, instance_id),
         )
         return next(iter(await self._load(rows)), None)
 
-    async def get_live(self, conversation_id: str) -> Recording | None:
+    async def get_live(self, organization_id: str, conversation_id: str) -> Recording | None:
         rows = await self._db.execute_fetchall(
-            f"SELECT * FROM recordings WHERE conversation_id = ? AND state IN ({_LIVE})", (conversation_id,)
+            f"SELECT * FROM recordings WHERE organization_id = ? AND conversation_id = ? AND state IN ({_LIVE})",
+            (organization_id, conversation_id),
         )
         return next(iter(await self._load(rows)), None)
 
-    async def list_for_conversation(self, conversation_id: str) -> list[Recording]:
+    async def list_for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
         rows = await self._db.execute_fetchall(
-            "SELECT * FROM recordings WHERE conversation_id = ? ORDER BY created", (conversation_id,)
+            "SELECT * FROM recordings WHERE organization_id = ? AND conversation_id = ? ORDER BY created",
+            (organization_id, conversation_id),
         )
         return await self._load(rows)
 
@@ -255,6 +302,79 @@ class SqliteRepository(Repository):
             values,
         )
 
+    async def add_chat_entries(self, recorder_id: str, entries: list[ChatEntry]) -> int:
+        rows = [
+            (recorder_id, _entry_key(e), e.time_stamp.isoformat(), e.transcript, e.user_id, e.user_display_name)
+            for e in entries
+        ]
+        async with self._writing:
+            before = self._db.total_changes
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO chat_entries (recorder_id, entry_key, time_stamp, transcript, user_id,"
+                " user_display_name) VALUES (?,?,?,?,?,?)",
+                rows,
+            )
+            await self._db.commit()
+            return self._db.total_changes - before
+
+    async def chat_entries(self, recorder_id: str) -> list[ChatEntry]:
+        rows = await self._db.execute_fetchall(
+            "SELECT * FROM chat_entries WHERE recorder_id = ? ORDER BY time_stamp, seq", (recorder_id,)
+        )
+        return [
+            ChatEntry(datetime.fromisoformat(r["time_stamp"]), r["transcript"], r["user_id"], r["user_display_name"])
+            for r in rows
+        ]
+
+    async def save_chat_transcript(self, recorder_id: str, transcript: ChatTranscript) -> None:
+        await self._write(
+            "INSERT INTO chat_transcripts (recorder_id, id, created, location) VALUES (?,?,?,?)"
+            " ON CONFLICT (recorder_id) DO UPDATE SET location = excluded.location",
+            (recorder_id, transcript.id, _time(transcript.created), transcript.location),
+        )
+
+    async def add_cobrowse_event(self, recorder_id: str, instance_id: str, event: CobrowseEvent) -> bool:
+        async with self._writing:
+            cursor = await self._db.execute(
+                "INSERT OR IGNORE INTO cobrowse_events (recorder_id, session_id, sequence_id, timestamp, payload)"
+                " VALUES (?,?,?,?,?)",
+                (recorder_id, event.session_id, event.sequence_id, event.timestamp, event.payload),
+            )
+            added = cursor.rowcount == 1
+            if added:
+                await self._db.execute(
+                    "INSERT OR IGNORE INTO cobrowse_sessions (recorder_id, session_id, instance_id, first_seq)"
+                    " VALUES (?,?,?,?)",
+                    (recorder_id, event.session_id, instance_id, cursor.lastrowid),
+                )
+            await self._db.commit()
+            return added
+
+    async def cobrowse_events(self, recorder_id: str, session_id: str) -> list[CobrowseEvent]:
+        rows = await self._db.execute_fetchall(
+            "SELECT * FROM cobrowse_events WHERE recorder_id = ? AND session_id = ? ORDER BY sequence_id",
+            (recorder_id, session_id),
+        )
+        return [CobrowseEvent(r["session_id"], r["sequence_id"], r["timestamp"], r["payload"]) for r in rows]
+
+    async def cobrowse_sessions(self, recorder_ids: list[str]) -> list[CobrowseSession]:
+        marks = ",".join("?" * len(recorder_ids))
+        rows = await self._db.execute_fetchall(
+            f"SELECT * FROM cobrowse_sessions WHERE recorder_id IN ({marks}) ORDER BY first_seq", recorder_ids
+        )
+        return [
+            CobrowseSession(
+                r["recorder_id"], r["session_id"], r["instance_id"], r["location"], _parse_time(r["uploaded"])
+            )
+            for r in rows
+        ]
+
+    async def save_cobrowse_session(self, session: CobrowseSession) -> None:
+        await self._write(
+            "UPDATE cobrowse_sessions SET location = ?, uploaded = ? WHERE recorder_id = ? AND session_id = ?",
+            (session.location, _time(session.uploaded), session.recorder_id, session.session_id),
+        )
+
     async def _load(self, rows: Any) -> list[Recording]:
         recordings = [_recording(row) for row in rows]
         for recording in recordings:
@@ -270,4 +390,10 @@ class SqliteRepository(Repository):
             ):
                 by_id[row["stream_id"]].tracks.append(_track(row))
             recording.streams = streams
+            for row in await self._db.execute_fetchall(
+                "SELECT * FROM chat_transcripts WHERE recorder_id = ?", (recording.recorder_id,)
+            ):
+                recording.chat_transcript = ChatTranscript(
+                    row["id"], datetime.fromisoformat(row["created"]), row["location"]
+                )
         return recordings

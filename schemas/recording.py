@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 from pydantic.alias_generators import to_camel
 
 # Ids come from other systems: any printable text without slashes or control characters.
@@ -16,6 +18,29 @@ class WireModel(BaseModel):
 
     def wire(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+_COMMAND = ConfigDict(alias_generator=to_camel, populate_by_name=False, frozen=True, extra="ignore")
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, Field(strict=True), AfterValidator(_utc)]  # no timezone: taken as UTC
+
+
+def _json_integer(value: object) -> object:
+    """A JSON Schema integer: a number without a fraction (2 and 2.0), never a string or a boolean."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class RecordingState(StrEnum):
@@ -56,13 +81,79 @@ class StorageProviderType(StrEnum):
 
 
 class StartRecording(WireModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, frozen=True, extra="ignore")
+    model_config = _COMMAND
 
-    application_id: str = Field(pattern=ID_PATTERN)
-    conference_id: str = Field(pattern=ID_PATTERN)
-    conversation_id: str = Field(pattern=ID_PATTERN)
+    application_id: Id
+    conference_id: Id
+    conversation_id: Id
     audio: StrictBool = True
     video: StrictBool = True
+
+
+class ChatTranscriptEntry(WireModel):
+    model_config = _COMMAND
+
+    time_stamp: UtcDatetime
+    transcript: StrictStr = Field(max_length=100_000)
+    user_display_name: StrictStr | None = Field(default=None, max_length=1000)
+    user_id: StrictStr = Field(min_length=1, max_length=1000)
+
+
+class AddChatTranscriptCmd(WireModel):
+    model_config = _COMMAND
+
+    chat_transcript_list: list[ChatTranscriptEntry] = Field(max_length=10_000)
+    conversation_id: Id
+    instance_id: Id
+    recorder_id: Id
+
+
+class CobrowseEvent(WireModel):
+    model_config = _COMMAND
+
+    payload: StrictStr
+    sequence_id: JsonInt = Field(ge=-(1 << 31), lt=1 << 31)
+    session_id: Id
+    timestamp: JsonInt = Field(ge=-(1 << 63), lt=1 << 63)
+
+
+class AddCobrowseEventCmd(WireModel):
+    model_config = _COMMAND
+
+    conversation_id: Id
+    event: CobrowseEvent
+    instance_id: Id
+    recorder_id: Id
+
+
+class CobrowseSessionDataMessage(WireModel):
+    cobrowse_session_id: str
+    recorder_id: str
+    recorder_instance_id: str
+    uploaded: str | None = None
+
+
+class ConversationCobrowseSessionDataMessage(WireModel):
+    cobrowse_sessions: list[CobrowseSessionDataMessage]
+    conversation_id: str
+
+
+class URLResourceMessage(WireModel):
+    url: str
+    valid_until: str
+
+
+class StorageTestResult(WireModel):
+    message: str
+    passed: bool
+
+
+class StorageVerificationStatusMessage(WireModel):
+    bucket_test_result: StorageTestResult
+    delete_test_result: StorageTestResult
+    modify_test_result: StorageTestResult
+    read_test_result: StorageTestResult
+    write_test_result: StorageTestResult
 
 
 class Error(WireModel):

@@ -18,6 +18,23 @@ class StorageError(Exception):
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The five checks of a storage profile, each with a message a person can act on."""
+
+    bucket: CheckResult
+    write: CheckResult
+    read: CheckResult
+    modify: CheckResult
+    delete: CheckResult
+
+
+@dataclass(frozen=True)
 class StoredObject:
     location: str  # where the object is, in the provider's own terms (never with credentials)
     size: int
@@ -25,6 +42,7 @@ class StoredObject:
 
 class StorageProvider(ABC):
     provider: str  # the wire name (AMAZON_S3, AZURE_BLOB, GOOGLE_CLOUD, SFTP_STORAGE, LOCAL_STORAGE)
+    url: str  # where the profile points, never with credentials
 
     @abstractmethod
     async def store(self, source: Path, key: str) -> StoredObject:
@@ -33,6 +51,11 @@ class StorageProvider(ABC):
     @abstractmethod
     def local_path(self, key: str) -> Path | None:
         """The file behind `key` when this service serves it itself; None when the provider signs its own URLs."""
+
+    @abstractmethod
+    async def verify(self) -> Verification:
+        """Check the destination: it exists, and an object can be written, read, modified and deleted.
+        Leaves no test object behind."""
 
     async def aclose(self) -> None:
         return None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from storage_providers.base import StorageError, StorageProvider, StoredObject
+from storage_providers.base import CheckResult, StorageError, StorageProvider, StoredObject, Verification
 
 
 class LocalStorage(StorageProvider):
@@ -15,6 +18,7 @@ class LocalStorage(StorageProvider):
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self.url = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
         pure = PurePosixPath(key)
@@ -33,6 +37,58 @@ class LocalStorage(StorageProvider):
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
+
+    async def verify(self) -> Verification:
+        return await asyncio.to_thread(_verify, self.root)
+
+
+def _verify(root: Path) -> Verification:
+    """bucket: the directory exists or can be made; then write, read, modify and delete a probe file."""
+    probe = root / f".recorder-verify-{uuid.uuid4()}"
+    results: list[CheckResult] = []
+
+    def check(action: str, step: Callable[[], str]) -> None:
+        if results and not results[-1].passed:
+            results.append(CheckResult(False, f"not run: the {action} test needs the tests before it"))
+            return
+        try:
+            message = step()
+        except OSError as exc:
+            results.append(CheckResult(False, f"cannot {action} {exc.filename or root}: {exc.strerror or exc}"))
+        else:
+            results.append(CheckResult(True, message))
+
+    def bucket() -> str:
+        root.mkdir(parents=True, exist_ok=True)
+        return f"{root} is a directory"
+
+    def write() -> str:
+        probe.write_bytes(b"recorder verification")
+        return f"wrote {probe.name}"
+
+    def read() -> str:
+        if probe.read_bytes() != b"recorder verification":
+            raise OSError(0, "read back different bytes", str(probe))
+        return f"read {probe.name} back"
+
+    def modify() -> str:
+        probe.write_bytes(b"recorder verification, modified")
+        if probe.read_bytes() != b"recorder verification, modified":
+            raise OSError(0, "the change did not stick", str(probe))
+        return f"modified {probe.name}"
+
+    def delete() -> str:
+        probe.unlink()
+        return f"deleted {probe.name}"
+
+    try:
+        for action, step in (("create", bucket), ("write", write), ("read", read), ("modify", modify)):
+            check(action, step)
+        check("delete", delete)
+    finally:
+        with contextlib.suppress(OSError):  # the delete test reports why it could not
+            probe.unlink(missing_ok=True)
+    return Verification(*results)
 
 
 def _copy_durably(source: Path, target: Path) -> int:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
+from api.auth import hash_secret, sha256_hash
 from recorder.settings import Settings
 from tests.janus_host import JanusHost, start_janus
 
@@ -32,6 +33,34 @@ def room() -> int:
     return ROOMS[next(_room_numbers) % len(ROOMS)]
 
 
+# API keys of the tests: organization org1 (by role, and one with every role) and org2 (every role)
+KEYS = {
+    "all": "test-key-org1-all-roles-000000000000",
+    "AGENT": "test-key-org1-agent-0000000000000000",
+    "SUPERVISOR": "test-key-org1-supervisor-00000000000",
+    "ADMIN": "test-key-org1-admin-0000000000000000",
+    "other": "test-key-org2-all-roles-000000000000",
+}
+ALL_ROLES = ["AGENT", "SUPERVISOR", "ADMIN"]
+CLIENT_ID, CLIENT_SECRET = "backend", "backend-secret-for-tests"
+
+
+def _api_keys() -> list[dict[str, object]]:
+    def key(name: str, org: str, roles: list[str]) -> dict[str, object]:
+        return {"name": name, "key_hash": sha256_hash(KEYS[name]), "organization_id": org, "roles": roles}
+
+    return [
+        key("all", "org1", ALL_ROLES),
+        *(key(role, "org1", [role]) for role in ALL_ROLES),
+        key("other", "org2", ALL_ROLES),
+    ]
+
+
+def auth(name: str) -> dict[str, str]:
+    """The Authorization header of the test key `name`."""
+    return {"Authorization": f"Bearer {KEYS[name]}"}
+
+
 def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settings:
     return Settings.model_validate(
         {
@@ -39,6 +68,16 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
             "url_signing_key": "test-signing-key-0123456789",
             "start_timeout_seconds": 10,
             "conference_request_timeout_seconds": 5,
+            "token_signing_key": "test-token-signing-key-0123456789abcdef",
+            "clients": [
+                {
+                    "id": CLIENT_ID,
+                    "secret_hash": hash_secret(CLIENT_SECRET, log_n=10),
+                    "organization_id": "org1",
+                    "roles": ["AGENT", "SUPERVISOR"],
+                }
+            ],
+            "api_keys": _api_keys(),
             "applications": [
                 {
                     "id": "app1",
@@ -52,9 +91,14 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
     )
 
 
+async def make_client(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
+    """A test client of the app that sends org1's every-role key unless a request says otherwise."""
+    return await aiohttp_client(create_app(settings), headers=auth("all"))
+
+
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost) -> Client:
-    return await aiohttp_client(create_app(make_settings(tmp_path, janus.url)))
+    return await make_client(aiohttp_client, make_settings(tmp_path, janus.url))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from api.routes import ROUTES
+from api.routes import ROUTES, TOKEN_PATH
 from tests.conftest import Client
 
 API = "/rtc-recorder/api"
@@ -16,9 +16,16 @@ SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 
 def test_openapi_matches_the_route_table() -> None:
     spec = yaml.safe_load(SPEC.read_text())
-    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
-    assert documented == {(method, path) for method, path, _ in ROUTES}
+    documented = {
+        (method.upper(), path, frozenset(operation["x-roles"]))
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "servers"
+    }
+    routes = {(method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in ROUTES}
+    assert documented == routes | {("POST", TOKEN_PATH, frozenset())}
     assert [s["url"] for s in spec["servers"]] == [API, "/auvious.video" + API]
+    assert spec["paths"][TOKEN_PATH]["servers"] == [{"url": "/"}]
 
 
 async def test_the_service_serves_its_openapi(client: Client) -> None:
@@ -42,7 +49,6 @@ async def test_bad_start_requests_are_400_and_store_nothing(client: Client) -> N
         {"json": {**good, "conversationId": "a/b"}},
         {"json": {**good, "conversationId": "bad\nid"}},
         {"json": {**good, "conversationId": ""}},
-        {"json": {**good, "applicationId": "nope"}},
         {"json": [good]},
     ]
     for case in cases:
@@ -51,5 +57,7 @@ async def test_bad_start_requests_are_400_and_store_nothing(client: Client) -> N
         assert body["error"] in {"INVALID_REQUEST", "MALFORMED_JSON"} and body["message"]
     status, body = await _start(client, data=b"x" * (2 << 20), headers={"Content-Type": "application/json"})
     assert status == 413 and body["error"]
+    status, body = await _start(client, json={**good, "applicationId": "nope"})
+    assert status == 404 and body["error"] == "NOT_FOUND"
     async with client.get(f"{API}/recordings/c-bad") as resp:
         assert resp.status == 404

@@ -165,7 +165,8 @@ async def test_two_publishers_and_a_late_one_are_recorded(
 
     info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
     assert info["state"] == "STOPPED" and info["started"] and info["stopped"]
-    assert info["storageProfile"] == {"applicationId": "app1", "provider": "LOCAL_STORAGE"}
+    storage_url = (tmp_path / "storage").resolve().as_uri()
+    assert info["storageProfile"] == {"applicationId": "app1", "provider": "LOCAL_STORAGE", "url": storage_url}
     streams = {s["userId"]: s for s in info["streams"]}
     assert set(streams) == {"alice", "bob", "carol"}
     assert {u: s["type"] for u, s in streams.items()} == {"alice": "CAM", "bob": "SCREEN", "carol": "CAM"}
@@ -275,10 +276,9 @@ async def test_destroyed_room_aborts_the_recording(
 
 
 async def test_unreachable_janus_fails(aiohttp_client: Any, tmp_path: Any) -> None:
-    from api.app import create_app
-    from tests.conftest import make_settings
+    from tests.conftest import make_client, make_settings
 
-    client = await aiohttp_client(create_app(make_settings(tmp_path, "http://127.0.0.1:9/janus")))
+    client = await make_client(aiohttp_client, make_settings(tmp_path, "http://127.0.0.1:9/janus"))
     event = await start(client, 1001, "conv-unreachable")
     assert event["state"] == "FAILED" and event["error"]["code"] == "CONFERENCE_UNREACHABLE"
 

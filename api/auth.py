@@ -1,0 +1,177 @@
+"""Authentication and roles: OAuth2 client_credentials access tokens (JWT, HS256) and static API keys.
+
+Secrets are kept only as hashes, in one of two forms:
+
+    scrypt$<log2 N>$<r>$<p>$<salt, base64>$<hash, base64>   for client secrets people choose
+    sha256$<hex>                                            for long random keys (API keys, generated secrets)
+
+`python -m api.auth` reads a secret on stdin and prints its scrypt hash; `python -m api.auth --new-key`
+makes a random key and prints it with its sha256 hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from recorder.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from recorder.settings import ClientSettings, Role, Settings
+
+ISSUER = "recorder"
+_DUMMY_HASH = "sha256$" + "0" * 64  # checked for unknown clients so that they take as long as known ones
+
+
+def hash_secret(secret: str, *, log_n: int = 14, r: int = 8, p: int = 1) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=1 << log_n, r=r, p=p, maxmem=1 << 27)
+    encoded = (base64.b64encode(x).decode() for x in (salt, digest))
+    return "$".join(("scrypt", str(log_n), str(r), str(p), *encoded))
+
+
+def sha256_hash(key: str) -> str:
+    return "sha256$" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_secret(secret: str, hashed: str) -> bool:
+    """Whether `secret` matches `hashed`; compared in constant time; a malformed hash matches nothing."""
+    kind, _, rest = hashed.partition("$")
+    if kind == "sha256":
+        return hmac.compare_digest(sha256_hash(secret).encode(), hashed.encode())
+    if kind != "scrypt":
+        return False
+    try:
+        log_n, r, p, salt, digest = rest.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            secret.encode(), salt=base64.b64decode(salt), n=1 << int(log_n), r=int(r), p=int(p), maxmem=1 << 27
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    organization_id: str
+    roles: frozenset[Role]
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, token_key: bytes, clients: Iterable[ClientSettings]) -> None:
+        if len(token_key) < 32:
+            raise ValueError("the token signing key must have at least 32 bytes")
+        self._key = token_key
+        self._ttl = settings.token_ttl_seconds
+        self._clients = {c.id: c for c in clients}
+        self._api_keys = {k.key_hash.get_secret_value(): k for k in settings.api_keys}
+
+    async def issue_token(self, client_id: str, client_secret: str) -> dict[str, Any]:
+        """An access token for a client with this secret (RFC 6749 §4.4); UnauthorizedError otherwise."""
+        client = self._clients.get(client_id)
+        hashed = client.secret_hash.get_secret_value() if client else _DUMMY_HASH
+        if not await asyncio.to_thread(check_secret, client_secret, hashed) or client is None:
+            raise UnauthorizedError("unknown client or wrong secret", code="invalid_client")
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": client.id,
+            "org": client.organization_id,
+            "roles": [r.value for r in client.roles],
+            "iat": now,
+            "exp": now + self._ttl,
+            "jti": str(uuid.uuid4()),
+        }
+        token = jwt.encode(claims, self._key, algorithm="HS256")
+        return {"access_token": token, "token_type": "bearer", "expires_in": self._ttl}
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller named by an Authorization header: `Bearer <token or key>` or a bare key."""
+        if not authorization:
+            raise UnauthorizedError("credentials are required: Authorization: Bearer <token>")
+        scheme, _, value = authorization.strip().partition(" ")
+        credential = value.strip() if scheme.lower() == "bearer" else authorization.strip()
+        key = self._api_keys.get(sha256_hash(credential))
+        if key is not None:
+            return Principal(f"key:{key.name}", key.organization_id, frozenset(key.roles))
+        try:
+            claims = jwt.decode(
+                credential, self._key, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"]}
+            )
+            roles = frozenset(Role(r) for r in claims["roles"])
+            return Principal(str(claims["sub"]), str(claims["org"]), roles)
+        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
+            raise UnauthorizedError("the access token or API key is not valid") from None
+
+
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated caller
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def require(roles: frozenset[Role], handler: Handler) -> Handler:
+    """`handler`, callable only by a caller holding one of `roles`; the caller is request[PRINCIPAL]."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        principal = request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+        if not principal.roles & roles:
+            needed = " or ".join(sorted(roles))
+            raise ForbiddenError(f"this operation needs the role {needed}")
+        request[PRINCIPAL] = principal
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+async def token(request: web.Request) -> web.Response:
+    """POST /security/oauth/token: grant_type=client_credentials, in the query, a form body or HTTP Basic.
+    The client is authenticated first (401 invalid_client, also when no credentials came), then the grant."""
+    params: dict[str, str] = dict(request.query)
+    if request.content_type == "application/x-www-form-urlencoded":
+        params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    client_id, client_secret = params.get("client_id"), params.get("client_secret")
+    basic = request.headers.get("Authorization", "")
+    if basic.lower().startswith("basic "):
+        try:
+            client_id, _, client_secret = base64.b64decode(basic[6:], validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise UnauthorizedError("malformed Basic credentials", code="invalid_client") from None
+    if not client_id or not client_secret:
+        raise UnauthorizedError("client_id and client_secret are required", code="invalid_client")
+    answer = await request.app[AUTHENTICATOR].issue_token(client_id, client_secret)
+    if params.get("grant_type") != "client_credentials":
+        raise InvalidRequestError("only grant_type=client_credentials is supported", code="unsupported_grant_type")
+    return web.json_response(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Hash a client secret (read on stdin), or make a new API key.")
+    parser.add_argument("--new-key", action="store_true", help="print a new random key and its sha256 hash")
+    args = parser.parse_args()
+    if args.new_key:
+        key = secrets.token_urlsafe(32)
+        print(f"key:  {key}\nhash: {sha256_hash(key)}")
+    else:
+        print(hash_secret(sys.stdin.readline().rstrip("\n")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Authentication, roles and tenancy: every guarded operation, four cases each.
+
+401 without valid credentials, 403 with a key whose role the operation does not allow, 404 for org2 asking
+about org1's data (as if it did not exist), and success with the right role. A refused request changes
+nothing."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from api.routes import ROUTES
+from tests.conftest import ALL_ROLES, Client, auth
+from tests.janus_host import JanusHost
+
+API = "/rtc-recorder/api"
+_conversations = itertools.count()
+
+
+@dataclass
+class World:
+    """org1's data: a recording that ended (FAILED: its room does not exist) with a chat transcript and a
+    stored cobrowse session; and, for the `active` operation, a live recording in a real room."""
+
+    client: Client
+    c: str
+    r: str
+    i: str
+    live_conversation: str | None = None
+
+    @property
+    def ids(self) -> str:
+        return f"{self.c}/{self.r}/{self.i}"
+
+    def body_ids(self) -> dict[str, str]:
+        return {"conversationId": self.c, "recorderId": self.r, "instanceId": self.i}
+
+
+Request = tuple[str, str, dict[str, Any]]
+CHAT = {"timeStamp": "2026-01-01T10:00:00Z", "transcript": "hello", "userId": "u1"}
+EVENT = {"payload": "{}", "sequenceId": 1, "sessionId": "s1", "timestamp": 1}
+
+# handler name -> the request a client makes (against World), and whether it needs the live recording
+OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
+    "start": (
+        lambda w: (
+            "POST",
+            "/recordings/start",
+            {"json": {"applicationId": "app1", "conferenceId": "999999", "conversationId": f"acc-{w.c}-new"}},
+        ),
+        False,
+    ),
+    "add_chat_transcript": (
+        lambda w: ("POST", "/recordings/chat/transcript/add", {"json": {**w.body_ids(), "chatTranscriptList": [CHAT]}}),
+        False,
+    ),
+    "add_cobrowse_event": (
+        lambda w: (
+            "POST",
+            "/recordings/cobrowse/event",
+            {"json": {**w.body_ids(), "event": {**EVENT, "sequenceId": 2}}},
+        ),
+        False,
+    ),
+    "active": (lambda w: ("GET", f"/recordings/{w.live_conversation}/active", {}), True),
+    "cobrowse_sessions": (lambda w: ("GET", f"/recordings/{w.c}/cobrowse", {}), False),
+    "stop": (lambda w: ("POST", f"/recordings/{w.ids}/stop", {}), False),
+    "state": (lambda w: ("GET", f"/recordings/{w.ids}/state", {}), False),
+    "storage_info": (lambda w: ("GET", f"/recordings/{w.ids}/storage/info", {}), False),
+    "cobrowse_url": (
+        lambda w: (
+            "GET",
+            f"/recordings/{w.ids}/cobrowse/s1/url/attachment",
+            {"params": {"conversationId": w.c, "id": w.r, "instanceId": w.i}},
+        ),
+        False,
+    ),
+    "info": (lambda w: ("GET", f"/recordings/{w.ids}", {}), False),
+    "conversation": (lambda w: ("GET", f"/recordings/{w.c}", {}), False),
+    "composition": (lambda w: ("GET", f"/compositions/{w.c}", {}), False),
+    "verify_storage": (lambda w: ("POST", "/storageproviders/app1/verify", {}), False),
+}
+GUARDED = {handler.__name__: roles for _, _, roles, handler in ROUTES if roles}
+
+
+def test_every_guarded_operation_is_in_this_table() -> None:
+    assert set(OPERATIONS) == set(GUARDED)
+
+
+async def _call(client: Client, request: Request, headers: dict[str, str]) -> tuple[int, Any]:
+    method, path, kw = request
+    async with client.request(method, API + path, headers=headers, **kw) as resp:
+        return resp.status, await resp.json()
+
+
+async def _world(client: Client, room: int, live: bool) -> World:
+    conversation = f"acc{next(_conversations)}"
+    status, event = await _call(
+        client,
+        (
+            "POST",
+            "/recordings/start",
+            {"json": {"applicationId": "app1", "conferenceId": "999999", "conversationId": conversation}},
+        ),
+        auth("all"),
+    )
+    assert status == 200 and event["state"] == "FAILED", event
+    world = World(client, event["conversationId"], event["recorderId"], event["instanceId"])
+    for request in (
+        OPERATIONS["add_chat_transcript"][0](world),
+        ("POST", "/recordings/cobrowse/event", {"json": {**world.body_ids(), "event": EVENT}}),
+    ):
+        assert (await _call(client, request, auth("AGENT")))[0] == 200
+    if live:
+        world.live_conversation = f"{conversation}-live"
+        body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": world.live_conversation}
+        status, event = await _call(client, ("POST", "/recordings/start", {"json": body}), auth("all"))
+        assert status == 200 and event["state"] == "ACTIVE", event
+    return world
+
+
+async def _snapshot(world: World) -> list[Any]:
+    """What org1 sees of its data."""
+    paths = [f"/recordings/{world.ids}", f"/recordings/{world.c}", f"/recordings/{world.c}/cobrowse"]
+    if world.live_conversation:
+        paths.append(f"/recordings/{world.live_conversation}/active")
+    seen = [await _call(world.client, ("GET", p, {}), auth("all")) for p in paths]
+    for _, body in seen:
+        for stream in body.get("streams") or []:
+            for track in stream["tracks"]:
+                track.pop("url", None)  # signed links carry the signing time
+    return seen
+
+
+@pytest.mark.parametrize("case", ["401", "403", "404", "allowed"])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_access(client: Client, janus: JanusHost, room: int, operation: str, case: str) -> None:
+    make, live = OPERATIONS[operation]
+    world = await _world(client, room, live)
+    request = make(world)
+    if case == "allowed":
+        role = next(r for r in ALL_ROLES if r in GUARDED[operation])
+        status, body = await _call(client, request, auth(role))
+        assert status == 200, body
+        return
+    before = await _snapshot(world)
+    if case == "401":
+        for headers in (
+            {"Authorization": ""},
+            {"Authorization": "Bearer not-a-token"},
+            {"Authorization": "Basic eDp5"},
+        ):
+            status, body = await _call(client, request, headers)
+            assert status == 401 and body["error"] == "UNAUTHORIZED", (headers, body)
+    elif case == "403":
+        role = next(r for r in ALL_ROLES if r not in GUARDED[operation])
+        status, body = await _call(client, request, auth(role))
+        assert status == 403 and body["error"] == "FORBIDDEN", body
+    else:
+        status, body = await _call(client, request, auth("other"))
+        assert status == 404 and body["error"] == "NOT_FOUND", body
+    assert await _snapshot(world) == before, "a refused request changed something"

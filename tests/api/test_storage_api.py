@@ -1,0 +1,37 @@
+"""An administrator verifies a storage profile and reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_aiohttp import AiohttpClient
+
+from tests.api.test_recording_e2e import _json, ids, start
+from tests.conftest import Client, make_client, make_settings
+
+API = "/rtc-recorder/api"
+TESTS = ["bucketTestResult", "deleteTestResult", "modifyTestResult", "readTestResult", "writeTestResult"]
+
+
+async def test_verify_passes_and_leaves_nothing_behind(client: Client, tmp_path: Path) -> None:
+    answer = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
+    assert sorted(answer) == TESTS
+    assert all(answer[t]["passed"] and answer[t]["message"] for t in TESTS), answer
+    assert list((tmp_path / "storage").iterdir()) == []
+    event = await start(client, 999999, "conv-storage-info")  # FAILED: no such room, but it exists
+    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}/storage/info")
+    assert info == {"applicationId": "app1", "provider": "LOCAL_STORAGE", "url": (tmp_path / "storage").as_uri()}
+
+
+async def test_verify_says_which_test_failed(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/janus")
+    settings.applications[0].storage.path = blocker / "storage"
+    client = await make_client(aiohttp_client, settings)
+    answer = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
+    assert answer["bucketTestResult"]["passed"] is False
+    assert "a-file" in answer["bucketTestResult"]["message"], answer
+    for later in ("writeTestResult", "readTestResult", "modifyTestResult", "deleteTestResult"):
+        assert answer[later] == {"passed": False, "message": answer[later]["message"]}
+        assert "not run" in answer[later]["message"]
