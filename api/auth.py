@@ -79,12 +79,16 @@ class Authenticator:
         self._clients = {c.id: c for c in clients}
         self._api_keys = {k.key_hash.get_secret_value(): k for k in settings.api_keys}
 
-    async def issue_token(self, client_id: str, client_secret: str) -> dict[str, Any]:
-        """An access token for a client with this secret (RFC 6749 §4.4); UnauthorizedError otherwise."""
+    async def client(self, client_id: str, client_secret: str) -> ClientSettings:
+        """The client with this secret; UnauthorizedError (invalid_client) otherwise, in about the same time."""
         client = self._clients.get(client_id)
         hashed = client.secret_hash.get_secret_value() if client else _DUMMY_HASH
         if not await asyncio.to_thread(check_secret, client_secret, hashed) or client is None:
             raise UnauthorizedError("unknown client or wrong secret", code="invalid_client")
+        return client
+
+    def issue_token(self, client: ClientSettings) -> dict[str, Any]:
+        """An access token for the client (RFC 6749 §4.4)."""
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -156,9 +160,11 @@ async def token(request: web.Request) -> web.Response:
             raise UnauthorizedError("malformed Basic credentials", code="invalid_client") from None
     if not client_id or not client_secret:
         raise UnauthorizedError("client_id and client_secret are required", code="invalid_client")
-    answer = await request.app[AUTHENTICATOR].issue_token(client_id, client_secret)
+    authenticator = request.app[AUTHENTICATOR]
+    client = await authenticator.client(client_id, client_secret)
     if params.get("grant_type") != "client_credentials":
         raise InvalidRequestError("only grant_type=client_credentials is supported", code="unsupported_grant_type")
+    answer = authenticator.issue_token(client)
     return web.json_response(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 

@@ -13,7 +13,6 @@ import logging
 import os
 import tempfile
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +42,8 @@ class Artifacts:
         self._repo = repository
         self._storage = storage
         self._spool = spool
-        # per recording: adding after the end and storing at the end never interleave
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # adding after the end and storing at the end never interleave (small JSON files: one lock will do)
+        self._lock = asyncio.Lock()
 
     async def _is_live(self, recording: Recording) -> bool:
         current = await self._repo.get(
@@ -53,14 +52,14 @@ class Artifacts:
         return current is not None and current.state in LIVE_STATES
 
     async def add_chat(self, recording: Recording, entries: list[ChatEntry]) -> int:
-        async with self._locks[recording.recorder_id]:
+        async with self._lock:
             added = await self._repo.add_chat_entries(recording.recorder_id, entries)
             if added and not await self._is_live(recording):
                 await self._store_chat(recording)
             return added
 
     async def add_cobrowse(self, recording: Recording, event: CobrowseEvent) -> bool:
-        async with self._locks[recording.recorder_id]:
+        async with self._lock:
             added = await self._repo.add_cobrowse_event(recording.recorder_id, recording.instance_id, event)
             if added and not await self._is_live(recording):
                 await self._store_cobrowse(recording, event.session_id)
@@ -68,7 +67,7 @@ class Artifacts:
 
     async def store_all(self, recording: Recording) -> None:
         """At the end of a recording: store its transcript and every cobrowse session."""
-        async with self._locks[recording.recorder_id]:
+        async with self._lock:
             await self._store_chat(recording)
             for session in await self._repo.cobrowse_sessions([recording.recorder_id]):
                 await self._store_cobrowse(recording, session.session_id)

@@ -196,6 +196,13 @@ async def test_two_publishers_and_a_late_one_are_recorded(
     assert recording["recorderId"] == event["recorderId"] and len(recording["streams"]) == 3
     assert all(t["storage"]["location"] for s in recording["streams"] for t in s["tracks"])
     await _json(client, "GET", f"{API}/recordings/conv-e2e/active", status=404)
+    composition = await _json(client, "GET", f"{API}/compositions/conv-e2e")
+    assert composition["recorderId"] == event["recorderId"]
+    composed_tracks = [t for s in composition["streams"] for t in s["tracks"]]
+    assert len(composed_tracks) == 6
+    for track in composed_tracks:
+        data = await download(http, base, track["url"], tmp_path / "composition-track")
+        assert len(data) == int(track["storage"]["objectStorage"]["size"])
 
 
 async def test_unpublish_and_republish_make_two_segments(
