@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,13 +16,13 @@ from api.presenters import (
     recording_message,
     storage_profile,
 )
-from recorder.errors import InvalidRequestError, NotFoundError
-from recorder.models import ChatEntry, CobrowseEvent, Recording, Track
+from recorder.errors import NotFoundError
+from recorder.models import ChatEntry, CobrowseEvent, Recording, Track, iso
 from recorder.service import StartCommand
 from schemas.recording import (
-    ID_PATTERN,
     AddChatTranscriptCmd,
     AddCobrowseEventCmd,
+    CobrowseUrlQuery,
     StartRecording,
     StorageTestResult,
     StorageVerificationStatusMessage,
@@ -49,7 +48,7 @@ def _signed_url(request: web.Request, *segments: str) -> tuple[str, str]:
     public = request.app[SETTINGS].public_url
     base = public.rstrip("/") if public else str(request.url.origin())
     path, valid_until = request.app[SIGNER].sign(API + "/" + "/".join(quote(s, safe="") for s in segments))
-    return base + path, valid_until.isoformat().replace("+00:00", "Z")
+    return base + path, iso(valid_until)
 
 
 async def start(request: web.Request) -> web.Response:
@@ -158,9 +157,7 @@ async def cobrowse_sessions(request: web.Request) -> web.Response:
 
 async def cobrowse_url(request: web.Request) -> web.Response:
     """The spec repeats the ids as required query parameters (`id`: the recorderId); the path's are used."""
-    for name in ("conversationId", "id", "instanceId"):
-        if not re.fullmatch(ID_PATTERN, request.query.get(name, "")):
-            raise InvalidRequestError(f"the query parameter {name} is required (an id)")
+    CobrowseUrlQuery.model_validate(dict(request.query))
     ids = _ids(request)
     _, session = await request.app[SERVICE].cobrowse_session(_org(request), ids, request.match_info["sessionId"])
     if session.location is None:

@@ -126,6 +126,16 @@ class AddCobrowseEventCmd(WireModel):
     recorder_id: Id
 
 
+class CobrowseUrlQuery(WireModel):
+    """The ids the spec repeats in the query of the cobrowse URL operation (`id`: the recorderId)."""
+
+    model_config = _COMMAND
+
+    conversation_id: Id
+    id: Id
+    instance_id: Id
+
+
 class CobrowseSessionDataMessage(WireModel):
     cobrowse_session_id: str
     recorder_id: str
