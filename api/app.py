@@ -53,12 +53,13 @@ def create_app(settings: Settings) -> web.Application:
     )
     token_key = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
     app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
+    credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with (
             await SqliteRepository.open(settings.database) as repository,
             aiohttp.ClientSession() as http,
-            RecordingService(settings, repository, http) as service,
+            RecordingService(settings, repository, http, credentials_key) as service,
         ):
             app[SERVICE] = service
             yield

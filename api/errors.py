@@ -9,9 +9,17 @@ from collections.abc import Awaitable, Callable
 import pydantic
 from aiohttp import web
 
-from recorder.errors import ForbiddenError, InvalidRequestError, NotFoundError, RecorderError, UnauthorizedError
+from recorder.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    RecorderError,
+    UnauthorizedError,
+    UnavailableError,
+)
 from recorder.signing import SignatureError
 from schemas.recording import ErrorBody
+from storage_providers.base import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +29,7 @@ _STATUS: dict[type[Exception], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     SignatureError: 403,
+    UnavailableError: 503,
 }
 
 
@@ -57,6 +66,15 @@ async def error_middleware(
         response = error_response(status, code, str(exc))
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="recorder"'
+        if isinstance(exc, UnavailableError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except StorageError as exc:  # the application's storage failed a read or a link
+        status = 503 if exc.retryable else 502
+        logger.warning("%s %s: %s %s", request.method, request.path, status, exc.message)
+        response = error_response(status, exc.code, exc.message)
+        if exc.retryable:
+            response.headers["Retry-After"] = "5"
         return response
     except web.HTTPException as exc:
         if exc.status < 400:

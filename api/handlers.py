@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from pydantic import TypeAdapter
 
 from api.auth import principal
 from api.keys import SERVICE, SETTINGS, SIGNER
@@ -15,9 +20,10 @@ from api.presenters import (
     recording_event,
     recording_message,
     storage_profile,
+    storage_profile_view,
 )
 from recorder.errors import NotFoundError
-from recorder.models import ChatEntry, CobrowseEvent, Recording, Track, iso
+from recorder.models import ChatEntry, CobrowseEvent, Recording, iso
 from recorder.service import StartCommand
 from schemas.recording import (
     AddChatTranscriptCmd,
@@ -28,8 +34,10 @@ from schemas.recording import (
     StorageVerificationStatusMessage,
     URLResourceMessage,
 )
+from storage_providers.base import StorageError, StorageProvider
 
 API = "/rtc-recorder/api"
+_JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 LEGACY_PREFIX = "/auvious.video"
 OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
@@ -81,28 +89,35 @@ async def state(request: web.Request) -> web.Response:
     return web.json_response(recording_event(recording).wire())
 
 
-def _recording_with_urls(request: web.Request, recording: Recording) -> web.Response:
-    storage = request.app[SERVICE].storage(recording.application_id)
-
-    def track_url(track: Track) -> str | None:
-        if track.object_location is None or storage.local_path(track.object_location) is None:
-            return None
-        ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
-        return _signed_url(
-            request, "recordings", "attachment", "track", *ids, track.id, Path(track.object_location).name
-        )[0]
-
-    return web.json_response(recording_message(recording, storage, track_url).wire())
+async def _recording_with_urls(request: web.Request, recording: Recording) -> web.Response:
+    """Track URLs: the storage's own signed URL once a file is uploaded there; otherwise (local storage,
+    SFTP, or a file not uploaded yet) the service's signed link, which serves it from wherever it is."""
+    service = request.app[SERVICE]
+    ttl = timedelta(seconds=request.app[SETTINGS].url_ttl_seconds)
+    ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
+    urls: dict[str, str] = {}
+    for track in (t for s in recording.streams for t in s.tracks):
+        url = None
+        if track.object_location and track.object_uploaded:
+            with contextlib.suppress(StorageError):  # the storage cannot sign now: our own link still works
+                url = await service.storage(recording.application_id).signed_url(track.object_location, ttl)
+        if url is None and (track.object_uploaded or track.local_deleted is None):
+            name = Path(track.object_location or track.local_location).name
+            url = _signed_url(request, "recordings", "attachment", "track", *ids, track.id, name)[0]
+        if url is not None:
+            urls[track.id] = url
+    message = recording_message(recording, service.storage(recording.application_id), urls)
+    return web.json_response(message.wire())
 
 
 async def info(request: web.Request) -> web.Response:
-    return _recording_with_urls(request, await request.app[SERVICE].get(_org(request), *_ids(request)))
+    return await _recording_with_urls(request, await request.app[SERVICE].get(_org(request), *_ids(request)))
 
 
 async def composition(request: web.Request) -> web.Response:
     """The conversation's latest recording, with signed track URLs."""
     recordings = await request.app[SERVICE].recordings(_org(request), request.match_info["conversationId"])
-    return _recording_with_urls(request, recordings[-1])
+    return await _recording_with_urls(request, recordings[-1])
 
 
 async def conversation(request: web.Request) -> web.Response:
@@ -121,9 +136,7 @@ async def storage_info(request: web.Request) -> web.Response:
 
 
 async def verify_storage(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    app = service.application(_org(request), request.match_info["applicationId"])
-    result = await service.storage(app.id).verify()
+    result = await request.app[SERVICE].verify_storage(_org(request), request.match_info["applicationId"])
     message = StorageVerificationStatusMessage(
         **{
             f"{name}_test_result": StorageTestResult(passed=check.passed, message=check.message)
@@ -131,6 +144,36 @@ async def verify_storage(request: web.Request) -> web.Response:
         }
     )
     return web.json_response(message.wire())
+
+
+def _profile(request: web.Request, application_id: str) -> web.Response:
+    profiles = request.app[SERVICE].profiles
+    view = storage_profile_view(application_id, profiles.get(application_id), profiles.source(application_id))
+    return web.json_response(view)
+
+
+async def get_storage_profile(request: web.Request) -> web.Response:
+    app = request.app[SERVICE].application(_org(request), request.match_info["applicationId"])
+    return _profile(request, app.id)
+
+
+async def put_storage_profile(request: web.Request) -> web.Response:
+    """Credentials are write-only: never answered, never logged, encrypted at rest."""
+    body = _JSON_OBJECT.validate_json(await request.read())  # bad bytes or not an object: 400
+    application_id = request.match_info["applicationId"]
+    await request.app[SERVICE].set_profile(_org(request), application_id, body)
+    return _profile(request, application_id)
+
+
+async def delete_storage_profile(request: web.Request) -> web.Response:
+    await request.app[SERVICE].delete_profile(_org(request), request.match_info["applicationId"])
+    return web.Response(status=204)
+
+
+async def retry_upload(request: web.Request) -> web.Response:
+    """Extension: try the recording's failed uploads again."""
+    queued = await request.app[SERVICE].retry_uploads(_org(request), _ids(request))
+    return web.json_response({"queued": queued}, status=202)
 
 
 async def add_chat_transcript(request: web.Request) -> web.Response:
@@ -176,14 +219,61 @@ def _verified(request: web.Request) -> None:
     request.app[SIGNER].verify(request.method if request.method != "HEAD" else "GET", path, request.query)
 
 
-def _download(request: web.Request, application_id: str, location: str | None) -> web.FileResponse:
-    """The stored file named by `location`, if the link's file name is its name; Range supported."""
-    if location is None or Path(location).name != request.match_info["fileName"]:
+async def _download(
+    request: web.Request, application_id: str, key: str | None, local_file: str | None = None
+) -> web.StreamResponse:
+    """The file named by the link: the stored object `key`, or while it is not stored yet, the local file.
+    Range supported."""
+    name = request.match_info["fileName"]
+    if name not in {Path(location).name for location in (key, local_file) if location}:
         raise NotFoundError("no such file")
-    file = request.app[SERVICE].storage(application_id).local_path(location)
-    if file is None:
-        raise NotFoundError("the file is not in this recorder's storage")
-    return web.FileResponse(file, headers={"Content-Disposition": f'attachment; filename="{file.name}"'})
+    if key is not None:
+        provider = request.app[SERVICE].storage(application_id)
+        path = provider.local_path(key)
+        if path is not None:
+            return _file(path)
+        stored = await provider.stat(key)
+        if stored is not None:
+            return await _stream(request, provider, key, stored.size, name)
+    if local_file is not None and await asyncio.to_thread(Path(local_file).is_file):
+        return _file(Path(local_file))
+    raise NotFoundError("no such file")
+
+
+def _file(path: Path) -> web.FileResponse:
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'})
+
+
+async def _stream(
+    request: web.Request, provider: StorageProvider, key: str, size: int, name: str
+) -> web.StreamResponse:
+    """An object of a storage without URLs of its own (SFTP), streamed through; one byte range at most."""
+    start, end = 0, size
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f'attachment; filename="{name}"',
+    }
+    if "Range" in request.headers:
+        try:
+            span = request.http_range
+        except ValueError:
+            span = slice(size, None)
+        if span.start is not None and span.start < 0:
+            start = max(0, size + span.start)
+        else:
+            start, end = span.start or 0, size if span.stop is None else min(span.stop, size)
+        if start >= end:
+            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    response = web.StreamResponse(status=206 if "Content-Range" in headers else 200, headers=headers)
+    response.content_length = end - start
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for piece in provider.read_range(key, start, end):
+            await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 async def track_attachment(request: web.Request) -> web.StreamResponse:
@@ -191,7 +281,10 @@ async def track_attachment(request: web.Request) -> web.StreamResponse:
     _verified(request)
     recording = await request.app[SERVICE].get(None, *_ids(request))
     track = next((t for s in recording.streams for t in s.tracks if t.id == request.match_info["trackId"]), None)
-    return _download(request, recording.application_id, track.object_location if track else None)
+    if track is None:
+        raise NotFoundError("no such track")
+    key = track.object_location if track.object_uploaded else None
+    return await _download(request, recording.application_id, key, track.local_location)
 
 
 async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
@@ -200,7 +293,7 @@ async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
     recording, session = await request.app[SERVICE].cobrowse_session(
         None, _ids(request), request.match_info["sessionId"]
     )
-    return _download(request, recording.application_id, session.location)
+    return await _download(request, recording.application_id, session.location)
 
 
 async def openapi(request: web.Request) -> web.FileResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from recorder.models import ChatTranscript, CobrowseSession, ErrorInfo, Recording, Track, iso
@@ -31,6 +30,7 @@ from schemas.recording import (
     UploadDataMessage,
 )
 from storage_providers.base import StorageProvider
+from storage_providers.settings import StorageSettings
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -95,15 +95,23 @@ def storage_profile(application_id: str, storage: StorageProvider) -> StoragePro
     )
 
 
+def storage_profile_view(application_id: str, profile: StorageSettings, source: str) -> dict[str, object]:
+    """A storage profile as the admin API shows it: everything but the credentials."""
+    return {
+        "applicationId": application_id,
+        "source": source,
+        **profile.model_dump(mode="json", by_alias=True, exclude={"credentials"}),
+        "hasCredentials": profile.credentials is not None,
+    }
+
+
 def _chat(transcript: ChatTranscript | None) -> ChatTranscriptData | None:
     if transcript is None:
         return None
     return ChatTranscriptData(created=iso(transcript.created), id=transcript.id, location=transcript.location)
 
 
-def recording_message(
-    recording: Recording, storage: StorageProvider, track_url: Callable[[Track], str | None]
-) -> RecordingDataMessage:
+def recording_message(recording: Recording, storage: StorageProvider, urls: dict[str, str]) -> RecordingDataMessage:
     return RecordingDataMessage(
         audio=recording.audio,
         chat_transcript=_chat(recording.chat_transcript),
@@ -124,7 +132,7 @@ def recording_message(
                 state=StreamState(s.state.value),
                 type=StreamType(s.type),
                 user_id=s.user_id,
-                tracks=[_track(t, track_url(t)) for t in s.tracks],
+                tracks=[_track(t, urls.get(t.id)) for t in s.tracks],
             )
             for s in recording.streams
         ],

@@ -34,11 +34,15 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("POST", f"/recordings/{IDS}/stop", AGENT, handlers.stop),
     ("GET", f"/recordings/{IDS}/state", AGENT_OR_SUPERVISOR, handlers.state),
     ("GET", f"/recordings/{IDS}/storage/info", ADMIN, handlers.storage_info),
+    ("POST", f"/recordings/{IDS}/upload", ADMIN, handlers.retry_upload),
     ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, handlers.cobrowse_url),
     ("GET", f"/recordings/{IDS}", SUPERVISOR, handlers.info),
     ("GET", "/recordings/{conversationId}", SUPERVISOR, handlers.conversation),
     ("GET", "/compositions/{conversationId}", SUPERVISOR, handlers.composition),
     ("POST", "/storageproviders/{applicationId}/verify", ADMIN, handlers.verify_storage),
+    ("GET", "/storageproviders/{applicationId}", ADMIN, handlers.get_storage_profile),
+    ("PUT", "/storageproviders/{applicationId}", ADMIN, handlers.put_storage_profile),
+    ("DELETE", "/storageproviders/{applicationId}", ADMIN, handlers.delete_storage_profile),
     ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
 ]
 

@@ -1,8 +1,9 @@
-"""Chat transcripts and cobrowse sessions: kept in the repository while the recording runs, stored as JSON
-files in the application's storage when it ends, and stored again when more arrives after it ended.
+"""Chat transcripts and cobrowse sessions: kept in the repository while the recording runs, written as JSON
+files and uploaded to the application's storage when it ends, and again when more arrives after it ended.
 
-Keys: `<conversationId>/<recorderId>/chat-transcript.json` and
-`<conversationId>/<recorderId>/cobrowse/<sessionId>.json`.
+Keys come from the profile's key template, with streamId `chat` and trackId `transcript` for the transcript,
+and streamId `cobrowse` and trackId the session id for a cobrowse session (by default
+`<org>/<conversation>/<recorder>/chat/transcript.json` and `.../cobrowse/<sessionId>.json`).
 """
 
 from __future__ import annotations
@@ -24,23 +25,32 @@ from recorder.models import (
     CobrowseEvent,
     CobrowseSession,
     Recording,
+    UploadJob,
+    UploadKind,
     iso,
 )
-from recorder.naming import safe_name
+from recorder.naming import KeyParts, object_key, safe_name
 from recorder.repository import Repository
-from storage_providers.base import StorageError, StorageProvider, StoredObject
+from recorder.uploads import Uploader
+from storage_providers.base import StoredObject
 
 logger = logging.getLogger(__name__)
 
 
-def cobrowse_file_name(session_id: str) -> str:
-    return f"{safe_name(session_id)}.json"
+CHAT = KeyParts("chat", "CHAT", "chat", "transcript", "CHAT", "json")
+
+
+def _cobrowse(session_id: str) -> KeyParts:
+    return KeyParts("cobrowse", "COBROWSE", "cobrowse", session_id, "COBROWSE", "json")
 
 
 class Artifacts:
-    def __init__(self, repository: Repository, storage: Callable[[str], StorageProvider], spool: Path) -> None:
+    def __init__(
+        self, repository: Repository, key_template: Callable[[str], str], uploader: Uploader, spool: Path
+    ) -> None:
         self._repo = repository
-        self._storage = storage
+        self._key_template = key_template
+        self._uploader = uploader
         self._spool = spool
         # adding after the end and storing at the end never interleave (small JSON files: one lock will do)
         self._lock = asyncio.Lock()
@@ -89,17 +99,7 @@ class Artifacts:
                 for e in entries
             ],
         }
-        stored = await self._store_json(recording, "chat-transcript.json", document)
-        if stored is None:
-            return
-        previous = recording.chat_transcript
-        transcript = ChatTranscript(
-            id=previous.id if previous else str(uuid.uuid4()),
-            created=previous.created if previous else datetime.now(UTC),
-            location=stored.location,
-        )
-        await self._repo.save_chat_transcript(recording.recorder_id, transcript)
-        recording.chat_transcript = transcript
+        await self._upload(recording, UploadKind.CHAT, recording.recorder_id, CHAT, document)
 
     async def _store_cobrowse(self, recording: Recording, session_id: str) -> None:
         events = await self._repo.cobrowse_events(recording.recorder_id, session_id)
@@ -109,24 +109,31 @@ class Artifacts:
             "sessionId": session_id,
             "events": [{"sequenceId": e.sequence_id, "timestamp": e.timestamp, "payload": e.payload} for e in events],
         }
-        stored = await self._store_json(recording, f"cobrowse/{cobrowse_file_name(session_id)}", document)
-        if stored is not None:
-            session = CobrowseSession(
-                recording.recorder_id, session_id, recording.instance_id, stored.location, datetime.now(UTC)
-            )
-            await self._repo.save_cobrowse_session(session)
+        await self._upload(recording, UploadKind.COBROWSE, session_id, _cobrowse(session_id), document)
 
-    async def _store_json(self, recording: Recording, name: str, document: object) -> StoredObject | None:
-        key = f"{safe_name(recording.conversation_id)}/{safe_name(recording.recorder_id)}/{name}"
+    async def _upload(
+        self, recording: Recording, kind: UploadKind, subject: str, parts: KeyParts, document: object
+    ) -> None:
+        """Write the document to the spool and hand it to the uploader (which deletes it once stored)."""
+        key = object_key(self._key_template(recording.application_id), recording, parts)
         self._spool.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self._spool, suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(document, file, ensure_ascii=False, indent=1)
-            return await self._storage(recording.application_id).store(Path(temporary), key)
-        except StorageError as exc:
-            # the entries stay in the repository: the next addition or end of recording stores them again
-            logger.warning("recording %s: cannot store %s: %s", recording.recorder_id, key, exc)
-            return None
-        finally:
-            os.unlink(temporary)
+        fd, name = tempfile.mkstemp(dir=self._spool, prefix=f"{safe_name(recording.recorder_id)}-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(document, file, ensure_ascii=False, indent=1)
+        await self._uploader.enqueue(recording.application_id, recording.recorder_id, kind, subject, Path(name), key)
+
+    async def uploaded(self, job: UploadJob, stored: StoredObject) -> None:
+        """A transcript or cobrowse file is stored: say where."""
+        if job.kind is UploadKind.CHAT:
+            recording = await self._repo.recording_by_id(job.recorder_id)
+            previous = recording.chat_transcript if recording else None
+            transcript = ChatTranscript(
+                id=previous.id if previous else str(uuid.uuid4()),
+                created=previous.created if previous else datetime.now(UTC),
+                location=stored.location,
+            )
+            await self._repo.save_chat_transcript(job.recorder_id, transcript)
+        elif job.kind is UploadKind.COBROWSE:
+            # only the location and time are written; the instance stays the one of the first event
+            session = CobrowseSession(job.recorder_id, job.subject, "", stored.location, datetime.now(UTC))
+            await self._repo.save_cobrowse_session(session)

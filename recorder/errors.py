@@ -4,7 +4,8 @@ RecorderError
 ├── NotFoundError        an id that names nothing (or nothing of the caller's organization)
 ├── InvalidRequestError  a request the domain refuses
 ├── UnauthorizedError    no valid credentials (401)
-└── ForbiddenError       valid credentials without the role the operation needs (403)
+├── ForbiddenError       valid credentials without the role the operation needs (403)
+└── UnavailableError     the recorder cannot take the work now (503, with Retry-After): a full spool
 """
 
 from __future__ import annotations
@@ -34,3 +35,11 @@ class UnauthorizedError(RecorderError):
 
 class ForbiddenError(RecorderError):
     code = "FORBIDDEN"
+
+
+class UnavailableError(RecorderError):
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

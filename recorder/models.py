@@ -120,3 +120,37 @@ class CobrowseSession:
     instance_id: str  # the recording's instance when the session's first event came
     location: str | None = None
     uploaded: datetime | None = None
+
+
+class UploadKind(StrEnum):
+    TRACK = "TRACK"  # subject: the track id
+    CHAT = "CHAT"  # subject: the recorder id
+    COBROWSE = "COBROWSE"  # subject: the cobrowse session id
+
+
+class UploadState(StrEnum):
+    PENDING = "PENDING"  # waiting for its (next) attempt
+    UPLOADED = "UPLOADED"  # stored and verified; the local file is still there
+    DONE = "DONE"  # the local file is deleted
+    FAILED = "FAILED"  # gave up (the destination refused, or too many attempts): the local file is kept
+    SUPERSEDED = "SUPERSEDED"  # a newer file for the same key came before this one went up
+
+
+@dataclass
+class UploadJob:
+    """One finished local file on its way to the application's storage."""
+
+    application_id: str
+    recorder_id: str
+    kind: UploadKind
+    subject: str
+    source: str  # the local file
+    key: str  # where it goes
+    size: int
+    md5: str
+    created: datetime
+    next_attempt: datetime
+    state: UploadState = UploadState.PENDING
+    attempts: int = 0
+    error: ErrorInfo | None = None
+    id: int | None = None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from recorder.models import Recording
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -11,3 +14,32 @@ def safe_name(name: str) -> str:
     """`name` with anything but letters, digits, `.`, `_` and `-` replaced; never empty, `.` or `..`."""
     safe = _UNSAFE.sub("_", name)[:100]
     return "_" if safe in ("", ".", "..") else safe
+
+
+@dataclass(frozen=True)
+class KeyParts:
+    """What a storage profile's key template can name (storage_providers.settings.KEY_FIELDS)."""
+
+    stream_id: str
+    stream_type: str
+    user_id: str
+    track_id: str
+    track_type: str
+    ext: str
+
+
+def object_key(template: str, recording: Recording, parts: KeyParts) -> str:
+    """The key of one file in the application's storage; every value is made safe for a path segment."""
+    values = {
+        "organizationId": recording.organization_id,
+        "applicationId": recording.application_id,
+        "conversationId": recording.conversation_id,
+        "recorderId": recording.recorder_id,
+        "streamId": parts.stream_id,
+        "streamType": parts.stream_type,
+        "userId": parts.user_id,
+        "trackId": parts.track_id,
+        "trackType": parts.track_type,
+        "ext": parts.ext,
+    }
+    return template.format_map({name: safe_name(value) for name, value in values.items()})

@@ -6,9 +6,31 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
-from recorder.models import ChatEntry, ChatTranscript, CobrowseEvent, CobrowseSession, Recording, Stream, Track
+from recorder.models import (
+    ChatEntry,
+    ChatTranscript,
+    CobrowseEvent,
+    CobrowseSession,
+    ErrorInfo,
+    Recording,
+    Stream,
+    Track,
+    UploadJob,
+)
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A storage profile set through the admin API: its settings as JSON without secrets, and its
+    credentials as an encrypted token (None: none given)."""
+
+    application_id: str
+    settings: str
+    credentials: str | None
 
 
 class Repository(ABC):
@@ -73,6 +95,59 @@ class Repository(ABC):
     @abstractmethod
     async def save_cobrowse_session(self, session: CobrowseSession) -> None:
         """Record where a session's file is stored."""
+
+    @abstractmethod
+    async def set_track_object(
+        self,
+        track_id: str,
+        location: str | None,
+        size: int | None,
+        uploaded: datetime | None,
+        error: ErrorInfo | None,
+    ) -> None:
+        """Record where a track's file is stored (or why it is not)."""
+
+    @abstractmethod
+    async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None: ...
+
+    @abstractmethod
+    async def recording_by_id(self, recorder_id: str) -> Recording | None:
+        """For the service's own bookkeeping (uploads): not scoped by organization."""
+
+    @abstractmethod
+    async def add_upload(self, job: UploadJob) -> UploadJob:
+        """Store a new upload job durably; it gets its id."""
+
+    @abstractmethod
+    async def save_upload(self, job: UploadJob) -> None: ...
+
+    @abstractmethod
+    async def due_uploads(self, now: datetime, limit: int, busy_keys: set[str]) -> list[UploadJob]:
+        """PENDING and UPLOADED jobs whose time has come, oldest first, none with a key in `busy_keys`."""
+
+    @abstractmethod
+    async def next_upload_due(self) -> datetime | None:
+        """When the earliest unfinished job is due."""
+
+    @abstractmethod
+    async def uploads(self, recorder_id: str) -> list[UploadJob]: ...
+
+    @abstractmethod
+    async def failed_uploads(self, application_id: str | None, recorder_id: str | None) -> list[UploadJob]:
+        """FAILED jobs of one recording, or of one application, or all (None, None)."""
+
+    @abstractmethod
+    async def upload_superseded(self, job: UploadJob) -> bool:
+        """Whether a newer, unfinished job goes to the same key of the same application."""
+
+    @abstractmethod
+    async def storage_profiles(self) -> list[StoredProfile]: ...
+
+    @abstractmethod
+    async def save_storage_profile(self, profile: StoredProfile) -> None: ...
+
+    @abstractmethod
+    async def delete_storage_profile(self, application_id: str) -> bool: ...
 
     @abstractmethod
     async def aclose(self) -> None: ...

@@ -1,7 +1,7 @@
 """RecordingSession: the bot of one recording.
 
 It joins the conference, subscribes to every publication there and to each that comes later, writes
-every track to its own file, and stores the files when their track ends. State rules:
+every track to its own file, and hands each file to the uploader when its track ends. State rules:
 
 - INITIALISED until the conference is joined, then ACTIVE.
 - FAILED (with `error`) when the conference cannot be joined: server unreachable, room unknown.
@@ -33,10 +33,10 @@ from recorder.conference.base import (
     PublicationRemoved,
 )
 from recorder.media.subscription import Subscription, TrackSink
-from recorder.models import ErrorInfo, Recording, RecordingState, Stream, StreamState, Track
-from recorder.naming import safe_name
+from recorder.models import ErrorInfo, Recording, RecordingState, Stream, StreamState, Track, UploadKind
+from recorder.naming import KeyParts, object_key, safe_name
 from recorder.repository import Repository
-from storage_providers.base import StorageError, StorageProvider
+from recorder.uploads import Uploader
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ class RecordingSession:
         recording: Recording,
         conference: Conference,
         repository: Repository,
-        storage: StorageProvider,
+        uploader: Uploader,
+        key_template: str,
         options: SessionOptions,
         on_finished: Callable[[Recording], Awaitable[None]] | None = None,
     ) -> None:
@@ -73,7 +74,8 @@ class RecordingSession:
         self._on_finished = on_finished
         self._conference = conference
         self._repo = repository
-        self._storage = storage
+        self._uploader = uploader
+        self._key_template = key_template
         self._options = options
         self._directory = options.spool / safe_name(recording.conversation_id) / safe_name(recording.recorder_id)
         self._streams: dict[str, Stream] = {}  # publication id -> its stream (kept across republish)
@@ -225,27 +227,17 @@ class RecordingSession:
         await self._repo.save_stream(active.stream)
 
     async def _store(self, stream: Stream, track: Track) -> None:
+        """Hand the finished file to the uploader: the job is durable before this returns."""
         source = Path(track.local_location)
-        key = "/".join(
-            (
-                safe_name(self.recording.conversation_id),
-                safe_name(self.recording.recorder_id),
-                safe_name(stream.user_id),
-                f"{stream.type.lower()}-{safe_name(stream.id)}",
-                f"{track.type.lower()}-{track.id}{source.suffix}",
-            )
-        )
-        try:
-            stored = await self._storage.store(source, key)
-        except StorageError as exc:
-            self._log.warning("track %s stays on local disk: %s", track.id, exc)
-            track.object_error = ErrorInfo("STORAGE_FAILED", str(exc), _now())
-        else:
-            track.object_location, track.object_size, track.object_uploaded = stored.location, stored.size, _now()
-            track.object_error = None
-            await asyncio.to_thread(source.unlink, missing_ok=True)
-            track.local_deleted = _now()
+        parts = KeyParts(stream.id, stream.type, stream.user_id, track.id, track.type, source.suffix.lstrip("."))
+        key = object_key(self._key_template, self.recording, parts)
         await self._repo.save_track(self.recording.recorder_id, track)
+        if not await asyncio.to_thread(source.is_file):
+            self._log.warning("track %s has no file to store: %s", track.id, source)
+            return
+        await self._uploader.enqueue(
+            self.recording.application_id, self.recording.recorder_id, UploadKind.TRACK, track.id, source, key
+        )
 
     async def _finish(self, state: RecordingState, error: ErrorInfo | None = None) -> None:
         """End the recording once, whoever asks first (stop, or the conference ending); others wait for it."""

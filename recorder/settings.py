@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     api_keys: list[ApiKeySettings] = Field(default_factory=list)
     token_signing_key: SecretStr | None = None  # HS256 key of access tokens; default: <data_dir>/token-signing.key
     token_ttl_seconds: int = Field(default=3600, gt=0, le=24 * 3600)
+    # key that encrypts the credentials of storage profiles set through the API; default: kept in
+    # <data_dir>/storage-credentials.key. Changing it makes those credentials unreadable (set them again).
+    storage_credentials_key: SecretStr | None = None
+    upload_concurrency: int = Field(default=4, ge=1, le=64)
+    upload_max_attempts: int = Field(default=8, ge=1)  # transient faults; a refusal fails at once
+    upload_backoff_seconds: float = Field(default=2.0, gt=0)  # doubles each attempt...
+    upload_backoff_max_seconds: float = Field(default=60.0, gt=0)  # ...up to this
+    # Recordings are refused (503 with Retry-After) while less than `spool_headroom_bytes` is left, counting
+    # both the disk's free space and `spool_quota_bytes` (when set) minus what the spool holds.
+    spool_quota_bytes: int | None = Field(default=None, gt=0)
+    spool_headroom_bytes: int = Field(default=1 << 30, ge=0)
+    spool_retry_after_seconds: int = Field(default=60, gt=0)
 
     @classmethod
     def settings_customise_sources(

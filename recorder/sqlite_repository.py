@@ -24,8 +24,11 @@ from recorder.models import (
     Stream,
     StreamState,
     Track,
+    UploadJob,
+    UploadKind,
+    UploadState,
 )
-from recorder.repository import Repository
+from recorder.repository import Repository, StoredProfile
 
 _LIVE = ", ".join(f"'{s.value}'" for s in sorted(LIVE_STATES))
 SCHEMA = f"""
@@ -72,6 +75,15 @@ CREATE TABLE IF NOT EXISTS cobrowse_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recorder_id TEXT NOT NULL, session_id TEXT NOT NULL,
     sequence_id INTEGER NOT NULL, timestamp INTEGER NOT NULL, payload TEXT NOT NULL,
     UNIQUE (recorder_id, session_id, sequence_id));
+CREATE TABLE IF NOT EXISTS upload_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, application_id TEXT NOT NULL, recorder_id TEXT NOT NULL,
+    kind TEXT NOT NULL, subject TEXT NOT NULL, source TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL,
+    md5 TEXT NOT NULL, created TEXT NOT NULL, next_attempt TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS upload_jobs_due ON upload_jobs (state, next_attempt);
+CREATE INDEX IF NOT EXISTS upload_jobs_recorder ON upload_jobs (recorder_id);
+CREATE TABLE IF NOT EXISTS storage_profiles (
+    application_id TEXT PRIMARY KEY, settings TEXT NOT NULL, credentials TEXT);
 """
 
 
@@ -150,6 +162,25 @@ def _track(row: sqlite3.Row) -> Track:
         object_error=_parse_error(row["object_error"]),
         frames=row["frames"],
         duration=row["duration"],
+    )
+
+
+def _upload(row: sqlite3.Row) -> UploadJob:
+    return UploadJob(
+        application_id=row["application_id"],
+        recorder_id=row["recorder_id"],
+        kind=UploadKind(row["kind"]),
+        subject=row["subject"],
+        source=row["source"],
+        key=row["key"],
+        size=row["size"],
+        md5=row["md5"],
+        created=datetime.fromisoformat(row["created"]),
+        next_attempt=datetime.fromisoformat(row["next_attempt"]),
+        state=UploadState(row["state"]),
+        attempts=row["attempts"],
+        error=_parse_error(row["error"]),
+        id=row["id"],
     )
 
 
@@ -397,3 +428,113 @@ class SqliteRepository(Repository):
                     row["id"], datetime.fromisoformat(row["created"]), row["location"]
                 )
         return recordings
+
+    async def set_track_object(
+        self,
+        track_id: str,
+        location: str | None,
+        size: int | None,
+        uploaded: datetime | None,
+        error: ErrorInfo | None,
+    ) -> None:
+        await self._write(
+            "UPDATE tracks SET object_location = ?, object_size = ?, object_uploaded = ?, object_error = ?"
+            " WHERE id = ?",
+            (location, size, _time(uploaded), _error(error), track_id),
+        )
+
+    async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:
+        await self._write("UPDATE tracks SET local_deleted = ? WHERE id = ?", (_time(deleted), track_id))
+
+    async def recording_by_id(self, recorder_id: str) -> Recording | None:
+        rows = await self._db.execute_fetchall("SELECT * FROM recordings WHERE recorder_id = ?", (recorder_id,))
+        return next(iter(await self._load(rows)), None)
+
+    async def add_upload(self, job: UploadJob) -> UploadJob:
+        async with self._writing:
+            cursor = await self._db.execute(
+                "INSERT INTO upload_jobs (application_id, recorder_id, kind, subject, source, key, size, md5,"
+                " created, next_attempt, state, attempts, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job.application_id,
+                    job.recorder_id,
+                    job.kind.value,
+                    job.subject,
+                    job.source,
+                    job.key,
+                    job.size,
+                    job.md5,
+                    _time(job.created),
+                    _time(job.next_attempt),
+                    job.state.value,
+                    job.attempts,
+                    _error(job.error),
+                ),
+            )
+            await self._db.commit()
+        job.id = cursor.lastrowid
+        return job
+
+    async def save_upload(self, job: UploadJob) -> None:
+        await self._write(
+            "UPDATE upload_jobs SET state = ?, attempts = ?, next_attempt = ?, error = ? WHERE id = ?",
+            (job.state.value, job.attempts, _time(job.next_attempt), _error(job.error), job.id),
+        )
+
+    async def due_uploads(self, now: datetime, limit: int, busy_keys: set[str]) -> list[UploadJob]:
+        rows = await self._db.execute_fetchall(
+            "SELECT * FROM upload_jobs WHERE state IN ('PENDING', 'UPLOADED') AND next_attempt <= ? ORDER BY id",
+            (_time(now),),
+        )
+        jobs = [_upload(row) for row in rows if row["key"] not in busy_keys]
+        return jobs[:limit]
+
+    async def next_upload_due(self) -> datetime | None:
+        rows = list(
+            await self._db.execute_fetchall(
+                "SELECT MIN(next_attempt) FROM upload_jobs WHERE state IN ('PENDING', 'UPLOADED')"
+            )
+        )
+        return _parse_time(rows[0][0]) if rows else None
+
+    async def uploads(self, recorder_id: str) -> list[UploadJob]:
+        rows = await self._db.execute_fetchall(
+            "SELECT * FROM upload_jobs WHERE recorder_id = ? ORDER BY id", (recorder_id,)
+        )
+        return [_upload(row) for row in rows]
+
+    async def failed_uploads(self, application_id: str | None, recorder_id: str | None) -> list[UploadJob]:
+        rows = await self._db.execute_fetchall(
+            "SELECT * FROM upload_jobs WHERE state = 'FAILED' AND (? IS NULL OR application_id = ?)"
+            " AND (? IS NULL OR recorder_id = ?) ORDER BY id",
+            (application_id, application_id, recorder_id, recorder_id),
+        )
+        return [_upload(row) for row in rows]
+
+    async def upload_superseded(self, job: UploadJob) -> bool:
+        rows = list(
+            await self._db.execute_fetchall(
+                "SELECT 1 FROM upload_jobs WHERE application_id = ? AND key = ? AND id > ?"
+                " AND state IN ('PENDING', 'UPLOADED', 'DONE') LIMIT 1",
+                (job.application_id, job.key, job.id),
+            )
+        )
+        return bool(rows)
+
+    async def storage_profiles(self) -> list[StoredProfile]:
+        rows = await self._db.execute_fetchall("SELECT * FROM storage_profiles ORDER BY application_id")
+        return [StoredProfile(r["application_id"], r["settings"], r["credentials"]) for r in rows]
+
+    async def save_storage_profile(self, profile: StoredProfile) -> None:
+        await self._write(
+            "INSERT INTO storage_profiles (application_id, settings, credentials) VALUES (?,?,?)"
+            " ON CONFLICT (application_id) DO UPDATE SET settings = excluded.settings,"
+            " credentials = excluded.credentials",
+            (profile.application_id, profile.settings, profile.credentials),
+        )
+
+    async def delete_storage_profile(self, application_id: str) -> bool:
+        async with self._writing:
+            cursor = await self._db.execute("DELETE FROM storage_profiles WHERE application_id = ?", (application_id,))
+            await self._db.commit()
+        return cursor.rowcount > 0

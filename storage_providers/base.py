@@ -1,20 +1,51 @@
 """The StorageProvider port: where finished files are kept.
 
-Errors::
+Errors (raised by every adapter, translated once from the SDK's own)::
 
-    StorageError            the application's destination failed (not us): keep the local file, retry
+    StorageError                the operation did not happen
+    ├── DestinationError        the application's destination refused: bad credentials, a missing bucket or
+    │                           container, no permission. Retrying will not help until its owner fixes it.
+    ├── TransientStorageError   the destination did not answer or failed on its side (connection refused,
+    │                           timeout, 5xx): retry later.
+    └── ObjectNotFoundError     the key is not there
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import tempfile
+import uuid
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
 
 class StorageError(Exception):
     """The application's storage refused or failed an operation."""
+
+    code = "STORAGE_FAILED"
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DestinationError(StorageError):
+    code = "STORAGE_DESTINATION_REFUSED"
+
+
+class TransientStorageError(StorageError):
+    code = "STORAGE_UNAVAILABLE"
+    retryable = True
+
+
+class ObjectNotFoundError(StorageError):
+    code = "STORAGE_OBJECT_NOT_FOUND"
 
 
 @dataclass(frozen=True)
@@ -38,6 +69,10 @@ class Verification:
 class StoredObject:
     location: str  # where the object is, in the provider's own terms (never with credentials)
     size: int
+    md5: str | None = None  # hex MD5 of the whole object, when the backend reports one
+
+
+CHUNK = 1 << 20  # bytes per piece when reading an object
 
 
 class StorageProvider(ABC):
@@ -45,17 +80,89 @@ class StorageProvider(ABC):
     url: str  # where the profile points, never with credentials
 
     @abstractmethod
-    async def store(self, source: Path, key: str) -> StoredObject:
-        """Copy the local file `source` to `key`; return only once it is safely stored."""
+    async def upload(self, source: Path, key: str) -> None:
+        """Copy the local file `source` to `key` (replacing it); return once the destination has it all."""
 
     @abstractmethod
+    async def stat(self, key: str) -> StoredObject | None:
+        """The object at `key`, or None when there is none."""
+
+    @abstractmethod
+    def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of the object, in pieces. Raises ObjectNotFoundError."""
+
+    @abstractmethod
+    async def signed_url(self, key: str, ttl: timedelta) -> str | None:
+        """A URL that downloads `key` without credentials until `ttl` has passed; None when the provider has
+        no URLs of its own and the service hands out (and serves) its own signed links."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Delete `key`; nothing happens when it is not there."""
+
+    @abstractmethod
+    async def check_destination(self) -> str:
+        """Check that the bucket, container or folder exists and can be reached; return what was found."""
+
     def local_path(self, key: str) -> Path | None:
-        """The file behind `key` when this service serves it itself; None when the provider signs its own URLs."""
+        """The file behind `key` when it is on this machine (served with sendfile); None otherwise."""
+        return None
 
-    @abstractmethod
+    async def read(self, key: str) -> bytes:
+        return b"".join([piece async for piece in self.read_range(key)])
+
     async def verify(self) -> Verification:
         """Check the destination: it exists, and an object can be written, read, modified and deleted.
         Leaves no test object behind."""
+        key = f".recorder-verify-{uuid.uuid4()}"
+        original, modified = b"recorder verification", b"recorder verification, modified"
+        results: list[CheckResult] = []
+
+        async def check(action: str, step: Callable[[], Awaitable[str]]) -> None:
+            if results and not results[-1].passed:
+                results.append(CheckResult(False, f"not run: the {action} test needs the tests before it"))
+                return
+            try:
+                results.append(CheckResult(True, await step()))
+            except StorageError as exc:
+                results.append(CheckResult(False, f"{action} failed: {exc.message}"))
+
+        async def write() -> str:
+            await self.upload_bytes(original, key)
+            return f"wrote {key}"
+
+        async def read_back(data: bytes, done: str) -> str:
+            if await self.read(key) != data:
+                raise StorageError(f"{key} read back different bytes")
+            return done
+
+        async def modify() -> str:
+            await self.upload_bytes(modified, key)
+            return await read_back(modified, f"replaced {key} and read the change back")
+
+        async def delete() -> str:
+            await self.delete(key)
+            if await self.stat(key) is not None:
+                raise StorageError(f"{key} is still there after it was deleted")
+            return f"deleted {key}"
+
+        try:
+            await check("bucket", self.check_destination)
+            await check("write", write)
+            await check("read", lambda: read_back(original, f"read {key} back"))
+            await check("modify", modify)
+            await check("delete", delete)
+        finally:
+            if len(results) < 5 or not results[-1].passed:
+                with contextlib.suppress(StorageError):  # the failed test already says why
+                    await self.delete(key)
+        return Verification(*results)
+
+    async def upload_bytes(self, data: bytes, key: str) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            source = Path(directory) / "object"
+            await asyncio.to_thread(source.write_bytes, data)
+            await self.upload(source, key)
 
     async def aclose(self) -> None:
         return None

@@ -1,16 +1,33 @@
-"""LocalStorage: a directory on this machine."""
+"""LocalStorage: a directory on this machine; the service serves its files through its own signed links."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
-from storage_providers.base import CheckResult, StorageError, StorageProvider, StoredObject, Verification
+from storage_providers.base import (
+    CHUNK,
+    DestinationError,
+    ObjectNotFoundError,
+    StorageError,
+    StorageProvider,
+    StoredObject,
+)
+
+
+@contextmanager
+def _errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ObjectNotFoundError(f"cannot {action} {exc.filename}: no such file") from exc
+    except OSError as exc:  # a full or read-only disk, a permission: only its owner can fix it
+        raise DestinationError(f"cannot {action} {exc.filename or ''}: {exc.strerror or exc}") from exc
 
 
 class LocalStorage(StorageProvider):
@@ -26,78 +43,58 @@ class LocalStorage(StorageProvider):
             raise StorageError(f"invalid key {key!r}")
         return self.root.joinpath(*pure.parts)
 
-    async def store(self, source: Path, key: str) -> StoredObject:
+    async def upload(self, source: Path, key: str) -> None:
         target = self._path(key)
+        with _errors("write"):
+            await asyncio.to_thread(_copy_durably, source, target)
+
+    async def stat(self, key: str) -> StoredObject | None:
+        path = self._path(key)
         try:
-            size = await asyncio.to_thread(_copy_durably, source, target)
-        except OSError as exc:
-            raise StorageError(f"cannot store {key}: {exc.strerror or exc}") from exc
-        return StoredObject(key, size)
+            return StoredObject(key, path.stat().st_size) if path.is_file() else None
+        except FileNotFoundError:
+            return None
+
+    async def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        with _errors("read"):
+            file = await asyncio.to_thread(path.open, "rb")
+        try:
+            file.seek(start)
+            left = None if end is None else end - start
+            while left is None or left > 0:
+                piece = await asyncio.to_thread(file.read, CHUNK if left is None else min(CHUNK, left))
+                if not piece:
+                    return
+                if left is not None:
+                    left -= len(piece)
+                yield piece
+        finally:
+            file.close()
+
+    async def signed_url(self, key: str, ttl: timedelta) -> str | None:
+        return None
+
+    async def delete(self, key: str) -> None:
+        with _errors("delete"):
+            await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def check_destination(self) -> str:
+        with _errors("create"):
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        return f"{self.root} is a directory"
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
 
-    async def verify(self) -> Verification:
-        return await asyncio.to_thread(_verify, self.root)
 
-
-def _verify(root: Path) -> Verification:
-    """bucket: the directory exists or can be made; then write, read, modify and delete a probe file."""
-    probe = root / f".recorder-verify-{uuid.uuid4()}"
-    results: list[CheckResult] = []
-
-    def check(action: str, step: Callable[[], str]) -> None:
-        if results and not results[-1].passed:
-            results.append(CheckResult(False, f"not run: the {action} test needs the tests before it"))
-            return
-        try:
-            message = step()
-        except OSError as exc:
-            results.append(CheckResult(False, f"cannot {action} {exc.filename or root}: {exc.strerror or exc}"))
-        else:
-            results.append(CheckResult(True, message))
-
-    def bucket() -> str:
-        root.mkdir(parents=True, exist_ok=True)
-        return f"{root} is a directory"
-
-    def write() -> str:
-        probe.write_bytes(b"recorder verification")
-        return f"wrote {probe.name}"
-
-    def read() -> str:
-        if probe.read_bytes() != b"recorder verification":
-            raise OSError(0, "read back different bytes", str(probe))
-        return f"read {probe.name} back"
-
-    def modify() -> str:
-        probe.write_bytes(b"recorder verification, modified")
-        if probe.read_bytes() != b"recorder verification, modified":
-            raise OSError(0, "the change did not stick", str(probe))
-        return f"modified {probe.name}"
-
-    def delete() -> str:
-        probe.unlink()
-        return f"deleted {probe.name}"
-
-    try:
-        for action, step in (("create", bucket), ("write", write), ("read", read), ("modify", modify)):
-            check(action, step)
-        check("delete", delete)
-    finally:
-        with contextlib.suppress(OSError):  # the delete test reports why it could not
-            probe.unlink(missing_ok=True)
-    return Verification(*results)
-
-
-def _copy_durably(source: Path, target: Path) -> int:
+def _copy_durably(source: Path, target: Path) -> None:
     """Copy to a temporary name, fsync, then rename: a reader never sees half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     with source.open("rb") as src, partial.open("wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+        shutil.copyfileobj(src, dst, CHUNK)
         dst.flush()
         os.fsync(dst.fileno())
     os.replace(partial, target)
-    return target.stat().st_size

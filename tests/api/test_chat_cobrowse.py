@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import aiohttp
 import yarl
 
 from recorder.signing import UrlSigner
-from tests.api.test_recording_e2e import _json, check_signed_link, ids, start
+from tests.api.test_recording_e2e import _json, check_signed_link, ids, start, wait_for
 from tests.conftest import Client
 from tests.janus_host import JanusHost
 
@@ -41,7 +42,7 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
     assert "chatTranscript" not in await _json(client, "GET", f"{API}/recordings/{ids(event)}")
 
     await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    info = await wait_for(client, f"{API}/recordings/{ids(event)}", lambda info: "chatTranscript" in info)
     transcript = info["chatTranscript"]
     assert set(transcript) == {"created", "id", "location"}
     assert (await _json(client, "GET", f"{API}/recordings/conv-chat"))["chatTranscript"] == transcript
@@ -57,6 +58,10 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
 
     late = chat(event, entry(9, "after the end"), entry(1, "first line"))
     assert await _json(client, "POST", add, json=late) == {"added": 1}
+    for _ in range(200):  # rewritten in the background
+        if len(lines()) == 3:
+            break
+        await asyncio.sleep(0.05)
     assert [text for text, _, _ in lines()] == ["first line", "second line", "after the end"]
     again = (await _json(client, "GET", f"{API}/recordings/{ids(event)}"))["chatTranscript"]
     assert again == transcript, "the same transcript, rewritten"
@@ -107,7 +112,11 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
     await _json(client, "GET", url_path, status=404, params=query)  # stored when the recording stops
 
     await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    listing = await _json(client, "GET", f"{API}/recordings/conv-cob/cobrowse")
+    listing = await wait_for(
+        client,
+        f"{API}/recordings/conv-cob/cobrowse",
+        lambda listing: all("uploaded" in s for s in listing["cobrowseSessions"]),
+    )
     for session in listing["cobrowseSessions"]:
         assert session["uploaded"] and session["recorderId"] == event["recorderId"]
         assert session["recorderInstanceId"] == event["instanceId"]
@@ -141,4 +150,8 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
             assert "events" not in await resp.text()
 
     assert (await _json(client, "POST", send, json=cob("s1", 4, "d")))["added"] is True
+    for _ in range(200):  # stored again in the background
+        if len(await events()) == 4:
+            break
+        await asyncio.sleep(0.05)
     assert await events() == [(1, "a"), (2, "b"), (3, "c"), (4, "d")], "an event after the end is stored too"

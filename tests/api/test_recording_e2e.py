@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,24 @@ async def start(client: Client, room: int | str, conversation: str, **flags: boo
     body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation, **flags}
     answer: dict[str, Any] = await _json(client, "POST", f"{API}/recordings/start", json=body)
     return answer
+
+
+async def wait_for(client: Client, path: str, done: Callable[[Any], bool], seconds: float = 30.0, **kw: Any) -> Any:
+    """GET `path` until `done` says yes (uploads run in the background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = await _json(client, "GET", path, **kw)
+        if done(answer):
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not get there in {seconds} s: {answer}")
+        await asyncio.sleep(0.05)
+
+
+def uploaded(info: Any) -> bool:
+    """Every track's upload has ended: stored and its local file deleted, or failed."""
+    storages = [t["storage"] for s in info["streams"] for t in s["tracks"]]
+    return all(s["localStorage"].get("deleted") or s.get("objectStorage", {}).get("error") for s in storages)
 
 
 def ids(event: dict[str, Any]) -> str:
@@ -163,7 +182,7 @@ async def test_two_publishers_and_a_late_one_are_recorded(
         for p in publishers:
             await p.leave()
 
-    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
     assert info["state"] == "STOPPED" and info["started"] and info["stopped"]
     storage_url = (tmp_path / "storage").resolve().as_uri()
     assert info["storageProfile"] == {"applicationId": "app1", "provider": "LOCAL_STORAGE", "url": storage_url}

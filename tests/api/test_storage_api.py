@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pytest_aiohttp import AiohttpClient
 
+from storage_providers.settings import LocalStorageSettings
 from tests.api.test_recording_e2e import _json, ids, start
 from tests.conftest import Client, make_client, make_settings
 
@@ -27,7 +28,9 @@ async def test_verify_says_which_test_failed(aiohttp_client: AiohttpClient, tmp_
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     settings = make_settings(tmp_path, "http://127.0.0.1:9/janus")
-    settings.applications[0].storage.path = blocker / "storage"
+    storage = settings.applications[0].storage
+    assert isinstance(storage, LocalStorageSettings)
+    storage.path = blocker / "storage"
     client = await make_client(aiohttp_client, settings)
     answer = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
     assert answer["bucketTestResult"]["passed"] is False

@@ -1,0 +1,203 @@
+"""Uploader: moves finished local files to the application's storage, and never loses one.
+
+Every file gets a durable job (the repository's `upload_jobs`) before anything is sent. Workers take due jobs
+oldest first; a job goes PENDING -> UPLOADED (stored, and the stored object checked against the local file's
+size and, where the backend reports one, its MD5) -> DONE (local file deleted). A transient fault (the
+destination did not answer) is retried with exponential backoff; a refusal of the destination (credentials,
+a missing bucket) or too many attempts make it FAILED, with the error recorded and the local file kept, until
+`retry` is asked (the upload endpoint, or a new storage profile). A restart takes up every unfinished job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from recorder.models import ErrorInfo, UploadJob, UploadKind, UploadState
+from recorder.repository import Repository
+from storage_providers.base import StorageError, StorageProvider, StoredObject, TransientStorageError
+
+logger = logging.getLogger(__name__)
+
+# called when a job is UPLOADED (with the stored object), DONE or FAILED (with None)
+Recorder = Callable[[UploadJob, StoredObject | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    concurrency: int = 4
+    max_attempts: int = 8
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 60.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with path.open("rb") as file:
+        while piece := file.read(1 << 20):
+            md5.update(piece)
+            size += len(piece)
+    return size, md5.hexdigest()
+
+
+class Uploader:
+    def __init__(
+        self,
+        repository: Repository,
+        storage: Callable[[str], StorageProvider],
+        options: UploadOptions,
+        record: Recorder,
+    ) -> None:
+        self._repo = repository
+        self._storage = storage
+        self._options = options
+        self._record = record
+        self._wake = asyncio.Event()
+        self._running: dict[int, tuple[str, asyncio.Task[None]]] = {}  # job id -> (key, task)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="uploader")
+
+    async def enqueue(
+        self, application_id: str, recorder_id: str, kind: UploadKind, subject: str, source: Path, key: str
+    ) -> UploadJob:
+        size, md5 = await asyncio.to_thread(_digest, source)
+        now = _now()
+        job = await self._repo.add_upload(
+            UploadJob(application_id, recorder_id, kind, subject, str(source), key, size, md5, now, now)
+        )
+        self._wake.set()
+        return job
+
+    async def retry(self, application_id: str | None = None, recorder_id: str | None = None) -> list[UploadJob]:
+        """Put FAILED jobs (of a recording, of an application, or all) back in the queue."""
+        jobs = await self._repo.failed_uploads(application_id, recorder_id)
+        for job in jobs:
+            job.state, job.attempts, job.next_attempt = UploadState.PENDING, 0, _now()
+            await self._repo.save_upload(job)
+        self._wake.set()
+        return jobs
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self._options.concurrency - len(self._running)
+            if free > 0:
+                busy = {key for key, _ in self._running.values()}
+                for job in await self._repo.due_uploads(_now(), free, busy):
+                    if job.id is not None and job.id not in self._running and job.key not in busy:
+                        busy.add(job.key)
+                        self._spawn(job)
+            delay = 5.0
+            due = await self._repo.next_upload_due()
+            if due is not None:
+                delay = min(delay, max(0.05, (due - _now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _spawn(self, job: UploadJob) -> None:
+        assert job.id is not None
+        task = asyncio.create_task(self._run(job), name=f"upload-{job.id}")
+        self._running[job.id] = (job.key, task)
+
+        def finished(_: asyncio.Task[None], job_id: int = job.id) -> None:
+            self._running.pop(job_id, None)
+            self._wake.set()
+
+        task.add_done_callback(finished)
+
+    async def _run(self, job: UploadJob) -> None:
+        log = logging.LoggerAdapter(logger, {"recorderId": job.recorder_id})
+        try:
+            await self._advance(job)
+        except StorageError as exc:
+            await self._failed(job, exc, log)
+        except Exception as exc:  # a bug must not lose the job: keep it, say why, retry later
+            log.exception("upload %s of recording %s failed unexpectedly", job.id, job.recorder_id)
+            await self._failed(job, TransientStorageError(f"unexpected {type(exc).__name__}: {exc}"), log)
+        else:
+            log.info("upload %s of recording %s (%s) is %s", job.id, job.recorder_id, job.key, job.state.value)
+
+    async def _advance(self, job: UploadJob) -> None:
+        source = Path(job.source)
+        if job.state is UploadState.PENDING:
+            if await self._repo.upload_superseded(job):
+                job.state = UploadState.SUPERSEDED
+                await self._repo.save_upload(job)
+                await asyncio.to_thread(source.unlink, missing_ok=True)
+                return
+            provider = self._storage(job.application_id)
+            if await asyncio.to_thread(source.exists):
+                await provider.upload(source, job.key)
+            stored = await provider.stat(job.key)
+            self._check(job, stored)
+            assert stored is not None
+            job.state, job.error = UploadState.UPLOADED, None
+            await self._repo.save_upload(job)
+            await self._record(job, stored)
+        await asyncio.to_thread(source.unlink, missing_ok=True)
+        job.state = UploadState.DONE
+        await self._repo.save_upload(job)
+        await self._record(job, None)
+
+    @staticmethod
+    def _check(job: UploadJob, stored: StoredObject | None) -> None:
+        """The stored object is the local file: same size, and same MD5 where the backend gives one."""
+        if stored is None:
+            raise StorageError(f"{job.key} is not stored and its local file {job.source} is gone")
+        if stored.size != job.size or (stored.md5 is not None and stored.md5 != job.md5):
+            raise TransientStorageError(
+                f"{job.key} was stored with {stored.size} bytes (MD5 {stored.md5}), "
+                f"the local file has {job.size} bytes (MD5 {job.md5})"
+            )
+
+    async def _failed(self, job: UploadJob, exc: StorageError, log: logging.LoggerAdapter[logging.Logger]) -> None:
+        job.attempts += 1
+        job.error = ErrorInfo(exc.code, exc.message, _now())
+        if exc.retryable and job.attempts < self._options.max_attempts:
+            wait = min(self._options.backoff_max_seconds, self._options.backoff_seconds * 2 ** (job.attempts - 1))
+            wait *= random.uniform(0.8, 1.2)  # several jobs failing together do not come back together
+            job.next_attempt = _now() + timedelta(seconds=wait)
+            log.warning(
+                "upload %s of recording %s: attempt %d failed, next in %.1f s: %s",
+                job.id,
+                job.recorder_id,
+                job.attempts,
+                wait,
+                exc.message,
+            )
+            await self._repo.save_upload(job)
+            return
+        job.state = UploadState.FAILED
+        log.error(
+            "upload %s of recording %s failed after %d attempts; %s stays on local disk: %s",
+            job.id,
+            job.recorder_id,
+            job.attempts,
+            job.source,
+            exc.message,
+        )
+        await self._repo.save_upload(job)
+        await self._record(job, None)
+
+    async def aclose(self) -> None:
+        """Stop the workers; unfinished jobs stay in the repository and are taken up at the next start."""
+        tasks = [t for _, t in self._running.values()]
+        if self._task is not None:
+            tasks.append(self._task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
