@@ -80,7 +80,7 @@ async def error_middleware(
         if exc.status < 400:
             raise
         response = error_response(exc.status, exc.reason.upper().replace(" ", "_"), exc.text or exc.reason)
-        for name in ("Allow", "Retry-After"):  # e.g. 405 must say which methods are allowed
+        for name in ("Allow", "Retry-After", "Content-Range"):  # e.g. 405 says which methods are allowed
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response

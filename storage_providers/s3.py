@@ -162,8 +162,14 @@ class S3Storage(StorageProvider):
 
     async def check_destination(self) -> str:
         s3 = await self._s3()
-        with self._errors("reach"):
-            await s3.head_bucket(Bucket=self._bucket)
+        try:
+            with self._errors("reach"):
+                await s3.head_bucket(Bucket=self._bucket)
+        except DestinationError:
+            # HEAD answers a bare 403 or 404; a listing's error has a code and a message that say why
+            with self._errors("reach"):
+                await s3.list_objects_v2(Bucket=self._bucket, MaxKeys=1)
+            raise
         return f"bucket {self._bucket} exists and the credentials can reach it"
 
     async def aclose(self) -> None:

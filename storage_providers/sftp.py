@@ -7,6 +7,7 @@ half of it. SFTP has no URLs: the service hands out its own signed links and str
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import posixpath
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +43,9 @@ class SftpStorage(StorageProvider):
             self._client_keys = [asyncssh.import_private_key(key.get_secret_value())] if key else []
         except (asyncssh.KeyImportError, ValueError) as exc:
             raise DestinationError(f"a key of the SFTP profile cannot be read: {exc}") from None
+        self._lock = asyncio.Lock()
+        self._connection: asyncssh.SSHClientConnection | None = None
+        self._sftp_client: asyncssh.SFTPClient | None = None
 
     def _path(self, key: str) -> str:
         parts = key.split("/")
@@ -69,13 +73,14 @@ class SftpStorage(StorageProvider):
         except (asyncssh.Error, OSError, TimeoutError) as exc:
             raise TransientStorageError(f"{action} {where}: {self._host} did not answer ({exc})") from exc
 
-    @asynccontextmanager
-    async def _sftp(self, action: str, key: str | None = None) -> AsyncIterator[asyncssh.SFTPClient]:
-        """One SSH connection per operation: nothing stale to recover after the server restarts."""
-        credentials = self._settings.credentials
-        with self._errors(action, key):
-            async with (
-                asyncssh.connect(
+    async def _client(self) -> asyncssh.SFTPClient:
+        """One SSH connection and one SFTP channel, shared by every operation (SFTP runs many requests at
+        once over one channel; OpenSSH limits unauthenticated connections and channels per connection)."""
+        async with self._lock:
+            if self._connection is None or self._connection.is_closed() or self._sftp_client is None:
+                self._drop()
+                credentials = self._settings.credentials
+                self._connection = await asyncssh.connect(
                     self._settings.host,
                     self._settings.port,
                     username=self._settings.username,
@@ -85,10 +90,23 @@ class SftpStorage(StorageProvider):
                     config=[],
                     agent_path=None,
                     connect_timeout=self._settings.connect_timeout_seconds,
-                ) as connection,
-                connection.start_sftp_client() as sftp,
-            ):
-                yield sftp
+                )
+                self._sftp_client = await self._connection.start_sftp_client()
+            return self._sftp_client
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection, self._sftp_client = None, None
+
+    @asynccontextmanager
+    async def _sftp(self, action: str, key: str | None = None) -> AsyncIterator[asyncssh.SFTPClient]:
+        with self._errors(action, key):
+            try:
+                yield await self._client()
+            except (asyncssh.DisconnectError, asyncssh.ConnectionLost, asyncssh.ChannelOpenError, OSError):
+                self._drop()  # the next operation connects again
+                raise
 
     async def upload(self, source: Path, key: str) -> None:
         target = self._path(key)
@@ -130,3 +148,6 @@ class SftpStorage(StorageProvider):
             if not await sftp.isdir(self._root):
                 raise DestinationError(f"{self._root} is not a folder on {self._host}")
         return f"{self._root} is a folder on {self._host}"
+
+    async def aclose(self) -> None:
+        self._drop()

@@ -14,6 +14,7 @@ from api.app import create_app
 from api.auth import hash_secret, sha256_hash
 from recorder.settings import Settings
 from tests.janus_host import JanusHost, start_janus
+from tests.storage_servers import Servers
 
 Client = TestClient[web.Request, web.Application]
 ROOMS = list(range(1001, 1041))
@@ -105,3 +106,13 @@ async def client(aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    running = Servers(tmp_path_factory.mktemp("storage-servers"))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

@@ -233,6 +233,11 @@ def profile(kind: str, server: Any, **extra: Any) -> StorageSettings:
     """The storage profile that reaches a started server."""
     from pydantic import TypeAdapter
 
+    return TypeAdapter(StorageSettings).validate_python(profile_data(kind, server, **extra))
+
+
+def profile_data(kind: str, server: Any, **extra: Any) -> dict[str, Any]:
+    """The same profile as JSON (as the configuration or the admin API takes it)."""
     data: dict[str, Any]
     if kind == "local":
         data = {"provider": "LOCAL_STORAGE", "path": str(server)}
@@ -276,4 +281,37 @@ def profile(kind: str, server: Any, **extra: Any) -> StorageSettings:
     else:
         raise ValueError(kind)
     data.update(extra)
-    return TypeAdapter(StorageSettings).validate_python(data)
+    return data
+
+
+KINDS = ["local", "moto", "s3rver", "azurite", "gcs", "sftp"]
+
+
+class Servers:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.running: list[Server] = []
+        self.targets: dict[str, Any] = {}
+        self.gcs_public_key: Any = None
+
+    def start(self) -> None:
+        storage = self.directory / "local-storage"
+        storage.mkdir()
+        self.targets["local"] = storage
+        for kind, starter in (("moto", start_moto), ("s3rver", start_s3rver), ("azurite", start_azurite)):
+            self.targets[kind] = starter(self.directory)
+            self.running.append(self.targets[kind])
+        gcs = start_fake_gcs(self.directory)
+        self.running.append(gcs)
+        key, self.gcs_public_key = service_account_key()
+        self.targets["gcs"] = (gcs, key)
+        sshd = start_sshd()
+        self.running.append(sshd.server)
+        self.targets["sftp"] = sshd
+
+    def profile(self, kind: str, **extra: Any) -> StorageSettings:
+        return profile(kind, self.targets[kind], **extra)
+
+    def stop(self) -> None:
+        for server in self.running:
+            server.stop()
