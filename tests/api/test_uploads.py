@@ -34,9 +34,8 @@ def _settings(tmp_path: Path, janus_url: str, storage: dict[str, Any], **overrid
     return make_settings(tmp_path, janus_url, applications=[app], **{**FAST_RETRIES, **overrides})
 
 
-async def _record(client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession, name: str) -> Any:
-    """Two seconds of one publisher's camera and microphone, then stop."""
-    event = await start(client, room, name)
+async def _publish(client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession, event: Any) -> None:
+    """Two seconds of one publisher's camera and microphone in the recorded room."""
     assert event["state"] == "ACTIVE", event
     publisher = Publisher(http, janus.url, room, display("alice", "CAM"))
     try:
@@ -46,8 +45,6 @@ async def _record(client: Client, janus: JanusHost, room: int, http: aiohttp.Cli
         await asyncio.sleep(2)
     finally:
         await publisher.leave()
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    return event
 
 
 def _tracks(info: Any) -> list[Any]:
@@ -67,14 +64,7 @@ async def test_an_outage_of_the_storage_loses_nothing(
             "instanceId": event["instanceId"],
             "chatTranscriptList": [{"timeStamp": "2026-11-21T10:00:00Z", "transcript": "hi", "userId": "u1"}],
         })  # fmt: skip
-        publisher = Publisher(http, janus.url, room, display("alice", "CAM"))
-        try:
-            await publisher.join()
-            await publisher.publish()
-            await wait_tracks(client, event, "alice", 2)
-            await asyncio.sleep(2)
-        finally:
-            await publisher.leave()
+        await _publish(client, janus, room, http, event)
         s3.stop()  # the storage goes away while the recording is stopped and its files are uploaded
         await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
 
@@ -127,7 +117,9 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
     assert "access key id is not known" in verify["bucketTestResult"]["message"], verify
     assert verify["writeTestResult"]["message"].startswith("not run")
 
-    event = await _record(client, janus, room, http, "conv-refused")
+    event = await start(client, room, "conv-refused")
+    await _publish(client, janus, room, http, event)
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
     path = f"{API}/recordings/{ids(event)}"
     info = await wait_for(client, path, uploaded)
     for track in _tracks(info):
