@@ -123,7 +123,7 @@ async def composition(request: web.Request) -> web.Response:
 async def conversation(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     recordings = await service.recordings(_org(request), request.match_info["conversationId"])
-    provider = service.storage(recordings[-1].application_id).provider
+    provider = service.profiles.get(recordings[-1].application_id).provider  # no client needed for a name
     return web.json_response(conversation_message(recordings, provider).wire())
 
 
