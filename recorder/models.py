@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from schemas.composition import CompositionState as CompositionState
+from schemas.composition import CompositionType as CompositionType
+from schemas.composition import Layout as Layout
+
 
 class RecordingState(StrEnum):
     INITIALISED = "INITIALISED"
@@ -53,6 +57,14 @@ class Track:
     object_error: ErrorInfo | None = None
     frames: int = 0
     duration: float = 0.0
+    # the sender's wall-clock time of the file's first frame (RTCP sender reports), set when the track ends;
+    # None without reports: then `started` (when the first frame arrived here) places the track
+    media_start: datetime | None = None
+
+    @property
+    def timeline_start(self) -> datetime:
+        """Where the file's time 0 goes on the conversation's wall-clock timeline."""
+        return self.media_start or self.started
 
 
 @dataclass
@@ -126,6 +138,7 @@ class UploadKind(StrEnum):
     TRACK = "TRACK"  # subject: the track id
     CHAT = "CHAT"  # subject: the recorder id
     COBROWSE = "COBROWSE"  # subject: the cobrowse session id
+    COMPOSITION = "COMPOSITION"  # subject: the composition id
 
 
 class UploadState(StrEnum):
@@ -154,3 +167,38 @@ class UploadJob:
     attempts: int = 0
     error: ErrorInfo | None = None
     id: int | None = None
+
+
+@dataclass
+class Composition:
+    """A conversation's tracks composed into one file (VIDEO: MP4, AUDIO: MP3)."""
+
+    id: str
+    organization_id: str
+    application_id: str
+    conversation_id: str
+    name: str
+    type: CompositionType
+    width: int  # VIDEO only: the picture's size and layout
+    height: int
+    layout: Layout
+    priority: int  # higher first, then older first
+    state: CompositionState
+    created: datetime
+    progress: int = 0  # percent
+    completed: datetime | None = None
+    duration: float | None = None  # seconds
+    size: int | None = None  # bytes
+    error: ErrorInfo | None = None
+    local_location: str | None = None  # the composed file while it is on this machine
+    object_location: str | None = None  # its key in the application's storage
+    object_uploaded: datetime | None = None
+    deleted: datetime | None = None
+
+    @property
+    def extension(self) -> str:
+        return "mp4" if self.type is CompositionType.VIDEO else "mp3"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.id}.{self.extension}"

@@ -15,6 +15,7 @@ from recorder.models import (
     ChatTranscript,
     CobrowseEvent,
     CobrowseSession,
+    Composition,
     ErrorInfo,
     Recording,
     Stream,
@@ -148,6 +149,29 @@ class Repository(ABC):
 
     @abstractmethod
     async def delete_storage_profile(self, application_id: str) -> bool: ...
+
+    @abstractmethod
+    async def add_composition(self, composition: Composition) -> None: ...
+
+    @abstractmethod
+    async def save_composition(self, composition: Composition) -> None:
+        """Write every field but the ids and the request."""
+
+    @abstractmethod
+    async def compositions(self, organization_id: str, conversation_id: str) -> list[Composition]:
+        """A conversation's compositions, oldest first; deleted ones are left out."""
+
+    @abstractmethod
+    async def composition_by_id(self, composition_id: str) -> Composition | None:
+        """For the service's own bookkeeping: not scoped by organization, deleted ones included."""
+
+    @abstractmethod
+    async def claim_composition(self) -> Composition | None:
+        """The QUEUED composition to run next (highest priority, then oldest), made PREPROCESSING."""
+
+    @abstractmethod
+    async def requeue_compositions(self) -> int:
+        """Compositions left PREPROCESSING or PROCESSING (their worker was stopped) go back to QUEUED."""
 
     @abstractmethod
     async def aclose(self) -> None: ...

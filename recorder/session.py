@@ -213,6 +213,7 @@ class RecordingSession:
             if track is None:
                 continue  # no frame ever arrived: no file, no track
             track.stopped, track.frames, track.duration = stopped, result.frames, result.duration
+            track.media_start = sink.media_start()
             self._log.info(
                 "track %s: %d of %d frames written, %d losses",
                 track.id,

@@ -18,7 +18,11 @@ from recorder.models import (
     ChatTranscript,
     CobrowseEvent,
     CobrowseSession,
+    Composition,
+    CompositionState,
+    CompositionType,
     ErrorInfo,
+    Layout,
     Recording,
     RecordingState,
     Stream,
@@ -58,7 +62,7 @@ CREATE TABLE IF NOT EXISTS tracks (
     id TEXT PRIMARY KEY, stream_id TEXT NOT NULL REFERENCES streams (id), recorder_id TEXT NOT NULL,
     type TEXT NOT NULL, started TEXT NOT NULL, stopped TEXT, local_location TEXT NOT NULL,
     local_deleted TEXT, local_error TEXT, object_location TEXT, object_size INTEGER,
-    object_uploaded TEXT, object_error TEXT, frames INTEGER NOT NULL, duration REAL NOT NULL);
+    object_uploaded TEXT, object_error TEXT, frames INTEGER NOT NULL, duration REAL NOT NULL, media_start TEXT);
 CREATE INDEX IF NOT EXISTS tracks_recorder ON tracks (recorder_id, started);
 CREATE TABLE IF NOT EXISTS chat_entries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recorder_id TEXT NOT NULL REFERENCES recordings (recorder_id),
@@ -84,6 +88,14 @@ CREATE INDEX IF NOT EXISTS upload_jobs_due ON upload_jobs (state, next_attempt);
 CREATE INDEX IF NOT EXISTS upload_jobs_recorder ON upload_jobs (recorder_id);
 CREATE TABLE IF NOT EXISTS storage_profiles (
     application_id TEXT PRIMARY KEY, settings TEXT NOT NULL, credentials TEXT);
+CREATE TABLE IF NOT EXISTS compositions (
+    id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, application_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, width INTEGER NOT NULL,
+    height INTEGER NOT NULL, layout TEXT NOT NULL, priority INTEGER NOT NULL, state TEXT NOT NULL,
+    created TEXT NOT NULL, progress INTEGER NOT NULL, completed TEXT, duration REAL, size INTEGER, error TEXT,
+    local_location TEXT, object_location TEXT, object_uploaded TEXT, deleted TEXT);
+CREATE INDEX IF NOT EXISTS compositions_conversation ON compositions (organization_id, conversation_id, created);
+CREATE INDEX IF NOT EXISTS compositions_queue ON compositions (state, priority, created);
 """
 
 
@@ -162,6 +174,7 @@ def _track(row: sqlite3.Row) -> Track:
         object_error=_parse_error(row["object_error"]),
         frames=row["frames"],
         duration=row["duration"],
+        media_start=_parse_time(row["media_start"]),
     )
 
 
@@ -184,6 +197,43 @@ def _upload(row: sqlite3.Row) -> UploadJob:
     )
 
 
+# Columns added after a table's first layout: (table, column, definition)
+_ADDED_COLUMNS = [("tracks", "media_start", "TEXT")]
+
+
+async def _add_columns(connection: aiosqlite.Connection) -> None:
+    for table, column, definition in _ADDED_COLUMNS:
+        columns = {row[1] for row in await connection.execute_fetchall(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            await connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
+def _composition(row: sqlite3.Row) -> Composition:
+    return Composition(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        application_id=row["application_id"],
+        conversation_id=row["conversation_id"],
+        name=row["name"],
+        type=CompositionType(row["type"]),
+        width=row["width"],
+        height=row["height"],
+        layout=Layout(row["layout"]),
+        priority=row["priority"],
+        state=CompositionState(row["state"]),
+        created=datetime.fromisoformat(row["created"]),
+        progress=row["progress"],
+        completed=_parse_time(row["completed"]),
+        duration=row["duration"],
+        size=row["size"],
+        error=_parse_error(row["error"]),
+        local_location=row["local_location"],
+        object_location=row["object_location"],
+        object_uploaded=_parse_time(row["object_uploaded"]),
+        deleted=_parse_time(row["deleted"]),
+    )
+
+
 class SqliteRepository(Repository):
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._db = connection
@@ -198,6 +248,7 @@ class SqliteRepository(Repository):
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.execute("PRAGMA foreign_keys=ON")
         await connection.executescript(SCHEMA)
+        await _add_columns(connection)
         await connection.commit()
         return cls(connection)
 
@@ -321,11 +372,13 @@ class SqliteRepository(Repository):
             _error(track.object_error),
             track.frames,
             track.duration,
+            _time(track.media_start),
         )
         await self._write(
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
-            " local_error, object_location, object_size, object_uploaded, object_error, frames, duration)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET stopped = excluded.stopped,"
+            " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
+            " media_start) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+            " stopped = excluded.stopped, media_start = excluded.media_start,"
             " local_deleted = excluded.local_deleted, local_error = excluded.local_error,"
             " object_location = excluded.object_location, object_size = excluded.object_size,"
             " object_uploaded = excluded.object_uploaded, object_error = excluded.object_error,"
@@ -538,3 +591,76 @@ class SqliteRepository(Repository):
             cursor = await self._db.execute("DELETE FROM storage_profiles WHERE application_id = ?", (application_id,))
             await self._db.commit()
         return cursor.rowcount > 0
+
+    async def add_composition(self, composition: Composition) -> None:
+        c = composition
+        await self._write(
+            "INSERT INTO compositions (id, organization_id, application_id, conversation_id, name, type, width,"
+            " height, layout, priority, state, created, progress) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                c.id,
+                c.organization_id,
+                c.application_id,
+                c.conversation_id,
+                c.name,
+                c.type.value,
+                c.width,
+                c.height,
+                c.layout.value,
+                c.priority,
+                c.state.value,
+                _time(c.created),
+                c.progress,
+            ),
+        )
+
+    async def save_composition(self, composition: Composition) -> None:
+        c = composition
+        await self._write(
+            "UPDATE compositions SET state = ?, progress = ?, completed = ?, duration = ?, size = ?, error = ?,"
+            " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ? WHERE id = ?",
+            (
+                c.state.value,
+                c.progress,
+                _time(c.completed),
+                c.duration,
+                c.size,
+                _error(c.error),
+                c.local_location,
+                c.object_location,
+                _time(c.object_uploaded),
+                _time(c.deleted),
+                c.id,
+            ),
+        )
+
+    async def compositions(self, organization_id: str, conversation_id: str) -> list[Composition]:
+        rows = await self._db.execute_fetchall(
+            "SELECT * FROM compositions WHERE organization_id = ? AND conversation_id = ? AND deleted IS NULL"
+            " ORDER BY created, id",
+            (organization_id, conversation_id),
+        )
+        return [_composition(row) for row in rows]
+
+    async def composition_by_id(self, composition_id: str) -> Composition | None:
+        rows = await self._db.execute_fetchall("SELECT * FROM compositions WHERE id = ?", (composition_id,))
+        return next((_composition(row) for row in rows), None)
+
+    async def claim_composition(self) -> Composition | None:
+        async with self._writing:
+            rows = await self._db.execute_fetchall(
+                "UPDATE compositions SET state = 'PREPROCESSING' WHERE id = (SELECT id FROM compositions"
+                " WHERE state = 'QUEUED' AND deleted IS NULL ORDER BY priority DESC, created, id LIMIT 1)"
+                " RETURNING *"
+            )
+            await self._db.commit()
+        return next((_composition(row) for row in rows), None)
+
+    async def requeue_compositions(self) -> int:
+        async with self._writing:
+            cursor = await self._db.execute(
+                "UPDATE compositions SET state = 'QUEUED', progress = 0"
+                " WHERE state IN ('PREPROCESSING', 'PROCESSING') AND deleted IS NULL"
+            )
+            await self._db.commit()
+        return cursor.rowcount

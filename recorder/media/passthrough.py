@@ -120,6 +120,15 @@ class PassthroughWriter:
     def is_video(self) -> bool:
         return self.codec != "opus"
 
+    @property
+    def first_rtp(self) -> int | None:
+        """The RTP timestamp of the file's first frame (its time 0)."""
+        return self._first_ts
+
+    @property
+    def clock_rate(self) -> int:
+        return self._time_base.denominator
+
     def write(self, data: bytes, rtp_timestamp: int) -> bool:
         """Mux one frame; returns False when it was dropped while waiting for a keyframe."""
         key = not self.is_video or is_keyframe(self.codec, data)

@@ -18,6 +18,7 @@ from recorder.media.hook import tap_receiver
 from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, WriterResult
 
 logger = logging.getLogger(__name__)
+SENDER_REPORTS_KEPT = 8  # the first reports place a track; later ones would only carry clock drift in
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TrackSink:
     error: str | None = None
     frames_received: int = 0
     losses: int = 0
+    reports: list[tuple[float, int]] = field(default_factory=list)  # (sender's wall clock, RTP timestamp)
 
     @property
     def needs_keyframe(self) -> bool:
@@ -57,10 +59,30 @@ class TrackSink:
         if self.writer is not None:
             self.writer.lost()
 
+    def on_sender_report(self, wall_clock: float, rtp_timestamp: int) -> None:
+        if len(self.reports) < SENDER_REPORTS_KEPT:
+            self.reports.append((wall_clock, rtp_timestamp))
+
+    def media_start(self) -> datetime | None:
+        """The sender's wall-clock time of the file's first frame, from its RTCP sender reports (None
+        without a report). Each report dates the first frame as its wall clock minus the RTP time elapsed
+        since; a report is late by however long the last packet took to reach the sender's socket, never
+        early, so the earliest estimate is the best one."""
+        if self.writer is None or self.writer.first_rtp is None or not self.reports:
+            return None
+        first, rate = self.writer.first_rtp, self.writer.clock_rate
+        estimates = [wall - _rtp_delta(rtp, first) / rate for wall, rtp in self.reports]
+        return datetime.fromtimestamp(min(estimates), UTC)
+
     def close(self) -> WriterResult:
         if self.writer is None:
             return WriterResult(None, 0, 0.0)
         return self.writer.close()
+
+
+def _rtp_delta(later: int, earlier: int) -> int:
+    """`later - earlier` of two 32-bit RTP timestamps, across a wrap."""
+    return (later - earlier + (1 << 31)) % (1 << 32) - (1 << 31)
 
 
 def negotiated_codecs(sdp: str) -> dict[str, tuple[str, int, int]]:

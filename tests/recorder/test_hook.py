@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
@@ -17,12 +18,19 @@ class CollectingSink:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.frames: list[tuple[bytes, int]] = []
+        self.first_arrival: float | None = None
+        self.reports: list[tuple[float, int]] = []
         self.needs_keyframe = kind == "video"
 
     def on_frame(self, data: bytes, rtp_timestamp: int) -> None:
         if self.needs_keyframe and is_keyframe("vp8", data):
             self.needs_keyframe = False
         self.frames.append((data, rtp_timestamp))
+        if self.first_arrival is None:
+            self.first_arrival = time.time()
+
+    def on_sender_report(self, wall_clock: float, rtp_timestamp: int) -> None:
+        self.reports.append((wall_clock, rtp_timestamp))
 
     def on_loss(self) -> None:
         pass
@@ -61,6 +69,13 @@ async def test_encoded_frames_reach_the_sink_and_never_the_decoder() -> None:
                 await asyncio.wait_for(track.recv(), 0.3)
         stamps = [ts for _, ts in sinks["video"].frames]
         assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        # the sender's reports reach the sink, and date the first frame to when it was sent (and arrived)
+        for kind, rate in (("audio", 48000), ("video", 90000)):
+            sink = sinks[kind]
+            assert sink.reports, f"no RTCP sender report reached the {kind} sink"
+            wall, rtp = sink.reports[0]
+            first_sent = wall - ((rtp - sink.frames[0][1]) % (1 << 32)) / rate
+            assert sink.first_arrival is not None and abs(first_sent - sink.first_arrival) < 0.1, kind
     finally:
         await sender.close()
         await receiver.close()
