@@ -10,6 +10,7 @@ import pydantic
 from aiohttp import web
 
 from recorder.errors import (
+    ConflictError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
@@ -29,6 +30,7 @@ _STATUS: dict[type[Exception], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     SignatureError: 403,
+    ConflictError: 409,
     UnavailableError: 503,
 }
 

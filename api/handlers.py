@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,15 +16,18 @@ from api.auth import principal
 from api.keys import SERVICE, SETTINGS, SIGNER
 from api.presenters import (
     cobrowse_sessions_message,
+    composition_message,
     conversation_message,
     recording_event,
     recording_message,
     storage_profile,
     storage_profile_view,
 )
+from recorder.compositions import CompositionCommand
 from recorder.errors import NotFoundError
 from recorder.models import ChatEntry, CobrowseEvent, Recording, iso
 from recorder.service import StartCommand
+from schemas.composition import CompositionRequest, CompositionsMessage
 from schemas.recording import (
     AddChatTranscriptCmd,
     AddCobrowseEventCmd,
@@ -37,6 +40,7 @@ from schemas.recording import (
 from storage_providers.base import StorageError, StorageProvider
 
 API = "/rtc-recorder/api"
+COMPOSITION_API = "/composition/api"
 _JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 LEGACY_PREFIX = "/auvious.video"
 OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -51,11 +55,11 @@ def _org(request: web.Request) -> str:
     return principal(request).organization_id
 
 
-def _signed_url(request: web.Request, *segments: str) -> tuple[str, str]:
-    """(absolute signed URL, valid until) of a GET of API + the percent-encoded `segments`."""
+def _signed_url(request: web.Request, *segments: str, api: str = API) -> tuple[str, str]:
+    """(absolute signed URL, valid until) of a GET of `api` + the percent-encoded `segments`."""
     public = request.app[SETTINGS].public_url
     base = public.rstrip("/") if public else str(request.url.origin())
-    path, valid_until = request.app[SIGNER].sign(API + "/" + "/".join(quote(s, safe="") for s in segments))
+    path, valid_until = request.app[SIGNER].sign(api + "/" + "/".join(quote(s, safe="") for s in segments))
     return base + path, iso(valid_until)
 
 
@@ -294,6 +298,65 @@ async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
         None, _ids(request), request.match_info["sessionId"]
     )
     return await _download(request, recording.application_id, session.location)
+
+
+async def request_composition(request: web.Request) -> web.Response:
+    body = CompositionRequest.model_validate_json(await request.read())
+    width, height = body.size
+    composition = await request.app[SERVICE].compositions.request(
+        CompositionCommand(
+            organization_id=_org(request),
+            conversation_id=body.conversation_id,
+            name=body.name or f"{body.conversation_id} {body.type.value.lower()}",
+            type=body.type,
+            width=width,
+            height=height,
+            layout=body.layout,
+            priority=body.priority,
+        )
+    )
+    return web.json_response(composition_message(composition).wire())
+
+
+async def query_compositions(request: web.Request) -> web.Response:
+    compositions = await request.app[SERVICE].compositions.query(_org(request), request.match_info["conversationId"])
+    return web.json_response(CompositionsMessage(compositions=[composition_message(c) for c in compositions]).wire())
+
+
+def _composition_ids(request: web.Request) -> tuple[str, str]:
+    return request.match_info["conversationId"], request.match_info["compositionId"]
+
+
+async def composition_url(request: web.Request) -> web.Response:
+    """The file's URL: the storage's own signed URL once uploaded there, else the service's signed link."""
+    service = request.app[SERVICE]
+    composition = await service.compositions.completed(_org(request), *_composition_ids(request))
+    ttl = request.app[SETTINGS].url_ttl_seconds
+    url = None
+    if composition.object_location and composition.object_uploaded:
+        with contextlib.suppress(StorageError):  # the storage cannot sign now: our own link still works
+            url = await service.storage(composition.application_id).signed_url(
+                composition.object_location, timedelta(seconds=ttl)
+            )
+    if url is not None:
+        valid_until = iso(datetime.now(UTC) + timedelta(seconds=ttl))
+    else:
+        ids = (composition.conversation_id, composition.id, composition.file_name)
+        url, valid_until = _signed_url(request, "attachment", *ids, api=COMPOSITION_API)
+    return web.json_response(URLResourceMessage(url=url, valid_until=valid_until).wire())
+
+
+async def composition_attachment(request: web.Request) -> web.StreamResponse:
+    """A signed composition link: no Authorization header; Range supported."""
+    _verified(request)
+    composition = await request.app[SERVICE].compositions.completed(None, *_composition_ids(request))
+    key = composition.object_location if composition.object_uploaded else None
+    return await _download(request, composition.application_id, key, composition.local_location)
+
+
+async def delete_composition(request: web.Request) -> web.Response:
+    await request.app[SERVICE].compositions.delete(_org(request), *_composition_ids(request))
+    return web.Response(status=204)
 
 
 async def openapi(request: web.Request) -> web.FileResponse:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from recorder.models import ChatTranscript, CobrowseSession, ErrorInfo, Recording, Track, iso
+from recorder.models import (
+    ChatTranscript,
+    CobrowseSession,
+    Composition,
+    CompositionType,
+    ErrorInfo,
+    Recording,
+    Track,
+    iso,
+)
+from schemas.composition import CompositionMessage
 from schemas.recording import (
     ChatTranscriptData,
     CobrowseSessionDataMessage,
@@ -203,4 +213,25 @@ def cobrowse_sessions_message(
             )
             for s in sessions
         ],
+    )
+
+
+def composition_message(composition: Composition) -> CompositionMessage:
+    video = composition.type is CompositionType.VIDEO
+    return CompositionMessage(
+        id=composition.id,
+        name=composition.name,
+        conversation_id=composition.conversation_id,
+        type=composition.type,
+        state=composition.state,
+        progress=composition.progress,
+        created=iso(composition.created),
+        completed=iso(composition.completed) if composition.completed else None,
+        duration=round(composition.duration, 3) if composition.duration is not None else None,
+        size=composition.size,
+        error=_error(composition.error),
+        format=composition.extension,
+        resolution=f"{composition.width}x{composition.height}" if video else None,
+        layout=composition.layout if video else None,
+        priority=composition.priority,
     )

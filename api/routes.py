@@ -1,5 +1,6 @@
-"""The route table: who may call what. Every path answers under /rtc-recorder/api and
-/auvious.video/rtc-recorder/api; the token endpoint is at /security/oauth/token."""
+"""The route table: who may call what. Every recorder path answers under /rtc-recorder/api and
+/auvious.video/rtc-recorder/api; the composition paths under /composition/api; the token endpoint is at
+/security/oauth/token."""
 
 from __future__ import annotations
 
@@ -46,9 +47,19 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
 ]
 
+# the same, below /composition/api
+COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
+    ("POST", "/request", SUPERVISOR, handlers.request_composition),
+    ("GET", "/query/conversation/{conversationId}", SUPERVISOR, handlers.query_compositions),
+    ("GET", "/player/{conversationId}/{compositionId}/url/attachment", SUPERVISOR, handlers.composition_url),
+    ("GET", "/attachment/{conversationId}/{compositionId}/{fileName}", PUBLIC, handlers.composition_attachment),
+    ("DELETE", "/{conversationId}/{compositionId}/delete", SUPERVISOR, handlers.delete_composition),
+]
+
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
-    for prefix in (handlers.API, handlers.LEGACY_PREFIX + handlers.API):
-        for method, path, roles, handler in ROUTES:
+    tables = [(handlers.API, ROUTES), (handlers.LEGACY_PREFIX + handlers.API, ROUTES)]
+    for prefix, table in [*tables, (handlers.COMPOSITION_API, COMPOSITION_ROUTES)]:
+        for method, path, roles, handler in table:
             app.router.add_route(method, prefix + path, auth.require(roles, handler) if roles else handler)

@@ -3,6 +3,7 @@
 RecorderError
 ├── NotFoundError        an id that names nothing (or nothing of the caller's organization)
 ├── InvalidRequestError  a request the domain refuses
+├── ConflictError        a request that the state of its subject does not allow yet (409)
 ├── UnauthorizedError    no valid credentials (401)
 ├── ForbiddenError       valid credentials without the role the operation needs (403)
 └── UnavailableError     the recorder cannot take the work now (503, with Retry-After): a full spool
@@ -27,6 +28,10 @@ class NotFoundError(RecorderError):
 
 class InvalidRequestError(RecorderError):
     code = "INVALID_REQUEST"
+
+
+class ConflictError(RecorderError):
+    code = "CONFLICT"
 
 
 class UnauthorizedError(RecorderError):

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from recorder.artifacts import Artifacts
+from recorder.compositions import CompositionOptions, Compositions
 from recorder.conference.base import Conference
 from recorder.conference.janus import JanusConference
 from recorder.errors import NotFoundError, UnavailableError
@@ -74,14 +75,29 @@ class RecordingService:
             ),
             self._record_upload,
         )
-        self.artifacts = Artifacts(
-            repository, lambda app: self.profiles.get(app).key_template, self.uploader, settings.spool / "artifacts"
+        self.artifacts = Artifacts(repository, self._key_template, self.uploader, settings.spool / "artifacts")
+        self.compositions = Compositions(
+            repository,
+            self.uploader,
+            self.storage,
+            self._key_template,
+            CompositionOptions(
+                settings.spool / "compositions",
+                settings.composition_concurrency,
+                settings.composition_threads,
+                settings.composition_nice,
+                settings.composition_preset,
+            ),
         )
+
+    def _key_template(self, application_id: str) -> str:
+        return self.profiles.get(application_id).key_template
 
     async def open(self) -> None:
         """Read the profiles set through the API and take up the uploads left unfinished."""
         await self.profiles.load()
         self.uploader.start()
+        await self.compositions.start()
 
     def storage(self, application_id: str) -> StorageProvider:
         """The application's storage provider (made on first use; raises DestinationError when the profile's
@@ -130,7 +146,9 @@ class RecordingService:
     async def _record_upload(self, job: UploadJob, stored: StoredObject | None) -> None:
         """The uploader's progress, written where the API shows it."""
         now = datetime.now(UTC)
-        if job.kind is not UploadKind.TRACK:
+        if job.kind is UploadKind.COMPOSITION:
+            await self.compositions.uploaded(job, stored)
+        elif job.kind is not UploadKind.TRACK:
             if job.state is UploadState.UPLOADED and stored is not None:
                 await self.artifacts.uploaded(job, stored)
         elif job.state is UploadState.UPLOADED and stored is not None:
@@ -209,7 +227,7 @@ class RecordingService:
                 self._conference(app, command.conference_id),
                 self._repo,
                 self.uploader,
-                self.profiles.get(app.id).key_template,
+                self._key_template(app.id),
                 self._options,
                 on_finished=self.artifacts.store_all,
             )
@@ -281,6 +299,7 @@ class RecordingService:
         way is taken up again at the next start)."""
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
+        await self.compositions.aclose()
         await self.uploader.aclose()
         for provider in [*self._providers.values(), *self._retired]:
             await provider.aclose()

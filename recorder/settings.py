@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     spool_quota_bytes: int | None = Field(default=None, gt=0)
     spool_headroom_bytes: int = Field(default=1 << 30, ge=0)
     spool_retry_after_seconds: int = Field(default=60, gt=0)
+    # Compositions run in worker processes of their own, at most this many at once, each with this many
+    # encoder threads and this niceness (live recordings on the same machine come first).
+    composition_concurrency: int = Field(default=1, ge=1, le=16)
+    composition_threads: int = Field(default=1, ge=1, le=16)
+    composition_nice: int = Field(default=10, ge=0, le=19)
+    composition_preset: str = Field(default="veryfast", pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium)$")
 
     @classmethod
     def settings_customise_sources(

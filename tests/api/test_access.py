@@ -14,23 +14,26 @@ from typing import Any
 
 import pytest
 
-from api.routes import ROUTES
+from api.routes import COMPOSITION_ROUTES, ROUTES
 from tests.conftest import ALL_ROLES, Client, auth
 from tests.janus_host import JanusHost
 
 API = "/rtc-recorder/api"
+COMPOSITION = "/composition/api"
 _conversations = itertools.count()
 
 
 @dataclass
 class World:
-    """org1's data: a recording that ended (FAILED: its room does not exist) with a chat transcript and a
-    stored cobrowse session; and, for the `active` operation, a live recording in a real room."""
+    """org1's data: a recording that ended (FAILED: its room does not exist) with a chat transcript, a
+    stored cobrowse session and a composition (FAILED: no media); and, for the `active` operation, a live
+    recording in a real room."""
 
     client: Client
     c: str
     r: str
     i: str
+    composition: str = ""
     live_conversation: str | None = None
 
     @property
@@ -94,8 +97,16 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "put_storage_profile": (lambda w: ("PUT", "/storageproviders/app1", {"json": S3_PROFILE}), False),
     "delete_storage_profile": (lambda w: ("DELETE", "/storageproviders/app1", {}), False),
     "retry_upload": (lambda w: ("POST", f"/recordings/{w.ids}/upload", {}), False),
+    "request_composition": (
+        lambda w: ("POST", f"{COMPOSITION}/request", {"json": {"conversationId": w.c, "type": "audio"}}),
+        False,
+    ),
+    "query_compositions": (lambda w: ("GET", f"{COMPOSITION}/query/conversation/{w.c}", {}), False),
+    # allowed, it answers 409: the world's composition FAILED (test_compositions fetches a COMPLETED one)
+    "composition_url": (lambda w: ("GET", f"{COMPOSITION}/player/{w.c}/{w.composition}/url/attachment", {}), False),
+    "delete_composition": (lambda w: ("DELETE", f"{COMPOSITION}/{w.c}/{w.composition}/delete", {}), False),
 }
-GUARDED = {handler.__name__: roles for _, _, roles, handler in ROUTES if roles}
+GUARDED = {handler.__name__: roles for _, _, roles, handler in [*ROUTES, *COMPOSITION_ROUTES] if roles}
 
 
 def test_every_guarded_operation_is_in_this_table() -> None:
@@ -104,7 +115,8 @@ def test_every_guarded_operation_is_in_this_table() -> None:
 
 async def _call(client: Client, request: Request, headers: dict[str, str]) -> tuple[int, Any]:
     method, path, kw = request
-    async with client.request(method, API + path, headers=headers, **kw) as resp:
+    url = path if path.startswith(COMPOSITION) else API + path
+    async with client.request(method, url, headers=headers, **kw) as resp:
         return resp.status, None if resp.status == 204 else await resp.json()
 
 
@@ -133,6 +145,16 @@ async def _world(client: Client, room: int, live: bool) -> World:
         await asyncio.sleep(0.05)
     else:
         raise AssertionError(f"the cobrowse session was not uploaded: {listed}")
+    status, composition = await _call(client, OPERATIONS["request_composition"][0](world), auth("all"))
+    assert status == 200, composition
+    world.composition = composition["id"]
+    for _ in range(100):  # it fails in the background: the recording holds no media
+        _, listed = await _call(client, OPERATIONS["query_compositions"][0](world), auth("all"))
+        if listed["compositions"][0]["state"] == "FAILED":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"the composition did not fail: {listed}")
     if live:
         world.live_conversation = f"{conversation}-live"
         body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": world.live_conversation}
@@ -148,6 +170,7 @@ async def _snapshot(world: World) -> list[Any]:
         f"/recordings/{world.c}",
         f"/recordings/{world.c}/cobrowse",
         "/storageproviders/app1",
+        f"{COMPOSITION}/query/conversation/{world.c}",
     ]
     if world.live_conversation:
         paths.append(f"/recordings/{world.live_conversation}/active")
@@ -170,7 +193,7 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
     if case == "allowed":
         role = next(r for r in ALL_ROLES if r in GUARDED[operation])
         status, body = await _call(client, request, auth(role))
-        assert status in (200, 202, 204), body
+        assert status in ((409,) if operation == "composition_url" else (200, 202, 204)), body
         return
     before = await _snapshot(world)
     if case == "401":

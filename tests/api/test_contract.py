@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from api.routes import ROUTES, TOKEN_PATH
+from api.routes import COMPOSITION_ROUTES, ROUTES, TOKEN_PATH
 from tests.conftest import Client
 
 API = "/rtc-recorder/api"
@@ -22,10 +22,16 @@ def test_openapi_matches_the_route_table() -> None:
         for method, operation in item.items()
         if method not in ("servers", "parameters")
     }
-    routes = {(method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in ROUTES}
+    routes = {
+        (method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in [*ROUTES, *COMPOSITION_ROUTES]
+    }
     assert documented == routes | {("POST", TOKEN_PATH, frozenset())}
     assert [s["url"] for s in spec["servers"]] == [API, "/auvious.video" + API]
     assert spec["paths"][TOKEN_PATH]["servers"] == [{"url": "/"}]
+    for _, path, _, _ in COMPOSITION_ROUTES:
+        assert spec["paths"][path]["servers"] == [{"url": "/composition/api"}], path
+    for _, path, _, _ in ROUTES:
+        assert "servers" not in spec["paths"][path], path
 
 
 async def test_the_service_serves_its_openapi(client: Client) -> None:

@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from api.routes import COMPOSITION_ROUTES
 from tests.conftest import KEYS, _api_keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +83,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 )
 def test_every_operation_conforms(case: schemathesis.Case[Any], live: str) -> None:
     base = live if case.path.startswith("/security") else live + "/rtc-recorder/api"
+    if case.path in {path for _, path, _, _ in COMPOSITION_ROUTES}:
+        base = live + "/composition/api"
     case.call_and_validate(
         base_url=base,
         headers={"Authorization": f"Bearer {KEYS['all']}"},

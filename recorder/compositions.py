@@ -1,0 +1,388 @@
+"""Compositions: a conversation's tracks composed into one file, by worker processes.
+
+A request is stored QUEUED. The scheduler claims the next one (highest priority, then oldest) while fewer
+than `concurrency` run. PREPROCESSING gathers every track file of every recording of the conversation (a
+hard link to the local file, so an upload that deletes it meanwhile does not pull it away, or a copy
+fetched from the storage) and places each on one wall-clock timeline by the sender's time of its first
+frame. PROCESSING runs `python -m recorder.media.composer` in a process of its own, niced, so that
+composing never takes the event loop or the cores from live recordings, and follows its progress. The
+composed file gets an upload job like any track, and the composition is COMPLETED; any failure makes it
+FAILED with the reason. Shutdown stops the workers; the next start puts what they were doing back in the
+queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recorder.errors import ConflictError, NotFoundError
+from recorder.media.composer import Plan, Source
+from recorder.models import (
+    LIVE_STATES,
+    Composition,
+    CompositionState,
+    CompositionType,
+    ErrorInfo,
+    Layout,
+    Recording,
+    Stream,
+    Track,
+    UploadJob,
+    UploadKind,
+    UploadState,
+)
+from recorder.naming import KeyParts, object_key, safe_name
+from recorder.repository import Repository
+from recorder.uploads import Uploader
+from storage_providers.base import StorageError, StorageProvider, StoredObject
+
+logger = logging.getLogger(__name__)
+_PROJECT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class CompositionOptions:
+    directory: Path  # work folders and composed files, until uploaded
+    concurrency: int = 1
+    threads: int = 1
+    nice: int = 10
+    preset: str = "veryfast"
+
+
+@dataclass(frozen=True)
+class CompositionCommand:
+    organization_id: str
+    conversation_id: str
+    name: str
+    type: CompositionType
+    width: int
+    height: int
+    layout: Layout
+    priority: int
+
+
+class CompositionFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timeline(composition: Composition, files: list[tuple[Stream, Track, Path]], output: Path) -> Plan:
+    """Every file on one timeline that starts with the earliest of them."""
+    start = min(track.timeline_start for _, track, _ in files)
+    end = max(track.timeline_start.timestamp() + track.duration for _, track, _ in files)
+    sources = [
+        Source(
+            tile=f"{stream.user_id}/{stream.type}",
+            screen=stream.type == "SCREEN",
+            kind="video" if track.type == "VIDEO" else "audio",
+            path=str(path),
+            offset=(track.timeline_start - start).total_seconds(),
+            duration=track.duration,
+        )
+        for stream, track, path in files
+    ]
+    return Plan(
+        kind=composition.type.value,
+        output=str(output),
+        duration=max(end - start.timestamp(), 0.001),
+        sources=sources,
+        width=composition.width,
+        height=composition.height,
+        layout=composition.layout.value,
+    )
+
+
+class Compositions:
+    def __init__(
+        self,
+        repository: Repository,
+        uploader: Uploader,
+        storage: Callable[[str], StorageProvider],
+        key_template: Callable[[str], str],
+        options: CompositionOptions,
+    ) -> None:
+        self._repo = repository
+        self._uploader = uploader
+        self._storage = storage
+        self._key_template = key_template
+        self._options = options
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        requeued = await self._repo.requeue_compositions()
+        if requeued:
+            logger.info("%d interrupted compositions are queued again", requeued)
+        self._task = asyncio.create_task(self._loop(), name="compositions")
+
+    async def request(self, command: CompositionCommand) -> Composition:
+        recordings = await self._recordings(command.organization_id, command.conversation_id)
+        if any(r.state in LIVE_STATES for r in recordings):
+            raise ConflictError(f"conversation {command.conversation_id} is still being recorded: stop it first")
+        composition = Composition(
+            id=str(uuid.uuid4()),
+            organization_id=command.organization_id,
+            application_id=recordings[-1].application_id,
+            conversation_id=command.conversation_id,
+            name=command.name,
+            type=command.type,
+            width=command.width,
+            height=command.height,
+            layout=command.layout,
+            priority=command.priority,
+            state=CompositionState.QUEUED,
+            created=_now(),
+        )
+        await self._repo.add_composition(composition)
+        self._wake.set()
+        return composition
+
+    async def _recordings(self, organization_id: str, conversation_id: str) -> list[Recording]:
+        recordings = await self._repo.list_for_conversation(organization_id, conversation_id)
+        if not recordings:
+            raise NotFoundError(f"conversation {conversation_id} has no recordings")
+        return recordings
+
+    async def query(self, organization_id: str, conversation_id: str) -> list[Composition]:
+        compositions = await self._repo.compositions(organization_id, conversation_id)
+        if not compositions:
+            await self._recordings(organization_id, conversation_id)  # an unknown conversation is a 404
+        return compositions
+
+    async def get(self, organization_id: str | None, conversation_id: str, composition_id: str) -> Composition:
+        """A composition of the caller's organization (None: any, for signed links only)."""
+        composition = await self._repo.composition_by_id(composition_id)
+        if (
+            composition is None
+            or composition.deleted is not None
+            or composition.conversation_id != conversation_id
+            or organization_id not in (None, composition.organization_id)
+        ):
+            raise NotFoundError(f"conversation {conversation_id} has no composition {composition_id}")
+        return composition
+
+    async def completed(self, organization_id: str | None, conversation_id: str, composition_id: str) -> Composition:
+        composition = await self.get(organization_id, conversation_id, composition_id)
+        if composition.state is not CompositionState.COMPLETED:
+            raise ConflictError(f"composition {composition_id} is {composition.state.value}, not COMPLETED")
+        return composition
+
+    async def delete(self, organization_id: str, conversation_id: str, composition_id: str) -> None:
+        """Delete the stored file first: when the storage fails, nothing has changed and the client retries."""
+        composition = await self.get(organization_id, conversation_id, composition_id)
+        if composition.object_location is not None:
+            await self._storage(composition.application_id).delete(composition.object_location)
+        task = self._running.get(composition.id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if composition.local_location is not None:
+            await asyncio.to_thread(Path(composition.local_location).unlink, missing_ok=True)
+        composition.deleted = _now()
+        await self._repo.save_composition(composition)
+
+    async def uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
+        """The uploader's progress with a composed file (UPLOADED: stored; DONE: the local file is gone)."""
+        composition = await self._repo.composition_by_id(job.subject)
+        if composition is None:
+            return
+        if composition.deleted is not None:  # deleted while its upload ran: the object goes too
+            with contextlib.suppress(StorageError):
+                await self._storage(job.application_id).delete(job.key)
+            return
+        if job.state is UploadState.UPLOADED and stored is not None:
+            composition.object_location, composition.object_uploaded = stored.location, _now()
+        elif job.state is UploadState.DONE:
+            composition.local_location = None
+        else:
+            return  # FAILED: the local file stays and is served from here
+        await self._repo.save_composition(composition)
+
+    # ------------------------------------------------------------ the queue
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            while len(self._running) < self._options.concurrency:
+                composition = await self._repo.claim_composition()
+                if composition is None:
+                    break
+                self._spawn(composition)
+            await self._wake.wait()
+
+    def _spawn(self, composition: Composition) -> None:
+        task = asyncio.create_task(self._run(composition), name=f"composition-{composition.id}")
+        self._running[composition.id] = task
+
+        def finished(_: asyncio.Task[None], composition_id: str = composition.id) -> None:
+            self._running.pop(composition_id, None)
+            self._wake.set()
+
+        task.add_done_callback(finished)
+
+    async def _run(self, composition: Composition) -> None:
+        log = logging.LoggerAdapter(logger, {"compositionId": composition.id})
+        work = self._options.directory / safe_name(composition.id)
+        try:
+            log.info("composition %s of conversation %s started", composition.id, composition.conversation_id)
+            plan, recording = await self._prepare(composition, work)
+            composition.state = CompositionState.PROCESSING
+            await self._repo.save_composition(composition)
+            await self._compose(composition, plan, work / "plan.json")
+            await self._store(composition, plan, recording)
+            log.info("composition %s is COMPLETED: %s s", composition.id, composition.duration)
+        except CompositionFailed as exc:
+            log.warning("composition %s failed: %s", composition.id, exc.message)
+            await self._fail(composition, exc.code, exc.message)
+        except (StorageError, OSError) as exc:
+            log.warning("composition %s failed: %s", composition.id, exc)
+            await self._fail(composition, "INPUT_UNAVAILABLE", f"a track file could not be read: {exc}")
+        except Exception as exc:
+            log.exception("composition %s failed unexpectedly", composition.id)
+            await self._fail(composition, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+
+    async def _fail(self, composition: Composition, code: str, message: str) -> None:
+        composition.state, composition.error = CompositionState.FAILED, ErrorInfo(code, message, _now())
+        composition.completed = _now()
+        await self._repo.save_composition(composition)
+
+    async def _prepare(self, composition: Composition, work: Path) -> tuple[Plan, Recording]:
+        """PREPROCESSING: every track file of the conversation in the work folder, and the timeline."""
+        recordings = await self._repo.list_for_conversation(composition.organization_id, composition.conversation_id)
+        kinds = {"AUDIO"} if composition.type is CompositionType.AUDIO else {"AUDIO", "VIDEO"}
+        inputs = work / "inputs"
+        await asyncio.to_thread(inputs.mkdir, parents=True, exist_ok=True)
+        files: list[tuple[Stream, Track, Path]] = []
+        for recording in recordings:
+            for stream in recording.streams:
+                for track in stream.tracks:
+                    if track.type in kinds and track.frames > 0:
+                        path = await self._fetch(recording, track, inputs)
+                        if path is not None:
+                            files.append((stream, track, path))
+        if not files:
+            raise CompositionFailed("NO_MEDIA", f"conversation {composition.conversation_id} has no recorded media")
+        output = work / f"composed.{composition.extension}"
+        return timeline(composition, files, output), recordings[-1]
+
+    async def _fetch(self, recording: Recording, track: Track, inputs: Path) -> Path | None:
+        """A track's file in the work folder: a hard link to the local file, else a copy of the stored one."""
+        local = Path(track.local_location)
+        target = inputs / f"{safe_name(track.id)}{local.suffix}"
+        if track.local_deleted is None:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(_link_or_copy, local, target)
+                return target
+        if track.object_location is None or track.object_uploaded is None:
+            logger.warning("track %s of recording %s has no file left", track.id, recording.recorder_id)
+            return None
+        provider = self._storage(recording.application_id)
+        stored = provider.local_path(track.object_location)
+        if stored is not None:
+            await asyncio.to_thread(_link_or_copy, stored, target)
+            return target
+        size = track.object_size
+        if size is None:
+            found = await provider.stat(track.object_location)
+            if found is None:
+                raise CompositionFailed("INPUT_UNAVAILABLE", f"{track.object_location} is not in the storage")
+            size = found.size
+        with target.open("wb") as file:
+            async for piece in provider.read_range(track.object_location, 0, size):
+                await asyncio.to_thread(file.write, piece)
+        return target
+
+    async def _compose(self, composition: Composition, plan: Plan, plan_path: Path) -> None:
+        """PROCESSING: the worker process, its progress lines, its exit."""
+        plan = plan.model_copy(
+            update={"threads": self._options.threads, "nice": self._options.nice, "preset": self._options.preset}
+        )
+        await asyncio.to_thread(plan_path.write_text, plan.model_dump_json())
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT), os.environ.get("PYTHONPATH")])),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "recorder.media.composer",
+            str(plan_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=environment,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        errors = asyncio.create_task(process.stderr.read())
+        try:
+            async for line in process.stdout:
+                try:
+                    report = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # not one of ours (a library writing to stdout)
+                if "progress" in report:
+                    composition.progress = min(99, int(report["progress"] * 100))
+                    await self._repo.save_composition(composition)
+                else:
+                    composition.duration, composition.size = report["duration"], report["size"]
+            code = await process.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
+        finally:
+            stderr = (await errors).decode(errors="replace").strip()
+        if code != 0:
+            reason = stderr.splitlines()[-1] if stderr else f"the worker exited with {code}"
+            raise CompositionFailed("COMPOSITION_FAILED", reason)
+
+    async def _store(self, composition: Composition, plan: Plan, recording: Recording) -> None:
+        """The composed file leaves the work folder and gets its upload job; then it is COMPLETED."""
+        self._options.directory.mkdir(parents=True, exist_ok=True)
+        local = self._options.directory / composition.file_name
+        await asyncio.to_thread(os.replace, plan.output, local)
+        parts = KeyParts(
+            "compositions", "COMPOSITION", "composition", composition.id, composition.type.value, composition.extension
+        )
+        key = object_key(self._key_template(composition.application_id), recording, parts)
+        await self._uploader.enqueue(
+            composition.application_id, recording.recorder_id, UploadKind.COMPOSITION, composition.id, local, key
+        )
+        composition.state, composition.progress, composition.completed = CompositionState.COMPLETED, 100, _now()
+        composition.local_location = str(local)
+        await self._repo.save_composition(composition)
+
+    async def aclose(self) -> None:
+        """Stop the scheduler and the workers; what they were doing is queued again at the next start."""
+        tasks = [*self._running.values(), *([self._task] if self._task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        shutil.copyfile(source, target)

@@ -1,0 +1,264 @@
+"""Compositions, as an auditor's client drives them: a recorded two-party call through Janus composed into one
+MP4 (GRID, H.264 + AAC) and one MP3, in lip sync; the queue's order and a restart; bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import pytest
+import yarl
+from pytest_aiohttp import AiohttpClient
+
+from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings
+from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
+from tests.janus_host import JanusHost
+from tests.publisher import Publisher, display
+
+COMPOSITION = "/composition/api"
+CALL_SECONDS = 12.0
+LATE_JOIN = 3.0
+ALICE, BOB = 880.0, 2000.0  # beep frequencies
+SYNC_LIMIT = 0.045  # seconds between a flash and its beep in the composed file
+STATES = ["QUEUED", "PREPROCESSING", "PROCESSING", "COMPLETED"]
+
+
+async def _token(client: Client) -> dict[str, str]:
+    """A client's bearer token (client credentials), as Auvious clients get it."""
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    async with client.post("/security/oauth/token", data=form, headers={"Authorization": ""}) as resp:
+        assert resp.status == 200
+        return {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+
+
+async def _request(client: Client, headers: dict[str, str], **body: Any) -> Any:
+    return await _json(client, "POST", f"{COMPOSITION}/request", json=body, headers=headers)
+
+
+async def _until_done(client: Client, headers: dict[str, str], conversation: str, seconds: float = 90) -> Any:
+    """Poll the query until no composition is waiting or running; every state seen follows the order."""
+    seen: dict[str, list[str]] = {}
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = await _json(client, "GET", f"{COMPOSITION}/query/conversation/{conversation}", headers=headers)
+        for c in answer["compositions"]:
+            states = seen.setdefault(c["id"], [])
+            if not states or states[-1] != c["state"]:
+                states.append(c["state"])
+        if all(c["state"] in ("COMPLETED", "FAILED") for c in answer["compositions"]):
+            for composition_id, states in seen.items():
+                if states[-1] == "COMPLETED":
+                    assert states == [s for s in STATES if s in states], (composition_id, states)
+            return answer["compositions"]
+        assert time.monotonic() < deadline, answer
+        await asyncio.sleep(0.1)
+
+
+async def _fetch(client: Client, http: aiohttp.ClientSession, headers: dict[str, str], c: Any, path: Path) -> None:
+    """The player URL, downloaded with a plain GET (no Authorization), and a byte range of it."""
+    url_path = f"{COMPOSITION}/player/{c['conversationId']}/{c['id']}/url/attachment"
+    answer = await _json(client, "GET", url_path, headers={**headers, "Referer": "https://app.example/"})
+    assert set(answer) == {"url", "validUntil"}
+    async with http.get(answer["url"]) as resp:
+        assert resp.status == 200, await resp.text()
+        path.write_bytes(await resp.read())
+    assert path.stat().st_size == c["size"]
+    async with http.get(answer["url"], headers={"Range": "bytes=4-11"}) as resp:
+        assert resp.status == 206 and await resp.read() == path.read_bytes()[4:12]
+    link = yarl.URL(answer["url"])
+    signature = link.query["Signature"]
+    async with http.get(link.update_query(Signature=("A" if signature[0] != "A" else "B") + signature[1:])) as resp:
+        assert resp.status == 403, "an altered link is refused"
+
+
+def _publisher_tracks(signal: Signal) -> tuple[FlashTrack, BeepTrack]:
+    return FlashTrack(signal), BeepTrack(signal)
+
+
+@pytest.mark.timeout(240)
+async def test_a_two_party_call_composed_in_lip_sync_over_http(
+    client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
+) -> None:
+    headers = await _token(client)
+    event = await start(client, room, "conv-compose")
+    epoch = math.floor(time.time())
+    alice = Publisher(http, janus.url, room, display("alice"))
+    bob = Publisher(http, janus.url, room, display("bob"))
+    try:
+        await alice.join()
+        call_start = time.time()
+        await alice.publish(list(_publisher_tracks(Signal(epoch, 0.0, ALICE))))
+        await wait_tracks(client, event, "alice", 2)
+        await asyncio.sleep(max(0.0, call_start + LATE_JOIN - time.time()))
+        await bob.join()
+        bob_start = time.time()
+        await bob.publish(list(_publisher_tracks(Signal(epoch, 0.5, BOB))))
+        await wait_tracks(client, event, "bob", 2)
+        await asyncio.sleep(max(0.0, call_start + CALL_SECONDS - time.time()))
+        call_end = time.time()
+        await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    finally:
+        await alice.leave()
+        await bob.leave()
+    call = call_end - call_start
+
+    video = await _request(
+        client,
+        headers,
+        name="call video",
+        conversationId="conv-compose",
+        type="video",
+        videoFormat="mp4",
+        audioFormat="mp3",
+        resolution="320x240",
+        layout="GRID",
+        priority="1",
+    )
+    assert video["state"] in STATES and video["type"] == "VIDEO" and video["name"] == "call video"
+    audio = await _request(client, headers, name="call audio", conversationId="conv-compose", type="audio")
+    compositions = {c["id"]: c for c in await _until_done(client, headers, "conv-compose")}
+    assert set(compositions) == {video["id"], audio["id"]}
+    for c in compositions.values():
+        assert set(c) >= {"id", "name", "type", "state", "progress", "created", "completed", "duration", "size"}
+        assert c["state"] == "COMPLETED" and c["progress"] == 100 and c["error"] is None, c
+        assert abs(c["duration"] - call) <= 0.02 * call, (c["duration"], call)
+
+    mp4 = tmp_path / "call.mp4"
+    await _fetch(client, http, headers, compositions[video["id"]], mp4)
+    data = mp4.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat"), "the index is not in front (faststart)"
+    with av.open(str(mp4)) as container:
+        v, a = container.streams.video[0], container.streams.audio[0]
+        assert (v.codec_context.name, v.width, v.height) == ("h264", 320, 240)
+        assert (a.codec_context.name, a.sample_rate, a.channels) == ("aac", 48000, 2)
+        assert container.duration is not None and abs(container.duration / 1e6 - call) <= 0.02 * call
+    join = bob_start - call_start  # Bob's tile appears about here on the composed timeline
+    left, right = (0.05, 0.3, 0.45, 0.7), (0.55, 0.3, 0.95, 0.7)
+    # flashes inside the call: after Bob's tile appears (for Bob), and not in the last second (a publisher
+    # that leaves may take its last beep along before its last flash, or the other way round)
+    inside = {"alice": (0.0, call - 1.0), "bob": (join + 0.3, call - 1.0)}
+    flashes = {
+        user: [t for t in flash_times(mp4, region) if inside[user][0] < t < inside[user][1]]
+        for user, region in (("alice", left), ("bob", right))
+    }
+    samples, _ = decode_audio(mp4)
+    beeps = {"alice": beep_times(samples, 0.0, ALICE), "bob": beep_times(samples, 0.0, BOB)}
+    expected = {"alice": CALL_SECONDS - 3, "bob": CALL_SECONDS - LATE_JOIN - 3}
+    for user in ("alice", "bob"):
+        assert len(flashes[user]) >= expected[user], (user, flashes[user])  # both tiles, after the late join
+        assert len(beeps[user]) >= expected[user], (user, beeps[user])  # and both voices
+        late = offsets(flashes[user], beeps[user])
+        print(f"{user}: {len(late)} flashes, flash - beep ms: {[round(x * 1000) for x in late]}")
+        assert max(abs(x) for x in late) < SYNC_LIMIT, f"{user}: flash - beep = {[round(x, 3) for x in late]}"
+
+    mp3 = tmp_path / "call.mp3"
+    await _fetch(client, http, headers, compositions[audio["id"]], mp3)
+    with av.open(str(mp3)) as container:
+        stream = container.streams.audio[0]
+        assert (stream.codec_context.name, stream.sample_rate, stream.channels) == ("mp3float", 48000, 2)
+    samples, _ = decode_audio(mp3)
+    assert abs(len(samples) / 48000 - call) <= 0.02 * call
+    for user, frequency in (("alice", ALICE), ("bob", BOB)):
+        heard = beep_times(samples, 0.0, frequency)
+        assert len(heard) >= expected[user], (user, heard)
+        assert max(abs(x) for x in offsets(flashes[user], heard)) < SYNC_LIMIT
+
+    # deleting a composition deletes its file
+    stored = list((tmp_path / "storage").rglob(f"{video['id']}.mp4"))
+    assert len(stored) == 1
+    async with client.delete(f"{COMPOSITION}/conv-compose/{video['id']}/delete", headers=headers) as resp:
+        assert resp.status == 204
+    assert not stored[0].exists()
+    left_over = await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-compose", headers=headers)
+    assert [c["id"] for c in left_over["compositions"]] == [audio["id"]]
+    url_path = f"{COMPOSITION}/player/conv-compose/{video['id']}/url/attachment"
+    assert (await _json(client, "GET", url_path, 404, headers=headers))["error"] == "NOT_FOUND"
+
+
+async def _short_call(client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, name: str) -> None:
+    event = await start(client, room, name)
+    publisher = Publisher(http, janus.url, room, display("alice"))
+    try:
+        await publisher.join()
+        await publisher.publish()
+        await wait_tracks(client, event, "alice", 2)
+        await asyncio.sleep(2)
+    finally:
+        await publisher.leave()
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+
+
+@pytest.mark.timeout(180)
+async def test_the_queue_survives_a_restart_and_runs_by_priority(
+    aiohttp_client: AiohttpClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, janus.url)
+    client = await make_client(aiohttp_client, settings)
+    await _short_call(client, janus, http, room, "conv-queue")
+    requested = []
+    for priority in (1, 5, 3):
+        body = {"conversationId": "conv-queue", "type": "video", "resolution": "160x120", "priority": priority}
+        requested.append((await _request(client, auth("all"), **body))["id"])
+    await client.close()  # the worker of the first is stopped; the others have not started
+
+    client = await make_client(aiohttp_client, settings)
+    done = {c["id"]: c for c in await _until_done(client, auth("all"), "conv-queue")}
+    assert [done[i]["state"] for i in requested] == ["COMPLETED"] * 3
+    by_completion = sorted(requested, key=lambda i: done[i]["completed"])
+    assert by_completion == [requested[1], requested[2], requested[0]], "priority 5, then 3, then 1 (requeued)"
+    assert {done[i]["priority"] for i in requested} == {1, 3, 5}
+
+
+async def test_bad_requests_are_refused_and_change_nothing(
+    client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession
+) -> None:
+    live = await start(client, room, "conv-live")
+    assert live["state"] == "ACTIVE"
+    conflict = await _json(
+        client, "POST", f"{COMPOSITION}/request", 409, json={"conversationId": "conv-live", "type": "video"}
+    )
+    assert conflict["error"] == "CONFLICT"
+    await _json(client, "POST", f"{API}/recordings/{ids(live)}/stop")
+    good = {"conversationId": "conv-live", "type": "video", "resolution": "320x240", "layout": "GRID"}
+    bad: list[dict[str, Any]] = [
+        {**good, "resolution": "320"},
+        {**good, "resolution": "321x240"},
+        {**good, "resolution": "99999x240"},
+        {**good, "resolution": "0x0"},
+        {**good, "layout": "MOSAIC"},
+        {**good, "videoFormat": "webm"},
+        {**good, "audioFormat": "ogg"},
+        {**good, "type": "film"},
+        {**good, "priority": "high"},
+        {**good, "priority": 1000},
+        {k: v for k, v in good.items() if k != "conversationId"},
+        {**good, "conversationId": "a/b"},
+    ]
+    for body in bad:
+        answer = await _json(client, "POST", f"{COMPOSITION}/request", 400, json=body)
+        assert answer["error"] == "INVALID_REQUEST" and answer["details"], (body, answer)
+    malformed = await _json(
+        client, "POST", f"{COMPOSITION}/request", 400, data=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert malformed["error"] in {"INVALID_REQUEST", "MALFORMED_JSON"} and malformed["message"]
+    unknown = await _json(client, "POST", f"{COMPOSITION}/request", 404, json={**good, "conversationId": "nope"})
+    assert unknown["error"] == "NOT_FOUND"
+    await _json(client, "GET", f"{COMPOSITION}/query/conversation/nope", 404)
+    assert (await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-live"))["compositions"] == []
+
+    # a conversation whose recording holds no media: accepted, then FAILED with the reason
+    nothing = await _request(client, auth("all"), **good)
+    (failed,) = await _until_done(client, auth("all"), "conv-live")
+    assert failed["id"] == nothing["id"] and failed["state"] == "FAILED", failed
+    assert failed["error"]["code"] == "NO_MEDIA" and failed["error"]["message"]
+    url_path = f"{COMPOSITION}/player/conv-live/{failed['id']}/url/attachment"
+    assert (await _json(client, "GET", url_path, 409))["error"] == "CONFLICT"
+    # another organization sees none of it
+    await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-live", 404, headers=auth("other"))
+    await _json(client, "DELETE", f"{COMPOSITION}/conv-live/{failed['id']}/delete", 404, headers=auth("other"))
