@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,12 +112,14 @@ class Compositions:
     def __init__(
         self,
         repository: Repository,
+        recordings: Callable[[str, str], Awaitable[list[Recording]]],
         uploader: Uploader,
         storage: Callable[[str], StorageProvider],
         key_template: Callable[[str], str],
         options: CompositionOptions,
     ) -> None:
         self._repo = repository
+        self._recordings = recordings  # a conversation's recordings, oldest first; NotFoundError if none
         self._uploader = uploader
         self._storage = storage
         self._key_template = key_template
@@ -153,12 +155,6 @@ class Compositions:
         await self._repo.add_composition(composition)
         self._wake.set()
         return composition
-
-    async def _recordings(self, organization_id: str, conversation_id: str) -> list[Recording]:
-        recordings = await self._repo.list_for_conversation(organization_id, conversation_id)
-        if not recordings:
-            raise NotFoundError(f"conversation {conversation_id} has no recordings")
-        return recordings
 
     async def query(self, organization_id: str, conversation_id: str) -> list[Composition]:
         compositions = await self._repo.compositions(organization_id, conversation_id)
@@ -267,7 +263,7 @@ class Compositions:
 
     async def _prepare(self, composition: Composition, work: Path) -> tuple[Plan, Recording]:
         """PREPROCESSING: every track file of the conversation in the work folder, and the timeline."""
-        recordings = await self._repo.list_for_conversation(composition.organization_id, composition.conversation_id)
+        recordings = await self._recordings(composition.organization_id, composition.conversation_id)
         kinds = {"AUDIO"} if composition.type is CompositionType.AUDIO else {"AUDIO", "VIDEO"}
         inputs = work / "inputs"
         await asyncio.to_thread(inputs.mkdir, parents=True, exist_ok=True)

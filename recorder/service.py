@@ -78,6 +78,7 @@ class RecordingService:
         self.artifacts = Artifacts(repository, self._key_template, self.uploader, settings.spool / "artifacts")
         self.compositions = Compositions(
             repository,
+            self.recordings,
             self.uploader,
             self.storage,
             self._key_template,

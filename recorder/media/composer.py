@@ -134,11 +134,18 @@ class Rect:
 
 
 def _even(value: float) -> int:
-    return max(2, int(value) // 2 * 2)
+    """yuv420p wants even sizes and places."""
+    return int(value) // 2 * 2
+
+
+def _cell(x0: float, y0: float, x1: float, y1: float) -> Rect:
+    """The cell between two corners, on even pixels: neighbouring cells meet exactly."""
+    return Rect(_even(x0), _even(y0), max(2, _even(x1) - _even(x0)), max(2, _even(y1) - _even(y0)))
 
 
 def grid(count: int, width: int, height: int) -> list[Rect]:
-    """`count` equal cells, in the shape that gives a 4:3 picture the most room."""
+    """`count` equal cells, in the shape that gives a 4:3 picture the most room; a last, shorter row is
+    centred."""
     if count == 0:
         return []
 
@@ -149,14 +156,12 @@ def grid(count: int, width: int, height: int) -> list[Rect]:
 
     cols = max(range(1, count + 1), key=lambda c: (room(c), c))
     rows = math.ceil(count / cols)
+    cw, ch = width / cols, height / rows
     cells = []
     for n in range(count):
         row, col = divmod(n, cols)
-        in_row = min(cols, count - row * cols)  # a last, shorter row is centred
-        shift = (cols - in_row) * width / cols / 2
-        x0, x1 = shift + col * width / cols, shift + (col + 1) * width / cols
-        y0, y1 = row * height / rows, (row + 1) * height / rows
-        cells.append(Rect(_even(x0) if x0 else 0, _even(y0) if y0 else 0, _even(x1 - x0), _even(y1 - y0)))
+        x = (cols - min(cols, count - row * cols)) * cw / 2 + col * cw
+        cells.append(_cell(x, row * ch, x + cw, (row + 1) * ch))
     return cells
 
 
@@ -164,22 +169,16 @@ def spotlight(count: int, width: int, height: int) -> list[Rect]:
     """The first tile large on top, the others side by side in a strip below."""
     if count <= 1:
         return [Rect(0, 0, width, height)][:count]
-    strip = _even(height / SPOTLIGHT_STRIP)
-    small = [Rect(r.x, r.y + height - strip, r.width, r.height) for r in grid_row(count - 1, width, strip)]
-    return [Rect(0, 0, width, height - strip), *small]
-
-
-def grid_row(count: int, width: int, height: int) -> list[Rect]:
-    return [
-        Rect(_even(width * n / count) if n else 0, 0, _even(width * (n + 1) / count - width * n / count), height)
-        for n in range(count)
-    ]
+    top = height - _even(height / SPOTLIGHT_STRIP)
+    small = [_cell(width * n / (count - 1), top, width * (n + 1) / (count - 1), height) for n in range(count - 1)]
+    return [Rect(0, 0, width, top), *small]
 
 
 def _fit(rect: Rect, frame_width: int, frame_height: int) -> Rect:
     """The largest picture of the frame's aspect inside `rect`, centred."""
     scale = min(rect.width / frame_width, rect.height / frame_height)
-    width, height = min(rect.width, _even(frame_width * scale)), min(rect.height, _even(frame_height * scale))
+    width = max(2, min(rect.width, _even(frame_width * scale)))
+    height = max(2, min(rect.height, _even(frame_height * scale)))
     return Rect(rect.x + (rect.width - width) // 4 * 2, rect.y + (rect.height - height) // 4 * 2, width, height)
 
 
@@ -259,11 +258,8 @@ class Canvas:
         if state == self._last and self._picture is not None:
             return self._picture  # nothing moved: the same picture again
         picture = self._black.copy()
-        y_plane, u_plane, v_plane = (
-            picture[: self.height],
-            picture[self.height :].reshape(self.height // 2 * 2, self.width // 2)[: self.height // 2],
-            picture[self.height :].reshape(self.height // 2 * 2, self.width // 2)[self.height // 2 :],
-        )
+        y_plane, chroma_planes = picture[: self.height], picture[self.height :].reshape(self.height, self.width // 2)
+        u_plane, v_plane = chroma_planes[: self.height // 2], chroma_planes[self.height // 2 :]
         for tile, place in zip(tiles, places, strict=True):
             scaled = self._scale(tile, place)
             if scaled is None:

@@ -16,6 +16,7 @@ import yarl
 from pytest_aiohttp import AiohttpClient
 
 from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
+from tests.api.test_uploads import publish_two_seconds
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
@@ -181,26 +182,15 @@ async def test_a_two_party_call_composed_in_lip_sync_over_http(
     assert (await _json(client, "GET", url_path, 404, headers=headers))["error"] == "NOT_FOUND"
 
 
-async def _short_call(client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, name: str) -> None:
-    event = await start(client, room, name)
-    publisher = Publisher(http, janus.url, room, display("alice"))
-    try:
-        await publisher.join()
-        await publisher.publish()
-        await wait_tracks(client, event, "alice", 2)
-        await asyncio.sleep(2)
-    finally:
-        await publisher.leave()
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-
-
 @pytest.mark.timeout(180)
 async def test_the_queue_survives_a_restart_and_runs_by_priority(
     aiohttp_client: AiohttpClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
 ) -> None:
     settings = make_settings(tmp_path, janus.url)
     client = await make_client(aiohttp_client, settings)
-    await _short_call(client, janus, http, room, "conv-queue")
+    event = await start(client, room, "conv-queue")
+    await publish_two_seconds(client, janus, room, http, event)
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
     requested = []
     for priority in (1, 5, 3):
         body = {"conversationId": "conv-queue", "type": "video", "resolution": "160x120", "priority": priority}

@@ -34,7 +34,9 @@ def _settings(tmp_path: Path, janus_url: str, storage: dict[str, Any], **overrid
     return make_settings(tmp_path, janus_url, applications=[app], **{**FAST_RETRIES, **overrides})
 
 
-async def _publish(client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession, event: Any) -> None:
+async def publish_two_seconds(
+    client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession, event: Any
+) -> None:
     """Two seconds of one publisher's camera and microphone in the recorded room."""
     assert event["state"] == "ACTIVE", event
     publisher = Publisher(http, janus.url, room, display("alice", "CAM"))
@@ -64,7 +66,7 @@ async def test_an_outage_of_the_storage_loses_nothing(
             "instanceId": event["instanceId"],
             "chatTranscriptList": [{"timeStamp": "2026-11-21T10:00:00Z", "transcript": "hi", "userId": "u1"}],
         })  # fmt: skip
-        await _publish(client, janus, room, http, event)
+        await publish_two_seconds(client, janus, room, http, event)
         s3.stop()  # the storage goes away while the recording is stopped and its files are uploaded
         await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
 
@@ -118,7 +120,7 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
     assert verify["writeTestResult"]["message"].startswith("not run")
 
     event = await start(client, room, "conv-refused")
-    await _publish(client, janus, room, http, event)
+    await publish_two_seconds(client, janus, room, http, event)
     await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
     path = f"{API}/recordings/{ids(event)}"
     info = await wait_for(client, path, uploaded)
