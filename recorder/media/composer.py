@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import av.container
@@ -70,12 +70,21 @@ class Plan(BaseModel):
 # ---------------------------------------------------------------- audio
 
 
+def _decoded(container: av.container.InputContainer, stream: Any, source: Source) -> Iterator[Any]:
+    """The stream's frames up to the end, or up to a damaged part (a file cut short by a crash): what
+    decodes is composed, the rest is silence or the last frame."""
+    try:
+        yield from container.decode(stream)
+    except av.FFmpegError as exc:
+        print(f"{source.path}: composed up to a damaged part: {exc}", file=sys.stderr, flush=True)
+
+
 def _audio_chunks(source: Source) -> Iterator[tuple[int, Audio]]:
     """(timeline sample index, samples) of one audio file, decoded as they are asked for."""
     with av.open(source.path) as container:
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
-        for frame in container.decode(stream):
+        for frame in _decoded(container, stream, source):
             if frame.pts is None or frame.time_base is None:
                 continue
             position = round((source.offset + float(frame.pts * frame.time_base)) * RATE)
@@ -195,7 +204,7 @@ def _merged(intervals: list[tuple[float, float]], gap: float) -> list[tuple[floa
 def _video_frames(source: Source) -> Iterator[tuple[float, av.VideoFrame]]:
     """(timeline time, frame) of one video file, decoded as they are asked for."""
     with av.open(source.path) as container:
-        for frame in container.decode(container.streams.video[0]):
+        for frame in _decoded(container, container.streams.video[0], source):
             if frame.pts is not None and frame.time_base is not None:
                 yield source.offset + float(frame.pts * frame.time_base), frame
 

@@ -92,3 +92,20 @@ def test_audio_is_mixed_on_the_timeline_with_silence_in_gaps(tmp_path: Path) -> 
     assert [round(t, 2) for t in beep_times(samples, 0.0, 2000.0)] == [3.5]  # the timeline ends at 4 s
     gap = samples[int(1.25 * 48000) : int(2.95 * 48000)]
     assert abs(gap).max() < 0.001, "nothing plays: silence"
+
+
+def test_a_file_cut_short_is_composed_up_to_the_cut(tmp_path: Path) -> None:
+    """A crash leaves a file whose end is missing: what is there is composed, the rest is black/silence."""
+    video, audio = write_track_files(Signal(0.0, 0.0, 880.0), tmp_path / "alice", 4.0, 320, 240)
+    for path in (video, audio):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 6 // 10] + b"\x1f\x43\xb6\x75\xff" * 20)  # and some garbage
+    sources = [
+        Source(tile="alice/CAM", kind="video", path=str(video), offset=0.0, duration=4.0),
+        Source(tile="alice/CAM", kind="audio", path=str(audio), offset=0.0, duration=4.0),
+    ]
+    output = tmp_path / "cut.mp4"
+    compose(Plan(kind="VIDEO", output=str(output), duration=4.0, sources=sources, width=320, height=240))
+    assert [round(t, 1) for t in flash_times(output, (0.1, 0.1, 0.9, 0.9))][:1] == [1.0]
+    samples, _ = decode_audio(output)
+    assert [round(t, 2) for t in beep_times(samples, 0.0, 880.0)][:2] == [0.0, 1.0]
