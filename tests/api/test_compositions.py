@@ -15,12 +15,14 @@ import pytest
 import yarl
 from pytest_aiohttp import AiohttpClient
 
+from storage_providers.registry import create_provider
 from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
 from tests.api.test_uploads import publish_two_seconds
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
+from tests.storage_servers import BUCKET, Servers, profile, profile_data
 
 COMPOSITION = "/composition/api"
 CALL_SECONDS = 12.0
@@ -252,3 +254,48 @@ async def test_bad_requests_are_refused_and_change_nothing(
     # another organization sees none of it
     await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-live", 404, headers=auth("other"))
     await _json(client, "DELETE", f"{COMPOSITION}/conv-live/{failed['id']}/delete", 404, headers=auth("other"))
+
+
+@pytest.mark.timeout(180)
+async def test_a_composition_is_stored_in_object_storage_and_deleted_from_it(
+    aiohttp_client: AiohttpClient,
+    janus: JanusHost,
+    http: aiohttp.ClientSession,
+    room: int,
+    tmp_path: Path,
+    servers: Servers,
+) -> None:
+    s3 = servers.targets["s3rver"]
+    app = {"id": "app1", "organization_id": "org1", "janus": {"url": janus.url}, "storage": profile_data("s3rver", s3)}
+    client = await make_client(aiohttp_client, make_settings(tmp_path, janus.url, applications=[app]))
+    event = await start(client, room, "conv-s3")
+    await publish_two_seconds(client, janus, room, http, event)
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    composition = await _request(client, auth("all"), conversationId="conv-s3", type="audio")
+    (done,) = await _until_done(client, auth("all"), "conv-s3")
+    assert done["state"] == "COMPLETED", done
+
+    url_path = f"{COMPOSITION}/player/conv-s3/{composition['id']}/url/attachment"
+    deadline = time.monotonic() + 30
+    while "X-Amz-Signature" not in (url := (await _json(client, "GET", url_path))["url"]):
+        assert time.monotonic() < deadline, f"not uploaded: {url}"  # until then, the service's own link
+        await asyncio.sleep(0.1)
+    link = yarl.URL(url)
+    assert link.port == s3.port and link.path.startswith(f"/{BUCKET}/"), "a presigned URL of the storage"
+    mp3 = tmp_path / "stored.mp3"
+    async with http.get(url) as resp:  # no credentials
+        assert resp.status == 200
+        mp3.write_bytes(await resp.read())
+    assert mp3.stat().st_size == done["size"]
+    samples, _ = decode_audio(mp3)
+    assert abs(len(samples) / 48000 - done["duration"]) < 0.05
+
+    key = link.path.removeprefix(f"/{BUCKET}/")
+    provider = create_provider(profile("s3rver", s3))
+    try:
+        assert (await provider.stat(key)) is not None
+        async with client.delete(f"{COMPOSITION}/conv-s3/{composition['id']}/delete") as resp:
+            assert resp.status == 204
+        assert (await provider.stat(key)) is None, "the stored object is deleted with its composition"
+    finally:
+        await provider.aclose()
