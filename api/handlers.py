@@ -93,18 +93,25 @@ async def state(request: web.Request) -> web.Response:
     return web.json_response(recording_event(recording).wire())
 
 
+async def _storage_url(request: web.Request, application_id: str, key: str | None, uploaded: object) -> str | None:
+    """The storage's own signed URL of an uploaded object; None when it has none (local, SFTP), when the file
+    is not uploaded yet, or when the storage cannot sign now (the service's own link still works)."""
+    if not key or not uploaded:
+        return None
+    ttl = timedelta(seconds=request.app[SETTINGS].url_ttl_seconds)
+    with contextlib.suppress(StorageError):
+        return await request.app[SERVICE].storage(application_id).signed_url(key, ttl)
+    return None
+
+
 async def _recording_with_urls(request: web.Request, recording: Recording) -> web.Response:
     """Track URLs: the storage's own signed URL once a file is uploaded there; otherwise (local storage,
     SFTP, or a file not uploaded yet) the service's signed link, which serves it from wherever it is."""
     service = request.app[SERVICE]
-    ttl = timedelta(seconds=request.app[SETTINGS].url_ttl_seconds)
     ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
     urls: dict[str, str] = {}
     for track in (t for s in recording.streams for t in s.tracks):
-        url = None
-        if track.object_location and track.object_uploaded:
-            with contextlib.suppress(StorageError):  # the storage cannot sign now: our own link still works
-                url = await service.storage(recording.application_id).signed_url(track.object_location, ttl)
+        url = await _storage_url(request, recording.application_id, track.object_location, track.object_uploaded)
         if url is None and (track.object_uploaded or track.local_deleted is None):
             name = Path(track.object_location or track.local_location).name
             url = _signed_url(request, "recordings", "attachment", "track", *ids, track.id, name)[0]
@@ -329,19 +336,12 @@ def _composition_ids(request: web.Request) -> tuple[str, str]:
 
 async def composition_url(request: web.Request) -> web.Response:
     """The file's URL: the storage's own signed URL once uploaded there, else the service's signed link."""
-    service = request.app[SERVICE]
-    composition = await service.compositions.completed(_org(request), *_composition_ids(request))
-    ttl = request.app[SETTINGS].url_ttl_seconds
-    url = None
-    if composition.object_location and composition.object_uploaded:
-        with contextlib.suppress(StorageError):  # the storage cannot sign now: our own link still works
-            url = await service.storage(composition.application_id).signed_url(
-                composition.object_location, timedelta(seconds=ttl)
-            )
+    c = await request.app[SERVICE].compositions.completed(_org(request), *_composition_ids(request))
+    url = await _storage_url(request, c.application_id, c.object_location, c.object_uploaded)
     if url is not None:
-        valid_until = iso(datetime.now(UTC) + timedelta(seconds=ttl))
+        valid_until = iso(datetime.now(UTC) + timedelta(seconds=request.app[SETTINGS].url_ttl_seconds))
     else:
-        ids = (composition.conversation_id, composition.id, composition.file_name)
+        ids = (c.conversation_id, c.id, c.file_name)
         url, valid_until = _signed_url(request, "attachment", *ids, api=COMPOSITION_API)
     return web.json_response(URLResourceMessage(url=url, valid_until=valid_until).wire())
 

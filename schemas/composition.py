@@ -37,6 +37,10 @@ def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _priority(value: object) -> object:
     """Clients send the priority as a string ("1"); a JSON integer is taken too."""
     if isinstance(value, str) and re.fullmatch(r"-?\d{1,6}", value.strip()):
@@ -50,12 +54,8 @@ class CompositionRequest(WireModel):
     conversation_id: Id
     type: Annotated[CompositionType, BeforeValidator(_upper)]
     name: str | None = Field(default=None, max_length=200)
-    video_format: Annotated[str, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = Field(
-        default="mp4", pattern=r"^mp4$"
-    )
-    audio_format: Annotated[str, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = Field(
-        default="mp3", pattern=r"^mp3$"
-    )
+    video_format: Annotated[str, BeforeValidator(_lower)] = Field(default="mp4", pattern=r"^mp4$")
+    audio_format: Annotated[str, BeforeValidator(_lower)] = Field(default="mp3", pattern=r"^mp3$")
     resolution: str = "640x480"
     layout: Annotated[Layout, BeforeValidator(_upper)] = Layout.GRID
     priority: Annotated[JsonInt, BeforeValidator(_priority), Field(ge=0, le=100)] = 1
