@@ -15,10 +15,11 @@ from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
 from api.errors import error_middleware
 from api.keys import SERVICE, SETTINGS, SIGNER
 from api.routes import add_routes
+from recorder.database import open_database
 from recorder.service import RecordingService
 from recorder.settings import ClientSettings, Role, Settings
 from recorder.signing import UrlSigner
-from recorder.sqlite_repository import SqliteRepository
+from recorder.sql_repository import SqlRepository
 
 
 def _kept_secret(path: Path) -> str:
@@ -45,6 +46,10 @@ def _clients(settings: Settings) -> list[ClientSettings]:
     return [ClientSettings.model_validate(demo)]
 
 
+def _database_url(settings: Settings) -> str | None:
+    return settings.database_url.get_secret_value() if settings.database_url is not None else None
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
@@ -56,10 +61,11 @@ def create_app(settings: Settings) -> web.Application:
     credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
+        database = await open_database(_database_url(settings), settings.database)
         async with (
-            await SqliteRepository.open(settings.database) as repository,
+            await SqlRepository.open(database) as repository,
             aiohttp.ClientSession() as http,
-            RecordingService(settings, repository, http, credentials_key) as service,
+            RecordingService(settings, repository, database, http, credentials_key) as service,
         ):
             app[SERVICE] = service
             yield

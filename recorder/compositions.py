@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ class CompositionOptions:
     threads: int = 1
     nice: int = 10
     preset: str = "veryfast"
+    instance_id: str = "local"
+    lease_seconds: float = 10.0  # another instance takes a job over when its lease is not renewed
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class Compositions:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        requeued = await self._repo.requeue_compositions()
+        requeued = await self._repo.release_compositions(self._options.instance_id)  # an earlier run's
         if requeued:
             logger.info("%d interrupted compositions are queued again", requeued)
         self._task = asyncio.create_task(self._loop(), name="compositions")
@@ -217,11 +220,16 @@ class Compositions:
         while True:
             self._wake.clear()
             while len(self._running) < self._options.concurrency:
-                composition = await self._repo.claim_composition()
+                now = time.time()
+                composition = await self._repo.claim_composition(
+                    self._options.instance_id, now, now + self._options.lease_seconds
+                )
                 if composition is None:
                     break
                 self._spawn(composition)
-            await self._wake.wait()
+            # requests to other instances, and jobs whose instance died, are seen at the next look
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._options.lease_seconds / 2)
 
     def _spawn(self, composition: Composition) -> None:
         task = asyncio.create_task(self._run(composition), name=f"composition-{composition.id}")
@@ -368,11 +376,12 @@ class Compositions:
         await self._repo.save_composition(composition)
 
     async def aclose(self) -> None:
-        """Stop the scheduler and the workers; what they were doing is queued again at the next start."""
+        """Stop the scheduler and the workers; what they were doing is queued again for any instance."""
         tasks = [*self._running.values(), *([self._task] if self._task else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._repo.release_compositions(self._options.instance_id)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

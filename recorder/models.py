@@ -60,6 +60,7 @@ class Track:
     # the sender's wall-clock time of the file's first frame (RTCP sender reports), set when the track ends;
     # None without reports: then `started` (when the first frame arrived here) places the track
     media_start: datetime | None = None
+    writer: str | None = None  # the instance that writes the file (its leftovers are finalized by others)
 
     @property
     def timeline_start(self) -> datetime:
@@ -98,6 +99,7 @@ class Recording:
     error: ErrorInfo | None = None
     streams: list[Stream] = field(default_factory=list)
     chat_transcript: ChatTranscript | None = None
+    lease_until: float | None = None  # epoch seconds: `instance_id` owns the live recording until then
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ class UploadJob:
     attempts: int = 0
     error: ErrorInfo | None = None
     id: int | None = None
+    origin: str | None = None  # the instance that made the local file (only it may not see it: another disk)
+    owner: str | None = None  # the instance working on the job while its lease lasts
 
 
 @dataclass
@@ -194,6 +198,7 @@ class Composition:
     object_location: str | None = None  # its key in the application's storage
     object_uploaded: datetime | None = None
     deleted: datetime | None = None
+    owner: str | None = None  # the instance running the job while its lease lasts
 
     @property
     def extension(self) -> str:

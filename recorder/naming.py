@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from recorder.models import Recording
+from recorder.models import Recording, Stream, Track
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -43,3 +44,9 @@ def object_key(template: str, recording: Recording, parts: KeyParts) -> str:
         "ext": parts.ext,
     }
     return template.format_map({name: safe_name(value) for name, value in values.items()})
+
+
+def track_key(template: str, recording: Recording, stream: Stream, track: Track) -> str:
+    """The key of a track's file."""
+    ext = Path(track.local_location).suffix.lstrip(".")
+    return object_key(template, recording, KeyParts(stream.id, stream.type, stream.user_id, track.id, track.type, ext))

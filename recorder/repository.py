@@ -1,6 +1,6 @@
 """The repository port: where recordings, streams and tracks are kept.
 
-`SqliteRepository` is the embedded adapter; a PostgreSQL adapter implements the same methods.
+`SqlRepository` implements it on SQLite (the embedded default) and on PostgreSQL (several instances).
 """
 
 from __future__ import annotations
@@ -34,6 +34,17 @@ class StoredProfile:
     credentials: str | None
 
 
+@dataclass(frozen=True)
+class InstanceInfo:
+    """A running service process: it heartbeats while it runs (RUNNING, or DRAINING while it shuts down)."""
+
+    id: str
+    address: str | None
+    state: str
+    started: datetime
+    heartbeat: datetime | None = None
+
+
 class Repository(ABC):
     """Conversations belong to organizations: every lookup is scoped by `organization_id`, so that two
     organizations may use the same conversation id and never see each other's recordings."""
@@ -58,8 +69,9 @@ class Repository(ABC):
         """Every recording of a conversation, oldest first."""
 
     @abstractmethod
-    async def save_recording(self, recording: Recording) -> None:
-        """Write the recording's own fields (not its streams)."""
+    async def save_recording(self, recording: Recording) -> bool:
+        """Write the recording's own fields (not its streams), only while `recording.instance_id` owns it
+        (another instance that took it over is never overwritten); whether it was written."""
 
     @abstractmethod
     async def save_stream(self, stream: Stream) -> None:
@@ -116,15 +128,25 @@ class Repository(ABC):
         """For the service's own bookkeeping (uploads): not scoped by organization."""
 
     @abstractmethod
-    async def add_upload(self, job: UploadJob) -> UploadJob:
-        """Store a new upload job durably; it gets its id."""
+    async def add_upload(self, job: UploadJob, lease_until: float | None = None) -> UploadJob:
+        """Store a new upload job durably (leased by `job.owner` until `lease_until`); it gets its id."""
 
     @abstractmethod
     async def save_upload(self, job: UploadJob) -> None: ...
 
     @abstractmethod
-    async def due_uploads(self, now: datetime, limit: int, busy_keys: set[str]) -> list[UploadJob]:
-        """PENDING and UPLOADED jobs whose time has come, oldest first, none with a key in `busy_keys`."""
+    async def claim_uploads(
+        self, owner: str, now: datetime, limit: int, busy_keys: set[str], lease_until: float
+    ) -> list[UploadJob]:
+        """Lease to `owner` PENDING and UPLOADED jobs whose time has come and that nobody else holds, oldest
+        first, none with a key in `busy_keys`."""
+
+    @abstractmethod
+    async def release_uploads(self, owner: str, job_id: int | None = None) -> int:
+        """Give up the leases of `owner`'s unfinished jobs, or of one (another instance may take them at once)."""
+
+    @abstractmethod
+    async def unfinished_uploads(self, owner: str) -> int: ...
 
     @abstractmethod
     async def next_upload_due(self) -> datetime | None:
@@ -166,12 +188,45 @@ class Repository(ABC):
         """For the service's own bookkeeping: not scoped by organization, deleted ones included."""
 
     @abstractmethod
-    async def claim_composition(self) -> Composition | None:
-        """The QUEUED composition to run next (highest priority, then oldest), made PREPROCESSING."""
+    async def claim_composition(self, owner: str, now: float, lease_until: float) -> Composition | None:
+        """The composition to run next (QUEUED, or running under a lease that ran out; highest priority, then
+        oldest), made PREPROCESSING and leased to `owner`."""
 
     @abstractmethod
-    async def requeue_compositions(self) -> int:
-        """Compositions left PREPROCESSING or PROCESSING (their worker was stopped) go back to QUEUED."""
+    async def release_compositions(self, owner: str) -> int:
+        """`owner`'s running compositions (their workers were stopped) go back to QUEUED."""
+
+    @abstractmethod
+    async def heartbeat(self, instance: InstanceInfo, now: datetime, lease_until: float) -> set[str]:
+        """Say the instance is alive and renew the leases it still holds (one that ran out is lost); the ids
+        of the live recordings it owns."""
+
+    @abstractmethod
+    async def instances(self) -> list[InstanceInfo]: ...
+
+    @abstractmethod
+    async def expire_recordings(self, now: float) -> list[str]:
+        """INITIALISED and ACTIVE recordings whose lease ran out become PENDING_RECOVERY; their ids."""
+
+    @abstractmethod
+    async def claim_recovery(
+        self, instance_id: str, now: float, lease_until: float, recorder_id: str | None = None
+    ) -> Recording | None:
+        """Take the oldest PENDING_RECOVERY recording nobody holds (or that one): `instance_id` becomes its
+        instance."""
+
+    @abstractmethod
+    async def release_recording(self, recorder_id: str, instance_id: str) -> bool:
+        """Hand a live recording over: PENDING_RECOVERY with no lease, for any instance to claim at once."""
+
+    @abstractmethod
+    async def leftover_tracks(self, now: float, alive_but: str | None) -> list[tuple[str, Track]]:
+        """(recorder id, track) of tracks never finished whose writer is not alive; `alive_but` counts as not
+        alive (an instance at its start: what its earlier run left)."""
+
+    @abstractmethod
+    async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
+        """Write a leftover track's end, unless another instance did it first."""
 
     @abstractmethod
     async def aclose(self) -> None: ...

@@ -1,4 +1,9 @@
-"""RecordingService: starts, stops and reports recordings; owns every running RecordingSession."""
+"""RecordingService: starts, stops and reports recordings; owns every RecordingSession this instance runs.
+
+With several instances on one database, any instance answers any request: reads come from the database, a
+stop for a recording another instance runs is sent to that instance (and followed until it is stopped), and
+recordings, uploads and compositions of an instance that died are taken over (recorder.cluster).
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,39 @@ import contextlib
 import logging
 import os
 import shutil
+import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
 from recorder.artifacts import Artifacts
+from recorder.cluster import EVERYONE, Cluster, ClusterOptions
 from recorder.compositions import CompositionOptions, Compositions
 from recorder.conference.base import Conference
 from recorder.conference.janus import JanusConference
+from recorder.database import Database
 from recorder.errors import NotFoundError, UnavailableError
+from recorder.media.repair import repair
 from recorder.models import (
+    LIVE_STATES,
     ChatEntry,
     CobrowseEvent,
     CobrowseSession,
+    ErrorInfo,
     Recording,
     RecordingState,
+    StreamState,
     UploadJob,
     UploadKind,
     UploadState,
 )
+from recorder.naming import track_key
 from recorder.profiles import StorageProfiles
 from recorder.repository import Repository
 from recorder.session import RecordingSession, SessionOptions
@@ -54,9 +69,15 @@ class StartCommand:
 
 class RecordingService:
     def __init__(
-        self, settings: Settings, repository: Repository, http: aiohttp.ClientSession, credentials_key: bytes
+        self,
+        settings: Settings,
+        repository: Repository,
+        database: Database,
+        http: aiohttp.ClientSession,
+        credentials_key: bytes,
     ) -> None:
         self._settings = settings
+        self.instance_id = settings.instance_id
         self._repo = repository
         self._http = http
         self.profiles = StorageProfiles(settings, repository, credentials_key)
@@ -72,6 +93,8 @@ class RecordingService:
                 settings.upload_max_attempts,
                 settings.upload_backoff_seconds,
                 settings.upload_backoff_max_seconds,
+                settings.instance_id,
+                settings.lease_seconds,
             ),
             self._record_upload,
         )
@@ -88,16 +111,29 @@ class RecordingService:
                 settings.composition_threads,
                 settings.composition_nice,
                 settings.composition_preset,
+                settings.instance_id,
+                settings.lease_seconds,
             ),
         )
+        address = settings.public_url or f"http://{settings.host}:{settings.port}"
+        self.cluster = Cluster(
+            repository,
+            database,
+            ClusterOptions(settings.instance_id, address, settings.lease_seconds, settings.heartbeat_seconds),
+            self,
+        )
+        self._leftovers_elsewhere: set[str] = set()  # leftover tracks whose file is on another machine
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _key_template(self, application_id: str) -> str:
         return self.profiles.get(application_id).key_template
 
     async def open(self) -> None:
-        """Read the profiles set through the API and take up the uploads left unfinished."""
+        """Read the profiles set through the API, join the other instances (finishing what an earlier run
+        left) and take up the work left unfinished."""
         await self.profiles.load()
         self.uploader.start()
+        await self.cluster.start()
         await self.compositions.start()
 
     def storage(self, application_id: str) -> StorageProvider:
@@ -201,9 +237,29 @@ class RecordingService:
             request_timeout=self._settings.conference_request_timeout_seconds,
         )
 
+    def _session(self, recording: Recording, app: ApplicationSettings) -> RecordingSession:
+        session = RecordingSession(
+            recording,
+            self._conference(app, recording.conference_id),
+            self._repo,
+            self.uploader,
+            self._key_template(app.id),
+            self._options,
+            on_finished=self.artifacts.store_all,
+        )
+        self._sessions[recording.recorder_id] = session
+        session.start()
+        return session
+
     async def start(self, command: StartCommand) -> Recording:
         """Start recording a conversation; a retry while it is live returns the live recording."""
         self.forget_finished()
+        if self.cluster.draining:
+            raise UnavailableError(
+                "this instance is shutting down; send the request to another one",
+                retry_after=1,
+                code="SHUTTING_DOWN",
+            )
         app = self.application(command.organization_id, command.application_id)
         if await self._repo.get_live(app.organization_id, command.conversation_id) is None:
             await self._check_spool()
@@ -211,7 +267,7 @@ class RecordingService:
             Recording(
                 recorder_id=str(uuid.uuid4()),
                 conversation_id=command.conversation_id,
-                instance_id=self._settings.instance_id,
+                instance_id=self.instance_id,
                 organization_id=app.organization_id,
                 application_id=app.id,
                 conference_id=command.conference_id,
@@ -219,21 +275,12 @@ class RecordingService:
                 video=command.video,
                 state=RecordingState.INITIALISED,
                 created=datetime.now(UTC),
+                lease_until=self.cluster.lease(),
             )
         )
         session = self._sessions.get(recording.recorder_id)
         if created:
-            session = RecordingSession(
-                recording,
-                self._conference(app, command.conference_id),
-                self._repo,
-                self.uploader,
-                self._key_template(app.id),
-                self._options,
-                on_finished=self.artifacts.store_all,
-            )
-            self._sessions[recording.recorder_id] = session
-            session.start()
+            session = self._session(recording, app)
         if session is not None:
             with contextlib.suppress(TimeoutError):  # still joining: the answer says INITIALISED
                 await asyncio.wait_for(asyncio.shield(session.joined), self._settings.start_timeout_seconds)
@@ -241,12 +288,115 @@ class RecordingService:
         return recording
 
     async def stop(self, organization_id: str, conversation_id: str, recorder_id: str, instance_id: str) -> Recording:
-        recording = await self.get(organization_id, conversation_id, recorder_id, instance_id)
-        session = self._sessions.pop(recording.recorder_id, None)
-        if session is None:
-            return recording
-        await session.stop()
-        return session.recording
+        """Stop a recording wherever it runs: here, on its owner (sent as a command, followed until it is
+        stopped, at most `command_timeout_seconds`), or nowhere (left by a dead instance: stopped here)."""
+        ids = (conversation_id, recorder_id, instance_id)
+        recording = await self.get(organization_id, *ids)
+        deadline = time.monotonic() + self._settings.command_timeout_seconds
+        sent_to: str | None = None
+        while True:
+            session = self._sessions.pop(recording.recorder_id, None)
+            if session is not None:
+                await session.stop()
+                return session.recording
+            if recording.state not in LIVE_STATES:
+                return recording
+            if recording.state is RecordingState.PENDING_RECOVERY and (recording.lease_until or 0) < time.time():
+                stopped = await self._stop_unowned(recording.recorder_id)
+                if stopped is not None:
+                    return stopped
+            elif recording.instance_id not in (sent_to, self.instance_id):
+                sent_to = recording.instance_id
+                await self.cluster.send(sent_to, "stop", recorderId=recording.recorder_id)
+            if time.monotonic() > deadline:
+                logger.warning("recording %s: its instance did not stop it in time", recording.recorder_id)
+                return recording
+            await asyncio.sleep(0.05)
+            recording = await self.get(organization_id, *ids)
+
+    async def _stop_unowned(self, recorder_id: str) -> Recording | None:
+        """Stop a recording nobody records (PENDING_RECOVERY, unclaimed): its files are finished and stored."""
+        now = time.time()
+        recording = await self._repo.claim_recovery(self.instance_id, now, self.cluster.lease(), recorder_id)
+        if recording is None:
+            return None
+        stopped = datetime.now(UTC)
+        for stream in recording.streams:
+            if stream.state is StreamState.RECORDING:
+                stream.state, stream.stopped = StreamState.STOPPED, stopped
+                await self._repo.save_stream(stream)
+        recording.state, recording.stopped = RecordingState.STOPPED, stopped
+        await self._repo.save_recording(recording)
+        await self.finalize_leftovers(alive_but=None)
+        await self.artifacts.store_all(recording)
+        return await self._repo.recording_by_id(recorder_id)
+
+    # ------------------------------------------------------------ the cluster's calls (recorder.cluster.Member)
+
+    async def holding(self, recorder_ids: set[str]) -> None:
+        for recorder_id, session in list(self._sessions.items()):
+            if recorder_id not in recorder_ids and session.recording.state in LIVE_STATES:
+                logger.warning("recording %s: this instance lost its lease; another one takes over", recorder_id)
+                self._sessions.pop(recorder_id, None)
+                self._spawn(session.stop(None))
+
+    async def recover(self, recording: Recording) -> None:
+        app = self._settings.application(recording.application_id)
+        if app is None:  # not configured on this instance: it cannot join
+            logger.error(
+                "recording %s: application %s is not configured here", recording.recorder_id, recording.application_id
+            )
+            recording.state, recording.stopped = RecordingState.ABORTED, datetime.now(UTC)
+            recording.error = ErrorInfo(
+                "APPLICATION_UNKNOWN", "the recovering instance does not know the application", recording.stopped
+            )
+            await self._repo.save_recording(recording)
+            return
+        self._session(recording, app)
+
+    async def finalize_leftovers(self, alive_but: str | None) -> None:
+        for recorder_id, track in await self._repo.leftover_tracks(time.time(), alive_but):
+            if track.id in self._leftovers_elsewhere:
+                continue
+            path = Path(track.local_location)
+            if not await asyncio.to_thread(path.is_file):
+                logger.info("track %s: %s is not on this machine; left to its own instance", track.id, path)
+                self._leftovers_elsewhere.add(track.id)
+                continue
+            result = await asyncio.to_thread(repair, path)
+            track.frames, track.duration = result.frames, result.duration
+            track.stopped = datetime.fromtimestamp(await asyncio.to_thread(os.path.getmtime, path), UTC)  # last flush
+            if not result.frames:
+                track.local_error = ErrorInfo(
+                    "UNREADABLE", "the file left by a dead instance does not read", track.stopped
+                )
+            if not await self._repo.finish_leftover(recorder_id, track):
+                continue  # another instance finished it
+            recording = await self._repo.recording_by_id(recorder_id)
+            stream = next((s for s in recording.streams if s.id == track.stream_id), None) if recording else None
+            if recording is None or stream is None:
+                continue
+            logger.info(
+                "track %s left by instance %s: %d frames, %.1f s, stored",
+                track.id,
+                track.writer,
+                track.frames,
+                track.duration,
+            )
+            key = track_key(self._key_template(recording.application_id), recording, stream, track)
+            await self.uploader.enqueue(recording.application_id, recorder_id, UploadKind.TRACK, track.id, path, key)
+
+    async def command(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "stop":
+            session = self._sessions.pop(str(message.get("recorderId")), None)
+            if session is not None:
+                logger.info("recording %s: stopped at another instance's request", session.recording.recorder_id)
+                await session.stop()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def get(
         self, organization_id: str | None, conversation_id: str, recorder_id: str, instance_id: str
@@ -292,15 +442,32 @@ class RecordingService:
     def forget_finished(self) -> None:
         """Drop sessions that ended by themselves (FAILED, ABORTED)."""
         for recorder_id, session in list(self._sessions.items()):
-            if session.recording.state not in (RecordingState.INITIALISED, RecordingState.ACTIVE):
+            if session.recording.state not in LIVE_STATES:
                 self._sessions.pop(recorder_id, None)
 
     async def aclose(self) -> None:
-        """Stop every recording this instance runs: files are closed and their uploads queued (an upload under
-        way is taken up again at the next start)."""
+        """Shut down: take no new work; hand every recording this instance runs over to the others (or stop
+        it: `shutdown_recordings`), its files closed and queued for upload; give uploads under way
+        `shutdown_upload_deadline_seconds`; leave the rest (leases given up) to the others or the next start."""
+        self.cluster.draining = True
         sessions, self._sessions = list(self._sessions.values()), {}
-        await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
+        handover = self._settings.shutdown_recordings == "handover"
+        await asyncio.gather(
+            *(s.stop(None if handover else RecordingState.STOPPED) for s in sessions), return_exceptions=True
+        )
+        if handover:
+            handed = [s.recording.recorder_id for s in sessions if s.recording.state in LIVE_STATES]
+            for recorder_id in handed:
+                await self._repo.release_recording(recorder_id, self.instance_id)
+            if handed:
+                logger.info("recordings %s are handed over", ", ".join(handed))
+                await self.cluster.send(EVERYONE, "recover")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.compositions.aclose()
+        left = await self.uploader.drain(self._settings.shutdown_upload_deadline_seconds)
+        if left:
+            logger.warning("%d uploads are left to the other instances (or the next start)", left)
+        await self.cluster.aclose()
         await self.uploader.aclose()
         for provider in [*self._providers.values(), *self._retired]:
             await provider.aclose()

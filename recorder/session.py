@@ -7,7 +7,11 @@ every track to its own file, and hands each file to the uploader when its track 
 - FAILED (with `error`) when the conference cannot be joined: server unreachable, room unknown.
 - ABORTED when the conference ends under the recording: the room is destroyed or the conference server
   stops answering (its session is lost). Everything recorded until then is kept and stored.
-- STOPPED when the recording is stopped through the API (or the service shuts down).
+- STOPPED when the recording is stopped through the API (or the service shuts down with `stop`).
+- A recording taken over from a dead instance (PENDING_RECOVERY) joins again, continues every stream with
+  new tracks, and is ACTIVE with `recovered` set; a conference gone meanwhile makes it ABORTED.
+- An instance that lost its lease (another one took the recording over) or hands the recording over closes
+  its files and stores them, but writes nothing more about the recording.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from recorder.conference.base import (
     PublicationRemoved,
 )
 from recorder.media.subscription import Subscription, TrackSink
-from recorder.models import ErrorInfo, Recording, RecordingState, Stream, StreamState, Track, UploadKind
-from recorder.naming import KeyParts, object_key, safe_name
+from recorder.models import LIVE_STATES, ErrorInfo, Recording, RecordingState, Stream, StreamState, Track, UploadKind
+from recorder.naming import safe_name, track_key
 from recorder.repository import Repository
 from recorder.uploads import Uploader
 
@@ -78,7 +82,9 @@ class RecordingSession:
         self._key_template = key_template
         self._options = options
         self._directory = options.spool / safe_name(recording.conversation_id) / safe_name(recording.recorder_id)
-        self._streams: dict[str, Stream] = {}  # publication id -> its stream (kept across republish)
+        # publication id -> its stream (kept across republish, and across a recovery by another instance)
+        self._streams: dict[str, Stream] = {s.publication_id: s for s in recording.streams}
+        self._recovering = recording.state is RecordingState.PENDING_RECOVERY
         self._active: dict[str, _Active] = {}
         self._tracks: dict[str, Track] = {}
         self._pending: set[asyncio.Task[None]] = set()
@@ -96,19 +102,34 @@ class RecordingSession:
         self._task = asyncio.create_task(self._run(), name=f"recording-{self.recording.recorder_id}")
 
     async def _run(self) -> None:
+        if self._recovering:
+            await self._close_left_streams()
         try:
             publications = await self._conference.join()
         except ConferenceError as exc:
             self._log.warning("recording %s failed to join: %s", self.recording.recorder_id, exc.message)
-            await self._finish(RecordingState.FAILED, ErrorInfo(exc.code, exc.message, _now()))
+            # a recovered recording keeps what was recorded before: the conference ended meanwhile
+            state = RecordingState.ABORTED if self._recovering else RecordingState.FAILED
+            await self._finish(state, ErrorInfo(exc.code, exc.message, _now()))
             return
         finally:
             if not self.joined.done():
                 self.joined.set_result(None)
-        self.recording.state, self.recording.started = RecordingState.ACTIVE, _now()
-        await self._repo.save_recording(self.recording)
+        now = _now()
+        self.recording.state = RecordingState.ACTIVE
+        if self._recovering:
+            self.recording.recovered = now
+        else:
+            self.recording.started = now
+        if not await self._repo.save_recording(self.recording):
+            self._log.warning("recording %s was taken over by another instance", self.recording.recorder_id)
+            await self._finish(None)
+            return
         self._log.info(
-            "recording %s is ACTIVE in conference %s", self.recording.recorder_id, self.recording.conference_id
+            "recording %s is ACTIVE in conference %s%s",
+            self.recording.recorder_id,
+            self.recording.conference_id,
+            " (recovered)" if self._recovering else "",
         )
         for publication in publications:
             await self._handle(PublicationAdded(publication))
@@ -117,6 +138,14 @@ class RecordingSession:
             await self._handle(event)
             if isinstance(event, ConferenceEnded):
                 return
+
+    async def _close_left_streams(self) -> None:
+        """Streams the dead instance was recording end there; a publication still there continues its stream
+        with new tracks."""
+        for stream in self._streams.values():
+            if stream.state is StreamState.RECORDING:
+                stream.state, stream.stopped = StreamState.STOPPED, _now()
+                await self._repo.save_stream(stream)
 
     async def _handle(self, event: ConferenceEvent) -> None:
         """Handle one event to its end: stopping the recording does not cut a change in half."""
@@ -182,6 +211,7 @@ class RecordingSession:
             type=sink.kind.upper(),
             started=sink.started,
             local_location=str(sink.writer.path),
+            writer=self.recording.instance_id,
         )
         stream.tracks.append(track)
         self._tracks[track.id] = track
@@ -230,8 +260,7 @@ class RecordingSession:
     async def _store(self, stream: Stream, track: Track) -> None:
         """Hand the finished file to the uploader: the job is durable before this returns."""
         source = Path(track.local_location)
-        parts = KeyParts(stream.id, stream.type, stream.user_id, track.id, track.type, source.suffix.lstrip("."))
-        key = object_key(self._key_template, self.recording, parts)
+        key = track_key(self._key_template, self.recording, stream, track)
         await self._repo.save_track(self.recording.recorder_id, track)
         if not await asyncio.to_thread(source.is_file):
             self._log.warning("track %s has no file to store: %s", track.id, source)
@@ -240,13 +269,14 @@ class RecordingSession:
             self.recording.application_id, self.recording.recorder_id, UploadKind.TRACK, track.id, source, key
         )
 
-    async def _finish(self, state: RecordingState, error: ErrorInfo | None = None) -> None:
-        """End the recording once, whoever asks first (stop, or the conference ending); others wait for it."""
+    async def _finish(self, state: RecordingState | None, error: ErrorInfo | None = None) -> None:
+        """End the recording once, whoever asks first (stop, or the conference ending); others wait for it.
+        None: this instance lets the recording go (handed over, or taken over) and writes nothing about it."""
         if self._finishing is None:
             self._finishing = asyncio.create_task(self._close(state, error))
         await asyncio.shield(self._finishing)
 
-    async def _close(self, state: RecordingState, error: ErrorInfo | None) -> None:
+    async def _close(self, state: RecordingState | None, error: ErrorInfo | None) -> None:
         while self._pending:  # changes under way finish first; no new ones start (see _add)
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         async with self._lock:
@@ -256,22 +286,26 @@ class RecordingSession:
             while self._pending:
                 await asyncio.gather(*list(self._pending), return_exceptions=True)
             await self._conference.aclose()
-            if self.recording.state in (RecordingState.INITIALISED, RecordingState.ACTIVE):
+            if state is None:
+                return
+            if self.recording.state in LIVE_STATES:
                 self.recording.state, self.recording.stopped, self.recording.error = state, _now(), error
-                await self._repo.save_recording(self.recording)
+                if not await self._repo.save_recording(self.recording):
+                    return  # another instance owns it now: it finishes the recording
         if self._on_finished is not None:
             try:
                 await self._on_finished(self.recording)
             except Exception:
                 self._log.exception("recording %s: finishing work failed", self.recording.recorder_id)
 
-    async def stop(self) -> None:
-        """Stop recording: close every file, store it, leave the conference."""
+    async def stop(self, state: RecordingState | None = RecordingState.STOPPED) -> None:
+        """Stop recording: close every file, store it, leave the conference. `state` None: let the recording
+        go to another instance (nothing is written about the recording itself)."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._finish(RecordingState.STOPPED)
+        await self._finish(state)
         if not self.joined.done():
             self.joined.set_result(None)
 

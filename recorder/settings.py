@@ -6,8 +6,9 @@ import os
 import uuid
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
     port: int = 8080
     data_dir: Path = Path("data")
     database_path: Path | None = None  # default: <data_dir>/recorder.sqlite3
+    # postgresql://user:password@host:port/database: a database shared by several instances (else SQLite)
+    database_url: SecretStr | None = None
     spool_dir: Path | None = None  # where tracks are written before they are stored; default <data_dir>/spool
     instance_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     public_url: str | None = None  # base of the URLs handed out; default: the request's own origin
@@ -109,6 +112,17 @@ class Settings(BaseSettings):
     composition_concurrency: int = Field(default=1, ge=1, le=16)
     composition_threads: int = Field(default=1, ge=1, le=16)
     composition_nice: int = Field(default=10, ge=0, le=19)
+    # Several instances: each renews its leases (recordings, upload jobs, compositions) every
+    # `heartbeat_seconds`; a lease not renewed for `lease_seconds` ends and another instance takes the work over.
+    lease_seconds: float = Field(default=10.0, ge=2)
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    # SIGTERM: `handover` leaves live recordings to another instance at once (PENDING_RECOVERY; a single
+    # instance takes them up again when it is back), `stop` stops them. Either way uploads under way get
+    # `shutdown_upload_deadline_seconds` to finish; the rest are left to the others (or the next start).
+    shutdown_recordings: Literal["handover", "stop"] = "handover"
+    shutdown_upload_deadline_seconds: float = Field(default=30.0, ge=0)
+    # a stop sent to an instance that does not own the recording waits this long for the owner to stop it
+    command_timeout_seconds: float = Field(default=15.0, gt=0)
     composition_preset: str = Field(default="veryfast", pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium)$")
 
     @classmethod
@@ -125,6 +139,12 @@ class Settings(BaseSettings):
         if config_file:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)),)
         return sources
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be at most half of lease_seconds (a lease outlives a late beat)")
+        return self
 
     @property
     def database(self) -> Path:

@@ -6,6 +6,10 @@ size and, where the backend reports one, its MD5) -> DONE (local file deleted). 
 destination did not answer) is retried with exponential backoff; a refusal of the destination (credentials,
 a missing bucket) or too many attempts make it FAILED, with the error recorded and the local file kept, until
 `retry` is asked (the upload endpoint, or a new storage profile). A restart takes up every unfinished job.
+
+Jobs are leased: an instance works only on jobs it holds (renewed by its heartbeat), and takes over those of
+an instance whose lease ran out, when it can see the file (a file on another machine's disk stays for that
+machine: the job is given back).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +41,8 @@ class UploadOptions:
     max_attempts: int = 8
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 60.0
+    instance_id: str = "local"
+    lease_seconds: float = 10.0
 
 
 def _now() -> datetime:
@@ -67,6 +74,10 @@ class Uploader:
         self._wake = asyncio.Event()
         self._running: dict[int, tuple[str, asyncio.Task[None]]] = {}  # job id -> (key, task)
         self._task: asyncio.Task[None] | None = None
+        self._elsewhere: set[str] = set()  # keys of jobs whose file is on another machine's disk
+
+    def _lease(self) -> float:
+        return time.time() + self._options.lease_seconds
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="uploader")
@@ -76,9 +87,10 @@ class Uploader:
     ) -> UploadJob:
         size, md5 = await asyncio.to_thread(_digest, source)
         now = _now()
-        job = await self._repo.add_upload(
-            UploadJob(application_id, recorder_id, kind, subject, str(source), key, size, md5, now, now)
-        )
+        me = self._options.instance_id
+        job = UploadJob(application_id, recorder_id, kind, subject, str(source), key, size, md5, now, now)
+        job.origin = job.owner = me
+        job = await self._repo.add_upload(job, self._lease())
         self._wake.set()
         return job
 
@@ -96,8 +108,9 @@ class Uploader:
             self._wake.clear()
             free = self._options.concurrency - len(self._running)
             if free > 0:
-                busy = {key for key, _ in self._running.values()}
-                for job in await self._repo.due_uploads(_now(), free, busy):
+                busy = {key for key, _ in self._running.values()} | self._elsewhere
+                me = self._options.instance_id
+                for job in await self._repo.claim_uploads(me, _now(), free, busy, self._lease()):
                     if job.id is not None and job.id not in self._running and job.key not in busy:
                         busy.add(job.key)
                         self._spawn(job)
@@ -140,9 +153,16 @@ class Uploader:
                 await asyncio.to_thread(source.unlink, missing_ok=True)
                 return
             provider = self._storage(job.application_id)
-            if await asyncio.to_thread(source.exists):
+            here = await asyncio.to_thread(source.exists)
+            if here:
                 await provider.upload(source, job.key)
             stored = await provider.stat(job.key)
+            if not here and stored is None and job.origin not in (None, self._options.instance_id):
+                # taken over from another instance whose disk this one does not see: give it back
+                logger.info("upload %s: %s is not on this machine; left to its own instance", job.id, source)
+                self._elsewhere.add(job.key)
+                await self._repo.release_uploads(self._options.instance_id, job.id)
+                return
             self._check(job, stored)
             assert stored is not None
             job.state, job.error = UploadState.UPLOADED, None
@@ -193,11 +213,21 @@ class Uploader:
         await self._repo.save_upload(job)
         await self._record(job, None)
 
+    async def drain(self, deadline: float) -> int:
+        """Wait (up to `deadline` seconds) until this instance holds no unfinished job; how many it still holds."""
+        end = time.monotonic() + deadline
+        while (left := await self._repo.unfinished_uploads(self._options.instance_id)) and time.monotonic() < end:
+            self._wake.set()
+            await asyncio.sleep(0.2)
+        return left
+
     async def aclose(self) -> None:
-        """Stop the workers; unfinished jobs stay in the repository and are taken up at the next start."""
+        """Stop the workers and give up the leases: unfinished jobs stay in the repository for another instance,
+        or for the next start."""
         tasks = [t for _, t in self._running.values()]
         if self._task is not None:
             tasks.append(self._task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._repo.release_uploads(self._options.instance_id)

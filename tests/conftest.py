@@ -14,6 +14,7 @@ from api.app import create_app
 from api.auth import hash_secret, sha256_hash
 from recorder.settings import Settings
 from tests.janus_host import JanusHost, start_janus
+from tests.postgres import PostgresServer, start_postgres
 from tests.storage_servers import Servers
 
 Client = TestClient[web.Request, web.Application]
@@ -116,3 +117,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = start_postgres()  # raises with the reason when PostgreSQL cannot start: never skipped
+    yield server
+    server.stop()

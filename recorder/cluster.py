@@ -1,0 +1,150 @@
+"""This instance among the others on one database: heartbeats and leases, commands between instances, and
+taking over what a dead instance left.
+
+Every `heartbeat_seconds` the instance says it is alive and renews the leases of what it runs (live
+recordings, upload jobs, compositions), all in one transaction; a lease that already ran out is not renewed
+(another instance may hold the work now). Then it looks for work left behind: live recordings whose lease ran
+out become PENDING_RECOVERY and are claimed one at a time (a single `UPDATE ... RETURNING`, so one instance
+wins), and tracks whose writer is not alive are finalized. Commands (stop a recording) travel as
+notifications naming the instance that owns the recording (PostgreSQL LISTEN/NOTIFY; within the process on
+SQLite); `recover` tells every instance to look for work at once (a recording was handed over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from recorder.database import Database
+from recorder.models import Recording
+from recorder.repository import InstanceInfo, Repository
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "recorder_commands"
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    instance_id: str
+    address: str | None
+    lease_seconds: float
+    heartbeat_seconds: float
+
+
+class Member(Protocol):
+    """What the cluster asks of the service it runs in."""
+
+    async def holding(self, recorder_ids: set[str]) -> None:
+        """The live recordings whose lease this instance still holds: any other it runs, it must let go."""
+
+    async def recover(self, recording: Recording) -> None:
+        """A recording claimed from a dead instance: record it again."""
+
+    async def finalize_leftovers(self, alive_but: str | None) -> None:
+        """Finish and store the files of tracks whose writer died."""
+
+    async def command(self, message: dict[str, Any]) -> None:
+        """A command sent to this instance."""
+
+
+class Cluster:
+    def __init__(self, repository: Repository, database: Database, options: ClusterOptions, member: Member) -> None:
+        self._repo = repository
+        self._db = database
+        self._options = options
+        self._member = member
+        self._info = InstanceInfo(options.instance_id, options.address, "RUNNING", datetime.now(UTC))
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.draining = False  # no new work is claimed
+
+    @property
+    def instance_id(self) -> str:
+        return self._options.instance_id
+
+    def lease(self) -> float:
+        """A lease taken now ends then (epoch seconds)."""
+        return time.time() + self._options.lease_seconds
+
+    async def start(self) -> None:
+        """Register, finish what an earlier run of this instance left, and start beating."""
+        await self._beat()
+        await self._db.listen(CHANNEL, self._received)
+        await self._member.finalize_leftovers(alive_but=self.instance_id)
+        self._task = asyncio.create_task(self._loop(), name="cluster")
+
+    async def send(self, instance_id: str, op: str, **fields: str) -> None:
+        await self._db.notify(CHANNEL, json.dumps({"to": instance_id, "op": op, **fields}))
+
+    def wake(self) -> None:
+        """Look for work left behind now, not at the next beat."""
+        self._wake.set()
+
+    def _received(self, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            logger.warning("a command that is not JSON was ignored")
+            return
+        if not isinstance(message, dict):
+            return
+        if message.get("op") == "recover":
+            self._wake.set()
+        elif message.get("to") == self.instance_id:
+            task = asyncio.create_task(self._member.command(message))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._options.heartbeat_seconds)
+            self._wake.clear()
+            try:
+                await self._beat()
+                if not self.draining:
+                    await self._take_over()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is away: try again at the next beat (leases run out meanwhile)
+                logger.exception("heartbeat of instance %s failed", self.instance_id)
+
+    async def _beat(self) -> None:
+        ensure = getattr(self._db, "ensure_listening", None)
+        if ensure is not None:
+            await ensure()
+        held = await self._repo.heartbeat(self._info, datetime.now(UTC), self.lease())
+        await self._member.holding(held)
+
+    async def _take_over(self) -> None:
+        expired = await self._repo.expire_recordings(time.time())
+        if expired:
+            logger.warning("recordings %s lost their instance: PENDING_RECOVERY", ", ".join(expired))
+        while not self.draining:
+            now = time.time()
+            recording = await self._repo.claim_recovery(self.instance_id, now, now + self._options.lease_seconds)
+            if recording is None:
+                break
+            logger.info("instance %s recovers recording %s", self.instance_id, recording.recorder_id)
+            await self._member.recover(recording)
+        await self._member.finalize_leftovers(alive_but=None)
+
+    async def aclose(self) -> None:
+        """Stop beating and say this instance is gone (its leftovers, if any, are others' to finish at once)."""
+        self.draining = True
+        tasks = [*self._pending, *([self._task] if self._task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._info = InstanceInfo(self.instance_id, self._options.address, "STOPPED", self._info.started)
+        with contextlib.suppress(Exception):
+            await self._repo.heartbeat(self._info, datetime.now(UTC), 0.0)
