@@ -42,8 +42,9 @@ class ClusterOptions:
 class Member(Protocol):
     """What the cluster asks of the service it runs in."""
 
-    async def holding(self, recorder_ids: set[str]) -> None:
-        """The live recordings whose lease this instance still holds: any other it runs, it must let go."""
+    async def holding(self, recorder_ids: set[str], since: float) -> None:
+        """The live recordings whose lease this instance still holds: any other it ran before `since`
+        (time.monotonic() when the beat began; one started meanwhile was not seen), it must let go."""
 
     async def recover(self, recording: Recording) -> None:
         """A recording claimed from a dead instance: record it again."""
@@ -76,7 +77,12 @@ class Cluster:
         return time.time() + self._options.lease_seconds
 
     async def start(self) -> None:
-        """Register, finish what an earlier run of this instance left, and start beating."""
+        """Register, take up what an earlier run under this id left (its live recordings are recovered like a
+        dead instance's, its unfinished uploads are free again, its files are finished), and start beating."""
+        left = await self._repo.release_recordings(self.instance_id)
+        if left:
+            logger.warning("%d recordings of an earlier run of instance %s are recovered", left, self.instance_id)
+        await self._repo.release_uploads(self.instance_id)
         await self._beat()
         await self._db.listen(CHANNEL, self._received)
         await self._member.finalize_leftovers(alive_but=self.instance_id)
@@ -122,8 +128,9 @@ class Cluster:
         ensure = getattr(self._db, "ensure_listening", None)
         if ensure is not None:
             await ensure()
+        began = time.monotonic()
         held = await self._repo.heartbeat(self._info, datetime.now(UTC), self.lease())
-        await self._member.holding(held)
+        await self._member.holding(held, began)
 
     async def _take_over(self) -> None:
         expired = await self._repo.expire_recordings(time.time())

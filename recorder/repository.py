@@ -216,8 +216,9 @@ class Repository(ABC):
         instance."""
 
     @abstractmethod
-    async def release_recording(self, recorder_id: str, instance_id: str) -> bool:
-        """Hand a live recording over: PENDING_RECOVERY with no lease, for any instance to claim at once."""
+    async def release_recordings(self, instance_id: str, recorder_id: str | None = None) -> int:
+        """Hand `instance_id`'s live recordings (or that one) over: PENDING_RECOVERY with no lease, for any
+        instance to claim at once."""
 
     @abstractmethod
     async def leftover_tracks(self, now: float, alive_but: str | None) -> list[tuple[str, Track]]:

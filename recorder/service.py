@@ -333,9 +333,11 @@ class RecordingService:
 
     # ------------------------------------------------------------ the cluster's calls (recorder.cluster.Member)
 
-    async def holding(self, recorder_ids: set[str]) -> None:
+    async def holding(self, recorder_ids: set[str], since: float) -> None:
         for recorder_id, session in list(self._sessions.items()):
-            if recorder_id not in recorder_ids and session.recording.state in LIVE_STATES:
+            if recorder_id in recorder_ids or session.created > since:
+                continue
+            if session.recording.state in LIVE_STATES:
                 logger.warning("recording %s: this instance lost its lease; another one takes over", recorder_id)
                 self._sessions.pop(recorder_id, None)
                 self._spawn(session.stop(None))
@@ -458,7 +460,7 @@ class RecordingService:
         if handover:
             handed = [s.recording.recorder_id for s in sessions if s.recording.state in LIVE_STATES]
             for recorder_id in handed:
-                await self._repo.release_recording(recorder_id, self.instance_id)
+                await self._repo.release_recordings(self.instance_id, recorder_id)
             if handed:
                 logger.info("recordings %s are handed over", ", ".join(handed))
                 await self.cluster.send(EVERYONE, "recover")

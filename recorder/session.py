@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class RecordingSession:
         self._task: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._log = logging.LoggerAdapter(logger, {"recorderId": recording.recorder_id})
+        self.created = time.monotonic()
 
     @property
     def kinds(self) -> frozenset[str]:

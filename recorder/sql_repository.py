@@ -859,15 +859,14 @@ class SqlRepository(Repository):
             )
         return await self.recording_by_id(rows[0]["recorder_id"])
 
-    async def release_recording(self, recorder_id: str, instance_id: str) -> bool:
-        """Hand a live recording over: PENDING_RECOVERY with its lease ended, for any instance to claim now."""
-        changed = await self._db.execute(
-            f"UPDATE recordings SET state = 'PENDING_RECOVERY', lease_until = 0 WHERE recorder_id = ?"
-            f" AND instance_id = ? AND state IN ({_LIVE})",
-            recorder_id,
+    async def release_recordings(self, instance_id: str, recorder_id: str | None = None) -> int:
+        return await self._db.execute(
+            "UPDATE recordings SET state = 'PENDING_RECOVERY', lease_until = 0 WHERE instance_id = ?"
+            f" AND state IN ({_LIVE}) AND (CAST(? AS TEXT) IS NULL OR recorder_id = ?)",
             instance_id,
+            recorder_id,
+            recorder_id,
         )
-        return changed == 1
 
     async def leftover_tracks(self, now: float, alive_but: str | None) -> list[tuple[str, Track]]:
         """Tracks never finished whose writer is not alive (a lease not renewed); `alive_but` is counted as not

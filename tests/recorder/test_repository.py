@@ -306,7 +306,7 @@ async def test_leases_expire_into_pending_recovery_and_one_instance_claims(opene
     recovered.state, recovered.recovered = RecordingState.ACTIVE, datetime.now(UTC)
     assert await b.save_recording(recovered)
     # handing over: no lease at all, claimable at once (and only that recording, when named)
-    assert await b.release_recording(r.recorder_id, recovered.instance_id)
+    assert await b.release_recordings(recovered.instance_id, r.recorder_id) == 1
     other, _ = await a.create_or_get_live(recording("c2", instance="i1", lease_until=0.0))
     await a.expire_recordings(time.time())
     named = await a.claim_recovery("i1", time.time(), time.time() + 30, other.recorder_id)

@@ -1,0 +1,204 @@
+"""Several service instances as real processes on one PostgreSQL, recording through Janus from real aiortc
+publishers: commands reach the owner, and a killed instance's recordings are recovered by the others."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.conftest import ROOMS
+from tests.instances import Client, Cluster, all_uploaded, segments
+from tests.janus_host import JanusHost
+from tests.postgres import PostgresServer
+from tests.publisher import Publisher, display
+
+LEASE = 4.0
+_rooms = itertools.cycle(reversed(ROOMS))  # the other tests take rooms from the front
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres: PostgresServer, janus: JanusHost) -> Iterator[Cluster]:
+    running = Cluster(tmp_path, "", janus.url, lease_seconds=LEASE)  # the database is made in the test's loop
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession() as http:
+        yield Client(http)
+
+
+async def _publishers(http: aiohttp.ClientSession, janus: JanusHost, room: int, users: list[str]) -> list[Publisher]:
+    publishers = [Publisher(http, janus.url, room, display(user)) for user in users]
+    for publisher in publishers:
+        await publisher.join()
+        await publisher.publish()
+    return publishers
+
+
+async def _states(cluster: Cluster) -> dict[str, int]:
+    """How many recordings are in each state, read from the shared database."""
+    connection = await asyncpg.connect(cluster.database_url)
+    try:
+        rows = await connection.fetch("SELECT state, COUNT(*) AS n FROM recordings GROUP BY state")
+    finally:
+        await connection.close()
+    return {row["state"]: row["n"] for row in rows}
+
+
+async def test_a_stop_at_another_instance_and_a_killed_instance_recovered(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A"), cluster.start("B")
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice", "bob"])
+    try:
+        # a stop sent to B reaches A, which runs the recording
+        first = await client.start(a, room, "c-stop")
+        assert (first["state"], first["instanceId"]) == ("ACTIVE", "A")
+        await asyncio.sleep(2)
+        began = time.monotonic()
+        stopped = await client.stop(b, first)
+        took = time.monotonic() - began
+        assert stopped["state"] == "STOPPED", stopped
+        assert took < 3, f"the stop took {took:.2f} s"
+        assert (await client.get(a, first))["state"] == "STOPPED"
+
+        # A dies mid-recording: B takes the recording over
+        second = await client.start(a, room, "c-kill")
+        assert second["instanceId"] == "A"
+        await client.wait(b, second, lambda i: len(i["streams"]) == 2 and all(s["tracks"] for s in i["streams"]), 10)
+        await asyncio.sleep(3)
+        a.kill()
+        killed = time.monotonic()
+
+        def recovered(info: dict[str, Any]) -> bool:
+            return info["state"] == "ACTIVE" and info["instanceId"] == "B" and info.get("recovered") is not None
+
+        info = await client.wait(b, second, recovered, LEASE + 5)  # (PENDING_RECOVERY lasts while B joins)
+        takeover = time.monotonic() - killed
+        assert takeover <= LEASE + 5
+        # the ids with the old instance still find it; so do the new ones
+        assert (await client.get(b, {**second, "instanceId": "B"}))["recorderId"] == second["recorderId"]
+        await asyncio.sleep(3)
+        final = await client.stop(b, second)
+        assert final["state"] == "STOPPED"
+        info = await client.wait(b, second, all_uploaded, 30, step=0.2)
+        pieces = segments(cluster.storage, info)
+        assert set(pieces) == {(u, k) for u in ("alice", "bob") for k in ("AUDIO", "VIDEO")}, pieces
+        for key, tracks in pieces.items():
+            assert len(tracks) == 2, (key, tracks)  # before the kill (finished by B) and after
+            (start0, end0, frames0), (start1, _, frames1) = tracks
+            assert frames0 > 0 and frames1 > 0
+            assert end0 - start0 > 1, (key, tracks)  # what A wrote up to its last flush (~3 s recorded)
+            gap = start1 - end0
+            assert 0 <= gap <= LEASE + 5, (key, f"{gap:.2f} s missing")
+        assert await _states(cluster) == {"STOPPED": 2}
+        print(f"takeover {takeover:.2f} s")
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
+
+
+async def test_twenty_recordings_over_three_instances_one_killed_all_stopped_and_uploaded(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    cluster.database_url = await postgres.new_database()
+    instances = [cluster.start(name) for name in ("A", "B", "C")]
+    rooms = [next(_rooms), next(_rooms)]
+    publishers = [
+        *(await _publishers(client.http, janus, rooms[0], ["u0"])),
+        *(await _publishers(client.http, janus, rooms[1], ["u1"])),
+    ]
+    try:
+        recordings = [await client.start(instances[n % 3], rooms[n % 2], f"conversation-{n}") for n in range(20)]
+        assert [r["instanceId"] for r in recordings] == [("A", "B", "C")[n % 3] for n in range(20)]
+        assert {r["state"] for r in recordings} == {"ACTIVE"}
+        await asyncio.sleep(3)
+        instances[2].kill()  # C had 6 recordings
+        survivors = instances[:2]
+        for n, recording in enumerate(recordings):
+            await client.wait(
+                survivors[n % 2], recording, lambda i: i["state"] == "ACTIVE" and i["instanceId"] in "AB", LEASE + 15
+            )
+        await asyncio.sleep(2)
+        for n, recording in enumerate(recordings):  # each stopped through an instance, the owner or not
+            assert (await client.stop(survivors[n % 2], recording))["state"] == "STOPPED"
+        for n, recording in enumerate(recordings):
+            info = await client.wait(survivors[n % 2], recording, all_uploaded, 60, step=0.2)
+            tracks = [t for s in info["streams"] for t in s["tracks"]]
+            expected = 4 if recording["instanceId"] == "C" else 2  # C's were cut in two by the kill
+            assert len(tracks) == expected, info
+            for track in tracks:
+                stored = cluster.storage / track["storage"]["objectStorage"]["location"]
+                assert stored.stat().st_size == int(track["storage"]["objectStorage"]["size"]) > 0
+        assert await _states(cluster) == {"STOPPED": 20}
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
+
+
+async def test_sigterm_hands_recordings_over_and_exits_cleanly(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A"), cluster.start("B")
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice"])
+    try:
+        recording = await client.start(a, room, "c-term")
+        await client.wait(b, recording, lambda i: len(i["streams"]) == 1 and i["streams"][0]["tracks"], 10)
+        await asyncio.sleep(2)
+        began = time.monotonic()
+        assert await asyncio.to_thread(a.terminate) == 0
+        exited = time.monotonic() - began
+        info = await client.wait(b, recording, lambda i: i["state"] == "ACTIVE" and i["instanceId"] == "B", 5)
+        handed = time.monotonic() - began
+        assert info["recovered"] is not None
+        await asyncio.sleep(2)
+        await client.stop(b, recording)
+        info = await client.wait(b, recording, all_uploaded, 30, step=0.2)
+        pieces = segments(cluster.storage, info)
+        for key, tracks in pieces.items():
+            assert len(tracks) == 2, (key, tracks)  # A's closed at shutdown, B's after
+            (_, end0, _), (start1, _, _) = tracks
+            assert 0 <= start1 - end0 < 3, (key, tracks)  # handed over at once, not after the lease
+        print(f"A exited in {exited:.2f} s; B recorded again after {handed:.2f} s")
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
+
+
+async def test_one_instance_on_sqlite_killed_and_started_again_recovers_and_finishes_its_files(
+    cluster: Cluster, janus: JanusHost, client: Client
+) -> None:
+    a = cluster.start("A")  # the embedded defaults: SQLite in A's data directory
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice"])
+    try:
+        recording = await client.start(a, room, "c-restart")
+        await client.wait(a, recording, lambda i: len(i["streams"]) == 1 and len(i["streams"][0]["tracks"]) == 2, 10)
+        await asyncio.sleep(3)
+        a.kill()
+        a = cluster.start("A")  # the same instance again: its earlier run's files are its own leftovers
+        info = await client.wait(a, recording, lambda i: i["state"] == "ACTIVE" and i.get("recovered"), LEASE + 5)
+        await asyncio.sleep(2)
+        await client.stop(a, recording)
+        info = await client.wait(a, recording, all_uploaded, 30, step=0.2)
+        for key, tracks in segments(cluster.storage, info).items():
+            assert len(tracks) == 2, (key, tracks)
+            (start0, end0, _), (start1, _, _) = tracks
+            assert end0 - start0 > 1 and 0 <= start1 - end0 <= LEASE + 5, (key, tracks)
+    finally:
+        for publisher in publishers:
+            await publisher.leave()

@@ -1,0 +1,196 @@
+"""Service instances as real processes (`python -m api`) on one shared PostgreSQL database, for the
+multi-instance tests and the takeover benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+
+ROOT = Path(__file__).resolve().parent.parent
+API = "/rtc-recorder/api"
+KEY = "test-key-cluster-all-roles-00000000"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Instance:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str] = field(repr=False)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 60) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+@dataclass
+class Cluster:
+    """Instances sharing one database, one Janus and one storage directory (LOCAL_STORAGE)."""
+
+    directory: Path
+    database_url: str
+    janus_url: str
+    lease_seconds: float = 4.0
+    heartbeat_seconds: float = 1.0
+    instances: dict[str, Instance] = field(default_factory=dict)
+
+    @property
+    def storage(self) -> Path:
+        return self.directory / "storage"
+
+    def start(self, name: str, **settings: str) -> Instance:
+        from api.auth import sha256_hash
+
+        port, data = _free_port(), self.directory / name
+        env = {
+            **os.environ,
+            "RECORDER_INSTANCE_ID": name,
+            "RECORDER_PORT": str(port),
+            "RECORDER_DATA_DIR": str(data),
+            **({"RECORDER_DATABASE_URL": self.database_url} if self.database_url else {}),  # else SQLite
+            "RECORDER_LEASE_SECONDS": str(self.lease_seconds),
+            "RECORDER_HEARTBEAT_SECONDS": str(self.heartbeat_seconds),
+            "RECORDER_URL_SIGNING_KEY": "cluster-signing-key-0123456789",
+            "RECORDER_TOKEN_SIGNING_KEY": "cluster-token-signing-key-0123456789abcdef",
+            "RECORDER_SPOOL_HEADROOM_BYTES": "0",
+            "RECORDER_API_KEYS": json.dumps(
+                [
+                    {
+                        "name": "all",
+                        "key_hash": sha256_hash(KEY),
+                        "organization_id": "org1",
+                        "roles": ["AGENT", "SUPERVISOR", "ADMIN"],
+                    }
+                ]
+            ),
+            "RECORDER_APPLICATIONS": json.dumps(
+                [
+                    {
+                        "id": "app1",
+                        "organization_id": "org1",
+                        "janus": {"url": self.janus_url},
+                        "storage": {"provider": "LOCAL_STORAGE", "path": str(self.storage)},
+                    }
+                ]
+            ),
+            **{f"RECORDER_{k.upper()}": v for k, v in settings.items()},
+        }
+        data.mkdir(parents=True, exist_ok=True)
+        log = self.directory / f"{name}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        instance = Instance(name, f"http://127.0.0.1:{port}", process, log, env)
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            if process.poll() is not None:
+                raise RuntimeError(f"instance {name} exited at start: {log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"instance {name} did not listen within 30 s")
+            time.sleep(0.1)
+        self.instances[name] = instance
+        return instance
+
+    def stop_all(self) -> None:
+        for instance in self.instances.values():
+            if instance.process.poll() is None:
+                instance.process.kill()
+                instance.process.wait(10)
+
+
+class Client:
+    """The recorder API as a conferencing backend calls it, on any instance."""
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+
+    async def call(self, instance: Instance, method: str, path: str, status: int = 200, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with self.http.request(method, instance.url + API + path, headers=headers, **kw) as response:
+            body = await response.json(content_type=None) if response.status != 204 else None
+            assert response.status == status, (response.status, body)
+            return body
+
+    async def start(self, instance: Instance, room: int, conversation: str) -> dict[str, Any]:
+        body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation}
+        started: dict[str, Any] = await self.call(instance, "POST", "/recordings/start", json=body)
+        return started
+
+    async def get(self, instance: Instance, recording: dict[str, Any]) -> dict[str, Any]:
+        info: dict[str, Any] = await self.call(instance, "GET", f"/recordings/{ids(recording)}")
+        return info
+
+    async def stop(self, instance: Instance, recording: dict[str, Any]) -> dict[str, Any]:
+        stopped: dict[str, Any] = await self.call(instance, "POST", f"/recordings/{ids(recording)}/stop")
+        return stopped
+
+    async def wait(
+        self, instance: Instance, recording: dict[str, Any], done: Any, seconds: float, step: float = 0.05
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        while True:
+            info = await self.get(instance, recording)
+            if done(info):
+                return info
+            if time.monotonic() > deadline:
+                raise AssertionError(f"recording {recording['recorderId']} did not get there in {seconds} s: {info}")
+            await asyncio.sleep(step)
+
+
+def ids(recording: dict[str, Any]) -> str:
+    return f"{recording['conversationId']}/{recording['recorderId']}/{recording['instanceId']}"
+
+
+def all_uploaded(info: dict[str, Any]) -> bool:
+    """Every track is stored and its local file deleted."""
+    storages = [t["storage"] for s in info["streams"] for t in s["tracks"]]
+    return bool(storages) and all(s["localStorage"].get("deleted") for s in storages)
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def decode(path: Path) -> tuple[int, float]:
+    """Frames and seconds of a stored file, decoding every frame (an error fails the test)."""
+    with av.open(str(path)) as container:
+        stream = container.streams[0]
+        times = [float(t) for frame in container.decode(stream) if (t := getattr(frame, "time", None)) is not None]
+    assert times, f"{path} has no frames"
+    return len(times), max(times) - min(times)
+
+
+def segments(storage: Path, info: dict[str, Any]) -> dict[tuple[str, str], list[tuple[float, float, int]]]:
+    """Per (user, kind): every track's (start, end, frames) in order, from its decoded stored file."""
+    out: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+    for stream in info["streams"]:
+        for track in stream["tracks"]:
+            location = track["storage"]["objectStorage"]["location"]
+            frames, seconds = decode(storage / location)
+            start = parse_time(track["started"])
+            out.setdefault((stream["userId"], track["type"]), []).append((start, start + seconds, frames))
+    return {key: sorted(value) for key, value in out.items()}
