@@ -19,15 +19,11 @@ from typing import Any
 import aiohttp
 import av
 
+from tests.storage_servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 API = "/rtc-recorder/api"
 KEY = "test-key-cluster-all-roles-00000000"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -66,7 +62,7 @@ class Cluster:
     def start(self, name: str, **settings: str) -> Instance:
         from api.auth import sha256_hash
 
-        port, data = _free_port(), self.directory / name
+        port, data = free_port(), self.directory / name
         env = {
             **os.environ,
             "RECORDER_INSTANCE_ID": name,

@@ -7,7 +7,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+
+from tests.storage_servers import free_port
 
 
 def _binary(name: str) -> str:
@@ -24,12 +25,6 @@ def _binary(name: str) -> str:
             f"PostgreSQL's {name} is not installed (Debian package 'postgresql'); the test command installs it"
         )
     return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -72,7 +67,7 @@ def start_postgres() -> PostgresServer:
             ) from exc
         os.chown(directory, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = directory / "data", _free_port()
+    data, port = directory / "data", free_port()
     result = subprocess.run(
         [*run_as, _binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
         capture_output=True,

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, settings
 
 from api.routes import COMPOSITION_ROUTES
 from tests.conftest import KEYS, _api_keys
+from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 40
@@ -31,17 +32,11 @@ schema = schemathesis.openapi.from_path(
 calls: Counter[str] = Counter()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service as a process of its own on its embedded defaults, with one application whose Janus does
     not answer (starts end FAILED quickly) and the tests' API keys."""
-    data, port = tmp_path_factory.mktemp("live"), _free_port()
+    data, port = tmp_path_factory.mktemp("live"), free_port()
     env = {
         **os.environ,
         "RECORDER_PORT": str(port),
