@@ -75,7 +75,9 @@ async def test_encoded_frames_reach_the_sink_and_never_the_decoder() -> None:
             assert sink.reports, f"no RTCP sender report reached the {kind} sink"
             wall, rtp = sink.reports[0]
             first_sent = wall - ((rtp - sink.frames[0][1]) % (1 << 32)) / rate
-            assert sink.first_arrival is not None and abs(first_sent - sink.first_arrival) < 0.1, kind
+            # (a wrong clock rate or wrap would be off by seconds; a loaded machine delays the first packets
+            # behind the DTLS handshake by a few hundred ms, seen 0.33 s once in CI)
+            assert sink.first_arrival is not None and abs(first_sent - sink.first_arrival) < 0.5, kind
     finally:
         await sender.close()
         await receiver.close()
