@@ -125,9 +125,7 @@ class Cluster:
                 logger.exception("heartbeat of instance %s failed", self.instance_id)
 
     async def _beat(self) -> None:
-        ensure = getattr(self._db, "ensure_listening", None)
-        if ensure is not None:
-            await ensure()
+        await self._db.ensure_listening()
         began = time.monotonic()
         held = await self._repo.heartbeat(self._info, datetime.now(UTC), self.lease())
         await self._member.holding(held, began)

@@ -53,6 +53,9 @@ class Database(Connection):
     @abstractmethod
     async def notify(self, channel: str, payload: str) -> None: ...
 
+    async def ensure_listening(self) -> None:
+        """Listen again if the connection that listens was lost (nothing to do where there is none)."""
+
     @abstractmethod
     async def aclose(self) -> None: ...
 

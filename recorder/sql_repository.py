@@ -305,7 +305,6 @@ def _marks(values: list[Any] | set[Any]) -> str:
 class SqlRepository(Repository):
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._db = database
 
     @classmethod
     async def open(cls, database: Database) -> SqlRepository:
@@ -318,7 +317,7 @@ class SqlRepository(Repository):
         return cls(database)
 
     async def aclose(self) -> None:
-        await self._db.aclose()
+        await self.database.aclose()
 
     async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
         for _ in range(3):  # a live one that ends between our insert and our read: try again
@@ -330,7 +329,7 @@ class SqlRepository(Repository):
         raise RuntimeError(f"cannot store recording {recording.recorder_id}: a constraint other than one-live")
 
     async def _insert(self, recording: Recording) -> bool:
-        async with self._db.transaction() as db:
+        async with self.database.transaction() as db:
             inserted = await db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
                 " conference_id, audio, video, state, created, lease_until) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -358,7 +357,7 @@ class SqlRepository(Repository):
     async def get(
         self, organization_id: str | None, conversation_id: str, recorder_id: str, instance_id: str
     ) -> Recording | None:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT r.* FROM recordings r JOIN recorder_instances i ON i.recorder_id = r.recorder_id"
             " WHERE (CAST(? AS TEXT) IS NULL OR r.organization_id = ?) AND r.conversation_id = ?"
             " AND r.recorder_id = ? AND i.instance_id = ?",
@@ -371,7 +370,7 @@ class SqlRepository(Repository):
         return next(iter(await self._load(rows)), None)
 
     async def get_live(self, organization_id: str, conversation_id: str) -> Recording | None:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             f"SELECT * FROM recordings WHERE organization_id = ? AND conversation_id = ? AND state IN ({_LIVE})",
             organization_id,
             conversation_id,
@@ -379,7 +378,7 @@ class SqlRepository(Repository):
         return next(iter(await self._load(rows)), None)
 
     async def list_for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT * FROM recordings WHERE organization_id = ? AND conversation_id = ? ORDER BY created",
             organization_id,
             conversation_id,
@@ -387,7 +386,7 @@ class SqlRepository(Repository):
         return await self._load(rows)
 
     async def save_recording(self, recording: Recording) -> bool:
-        changed = await self._db.execute(
+        changed = await self.database.execute(
             "UPDATE recordings SET state = ?, started = ?, stopped = ?, recovered = ?, error = ?,"
             f" lease_until = CASE WHEN ? IN ({_LIVE}) THEN lease_until END"
             " WHERE recorder_id = ? AND instance_id = ?",
@@ -403,7 +402,7 @@ class SqlRepository(Repository):
         return changed == 1
 
     async def save_stream(self, stream: Stream) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "INSERT INTO streams (id, recorder_id, publication_id, type, user_id, state, started, stopped)"
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
             " stopped = excluded.stopped",
@@ -418,7 +417,7 @@ class SqlRepository(Repository):
         )
 
     async def save_track(self, recorder_id: str, track: Track) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
             " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
             " media_start, writer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
@@ -448,7 +447,7 @@ class SqlRepository(Repository):
 
     async def add_chat_entries(self, recorder_id: str, entries: list[ChatEntry]) -> int:
         added = 0
-        async with self._db.transaction() as db:
+        async with self.database.transaction() as db:
             for e in entries:
                 added += await db.execute(
                     "INSERT INTO chat_entries (recorder_id, entry_key, time_stamp, transcript, user_id,"
@@ -463,7 +462,7 @@ class SqlRepository(Repository):
         return added
 
     async def chat_entries(self, recorder_id: str) -> list[ChatEntry]:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT * FROM chat_entries WHERE recorder_id = ? ORDER BY time_stamp, seq", recorder_id
         )
         return [
@@ -472,7 +471,7 @@ class SqlRepository(Repository):
         ]
 
     async def save_chat_transcript(self, recorder_id: str, transcript: ChatTranscript) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "INSERT INTO chat_transcripts (recorder_id, id, created, location) VALUES (?,?,?,?)"
             " ON CONFLICT (recorder_id) DO UPDATE SET location = excluded.location",
             recorder_id,
@@ -482,7 +481,7 @@ class SqlRepository(Repository):
         )
 
     async def add_cobrowse_event(self, recorder_id: str, instance_id: str, event: CobrowseEvent) -> bool:
-        async with self._db.transaction() as db:
+        async with self.database.transaction() as db:
             rows = await db.fetch(
                 "INSERT INTO cobrowse_events (recorder_id, session_id, sequence_id, timestamp, payload)"
                 " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING seq",
@@ -504,7 +503,7 @@ class SqlRepository(Repository):
         return bool(rows)
 
     async def cobrowse_events(self, recorder_id: str, session_id: str) -> list[CobrowseEvent]:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT * FROM cobrowse_events WHERE recorder_id = ? AND session_id = ? ORDER BY sequence_id",
             recorder_id,
             session_id,
@@ -514,7 +513,7 @@ class SqlRepository(Repository):
     async def cobrowse_sessions(self, recorder_ids: list[str]) -> list[CobrowseSession]:
         if not recorder_ids:
             return []
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             f"SELECT * FROM cobrowse_sessions WHERE recorder_id IN ({_marks(recorder_ids)}) ORDER BY first_seq",
             *recorder_ids,
         )
@@ -526,7 +525,7 @@ class SqlRepository(Repository):
         ]
 
     async def save_cobrowse_session(self, session: CobrowseSession) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "UPDATE cobrowse_sessions SET location = ?, uploaded = ? WHERE recorder_id = ? AND session_id = ?",
             session.location,
             _time(session.uploaded),
@@ -539,17 +538,17 @@ class SqlRepository(Repository):
         for recording in recordings:
             streams = [
                 _stream(r)
-                for r in await self._db.fetch(
+                for r in await self.database.fetch(
                     "SELECT * FROM streams WHERE recorder_id = ? ORDER BY started, id", recording.recorder_id
                 )
             ]
             by_id = {s.id: s for s in streams}
-            for row in await self._db.fetch(
+            for row in await self.database.fetch(
                 "SELECT * FROM tracks WHERE recorder_id = ? ORDER BY started, id", recording.recorder_id
             ):
                 by_id[row["stream_id"]].tracks.append(_track(row))
             recording.streams = streams
-            for row in await self._db.fetch(
+            for row in await self.database.fetch(
                 "SELECT * FROM chat_transcripts WHERE recorder_id = ?", recording.recorder_id
             ):
                 recording.chat_transcript = ChatTranscript(
@@ -565,7 +564,7 @@ class SqlRepository(Repository):
         uploaded: datetime | None,
         error: ErrorInfo | None,
     ) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "UPDATE tracks SET object_location = ?, object_size = ?, object_uploaded = ?, object_error = ?"
             " WHERE id = ?",
             location,
@@ -576,14 +575,14 @@ class SqlRepository(Repository):
         )
 
     async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:
-        await self._db.execute("UPDATE tracks SET local_deleted = ? WHERE id = ?", _time(deleted), track_id)
+        await self.database.execute("UPDATE tracks SET local_deleted = ? WHERE id = ?", _time(deleted), track_id)
 
     async def recording_by_id(self, recorder_id: str) -> Recording | None:
-        rows = await self._db.fetch("SELECT * FROM recordings WHERE recorder_id = ?", recorder_id)
+        rows = await self.database.fetch("SELECT * FROM recordings WHERE recorder_id = ?", recorder_id)
         return next(iter(await self._load(rows)), None)
 
     async def add_upload(self, job: UploadJob, lease_until: float | None = None) -> UploadJob:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "INSERT INTO upload_jobs (application_id, recorder_id, kind, subject, source, key, size, md5,"
             " created, next_attempt, state, attempts, error, origin, owner, lease_until)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
@@ -608,7 +607,7 @@ class SqlRepository(Repository):
         return job
 
     async def save_upload(self, job: UploadJob) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "UPDATE upload_jobs SET state = ?, attempts = ?, next_attempt = ?, error = ? WHERE id = ?",
             job.state.value,
             job.attempts,
@@ -625,7 +624,7 @@ class SqlRepository(Repository):
             " AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)"
         )
         busy = f" AND key NOT IN ({_marks(busy_keys)})" if busy_keys else ""
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             f"UPDATE upload_jobs SET owner = ?, lease_until = ? WHERE id IN (SELECT id FROM upload_jobs WHERE {free}"
             f"{busy} ORDER BY id LIMIT ?) AND {free} RETURNING *",
             owner,
@@ -642,7 +641,7 @@ class SqlRepository(Repository):
         return sorted((_upload(row) for row in rows), key=lambda job: job.id or 0)
 
     async def release_uploads(self, owner: str, job_id: int | None = None) -> int:
-        return await self._db.execute(
+        return await self.database.execute(
             "UPDATE upload_jobs SET owner = NULL, lease_until = NULL WHERE owner = ?"
             f" AND state IN {_UNFINISHED_UPLOAD} AND (CAST(? AS BIGINT) IS NULL OR id = ?)",
             owner,
@@ -651,21 +650,23 @@ class SqlRepository(Repository):
         )
 
     async def next_upload_due(self) -> datetime | None:
-        rows = await self._db.fetch(f"SELECT MIN(next_attempt) FROM upload_jobs WHERE state IN {_UNFINISHED_UPLOAD}")
+        rows = await self.database.fetch(
+            f"SELECT MIN(next_attempt) FROM upload_jobs WHERE state IN {_UNFINISHED_UPLOAD}"
+        )
         return _parse_time(rows[0][0]) if rows else None
 
     async def uploads(self, recorder_id: str) -> list[UploadJob]:
-        rows = await self._db.fetch("SELECT * FROM upload_jobs WHERE recorder_id = ? ORDER BY id", recorder_id)
+        rows = await self.database.fetch("SELECT * FROM upload_jobs WHERE recorder_id = ? ORDER BY id", recorder_id)
         return [_upload(row) for row in rows]
 
     async def unfinished_uploads(self, owner: str) -> int:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             f"SELECT COUNT(*) FROM upload_jobs WHERE owner = ? AND state IN {_UNFINISHED_UPLOAD}", owner
         )
         return int(rows[0][0])
 
     async def failed_uploads(self, application_id: str | None, recorder_id: str | None) -> list[UploadJob]:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT * FROM upload_jobs WHERE state = 'FAILED' AND (CAST(? AS TEXT) IS NULL OR application_id = ?)"
             " AND (CAST(? AS TEXT) IS NULL OR recorder_id = ?) ORDER BY id",
             application_id,
@@ -676,7 +677,7 @@ class SqlRepository(Repository):
         return [_upload(row) for row in rows]
 
     async def upload_superseded(self, job: UploadJob) -> bool:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT 1 FROM upload_jobs WHERE application_id = ? AND key = ? AND id > ?"
             " AND state IN ('PENDING', 'UPLOADED', 'DONE') LIMIT 1",
             job.application_id,
@@ -686,11 +687,11 @@ class SqlRepository(Repository):
         return bool(rows)
 
     async def storage_profiles(self) -> list[StoredProfile]:
-        rows = await self._db.fetch("SELECT * FROM storage_profiles ORDER BY application_id")
+        rows = await self.database.fetch("SELECT * FROM storage_profiles ORDER BY application_id")
         return [StoredProfile(r["application_id"], r["settings"], r["credentials"]) for r in rows]
 
     async def save_storage_profile(self, profile: StoredProfile) -> None:
-        await self._db.execute(
+        await self.database.execute(
             "INSERT INTO storage_profiles (application_id, settings, credentials) VALUES (?,?,?)"
             " ON CONFLICT (application_id) DO UPDATE SET settings = excluded.settings,"
             " credentials = excluded.credentials",
@@ -700,11 +701,11 @@ class SqlRepository(Repository):
         )
 
     async def delete_storage_profile(self, application_id: str) -> bool:
-        return await self._db.execute("DELETE FROM storage_profiles WHERE application_id = ?", application_id) > 0
+        return await self.database.execute("DELETE FROM storage_profiles WHERE application_id = ?", application_id) > 0
 
     async def add_composition(self, composition: Composition) -> None:
         c = composition
-        await self._db.execute(
+        await self.database.execute(
             "INSERT INTO compositions (id, organization_id, application_id, conversation_id, name, type, width,"
             " height, layout, priority, state, created, progress) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             c.id,
@@ -724,7 +725,7 @@ class SqlRepository(Repository):
 
     async def save_composition(self, composition: Composition) -> None:
         c = composition
-        await self._db.execute(
+        await self.database.execute(
             "UPDATE compositions SET state = ?, progress = ?, completed = ?, duration = ?, size = ?, error = ?,"
             " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ? WHERE id = ?",
             c.state.value,
@@ -741,7 +742,7 @@ class SqlRepository(Repository):
         )
 
     async def compositions(self, organization_id: str, conversation_id: str) -> list[Composition]:
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT * FROM compositions WHERE organization_id = ? AND conversation_id = ? AND deleted IS NULL"
             " ORDER BY created, id",
             organization_id,
@@ -750,7 +751,7 @@ class SqlRepository(Repository):
         return [_composition(row) for row in rows]
 
     async def composition_by_id(self, composition_id: str) -> Composition | None:
-        rows = await self._db.fetch("SELECT * FROM compositions WHERE id = ?", composition_id)
+        rows = await self.database.fetch("SELECT * FROM compositions WHERE id = ?", composition_id)
         return next((_composition(row) for row in rows), None)
 
     async def claim_composition(self, owner: str, now: float, lease_until: float) -> Composition | None:
@@ -758,7 +759,7 @@ class SqlRepository(Repository):
             f"deleted IS NULL AND (state = 'QUEUED' OR (state IN {_RUNNING_COMPOSITION}"
             " AND (lease_until IS NULL OR lease_until < ?)))"
         )
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "UPDATE compositions SET state = 'PREPROCESSING', progress = 0, owner = ?, lease_until = ?"
             f" WHERE id = (SELECT id FROM compositions WHERE {free} ORDER BY priority DESC, created, id LIMIT 1)"
             f" AND {free} RETURNING *",
@@ -770,7 +771,7 @@ class SqlRepository(Repository):
         return next((_composition(row) for row in rows), None)
 
     async def release_compositions(self, owner: str) -> int:
-        return await self._db.execute(
+        return await self.database.execute(
             "UPDATE compositions SET state = 'QUEUED', progress = 0, owner = NULL, lease_until = NULL"
             f" WHERE owner = ? AND state IN {_RUNNING_COMPOSITION} AND deleted IS NULL",
             owner,
@@ -781,7 +782,7 @@ class SqlRepository(Repository):
     async def heartbeat(self, instance: InstanceInfo, now: datetime, lease_until: float) -> set[str]:
         """Say the instance is alive and renew the leases it still holds; the live recordings it owns."""
         epoch = now.timestamp()
-        async with self._db.transaction() as db:
+        async with self.database.transaction() as db:
             await db.execute(
                 "INSERT INTO instances (id, address, state, started, heartbeat, lease_until) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state,"
@@ -817,7 +818,7 @@ class SqlRepository(Repository):
         return {row["recorder_id"] for row in rows}
 
     async def instances(self) -> list[InstanceInfo]:
-        rows = await self._db.fetch("SELECT * FROM instances ORDER BY started, id")
+        rows = await self.database.fetch("SELECT * FROM instances ORDER BY started, id")
         return [
             InstanceInfo(
                 r["id"], r["address"], r["state"], datetime.fromisoformat(r["started"]), _parse_time(r["heartbeat"])
@@ -827,7 +828,7 @@ class SqlRepository(Repository):
 
     async def expire_recordings(self, now: float) -> list[str]:
         """Live recordings whose owner's lease ran out become PENDING_RECOVERY."""
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "UPDATE recordings SET state = 'PENDING_RECOVERY'"
             " WHERE state IN ('INITIALISED', 'ACTIVE') AND lease_until < ? RETURNING recorder_id",
             now,
@@ -838,7 +839,7 @@ class SqlRepository(Repository):
         self, instance_id: str, now: float, lease_until: float, recorder_id: str | None = None
     ) -> Recording | None:
         free = "state = 'PENDING_RECOVERY' AND (lease_until IS NULL OR lease_until < ?)"
-        async with self._db.transaction() as db:
+        async with self.database.transaction() as db:
             rows = await db.fetch(
                 "UPDATE recordings SET instance_id = ?, lease_until = ? WHERE recorder_id ="
                 f" (SELECT recorder_id FROM recordings WHERE {free} AND (CAST(? AS TEXT) IS NULL OR recorder_id = ?)"
@@ -860,7 +861,7 @@ class SqlRepository(Repository):
         return await self.recording_by_id(rows[0]["recorder_id"])
 
     async def release_recordings(self, instance_id: str, recorder_id: str | None = None) -> int:
-        return await self._db.execute(
+        return await self.database.execute(
             "UPDATE recordings SET state = 'PENDING_RECOVERY', lease_until = 0 WHERE instance_id = ?"
             f" AND state IN ({_LIVE}) AND (CAST(? AS TEXT) IS NULL OR recorder_id = ?)",
             instance_id,
@@ -871,7 +872,7 @@ class SqlRepository(Repository):
     async def leftover_tracks(self, now: float, alive_but: str | None) -> list[tuple[str, Track]]:
         """Tracks never finished whose writer is not alive (a lease not renewed); `alive_but` is counted as not
         alive (an instance at start: what its earlier run left)."""
-        rows = await self._db.fetch(
+        rows = await self.database.fetch(
             "SELECT * FROM tracks WHERE stopped IS NULL AND (writer IS NULL OR writer NOT IN"
             " (SELECT id FROM instances WHERE lease_until >= ? AND id <> ?)) ORDER BY started, id",
             now,
@@ -881,7 +882,7 @@ class SqlRepository(Repository):
 
     async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
         """Record a leftover track as finished, unless another instance did it first."""
-        changed = await self._db.execute(
+        changed = await self.database.execute(
             "UPDATE tracks SET stopped = ?, frames = ?, duration = ?, local_error = ? WHERE id = ?"
             " AND recorder_id = ? AND stopped IS NULL",
             _time(track.stopped),
