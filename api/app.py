@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +21,8 @@ from recorder.service import RecordingService
 from recorder.settings import ClientSettings, Role, Settings
 from recorder.signing import UrlSigner
 from recorder.sql_repository import SqlRepository
+
+logger = logging.getLogger(__name__)
 
 
 def _kept_secret(path: Path) -> str:
@@ -41,7 +44,9 @@ def _clients(settings: Settings) -> list[ClientSettings]:
     `demo`), whose secret is in <data_dir>/demo-client-secret."""
     if settings.clients or settings.api_keys:
         return settings.clients
-    secret = _kept_secret(settings.data_dir / "demo-client-secret")
+    path = settings.data_dir / "demo-client-secret"
+    secret = _kept_secret(path)
+    logger.info("demo client: client_id demo, its secret is in %s", path)
     demo = {"id": "demo", "secret_hash": sha256_hash(secret), "organization_id": "demo", "roles": list(Role)}
     return [ClientSettings.model_validate(demo)]
 

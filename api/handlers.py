@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.resources
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,6 @@ API = "/rtc-recorder/api"
 COMPOSITION_API = "/composition/api"
 _JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 LEGACY_PREFIX = "/auvious.video"
-OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
 
 def _ids(request: web.Request) -> tuple[str, str, str]:
@@ -359,5 +360,11 @@ async def delete_composition(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def openapi(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(OPENAPI, headers={"Content-Type": "application/yaml"})
+@functools.cache
+def openapi_document() -> bytes:
+    """The HTTP contract, shipped inside the package (package data, read through the package)."""
+    return importlib.resources.files("api").joinpath("openapi.yaml").read_bytes()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=openapi_document(), content_type="application/yaml")

@@ -60,14 +60,6 @@ class ApiKeySettings(BaseModel):
     roles: list[Role] = Field(min_length=1)
 
 
-def _demo_applications() -> list[ApplicationSettings]:
-    return [
-        ApplicationSettings.model_validate(
-            {"id": "demo", "organization_id": "demo", "storage": {"provider": "LOCAL_STORAGE", "path": "data/storage"}}
-        )
-    ]
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECORDER_", env_nested_delimiter="__", extra="forbid")
 
@@ -88,7 +80,8 @@ class Settings(BaseSettings):
     conference_request_timeout_seconds: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=1 << 20, gt=0)
     log_level: str = "INFO"
-    applications: list[ApplicationSettings] = Field(default_factory=_demo_applications)
+    # default: one application `demo` of organization `demo`, its Janus on this machine, files in <data_dir>/storage
+    applications: list[ApplicationSettings] = Field(default_factory=list)
     # With neither clients nor API keys configured, a client `demo` of organization `demo` with every role
     # is made, its secret written to <data_dir>/demo-client-secret.
     clients: list[ClientSettings] = Field(default_factory=list)
@@ -139,6 +132,14 @@ class Settings(BaseSettings):
         if config_file:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)),)
         return sources
+
+    @model_validator(mode="after")
+    def _demo_application(self) -> Settings:
+        if "applications" not in self.model_fields_set:
+            storage = {"provider": "LOCAL_STORAGE", "path": str(self.data_dir / "storage")}
+            demo = {"id": "demo", "organization_id": "demo", "storage": storage}
+            self.applications = [ApplicationSettings.model_validate(demo)]
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:

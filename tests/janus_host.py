@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +59,11 @@ class JanusHost:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_janus(rooms: list[int], *, port: int = 8088, subnet: int | None = None) -> JanusHost:
-    """Start Janus alone in a new namespace; raise with the reason when it cannot start."""
+def start_janus(
+    rooms: Sequence[int | str], *, port: int = 8088, subnet: int | None = None, string_ids: bool = False
+) -> JanusHost:
+    """Start Janus alone in a new namespace; raise with the reason when it cannot start. `string_ids`: the
+    VideoRoom plugin's rooms have string ids (its `string_ids` setting), e.g. GUIDs."""
     if not (JANUS_LIB / "plugins" / "libjanus_videoroom.so").exists() or shutil.which("janus") is None:
         raise RuntimeError("Janus is not installed (Debian package 'janus'); the test command installs it")
     tag = f"{os.getpid() % 100000:05d}{int(time.monotonic() * 1000) % 1000:03d}"
@@ -68,7 +72,7 @@ def start_janus(rooms: list[int], *, port: int = 8088, subnet: int | None = None
     host_ip, janus_ip = f"{_NET_PREFIX}.{subnet}.1", f"{_NET_PREFIX}.{subnet}.2"
     host_if, janus_if = f"vr{tag}", f"vj{tag}"
     workdir = Path(tempfile.mkdtemp(prefix="janus-"))
-    _write_config(workdir, janus_ip, janus_if, port, rooms)
+    _write_config(workdir, janus_ip, janus_if, port, rooms, string_ids)
     _run("ip", "netns", "add", namespace)
     try:
         _run("ip", "link", "add", host_if, "type", "veth", "peer", "name", janus_if)
@@ -106,7 +110,9 @@ def start_janus(rooms: list[int], *, port: int = 8088, subnet: int | None = None
     raise RuntimeError(f"Janus did not answer on {host.url} within 10 s:\n{text[-3000:]}")
 
 
-def _write_config(workdir: Path, ip: str, interface: str, port: int, rooms: list[int]) -> None:
+def _write_config(
+    workdir: Path, ip: str, interface: str, port: int, rooms: Sequence[int | str], string_ids: bool
+) -> None:
     (workdir / "janus.jcfg").write_text(
         f"""general: {{
     configs_folder = "{workdir}"
@@ -167,6 +173,7 @@ admin: {{
     (workdir / "janus.plugin.videoroom.jcfg").write_text(
         f"""general: {{
     admin_key = "{JANUS_ADMIN_KEY}"
+    string_ids = {"true" if string_ids else "false"}
 }}
 {room_blocks}
 """

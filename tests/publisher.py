@@ -69,7 +69,13 @@ class Publisher:
     """A participant: joins a room over Janus's HTTP API and publishes audio and/or video."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, url: str, room: int, display: str, audio: bool = True, video: bool = True
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        room: int | str,
+        display: str,
+        audio: bool = True,
+        video: bool = True,
     ) -> None:
         self.http, self.url, self.room, self.display = http, url, room, display
         self.audio, self.video = audio, video

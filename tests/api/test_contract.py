@@ -11,7 +11,7 @@ from api.routes import COMPOSITION_ROUTES, ROUTES, TOKEN_PATH
 from tests.conftest import Client
 
 API = "/rtc-recorder/api"
-SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "api" / "openapi.yaml"
 
 
 def test_openapi_matches_the_route_table() -> None:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 40
 MIN_CASES = 500
 schema = schemathesis.openapi.from_path(
-    ROOT / "openapi.yaml",
+    ROOT / "api" / "openapi.yaml",
     config=schemathesis.config.SchemathesisConfig.from_path(Path(__file__).with_name("schemathesis.toml")),
 )
 calls: Counter[str] = Counter()
