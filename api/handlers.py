@@ -29,17 +29,19 @@ from recorder.compositions import CompositionCommand
 from recorder.errors import NotFoundError
 from recorder.models import ChatEntry, CobrowseEvent, Recording, iso
 from recorder.service import StartCommand
-from schemas.composition import CompositionRequest, CompositionsMessage
+from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition
 from schemas.recording import (
     AddChatTranscriptCmd,
     AddCobrowseEventCmd,
     CobrowseUrlQuery,
     StartRecording,
+    StopRecording,
     StorageTestResult,
     StorageVerificationStatusMessage,
+    ThroughputTestResult,
     URLResourceMessage,
 )
-from storage_providers.base import StorageError, StorageProvider
+from storage_providers.base import CheckResult, StorageError, StorageProvider
 
 API = "/rtc-recorder/api"
 COMPOSITION_API = "/composition/api"
@@ -74,6 +76,7 @@ async def start(request: web.Request) -> web.Response:
             conversation_id=body.conversation_id,
             audio=body.audio,
             video=body.video,
+            screen=body.records_screen,
         )
     )
     return web.json_response(recording_event(recording).wire())
@@ -81,6 +84,15 @@ async def start(request: web.Request) -> web.Response:
 
 async def stop(request: web.Request) -> web.Response:
     recording = await request.app[SERVICE].stop(_org(request), *_ids(request))
+    return web.json_response(recording_event(recording).wire())
+
+
+async def stop_by_body(request: web.Request) -> web.Response:
+    """`POST /recordings/stop` with the ids in the body, as one of Auvious's Postman collections stops."""
+    body = StopRecording.model_validate_json(await request.read())
+    recording = await request.app[SERVICE].stop_by_ids(
+        _org(request), body.application_id, body.recorder_id, body.instance_id, body.conversation_id
+    )
     return web.json_response(recording_event(recording).wire())
 
 
@@ -149,13 +161,28 @@ async def storage_info(request: web.Request) -> web.Response:
 
 async def verify_storage(request: web.Request) -> web.Response:
     result = await request.app[SERVICE].verify_storage(_org(request), request.match_info["applicationId"])
+    probe = result.throughput
     message = StorageVerificationStatusMessage(
         **{
             f"{name}_test_result": StorageTestResult(passed=check.passed, message=check.message)
             for name, check in vars(result).items()
-        }
+            if isinstance(check, CheckResult)
+        },
+        throughput_test_result=ThroughputTestResult(
+            passed=probe.passed,
+            message=probe.message,
+            bytes_transferred=probe.bytes_transferred,
+            duration_millis=probe.duration_millis,
+            throughput_mbps=probe.mbps,
+        ),
     )
     return web.json_response(message.wire())
+
+
+async def confirm_storage(request: web.Request) -> web.Response:
+    """`POST .../storageproviders/{applicationId}/verified`: the profile in force is confirmed (204)."""
+    await request.app[SERVICE].confirm_storage(_org(request), request.match_info["applicationId"])
+    return web.Response(status=204)
 
 
 def _profile(request: web.Request, application_id: str) -> web.Response:
@@ -353,6 +380,19 @@ async def composition_attachment(request: web.Request) -> web.StreamResponse:
     composition = await request.app[SERVICE].compositions.completed(None, *_composition_ids(request))
     key = composition.object_location if composition.object_uploaded else None
     return await _download(request, composition.application_id, key, composition.local_location)
+
+
+async def cancel_composition(request: web.Request) -> web.Response:
+    """A queued or running composition stops (its worker ends, nothing is stored): CANCELLED."""
+    composition = await request.app[SERVICE].compositions.cancel(_org(request), *_composition_ids(request))
+    return web.json_response(composition_message(composition).wire())
+
+
+async def reexecute_composition(request: web.Request) -> web.Response:
+    """A FAILED or CANCELLED composition is queued again (same id)."""
+    body = ReexecuteComposition.model_validate_json(await request.read())
+    composition = await request.app[SERVICE].compositions.reexecute(_org(request), body.conversation_id, body.target)
+    return web.json_response(composition_message(composition).wire())
 
 
 async def delete_composition(request: web.Request) -> web.Response:

@@ -132,6 +132,7 @@ def recording_message(recording: Recording, storage: StorageProvider, urls: dict
         organization_id=recording.organization_id,
         recorder_id=recording.recorder_id,
         recovered=timestamp(recording.recovered),
+        screen=recording.screen,
         started=timestamp(recording.started),
         state=RecordingState(recording.state.value),
         stopped=timestamp(recording.stopped),

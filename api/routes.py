@@ -17,10 +17,15 @@ AGENT = frozenset({Role.AGENT})
 SUPERVISOR = frozenset({Role.SUPERVISOR})
 AGENT_OR_SUPERVISOR = AGENT | SUPERVISOR
 ADMIN = frozenset({Role.ADMIN})
+# Auvious's composition docs: AGENT, SUPERVISOR and SERVICE request a composition; whoever may request one
+# may follow it, fetch it, cancel it and run it again. Deleting stays with supervisors (and machine clients).
+COMPOSERS = AGENT | SUPERVISOR | frozenset({Role.SERVICE})
+SUPERVISOR_OR_SERVICE = SUPERVISOR | frozenset({Role.SERVICE})
 
 # (method, path below the API base, roles allowed, handler); more specific paths first
 ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("POST", "/recordings/start", AGENT, handlers.start),
+    ("POST", "/recordings/stop", AGENT, handlers.stop_by_body),
     ("POST", "/recordings/chat/transcript/add", AGENT, handlers.add_chat_transcript),
     ("POST", "/recordings/cobrowse/event", AGENT, handlers.add_cobrowse_event),
     ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, handlers.track_attachment),
@@ -37,10 +42,11 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", f"/recordings/{IDS}/storage/info", ADMIN, handlers.storage_info),
     ("POST", f"/recordings/{IDS}/upload", ADMIN, handlers.retry_upload),
     ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, handlers.cobrowse_url),
-    ("GET", f"/recordings/{IDS}", SUPERVISOR, handlers.info),
+    ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR, handlers.info),  # Auvious: "at least Agent"
     ("GET", "/recordings/{conversationId}", SUPERVISOR, handlers.conversation),
     ("GET", "/compositions/{conversationId}", SUPERVISOR, handlers.composition),
     ("POST", "/storageproviders/{applicationId}/verify", ADMIN, handlers.verify_storage),
+    ("POST", "/storageproviders/{applicationId}/verified", ADMIN, handlers.confirm_storage),
     ("GET", "/storageproviders/{applicationId}", ADMIN, handlers.get_storage_profile),
     ("PUT", "/storageproviders/{applicationId}", ADMIN, handlers.put_storage_profile),
     ("DELETE", "/storageproviders/{applicationId}", ADMIN, handlers.delete_storage_profile),
@@ -49,11 +55,13 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
 
 # the same, below /composition/api
 COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
-    ("POST", "/request", SUPERVISOR, handlers.request_composition),
-    ("GET", "/query/conversation/{conversationId}", SUPERVISOR, handlers.query_compositions),
-    ("GET", "/player/{conversationId}/{compositionId}/url/attachment", SUPERVISOR, handlers.composition_url),
+    ("POST", "/request", COMPOSERS, handlers.request_composition),
+    ("POST", "/reexecute", COMPOSERS, handlers.reexecute_composition),
+    ("GET", "/query/conversation/{conversationId}", COMPOSERS, handlers.query_compositions),
+    ("GET", "/player/{conversationId}/{compositionId}/url/attachment", COMPOSERS, handlers.composition_url),
     ("GET", "/attachment/{conversationId}/{compositionId}/{fileName}", PUBLIC, handlers.composition_attachment),
-    ("DELETE", "/{conversationId}/{compositionId}/delete", SUPERVISOR, handlers.delete_composition),
+    ("POST", "/{conversationId}/{compositionId}/cancel", COMPOSERS, handlers.cancel_composition),
+    ("DELETE", "/{conversationId}/{compositionId}/delete", SUPERVISOR_OR_SERVICE, handlers.delete_composition),
 ]
 
 

@@ -120,6 +120,7 @@ class Compositions:
         storage: Callable[[str], StorageProvider],
         key_template: Callable[[str], str],
         options: CompositionOptions,
+        tell_owner: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._repo = repository
         self._recordings = recordings  # a conversation's recordings, oldest first; NotFoundError if none
@@ -127,6 +128,7 @@ class Compositions:
         self._storage = storage
         self._key_template = key_template
         self._options = options
+        self._tell_owner = tell_owner  # (instance, composition id): another instance's worker is to stop
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -183,15 +185,50 @@ class Compositions:
             raise ConflictError(f"composition {composition_id} is {composition.state.value}, not COMPLETED")
         return composition
 
+    async def cancel(self, organization_id: str, conversation_id: str, composition_id: str) -> Composition:
+        """A queued or running composition becomes CANCELLED: its worker process is ended wherever it runs and
+        nothing of it is stored. Cancelling a cancelled one answers it as it is."""
+        composition = await self.get(organization_id, conversation_id, composition_id)
+        if composition.state is not CompositionState.CANCELLED:
+            if not await self._repo.cancel_composition(composition.id, _now()):
+                current = await self.get(organization_id, conversation_id, composition_id)
+                if current.state is not CompositionState.CANCELLED:
+                    raise ConflictError(
+                        f"composition {composition_id} is {current.state.value}: only a queued or running"
+                        " composition can be cancelled"
+                    )
+            logger.info("composition %s is CANCELLED", composition.id, extra={"compositionId": composition.id})
+            await self.stop_worker(composition.id)
+            owner = composition.owner
+            if owner not in (None, self._options.instance_id) and self._tell_owner is not None:
+                await self._tell_owner(owner, composition.id)
+        return await self.get(organization_id, conversation_id, composition_id)
+
+    async def stop_worker(self, composition_id: str) -> None:
+        """End this instance's work on a composition (its worker process is killed, its work folder removed)."""
+        task = self._running.get(composition_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def reexecute(self, organization_id: str, conversation_id: str, composition_id: str) -> Composition:
+        """A FAILED or CANCELLED composition is queued again (same id, its results cleared)."""
+        composition = await self.get(organization_id, conversation_id, composition_id)
+        if not await self._repo.requeue_composition(composition.id):
+            raise ConflictError(
+                f"composition {composition_id} is {composition.state.value}: only a FAILED or CANCELLED"
+                " composition runs again"
+            )
+        logger.info("composition %s is QUEUED again", composition.id, extra={"compositionId": composition.id})
+        self._wake.set()
+        return await self.get(organization_id, conversation_id, composition_id)
+
     async def delete(self, organization_id: str, conversation_id: str, composition_id: str) -> None:
         """Delete the stored file first: when the storage fails, nothing has changed and the client retries."""
         composition = await self.get(organization_id, conversation_id, composition_id)
         if composition.object_location is not None:
             await self._storage(composition.application_id).delete(composition.object_location)
-        task = self._running.get(composition.id)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.stop_worker(composition.id)
         if composition.local_location is not None:
             await asyncio.to_thread(Path(composition.local_location).unlink, missing_ok=True)
         composition.deleted = _now()
@@ -202,9 +239,11 @@ class Compositions:
         composition = await self._repo.composition_by_id(job.subject)
         if composition is None:
             return
-        if composition.deleted is not None:  # deleted while its upload ran: the object goes too
+        if composition.deleted is not None or composition.state is CompositionState.CANCELLED:
+            # deleted or cancelled while its upload ran: nothing of it is kept
             with contextlib.suppress(StorageError):
                 await self._storage(job.application_id).delete(job.key)
+            await asyncio.to_thread(Path(job.source).unlink, missing_ok=True)
             return
         if job.state is UploadState.UPLOADED and stored is not None:
             composition.object_location, composition.object_uploaded = stored.location, _now()
@@ -261,6 +300,9 @@ class Compositions:
         except Exception as exc:
             log.exception("composition %s failed unexpectedly", composition.id)
             await self._fail(composition, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:  # cancelled, deleted, or shut down: nothing half-written is kept
+            await asyncio.to_thread((self._options.directory / composition.file_name).unlink, missing_ok=True)
+            raise
         finally:
             await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
 

@@ -100,6 +100,14 @@ class Recording:
     streams: list[Stream] = field(default_factory=list)
     chat_transcript: ChatTranscript | None = None
     lease_until: float | None = None  # epoch seconds: `instance_id` owns the live recording until then
+    screen: bool = True  # screen shares (SCREEN streams) are recorded
+
+    def records(self, stream_type: str) -> frozenset[str]:
+        """The kinds ("audio", "video") recorded of a stream of this type."""
+        if stream_type == "SCREEN" and not self.screen:
+            return frozenset()
+        video = self.screen if stream_type == "SCREEN" else self.video
+        return frozenset(k for k, on in (("audio", self.audio), ("video", video)) if on)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,16 @@ class Repository(ABC):
 
     @abstractmethod
     async def save_composition(self, composition: Composition) -> None:
-        """Write every field but the ids and the request."""
+        """Write every field but the ids and the request; a CANCELLED composition is left as it is unless
+        the write keeps it CANCELLED (its worker's late progress does not bring it back)."""
+
+    @abstractmethod
+    async def cancel_composition(self, composition_id: str, now: datetime) -> bool:
+        """A QUEUED or running composition made CANCELLED; False when it was neither."""
+
+    @abstractmethod
+    async def requeue_composition(self, composition_id: str) -> bool:
+        """A FAILED or CANCELLED composition made QUEUED again, its results cleared; False when it was neither."""
 
     @abstractmethod
     async def compositions(self, organization_id: str, conversation_id: str) -> list[Composition]:

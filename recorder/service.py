@@ -27,9 +27,9 @@ from recorder.artifacts import Artifacts
 from recorder.cluster import EVERYONE, Cluster, ClusterOptions
 from recorder.compositions import CompositionOptions, Compositions
 from recorder.conference.base import Conference
-from recorder.conference.janus import JanusConference
+from recorder.conference.janus import JanusConference, room_id
 from recorder.database import Database
-from recorder.errors import NotFoundError, UnavailableError
+from recorder.errors import InvalidRequestError, NotFoundError, UnavailableError
 from recorder.media.repair import repair
 from recorder.models import (
     LIVE_STATES,
@@ -50,7 +50,14 @@ from recorder.repository import Repository
 from recorder.session import RecordingSession, SessionOptions
 from recorder.settings import ApplicationSettings, Settings
 from recorder.uploads import Uploader, UploadOptions
-from storage_providers.base import CheckResult, StorageError, StorageProvider, StoredObject, Verification
+from storage_providers.base import (
+    CheckResult,
+    StorageError,
+    StorageProvider,
+    StoredObject,
+    Throughput,
+    Verification,
+)
 from storage_providers.registry import create_provider
 from storage_providers.settings import StorageSettings
 
@@ -65,6 +72,7 @@ class StartCommand:
     conversation_id: str
     audio: bool = True
     video: bool = True
+    screen: bool = True
 
 
 class RecordingService:
@@ -114,6 +122,9 @@ class RecordingService:
                 settings.instance_id,
                 settings.lease_seconds,
             ),
+            tell_owner=lambda owner, composition_id: self.cluster.send(
+                owner, "cancel-composition", compositionId=composition_id
+            ),
         )
         address = settings.public_url or f"http://{settings.host}:{settings.port}"
         self.cluster = Cluster(
@@ -150,15 +161,25 @@ class RecordingService:
             provider = self.storage(app.id)
         except StorageError as exc:
             not_run = CheckResult(False, "not run: the bucket test failed")
-            return Verification(CheckResult(False, exc.message), not_run, not_run, not_run, not_run)
-        return await provider.verify()
+            return Verification(
+                CheckResult(False, exc.message), not_run, not_run, not_run, not_run, Throughput.not_run("bucket")
+            )
+        return await provider.verify(self._settings.storage_probe_bytes, self._settings.storage_min_throughput_mbps)
+
+    async def confirm_storage(self, organization_id: str, application_id: str) -> None:
+        """The administrator confirms the application's storage profile as verified: it is put in force (a
+        provider is made from it) and the uploads that failed are tried again with it."""
+        app = self.application(organization_id, application_id)
+        self.storage(app.id)  # the profile's keys cannot even be read: a 502 says so
+        retried = await self._retry_failed(application_id=app.id)
+        logger.info("storage of application %s confirmed; %d failed uploads are tried again", app.id, retried)
 
     async def set_profile(self, organization_id: str, application_id: str, body: dict[str, Any]) -> StorageSettings:
         """Set the application's profile through the API; uploads that failed are tried again with it."""
         app = self.application(organization_id, application_id)
         profile = await self.profiles.put(app.id, body)
         self._retire(app.id)
-        await self.uploader.retry(application_id=app.id)
+        await self._retry_failed(application_id=app.id)
         return profile
 
     async def delete_profile(self, organization_id: str, application_id: str) -> None:
@@ -174,7 +195,11 @@ class RecordingService:
     async def retry_uploads(self, organization_id: str, ids: tuple[str, str, str]) -> int:
         """Try the recording's failed uploads again; how many there were."""
         recording = await self.get(organization_id, *ids)
-        jobs = await self.uploader.retry(recorder_id=recording.recorder_id)
+        return await self._retry_failed(recorder_id=recording.recorder_id)
+
+    async def _retry_failed(self, application_id: str | None = None, recorder_id: str | None = None) -> int:
+        """Failed uploads (of an application or a recording) queued again; their tracks' errors cleared."""
+        jobs = await self.uploader.retry(application_id=application_id, recorder_id=recorder_id)
         for job in jobs:
             if job.kind is UploadKind.TRACK:
                 await self._repo.set_track_object(job.subject, None, None, None, None)
@@ -232,9 +257,10 @@ class RecordingService:
         return JanusConference(
             self._http,
             app.janus.url,
-            conference_id,
+            room_id(conference_id, app.janus.string_ids),
             api_secret=secret,
             request_timeout=self._settings.conference_request_timeout_seconds,
+            string_ids=app.janus.string_ids,
         )
 
     def _session(self, recording: Recording, app: ApplicationSettings) -> RecordingSession:
@@ -261,6 +287,10 @@ class RecordingService:
                 code="SHUTTING_DOWN",
             )
         app = self.application(command.organization_id, command.application_id)
+        try:
+            room_id(command.conference_id, app.janus.string_ids)  # an id that can never be a room: nothing starts
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), code="INVALID_CONFERENCE_ID") from None
         if await self._repo.get_live(app.organization_id, command.conversation_id) is None:
             await self._check_spool()
         recording, created = await self._repo.create_or_get_live(
@@ -273,6 +303,7 @@ class RecordingService:
                 conference_id=command.conference_id,
                 audio=command.audio,
                 video=command.video,
+                screen=command.screen,
                 state=RecordingState.INITIALISED,
                 created=datetime.now(UTC),
                 lease_until=self.cluster.lease(),
@@ -313,6 +344,20 @@ class RecordingService:
                 return recording
             await asyncio.sleep(0.05)
             recording = await self.get(organization_id, *ids)
+
+    async def stop_by_ids(
+        self, organization_id: str, application_id: str, recorder_id: str, instance_id: str, conversation_id: str | None
+    ) -> Recording:
+        """Stop a recording named by its application, recorder and instance (its conversation optional)."""
+        recording = await self._repo.recording_by_id(recorder_id)
+        if (
+            recording is None
+            or recording.organization_id != organization_id
+            or recording.application_id != application_id
+            or conversation_id not in (None, recording.conversation_id)
+        ):
+            raise NotFoundError(f"application {application_id} has no recording {recorder_id}/{instance_id}")
+        return await self.stop(organization_id, recording.conversation_id, recorder_id, instance_id)
 
     async def _stop_unowned(self, recorder_id: str) -> Recording | None:
         """Stop a recording nobody records (PENDING_RECOVERY, unclaimed): its files are finished and stored."""
@@ -389,7 +434,9 @@ class RecordingService:
             await self.uploader.enqueue(recording.application_id, recorder_id, UploadKind.TRACK, track.id, path, key)
 
     async def command(self, message: dict[str, Any]) -> None:
-        if message.get("op") == "stop":
+        if message.get("op") == "cancel-composition":
+            await self.compositions.stop_worker(str(message.get("compositionId")))
+        elif message.get("op") == "stop":
             session = self._sessions.pop(str(message.get("recorderId")), None)
             if session is not None:
                 logger.info("recording %s: stopped at another instance's request", session.recording.recorder_id)

@@ -96,10 +96,6 @@ class RecordingSession:
         self._log = logging.LoggerAdapter(logger, {"recorderId": recording.recorder_id})
         self.created = time.monotonic()
 
-    @property
-    def kinds(self) -> frozenset[str]:
-        return frozenset(k for k, on in (("audio", self.recording.audio), ("video", self.recording.video)) if on)
-
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"recording-{self.recording.recorder_id}")
 
@@ -162,7 +158,7 @@ class RecordingSession:
         await asyncio.shield(self._spawn(work))
 
     async def _add(self, publication: Publication) -> None:
-        kinds = publication.kinds & self.kinds
+        kinds = publication.kinds & self.recording.records(publication.stream_type)
         async with self._lock:
             if not kinds or publication.id in self._active or self._finishing is not None:
                 return

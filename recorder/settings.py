@@ -27,6 +27,9 @@ class JanusSettings(BaseModel):
 
     url: str = "http://127.0.0.1:8088/janus"
     api_secret: SecretStr | None = None
+    # the VideoRoom plugin's `string_ids`: rooms have string ids (Auvious's conference ids are GUIDs); else
+    # a conference id must be a room number (1 to 2^64-1)
+    string_ids: bool = False
 
 
 class ApplicationSettings(BaseModel):
@@ -40,6 +43,7 @@ class Role(StrEnum):
     AGENT = "AGENT"  # starts and stops recordings, sends chat transcripts and cobrowse events
     SUPERVISOR = "SUPERVISOR"  # reads recordings, cobrowse sessions, compositions and their URLs
     ADMIN = "ADMIN"  # verifies storage and reads storage profiles
+    SERVICE = "SERVICE"  # a machine client: requests, follows, cancels and runs again compositions
 
 
 class ClientSettings(BaseModel):
@@ -116,6 +120,10 @@ class Settings(BaseSettings):
     shutdown_upload_deadline_seconds: float = Field(default=30.0, ge=0)
     # a stop sent to an instance that does not own the recording waits this long for the owner to stop it
     command_timeout_seconds: float = Field(default=15.0, gt=0)
+    # storage verification's throughput probe: the payload uploaded then downloaded, and the slowest direction
+    # that passes (Mbit/s)
+    storage_probe_bytes: int = Field(default=1 << 20, ge=1024, le=5 << 20)
+    storage_min_throughput_mbps: float = Field(default=5.0, ge=0)
     composition_preset: str = Field(default="veryfast", pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium)$")
 
     @classmethod

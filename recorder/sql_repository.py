@@ -120,6 +120,10 @@ ALTER TABLE upload_jobs ADD COLUMN lease_until DOUBLE PRECISION;
 ALTER TABLE compositions ADD COLUMN owner TEXT;
 ALTER TABLE compositions ADD COLUMN lease_until DOUBLE PRECISION
 """,
+    # whether screen shares are recorded (before: the same as video)
+    """
+ALTER TABLE recordings ADD COLUMN screen INTEGER
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -213,6 +217,7 @@ def _recording(row: Row) -> Recording:
         recovered=_parse_time(row["recovered"]),
         error=_parse_error(row["error"]),
         lease_until=row["lease_until"],
+        screen=bool(row["video"] if row["screen"] is None else row["screen"]),
     )
 
 
@@ -332,7 +337,7 @@ class SqlRepository(Repository):
         async with self.database.transaction() as db:
             inserted = await db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
-                " conference_id, audio, video, state, created, lease_until) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " conference_id, audio, video, state, created, lease_until, screen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT DO NOTHING",
                 recording.recorder_id,
                 recording.conversation_id,
@@ -345,6 +350,7 @@ class SqlRepository(Repository):
                 recording.state.value,
                 _time(recording.created),
                 recording.lease_until,
+                int(recording.screen),
             )
             if inserted:
                 await db.execute(
@@ -727,7 +733,8 @@ class SqlRepository(Repository):
         c = composition
         await self.database.execute(
             "UPDATE compositions SET state = ?, progress = ?, completed = ?, duration = ?, size = ?, error = ?,"
-            " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ? WHERE id = ?",
+            " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ?"
+            " WHERE id = ? AND (state <> 'CANCELLED' OR ? = 'CANCELLED')",
             c.state.value,
             c.progress,
             _time(c.completed),
@@ -739,6 +746,7 @@ class SqlRepository(Repository):
             _time(c.object_uploaded),
             _time(c.deleted),
             c.id,
+            c.state.value,
         )
 
     async def compositions(self, organization_id: str, conversation_id: str) -> list[Composition]:
@@ -769,6 +777,29 @@ class SqlRepository(Repository):
             now,
         )
         return next((_composition(row) for row in rows), None)
+
+    async def cancel_composition(self, composition_id: str, now: datetime) -> bool:
+        return (
+            await self.database.execute(
+                "UPDATE compositions SET state = 'CANCELLED', completed = ?, lease_until = NULL"
+                f" WHERE id = ? AND deleted IS NULL AND (state = 'QUEUED' OR state IN {_RUNNING_COMPOSITION})",
+                _time(now),
+                composition_id,
+            )
+            == 1
+        )
+
+    async def requeue_composition(self, composition_id: str) -> bool:
+        return (
+            await self.database.execute(
+                "UPDATE compositions SET state = 'QUEUED', progress = 0, completed = NULL, duration = NULL,"
+                " size = NULL, error = NULL, local_location = NULL, object_location = NULL, object_uploaded = NULL,"
+                " owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND deleted IS NULL AND state IN ('FAILED', 'CANCELLED')",
+                composition_id,
+            )
+            == 1
+        )
 
     async def release_compositions(self, owner: str) -> int:
         return await self.database.execute(

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from schemas.recording import _COMMAND, Error, Id, JsonInt, WireModel
 
@@ -25,6 +25,7 @@ class CompositionState(StrEnum):
     PROCESSING = "PROCESSING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 class Layout(StrEnum):
@@ -41,10 +42,32 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+# Auvious's newer docs name sizes and priorities; older docs and the clients send "320x240" and "1" or 0
+RESOLUTIONS = {
+    "QQVGA": "160x120",
+    "QVGA": "320x240",
+    "VGA": "640x480",
+    "SVGA": "800x600",
+    "XGA": "1024x768",
+    "HD": "1280x720",
+    "FHD": "1920x1080",
+    "UHD": "3840x2160",
+}
+PRIORITIES = {"LOW": 1, "NORMAL": 50, "MEDIUM": 50, "HIGH": 100}
+
+
 def _priority(value: object) -> object:
-    """Clients send the priority as a string ("1"); a JSON integer is taken too."""
+    """Clients send the priority as a string ("1") or a name ("LOW"); a JSON integer is taken too."""
     if isinstance(value, str) and re.fullmatch(r"-?\d{1,6}", value.strip()):
         return int(value)
+    if isinstance(value, str) and value.strip().upper() in PRIORITIES:
+        return PRIORITIES[value.strip().upper()]
+    return value
+
+
+def _resolution(value: object) -> object:
+    if isinstance(value, str):
+        return RESOLUTIONS.get(value.strip().upper(), value)
     return value
 
 
@@ -56,7 +79,7 @@ class CompositionRequest(WireModel):
     name: str | None = Field(default=None, max_length=200)
     video_format: Annotated[str, BeforeValidator(_lower)] = Field(default="mp4", pattern=r"^mp4$")
     audio_format: Annotated[str, BeforeValidator(_lower)] = Field(default="mp3", pattern=r"^mp3$")
-    resolution: str = "640x480"
+    resolution: Annotated[str, BeforeValidator(_resolution)] = "640x480"
     layout: Annotated[Layout, BeforeValidator(_upper)] = Layout.GRID
     priority: Annotated[JsonInt, BeforeValidator(_priority), Field(ge=0, le=100)] = 1
 
@@ -73,10 +96,30 @@ class CompositionRequest(WireModel):
         return parse_resolution(self.resolution)
 
 
+class ReexecuteComposition(WireModel):
+    """The body of `POST /composition/api/reexecute`: the composition to run again (`id` is taken too)."""
+
+    model_config = _COMMAND
+
+    conversation_id: Id
+    composition_id: Id | None = None
+    id: Id | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> ReexecuteComposition:
+        if self.composition_id is None and self.id is None:
+            raise ValueError("compositionId is required")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.composition_id or self.id or ""
+
+
 def parse_resolution(value: str) -> tuple[int, int]:
     match = _RESOLUTION.match(value)
     if match is None:
-        raise ValueError("must be WxH, e.g. 1280x720")
+        raise ValueError(f"must be WxH, e.g. 1280x720, or one of {', '.join(RESOLUTIONS)}")
     return int(match[1]), int(match[2])
 
 

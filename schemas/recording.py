@@ -88,6 +88,22 @@ class StartRecording(WireModel):
     conversation_id: Id
     audio: StrictBool = True
     video: StrictBool = True
+    screen: StrictBool | None = None  # screen shares (Auvious's newest docs); omitted: the same as `video`
+
+    @property
+    def records_screen(self) -> bool:
+        return self.video if self.screen is None else self.screen
+
+
+class StopRecording(WireModel):
+    """The body of `POST /recordings/stop` (an Auvious Postman collection); `conversationId` is optional."""
+
+    model_config = _COMMAND
+
+    application_id: Id
+    recorder_id: Id
+    instance_id: Id
+    conversation_id: Id | None = None
 
 
 class ChatTranscriptEntry(WireModel):
@@ -158,12 +174,23 @@ class StorageTestResult(WireModel):
     passed: bool
 
 
+class ThroughputTestResult(WireModel):
+    """Auvious's throughput probe: bytes up and down, the time both took, and the slower direction's speed."""
+
+    passed: bool
+    message: str
+    bytes_transferred: int
+    duration_millis: int
+    throughput_mbps: float
+
+
 class StorageVerificationStatusMessage(WireModel):
     bucket_test_result: StorageTestResult
     delete_test_result: StorageTestResult
     modify_test_result: StorageTestResult
     read_test_result: StorageTestResult
     write_test_result: StorageTestResult
+    throughput_test_result: ThroughputTestResult
 
 
 class Error(WireModel):
@@ -238,6 +265,7 @@ class RecordingDataMessage(WireModel):
     organization_id: str
     recorder_id: str
     recovered: str | None = None
+    screen: bool  # extension: whether screen shares are recorded
     started: str | None = None
     state: RecordingState
     stopped: str | None = None

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,14 +57,30 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class Throughput:
+    """The throughput probe: a payload uploaded then downloaded; the slower direction's speed decides."""
+
+    passed: bool
+    message: str
+    bytes_transferred: int = 0  # up and down
+    duration_millis: int = 0  # both
+    mbps: float = 0.0  # the slower direction, Mbit/s
+
+    @classmethod
+    def not_run(cls, failed: str) -> Throughput:
+        return cls(False, f"not run: the {failed} test failed")
+
+
+@dataclass(frozen=True)
 class Verification:
-    """The five checks of a storage profile, each with a message a person can act on."""
+    """The checks of a storage profile, each with a message a person can act on."""
 
     bucket: CheckResult
     write: CheckResult
     read: CheckResult
     modify: CheckResult
     delete: CheckResult
+    throughput: Throughput
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,7 @@ class StoredObject:
 
 
 CHUNK = 1 << 20  # bytes per piece when reading an object
+_CHECKS = ("bucket", "write", "read", "modify", "delete")
 
 
 class StorageProvider(ABC):
@@ -111,8 +130,9 @@ class StorageProvider(ABC):
     async def read(self, key: str) -> bytes:
         return b"".join([piece async for piece in self.read_range(key)])
 
-    async def verify(self) -> Verification:
-        """Check the destination: it exists, and an object can be written, read, modified and deleted.
+    async def verify(self, probe_bytes: int = 1 << 20, min_mbps: float = 5.0) -> Verification:
+        """Check the destination: it exists, and an object can be written, read, modified and deleted; then,
+        when all of that passed, how fast it takes and gives `probe_bytes` (at least `min_mbps` both ways).
         Leaves no test object behind."""
         key = f".recorder-verify-{uuid.uuid4()}"
         original, modified = b"recorder verification", b"recorder verification, modified"
@@ -156,7 +176,33 @@ class StorageProvider(ABC):
             if len(results) < 5 or not results[-1].passed:
                 with contextlib.suppress(StorageError):  # the failed test already says why
                     await self.delete(key)
-        return Verification(*results)
+        failed = next((name for name, r in zip(_CHECKS, results, strict=True) if not r.passed), None)
+        throughput = Throughput.not_run(failed) if failed else await self._probe(probe_bytes, min_mbps)
+        return Verification(results[0], results[1], results[2], results[3], results[4], throughput)
+
+    async def _probe(self, size: int, min_mbps: float) -> Throughput:
+        key = f".recorder-throughput-{uuid.uuid4()}"
+        payload = os.urandom(size)  # incompressible
+        try:
+            started = time.perf_counter()
+            await self.upload_bytes(payload, key)
+            uploaded = time.perf_counter()
+            same = await self.read(key) == payload
+            downloaded = time.perf_counter()
+        except StorageError as exc:
+            return Throughput(False, f"the throughput probe failed: {exc.message}")
+        finally:
+            with contextlib.suppress(StorageError):
+                await self.delete(key)
+        if not same:
+            return Throughput(False, f"the throughput probe read back different bytes from {key}")
+        up, down = (size * 8 / 1e6 / max(seconds, 1e-6) for seconds in (uploaded - started, downloaded - uploaded))
+        mbps = round(min(up, down), 2)
+        message = f"Upload {up:.1f} Mbps, Download {down:.1f} Mbps"
+        if mbps < min_mbps:
+            message += f": below the {min_mbps:g} Mbps needed"
+        duration = round((downloaded - started) * 1000)
+        return Throughput(mbps >= min_mbps, message, 2 * size, duration, mbps)
 
     async def upload_bytes(self, data: bytes, key: str) -> None:
         with tempfile.TemporaryDirectory() as directory:

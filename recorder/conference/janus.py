@@ -31,6 +31,24 @@ logger = logging.getLogger(__name__)
 JsonObject = dict[str, Any]
 STREAM_TYPES = frozenset({"CAM", "MIC", "SCREEN", "VIDEO", "HOLD", "UNKNOWN"})
 NO_SUCH_ROOM = 426
+MAX_ROOM = (1 << 64) - 1  # VideoRoom room numbers are unsigned 64-bit, 0 is none
+NEVER_ROOMS = frozenset({"null", "undefined", "none", "nan"})  # what a client sends when it has no id
+
+
+def room_id(conference_id: str, string_ids: bool) -> int | str:
+    """The VideoRoom room a conference id names, or ValueError saying why it can name none: rooms are
+    numbers, or strings when the plugin has `string_ids` set."""
+    text = conference_id.strip()
+    if not text or text.lower() in NEVER_ROOMS:
+        raise ValueError(f"conferenceId {conference_id!r} names no conference")
+    if string_ids:
+        return text
+    if not text.isdecimal() or not text.isascii() or str(int(text)) != text or not 0 < int(text) <= MAX_ROOM:
+        raise ValueError(
+            f"conferenceId {conference_id!r} is not a room of this application's Janus: its rooms are numbers "
+            f"from 1 to {MAX_ROOM} (set the application's janus.string_ids when its VideoRoom uses string ids)"
+        )
+    return int(text)
 
 
 def parse_display(feed_id: str, display: str | None) -> tuple[str, str]:
@@ -58,25 +76,23 @@ def _publication(entry: JsonObject) -> Publication:
     return Publication(feed, user, stream_type, kinds, mids)
 
 
-def _feed(publication: Publication) -> int | str:
-    return int(publication.id) if publication.id.isdigit() else publication.id
-
-
 class JanusConference(Conference):
     def __init__(
         self,
         http: aiohttp.ClientSession,
         url: str,
-        room: str,
+        room: int | str,
         *,
         api_secret: str | None = None,
         request_timeout: float = 10.0,
         keepalive_interval: float = 25.0,
         display: str = "recorder",
+        string_ids: bool = False,
     ) -> None:
         self._http = http
         self._url = url.rstrip("/")
-        self._room: int | str = int(room) if room.isdigit() else room
+        self._room = room  # see room_id
+        self._string_ids = string_ids  # rooms and publishers have string ids
         self._api_secret = api_secret
         self._timeout = request_timeout
         self._keepalive_interval = keepalive_interval
@@ -107,7 +123,8 @@ class JanusConference(Conference):
 
     async def subscribe(self, publication: Publication, kinds: frozenset[str]) -> tuple[str, str]:
         handle = await self._attach()
-        streams = [{"feed": _feed(publication), "mid": mid} for mid, kind in publication.mids if kind in kinds]
+        feed = publication.id if self._string_ids else int(publication.id)
+        streams = [{"feed": feed, "mid": mid} for mid, kind in publication.mids if kind in kinds]
         body: JsonObject = {"request": "join", "ptype": "subscriber", "room": self._room, "streams": streams}
         try:
             _, jsep = await self._message(handle, body)

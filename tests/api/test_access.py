@@ -79,6 +79,14 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "active": (lambda w: ("GET", f"/recordings/{w.live_conversation}/active", {}), True),
     "cobrowse_sessions": (lambda w: ("GET", f"/recordings/{w.c}/cobrowse", {}), False),
     "stop": (lambda w: ("POST", f"/recordings/{w.ids}/stop", {}), False),
+    "stop_by_body": (
+        lambda w: (
+            "POST",
+            "/recordings/stop",
+            {"json": {"applicationId": "app1", "recorderId": w.r, "instanceId": w.i}},
+        ),
+        False,
+    ),
     "state": (lambda w: ("GET", f"/recordings/{w.ids}/state", {}), False),
     "storage_info": (lambda w: ("GET", f"/recordings/{w.ids}/storage/info", {}), False),
     "cobrowse_url": (
@@ -93,6 +101,7 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "conversation": (lambda w: ("GET", f"/recordings/{w.c}", {}), False),
     "composition": (lambda w: ("GET", f"/compositions/{w.c}", {}), False),
     "verify_storage": (lambda w: ("POST", "/storageproviders/app1/verify", {}), False),
+    "confirm_storage": (lambda w: ("POST", "/storageproviders/app1/verified", {}), False),
     "get_storage_profile": (lambda w: ("GET", "/storageproviders/app1", {}), False),
     "put_storage_profile": (lambda w: ("PUT", "/storageproviders/app1", {"json": S3_PROFILE}), False),
     "delete_storage_profile": (lambda w: ("DELETE", "/storageproviders/app1", {}), False),
@@ -105,12 +114,55 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     # allowed, it answers 409: the world's composition FAILED (test_compositions fetches a COMPLETED one)
     "composition_url": (lambda w: ("GET", f"{COMPOSITION}/player/{w.c}/{w.composition}/url/attachment", {}), False),
     "delete_composition": (lambda w: ("DELETE", f"{COMPOSITION}/{w.c}/{w.composition}/delete", {}), False),
+    # allowed, it answers 409: a FAILED composition is not running (test_compositions cancels a running one)
+    "cancel_composition": (lambda w: ("POST", f"{COMPOSITION}/{w.c}/{w.composition}/cancel", {}), False),
+    "reexecute_composition": (
+        lambda w: (
+            "POST",
+            f"{COMPOSITION}/reexecute",
+            {"json": {"conversationId": w.c, "compositionId": w.composition}},
+        ),
+        False,
+    ),
+}
+# Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
+# a recording: "at least Agent"), the recorder API reference's roles elsewhere.
+RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event"}
+READERS = {"active", "state", "info"}
+SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "composition"}
+ADMINISTRATION = {
+    "storage_info",
+    "retry_upload",
+    "verify_storage",
+    "confirm_storage",
+    "get_storage_profile",
+    "put_storage_profile",
+    "delete_storage_profile",
+}
+COMPOSING = {
+    "request_composition",
+    "query_compositions",
+    "composition_url",
+    "cancel_composition",
+    "reexecute_composition",
+}
+EXPECTED_ROLES: dict[str, set[str]] = {
+    **{name: {"AGENT"} for name in RECORDING_AGENT},
+    **{name: {"AGENT", "SUPERVISOR"} for name in READERS},
+    **{name: {"SUPERVISOR"} for name in SUPERVISION},
+    **{name: {"ADMIN"} for name in ADMINISTRATION},
+    **{name: {"AGENT", "SUPERVISOR", "SERVICE"} for name in COMPOSING},
+    "delete_composition": {"SUPERVISOR", "SERVICE"},
 }
 GUARDED = {handler.__name__: roles for _, _, roles, handler in [*ROUTES, *COMPOSITION_ROUTES] if roles}
 
 
 def test_every_guarded_operation_is_in_this_table() -> None:
     assert set(OPERATIONS) == set(GUARDED)
+
+
+def test_the_roles_are_those_documented() -> None:
+    assert {name: {r.value for r in roles} for name, roles in GUARDED.items()} == EXPECTED_ROLES
 
 
 async def _call(client: Client, request: Request, headers: dict[str, str]) -> tuple[int, Any]:
@@ -193,7 +245,8 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
     if case == "allowed":
         role = next(r for r in ALL_ROLES if r in GUARDED[operation])
         status, body = await _call(client, request, auth(role))
-        assert status in ((409,) if operation == "composition_url" else (200, 202, 204)), body
+        conflict = operation in {"composition_url", "cancel_composition"}
+        assert status in ((409,) if conflict else (200, 202, 204)), body
         return
     before = await _snapshot(world)
     if case == "401":
@@ -205,9 +258,9 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
             status, body = await _call(client, request, headers)
             assert status == 401 and body["error"] == "UNAUTHORIZED", (headers, body)
     elif case == "403":
-        role = next(r for r in ALL_ROLES if r not in GUARDED[operation])
-        status, body = await _call(client, request, auth(role))
-        assert status == 403 and body["error"] == "FORBIDDEN", body
+        for role in (r for r in ALL_ROLES if r not in GUARDED[operation]):
+            status, body = await _call(client, request, auth(role))
+            assert status == 403 and body["error"] == "FORBIDDEN", (role, body)
     else:
         status, body = await _call(client, request, auth("other"))
         assert status == 404 and body["error"] == "NOT_FOUND", body

@@ -12,13 +12,19 @@ from tests.conftest import Client, make_client, make_settings
 
 API = "/rtc-recorder/api"
 TESTS = ["bucketTestResult", "deleteTestResult", "modifyTestResult", "readTestResult", "writeTestResult"]
+PROBE = {"passed", "message", "bytesTransferred", "durationMillis", "throughputMbps"}
 
 
 async def test_verify_passes_and_leaves_nothing_behind(client: Client, tmp_path: Path) -> None:
     answer = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
-    assert sorted(answer) == TESTS
+    assert sorted(answer) == sorted([*TESTS, "throughputTestResult"])
     assert all(answer[t]["passed"] and answer[t]["message"] for t in TESTS), answer
-    assert list((tmp_path / "storage").iterdir()) == []
+    probe = answer["throughputTestResult"]
+    assert set(probe) == PROBE and probe["passed"] is True, probe
+    assert probe["bytesTransferred"] == 2 << 20 and probe["throughputMbps"] >= 5
+    assert list((tmp_path / "storage").iterdir()) == []  # neither the test object nor the probe's
+    async with client.post(f"{API}/storageproviders/app1/verified") as resp:
+        assert resp.status == 204
     event = await start(client, 999999, "conv-storage-info")  # FAILED: no such room, but it exists
     info = await _json(client, "GET", f"{API}/recordings/{ids(event)}/storage/info")
     assert info == {"applicationId": "app1", "provider": "LOCAL_STORAGE", "url": (tmp_path / "storage").as_uri()}
@@ -38,3 +44,5 @@ async def test_verify_says_which_test_failed(aiohttp_client: AiohttpClient, tmp_
     for later in ("writeTestResult", "readTestResult", "modifyTestResult", "deleteTestResult"):
         assert answer[later] == {"passed": False, "message": answer[later]["message"]}
         assert "not run" in answer[later]["message"]
+    probe = answer["throughputTestResult"]
+    assert probe["passed"] is False and "not run" in probe["message"] and probe["bytesTransferred"] == 0

@@ -154,6 +154,17 @@ async def test_verify_passes_and_leaves_nothing_behind(provider: StorageProvider
     assert "deleted" in result.delete.message
     key = result.write.message.removeprefix("wrote ")
     assert await provider.stat(key) is None
+    probe = result.throughput  # 1 MiB up, then down; the slower direction decides
+    assert probe.bytes_transferred == 2 << 20 and probe.duration_millis > 0, probe
+    assert probe.mbps >= 5 and "Upload" in probe.message and "Download" in probe.message, probe
+
+
+async def test_a_storage_slower_than_the_minimum_fails_the_throughput_test(provider: StorageProvider) -> None:
+    result = await provider.verify(probe_bytes=64 << 10, min_mbps=1e9)
+    assert result.delete.passed
+    probe = result.throughput
+    assert not probe.passed and "below the 1e+09 Mbps needed" in probe.message, probe
+    assert probe.bytes_transferred == 128 << 10 and 0 < probe.mbps < 1e9
 
 
 BAD_CREDENTIALS: dict[str, dict[str, Any]] = {
@@ -175,6 +186,7 @@ async def test_bad_credentials_fail_the_bucket_test_with_a_reason(servers: Serve
         result.bucket.message
     )
     assert result.write.message.startswith("not run")
+    assert not result.throughput.passed and result.throughput.message.startswith("not run")
 
 
 MISSING_BUCKET: dict[str, dict[str, Any]] = {
