@@ -28,7 +28,7 @@ class JanusSettings(BaseModel):
     url: str = "http://127.0.0.1:8088/janus"
     api_secret: SecretStr | None = None
     # the VideoRoom plugin's `string_ids`: rooms have string ids (Auvious's conference ids are GUIDs); else
-    # a conference id must be a room number (1 to 2^64-1)
+    # a conference id must be a room number (1 to 2^63-1)
     string_ids: bool = False
 
 

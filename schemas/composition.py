@@ -65,7 +65,7 @@ def _priority(value: object) -> object:
     return value
 
 
-def _resolution(value: object) -> object:
+def _named_resolution(value: object) -> object:
     if isinstance(value, str):
         return RESOLUTIONS.get(value.strip().upper(), value)
     return value
@@ -79,7 +79,7 @@ class CompositionRequest(WireModel):
     name: str | None = Field(default=None, max_length=200)
     video_format: Annotated[str, BeforeValidator(_lower)] = Field(default="mp4", pattern=r"^mp4$")
     audio_format: Annotated[str, BeforeValidator(_lower)] = Field(default="mp3", pattern=r"^mp3$")
-    resolution: Annotated[str, BeforeValidator(_resolution)] = "640x480"
+    resolution: Annotated[str, BeforeValidator(_named_resolution)] = "640x480"
     layout: Annotated[Layout, BeforeValidator(_upper)] = Layout.GRID
     priority: Annotated[JsonInt, BeforeValidator(_priority), Field(ge=0, le=100)] = 1
 

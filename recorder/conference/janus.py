@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 JsonObject = dict[str, Any]
 STREAM_TYPES = frozenset({"CAM", "MIC", "SCREEN", "VIDEO", "HOLD", "UNKNOWN"})
 NO_SUCH_ROOM = 426
-MAX_ROOM = (1 << 64) - 1  # VideoRoom room numbers are unsigned 64-bit, 0 is none
+MAX_ROOM = (1 << 63) - 1  # Janus parses JSON integers as signed 64-bit; room 0 is none
 NEVER_ROOMS = frozenset({"null", "undefined", "none", "nan"})  # what a client sends when it has no id
 
 

@@ -4,6 +4,7 @@ MP4 (GRID, H.264 + AAC) and one MP3, in lip sync; the queue's order and a restar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ async def _until_done(client: Client, headers: dict[str, str], conversation: str
             states = seen.setdefault(c["id"], [])
             if not states or states[-1] != c["state"]:
                 states.append(c["state"])
-        if all(c["state"] in ("COMPLETED", "FAILED") for c in answer["compositions"]):
+        if all(c["state"] in ("COMPLETED", "FAILED", "CANCELLED") for c in answer["compositions"]):
             for composition_id, states in seen.items():
                 if states[-1] == "COMPLETED":
                     assert states == [s for s in STATES if s in states], (composition_id, states)
@@ -227,7 +228,8 @@ async def test_bad_requests_are_refused_and_change_nothing(
         {**good, "videoFormat": "webm"},
         {**good, "audioFormat": "ogg"},
         {**good, "type": "film"},
-        {**good, "priority": "high"},
+        {**good, "priority": "urgent"},
+        {**good, "resolution": "QQQVGA"},
         {**good, "priority": 1000},
         {k: v for k, v in good.items() if k != "conversationId"},
         {**good, "conversationId": "a/b"},
@@ -299,3 +301,71 @@ async def test_a_composition_is_stored_in_object_storage_and_deleted_from_it(
         assert (await provider.stat(key)) is None, "the stored object is deleted with its composition"
     finally:
         await provider.aclose()
+
+
+def _workers(composition_id: str) -> list[str]:
+    """The composer processes working on a composition (its work folder is named after it)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "recorder.media.composer" in args and composition_id in args:
+                found.append(args)
+    return found
+
+
+@pytest.mark.timeout(180)
+async def test_named_sizes_cancel_and_run_again(
+    client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
+) -> None:
+    """Auvious's newer request form (QVGA, LOW) from an AGENT and a SERVICE client; a running composition is
+    cancelled (its worker ends, nothing is stored), then run again to the end."""
+    event = await start(client, room, "conv-cancel")
+    await publish_two_seconds(client, janus, room, http, event)
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    named = await _request(client, auth("AGENT"), conversationId="conv-cancel", type="VIDEO", resolution="QVGA")
+    assert named["conversationId"] == "conv-cancel" and named["id"]
+    assert (named["resolution"], named["priority"]) == ("320x240", 1)
+    await _until_done(client, auth("AGENT"), "conv-cancel")
+
+    # 4K at 1 thread: slow enough to be caught while it runs
+    big = await _request(client, auth("SERVICE"), conversationId="conv-cancel", type="video", resolution="uhd")
+    assert (big["resolution"], big["priority"]) == ("3840x2160", 1)
+    query = f"{COMPOSITION}/query/conversation/conv-cancel"
+    deadline = time.monotonic() + 60
+    while not _workers(big["id"]):
+        assert time.monotonic() < deadline, "the 4K composition's worker never started"
+        await asyncio.sleep(0.05)
+    cancelled = await _json(client, "POST", f"{COMPOSITION}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
+    assert cancelled["id"] == big["id"] and cancelled["state"] == "CANCELLED", cancelled
+    assert _workers(big["id"]) == [], "the worker process is ended"
+    await asyncio.sleep(1)  # a worker that was not stopped would report progress or finish meanwhile
+    listed = {c["id"]: c for c in (await _json(client, "GET", query))["compositions"]}
+    assert listed[big["id"]]["state"] == "CANCELLED" and listed[big["id"]]["size"] is None
+    assert list((tmp_path / "storage").rglob(f"{big['id']}*")) == [], "nothing of it is stored"
+    assert list((tmp_path / "data").rglob(f"*{big['id']}*")) == [], "nothing of it is left on the spool"
+    again = await _json(client, "POST", f"{COMPOSITION}/conv-cancel/{big['id']}/cancel")
+    assert again["state"] == "CANCELLED"
+    url_path = f"{COMPOSITION}/player/conv-cancel/{big['id']}/url/attachment"
+    assert (await _json(client, "GET", url_path, 409))["error"] == "CONFLICT"
+
+    # run again: the same composition, queued, then to the end (at a smaller size it cannot change)
+    body = {"conversationId": "conv-cancel", "compositionId": big["id"]}
+    requeued = await _json(client, "POST", f"{COMPOSITION}/reexecute", json=body, headers=auth("AGENT"))
+    assert requeued["id"] == big["id"] and requeued["state"] in STATES and requeued["error"] is None, requeued
+    done = {c["id"]: c for c in await _until_done(client, auth("all"), "conv-cancel", seconds=150)}
+    assert done[big["id"]]["state"] == "COMPLETED", done[big["id"]]
+    await _fetch(client, http, auth("all"), done[big["id"]], tmp_path / "big.mp4")
+    with av.open(str(tmp_path / "big.mp4")) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (3840, 2160)
+
+    # what cannot be: cancelling a COMPLETED one, running a COMPLETED one again, unknown or another's ids
+    for path, kw in (
+        (f"{COMPOSITION}/conv-cancel/{big['id']}/cancel", {}),
+        (f"{COMPOSITION}/reexecute", {"json": body}),
+    ):
+        assert (await _json(client, "POST", path, 409, **kw))["error"] == "CONFLICT"
+    await _json(client, "POST", f"{COMPOSITION}/conv-cancel/nope/cancel", 404)
+    await _json(client, "POST", f"{COMPOSITION}/reexecute", 404, json={**body, "compositionId": "nope"})
+    await _json(client, "POST", f"{COMPOSITION}/reexecute", 404, json=body, headers=auth("other"))
+    await _json(client, "POST", f"{COMPOSITION}/reexecute", 400, json={"conversationId": "conv-cancel"})

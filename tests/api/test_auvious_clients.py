@@ -1,0 +1,128 @@
+"""Calls of Auvious's published clients and documentation: a stop with the ids in the body, conference ids
+(GUIDs on a Janus with string room ids; ids that can never be rooms refused before anything starts), and the
+`screen` flag."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
+from tests.conftest import Client, auth, make_client, make_settings
+from tests.janus_host import JanusHost, start_janus
+from tests.publisher import Publisher, display
+
+GUID_ROOMS = [str(uuid.UUID(int=n)) for n in range(1, 5)]
+
+
+@pytest.fixture(scope="module")
+def janus_guids() -> Iterator[JanusHost]:
+    """A second Janus whose VideoRoom has `string_ids` set, with GUID rooms (Auvious's conference ids)."""
+    host = start_janus(GUID_ROOMS, subnet=(os.getpid() + 7) % 250 + 1, string_ids=True)
+    yield host
+    host.stop()
+
+
+async def test_stop_with_the_ids_in_the_body(client: Client, janus: JanusHost, room: int) -> None:
+    event = await start(client, room, "conv-body-stop")
+    assert event["state"] == "ACTIVE"
+    body = {"applicationId": "app1", "recorderId": event["recorderId"], "instanceId": event["instanceId"]}
+    for wrong in (
+        {**body, "applicationId": "app2"},
+        {**body, "recorderId": "nope"},
+        {**body, "instanceId": "nope"},
+        {**body, "conversationId": "another-conversation"},
+    ):
+        assert (await _json(client, "POST", f"{API}/recordings/stop", 404, json=wrong))["error"] == "NOT_FOUND"
+    for bad in ({k: v for k, v in body.items() if k != "recorderId"}, {**body, "instanceId": 7}, [body]):
+        assert (await _json(client, "POST", f"{API}/recordings/stop", 400, json=bad))["error"] == "INVALID_REQUEST"
+    assert await _json(client, "POST", f"{API}/recordings/stop", 404, json=body, headers=auth("other"))
+    assert (await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE"
+
+    stopped = await _json(client, "POST", f"{API}/recordings/stop", json=body, headers=auth("AGENT"))
+    assert stopped == {**event, "state": "STOPPED"}
+    again = await _json(client, "POST", f"{API}/recordings/stop", json={**body, "conversationId": "conv-body-stop"})
+    assert again == stopped, "stopping a stopped recording answers it as it is"
+    assert await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop") == stopped  # the path form agrees
+
+
+async def test_conference_ids_that_can_never_be_rooms_are_refused(client: Client) -> None:
+    """The application's Janus has numeric room ids: a GUID, "null" or a number out of range is a 400, and no
+    recording is made."""
+    never = ["null", "NULL", "undefined", " ", str(uuid.uuid4()), "0", "007", "12a", "-5", str(1 << 63), "1.5"]
+    for number, conference_id in enumerate(never):
+        conversation = f"conv-never-{number}"
+        body = {"applicationId": "app1", "conferenceId": conference_id, "conversationId": conversation}
+        answer = await _json(client, "POST", f"{API}/recordings/start", 400, json=body)
+        assert answer["error"] == "INVALID_CONFERENCE_ID" and "conferenceId" in answer["message"], answer
+        assert (await _json(client, "GET", f"{API}/recordings/{conversation}", 404))["error"] == "NOT_FOUND"
+    assert await _json(client, "POST", f"{API}/recordings/start", 400, json={**body, "conferenceId": ""})
+    biggest = await start(client, (1 << 63) - 1, "conv-biggest-room")  # a number Janus can have: it says so
+    assert biggest["state"] == "FAILED" and biggest["error"]["code"] == "ROOM_NOT_FOUND", biggest
+
+
+async def test_a_janus_with_string_room_ids_records_guid_conferences(
+    aiohttp_client: AiohttpClient, tmp_path: Any, janus_guids: JanusHost, http: aiohttp.ClientSession
+) -> None:
+    app = {
+        "id": "app1",
+        "organization_id": "org1",
+        "janus": {"url": janus_guids.url, "string_ids": True},
+        "storage": {"provider": "LOCAL_STORAGE", "path": str(tmp_path / "storage")},
+    }
+    client = await make_client(aiohttp_client, make_settings(tmp_path, janus_guids.url, applications=[app]))
+    room = GUID_ROOMS[0]
+    event = await start(client, room, "conv-guid")
+    assert event["state"] == "ACTIVE", event
+    publisher = Publisher(http, janus_guids.url, room, display("guid-user"))
+    try:
+        await publisher.join()
+        await publisher.publish()
+        await wait_tracks(client, event, "guid-user", 2)
+        await asyncio.sleep(1)
+    finally:
+        await publisher.leave()
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    assert info["conferenceId"] == room
+    (stream,) = info["streams"]
+    assert sorted(t["type"] for t in stream["tracks"]) == ["AUDIO", "VIDEO"]
+    unknown = await start(client, str(uuid.uuid4()), "conv-guid-unknown")
+    assert unknown["state"] == "FAILED" and unknown["error"]["code"] == "ROOM_NOT_FOUND", unknown
+    body = {"applicationId": "app1", "conferenceId": "null", "conversationId": "conv-guid-null"}
+    assert (await _json(client, "POST", f"{API}/recordings/start", 400, json=body))["error"] == "INVALID_CONFERENCE_ID"
+
+
+async def test_screen_false_leaves_screen_shares_out(
+    client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int
+) -> None:
+    """Two recordings of one room: `screen: false` records the camera only; without `screen` (the same as
+    `video`) the screen share too."""
+    without = await start(client, room, "conv-no-screen", screen=False)
+    default = await start(client, room, "conv-screen-default")
+    camera = Publisher(http, janus.url, room, display("dana", "CAM"))
+    screen = Publisher(http, janus.url, room, display("dana", "SCREEN"), audio=False)
+    try:
+        for publisher in (camera, screen):
+            await publisher.join()
+            await publisher.publish()
+        await wait_tracks(client, default, "dana", 3)
+        await asyncio.sleep(1)
+    finally:
+        await camera.leave()
+        await screen.leave()
+    kinds: dict[str, list[tuple[str, str]]] = {}
+    for event in (without, default):
+        await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+        info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+        kinds[event["conversationId"]] = sorted((s["type"], t["type"]) for s in info["streams"] for t in s["tracks"])
+        assert info["screen"] is (event is default)
+    assert kinds["conv-no-screen"] == [("CAM", "AUDIO"), ("CAM", "VIDEO")]
+    assert kinds["conv-screen-default"] == [("CAM", "AUDIO"), ("CAM", "VIDEO"), ("SCREEN", "VIDEO")]
