@@ -4,7 +4,6 @@ MP4 (GRID, H.264 + AAC) and one MP3, in lip sync; the queue's order and a restar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.api.test_uploads import publish_two_seconds
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
+from tests.processes import composer_parents
 from tests.publisher import Publisher, display
 from tests.storage_servers import BUCKET, Servers, profile, profile_data
 
@@ -303,17 +303,6 @@ async def test_a_composition_is_stored_in_object_storage_and_deleted_from_it(
         await provider.aclose()
 
 
-def _workers(composition_id: str) -> list[str]:
-    """The composer processes working on a composition (its work folder is named after it)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if "recorder.media.composer" in args and composition_id in args:
-                found.append(args)
-    return found
-
-
 @pytest.mark.timeout(180)
 async def test_named_sizes_cancel_and_run_again(
     client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
@@ -333,12 +322,12 @@ async def test_named_sizes_cancel_and_run_again(
     assert (big["resolution"], big["priority"]) == ("3840x2160", 1)
     query = f"{COMPOSITION}/query/conversation/conv-cancel"
     deadline = time.monotonic() + 60
-    while not _workers(big["id"]):
+    while not composer_parents(big["id"]):
         assert time.monotonic() < deadline, "the 4K composition's worker never started"
         await asyncio.sleep(0.05)
     cancelled = await _json(client, "POST", f"{COMPOSITION}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
     assert cancelled["id"] == big["id"] and cancelled["state"] == "CANCELLED", cancelled
-    assert _workers(big["id"]) == [], "the worker process is ended"
+    assert composer_parents(big["id"]) == [], "the worker process is ended"
     await asyncio.sleep(1)  # a worker that was not stopped would report progress or finish meanwhile
     listed = {c["id"]: c for c in (await _json(client, "GET", query))["compositions"]}
     assert listed[big["id"]]["state"] == "CANCELLED" and listed[big["id"]]["size"] is None

@@ -15,9 +15,10 @@ import asyncpg
 import pytest
 
 from tests.conftest import ROOMS
-from tests.instances import Client, Cluster, all_uploaded, segments
+from tests.instances import KEY, Client, Cluster, all_uploaded, segments
 from tests.janus_host import JanusHost
 from tests.postgres import PostgresServer
+from tests.processes import composer_parents
 from tests.publisher import Publisher, display
 
 LEASE = 4.0
@@ -202,3 +203,46 @@ async def test_one_instance_on_sqlite_killed_and_started_again_recovers_and_fini
     finally:
         for publisher in publishers:
             await publisher.leave()
+
+
+async def test_a_composition_is_cancelled_through_another_instance(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    """The cancel reaches the instance whose worker composes (NOTIFY), which ends the worker at once."""
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A"), cluster.start("B")
+    room = next(_rooms)
+    recording = await client.start(a, room, "c-compose")
+    (carol,) = await _publishers(client.http, janus, room, ["carol"])
+    try:
+        await client.wait(a, recording, lambda i: len([t for s in i["streams"] for t in s["tracks"]]) == 2, 10)
+        await asyncio.sleep(2)
+    finally:
+        await carol.leave()
+    await client.stop(a, recording)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"conversationId": "c-compose", "type": "video", "resolution": "3840x2160"}
+    async with client.http.post(f"{a.url}/composition/api/request", json=body, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        composition = await resp.json()
+    deadline = time.monotonic() + 60
+    while not (parents := composer_parents(composition["id"])):
+        assert time.monotonic() < deadline, "the composition's worker never started"
+        await asyncio.sleep(0.05)
+    owner = a if parents == [a.process.pid] else b
+    assert parents == [owner.process.pid], parents
+    other = b if owner is a else a
+    path = f"/composition/api/c-compose/{composition['id']}/cancel"
+    async with client.http.post(other.url + path, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["state"] == "CANCELLED"
+    deadline = time.monotonic() + 3
+    while composer_parents(composition["id"]):
+        assert time.monotonic() < deadline, f"instance {owner.name} did not end its worker"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)  # the owner writes nothing more about it
+    query = "/composition/api/query/conversation/c-compose"
+    async with client.http.get(owner.url + query, headers=headers) as resp:
+        (listed,) = (await resp.json())["compositions"]
+    assert listed["state"] == "CANCELLED" and listed["size"] is None, listed
+    assert list(cluster.storage.rglob(f"{composition['id']}*")) == []
