@@ -157,6 +157,7 @@ async def test_verify_passes_and_leaves_nothing_behind(provider: StorageProvider
     probe = result.throughput  # 1 MiB up, then down; the slower direction decides
     assert probe.bytes_transferred == 2 << 20 and probe.duration_millis > 0, probe
     assert probe.mbps >= 5 and "Upload" in probe.message and "Download" in probe.message, probe
+    print(f"{provider.provider} {provider.url}: {probe.message}, {probe.duration_millis} ms")
 
 
 async def test_a_storage_slower_than_the_minimum_fails_the_throughput_test(provider: StorageProvider) -> None:
