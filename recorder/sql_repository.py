@@ -734,7 +734,7 @@ class SqlRepository(Repository):
         await self.database.execute(
             "UPDATE compositions SET state = ?, progress = ?, completed = ?, duration = ?, size = ?, error = ?,"
             " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ?"
-            " WHERE id = ? AND (state <> 'CANCELLED' OR ? = 'CANCELLED')",
+            " WHERE id = ? AND (state <> 'CANCELLED' OR CAST(? AS TEXT) = 'CANCELLED')",
             c.state.value,
             c.progress,
             _time(c.completed),

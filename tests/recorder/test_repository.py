@@ -274,6 +274,50 @@ async def test_compositions_run_by_priority_and_are_taken_over_when_their_lease_
     assert [c.id for c in await a.compositions("org1", "c1")] == [low.id, high.id]
 
 
+async def test_a_cancelled_composition_stays_cancelled_until_it_is_run_again(opener: Opener) -> None:
+    a, b = await opener(), await opener()
+    running, done = composition(1, T0), composition(1, T0 + timedelta(seconds=1))
+    for c in (running, done):
+        await a.add_composition(c)
+    now = time.time()
+    claimed = await a.claim_composition("i1", now, now + 30)
+    assert claimed is not None and claimed.id == running.id
+    done.state = CompositionState.COMPLETED
+    await a.save_composition(done)
+    assert await b.cancel_composition(running.id, T0) is True  # another instance cancels it
+    assert await b.cancel_composition(running.id, T0) is False  # already cancelled
+    assert await b.cancel_composition(done.id, T0) is False  # finished: nothing to cancel
+    claimed.progress = 60  # the owner's worker reports late: it is not brought back
+    await a.save_composition(claimed)
+    got = await a.composition_by_id(running.id)
+    assert got is not None and (got.state, got.progress, got.completed) == (CompositionState.CANCELLED, 0, T0)
+    assert await a.claim_composition("i1", now + 60, now + 90) is None, "a cancelled job is never claimed"
+    assert await a.release_compositions("i1") == 0
+    got.deleted = T0  # a save that keeps it CANCELLED applies
+    await a.save_composition(got)
+    assert [c.id for c in await a.compositions("org1", "c1")] == [done.id]
+    assert await a.requeue_composition(done.id) is False  # COMPLETED does not run again
+    assert await a.requeue_composition(running.id) is False  # deleted
+    failed = composition(1, T0, state=CompositionState.FAILED, error=ErrorInfo("NO_MEDIA", "none", T0), size=5)
+    await a.add_composition(failed)
+    await a.save_composition(failed)
+    assert await b.requeue_composition(failed.id) is True
+    again = await a.claim_composition("i1", now + 60, now + 90)
+    assert again is not None and again.id == failed.id and again.error is None and again.size is None
+
+
+async def test_screen_is_kept_and_reads_as_video_where_it_was_never_written(opener: Opener) -> None:
+    repo = await opener()
+    without, _ = await repo.create_or_get_live(recording("c-screen", video=True, screen=False))
+    got = await repo.recording_by_id(without.recorder_id)
+    assert got is not None and (got.video, got.screen) == (True, False)
+    assert got.records("SCREEN") == frozenset() and got.records("CAM") == {"audio", "video"}
+    old, _ = await repo.create_or_get_live(recording("c-old", video=False))
+    await repo.database.execute("UPDATE recordings SET screen = NULL WHERE recorder_id = ?", old.recorder_id)
+    got = await repo.recording_by_id(old.recorder_id)  # a row from before migration 3
+    assert got is not None and got.screen is False and got.records("SCREEN") == frozenset()
+
+
 async def test_leases_expire_into_pending_recovery_and_one_instance_claims(opener: Opener) -> None:
     a, b, c = await opener(), await opener(), await opener()
     r, _ = await a.create_or_get_live(recording(instance="i1"))
