@@ -15,6 +15,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
+from tests.api.test_uploads import publish_two_seconds
 from tests.conftest import Client, auth, make_client, make_settings
 from tests.janus_host import JanusHost, start_janus
 from tests.publisher import Publisher, display
@@ -80,15 +81,7 @@ async def test_a_janus_with_string_room_ids_records_guid_conferences(
     client = await make_client(aiohttp_client, make_settings(tmp_path, janus_guids.url, applications=[app]))
     room = GUID_ROOMS[0]
     event = await start(client, room, "conv-guid")
-    assert event["state"] == "ACTIVE", event
-    publisher = Publisher(http, janus_guids.url, room, display("guid-user"))
-    try:
-        await publisher.join()
-        await publisher.publish()
-        await wait_tracks(client, event, "guid-user", 2)
-        await asyncio.sleep(1)
-    finally:
-        await publisher.leave()
+    await publish_two_seconds(client, janus_guids, room, http, event)
     await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
     info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
     assert info["conferenceId"] == room

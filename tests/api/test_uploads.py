@@ -35,7 +35,7 @@ def _settings(tmp_path: Path, janus_url: str, storage: dict[str, Any], **overrid
 
 
 async def publish_two_seconds(
-    client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession, event: Any
+    client: Client, janus: JanusHost, room: int | str, http: aiohttp.ClientSession, event: Any
 ) -> None:
     """Two seconds of one publisher's camera and microphone in the recorded room."""
     assert event["state"] == "ACTIVE", event
