@@ -243,11 +243,11 @@ class RecordingSession:
             track.stopped, track.frames, track.duration = stopped, result.frames, result.duration
             track.media_start = sink.media_start()
             self._log.info(
-                "track %s: %d of %d frames written, %d losses",
+                "track %s: %d of %d frames written; %s",
                 track.id,
                 result.frames,
                 sink.frames_received,
-                sink.losses,
+                sink.stats.summary(),
             )
             if sink.error:
                 track.local_error = ErrorInfo("WRITE_FAILED", sink.error, stopped)

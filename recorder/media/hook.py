@@ -1,16 +1,19 @@
-"""The tap on aiortc's receive path that hands encoded frames to a sink instead of its decoder.
+"""The tap on aiortc's receive path: every RTP packet goes to our own frame assembly, nothing to its decoder.
 
-aiortc reassembles RTP packets into encoded frames in the receiver's jitter buffer
-(`RTCRtpReceiver.__jitter_buffer`, private API): depayload -> jitter buffer -> decoder queue -> decoder
-thread. We wrap that jitter buffer: every complete frame goes to the sink and nothing reaches the
-decoder, so no frame is ever decoded. The receiver's RTCP handler is wrapped too: each sender report
-(the sender's wall clock against its RTP clock) goes to the sink, which places its track on the wall-clock
-timeline with it (lip sync across tracks). aiortc is pinned exactly because of this; `tests/recorder/
-test_hook.py` fails when the attribute or its behaviour changes.
+aiortc hands each packet, once its retransmission wrapper is undone and it is depayloaded, to the receiver's
+jitter buffer (`RTCRtpReceiver.__jitter_buffer`, private API), whose complete frames go to a decoder thread.
+We put a stand-in there: packets go to a recording-grade assembler (`recorder.media.assembler`) whose
+complete, in-order frames go to the sink, and nothing reaches the decoder, so no frame is ever decoded. The
+stand-in answers the receiver with when to send a PLI, and sends NACKs again for holes not yet repaired. The
+receiver's RTCP handler is wrapped too: each sender report (the sender's wall clock against its RTP clock)
+goes to the sink, which places its track on the wall-clock timeline with it (lip sync across tracks). aiortc
+is pinned exactly because of this; `tests/recorder/test_hook.py` fails when the attribute or its behaviour
+changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -19,8 +22,9 @@ from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
+from recorder.media.assembler import PARSERS, Assembler, Frame, LossStats, assembler_for
+
 _ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
-KEYFRAME_REQUEST_INTERVAL = 0.5  # seconds between two PLIs while waiting for a keyframe
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 
 
@@ -30,42 +34,55 @@ class HookError(RuntimeError):
 
 class FrameSink(Protocol):
     @property
-    def needs_keyframe(self) -> bool: ...
+    def kind(self) -> str:
+        """ "audio" or "video"."""
 
-    def on_frame(self, data: bytes, rtp_timestamp: int) -> None: ...
+    @property
+    def codec(self) -> str | None:
+        """The negotiated codec (lower case), None while unknown or when it is not recorded."""
 
-    def on_loss(self) -> None: ...
+    def on_frame(self, frame: Frame) -> None: ...
 
     def on_sender_report(self, wall_clock: float, rtp_timestamp: int) -> None:
         """The sender's RTP clock read `rtp_timestamp` at `wall_clock` (Unix seconds)."""
 
 
 class TappedJitterBuffer:
-    """Stands in for the receiver's JitterBuffer; keeps its reassembly, diverts its output."""
+    """Stands in for the receiver's JitterBuffer: assembles frames for the sink, asks for repairs."""
 
-    def __init__(self, inner: JitterBuffer, sink: FrameSink) -> None:
+    def __init__(self, inner: JitterBuffer, sink: FrameSink, receiver: RTCRtpReceiver) -> None:
         self._inner = inner
         self._sink = sink
-        self._last_pli = 0.0
+        self._receiver = receiver
+        self.assembler: Assembler | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     @property
     def capacity(self) -> int:
         return self._inner.capacity
 
+    @property
+    def stats(self) -> LossStats:
+        return self.assembler.stats if self.assembler is not None else LossStats()
+
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        pli_flag, frame = self._inner.add(packet)
-        if pli_flag:
-            self._sink.on_loss()
-        if frame is not None:
-            self._sink.on_frame(frame.data, frame.timestamp)
-        if self._sink.needs_keyframe:
-            now = time.monotonic()
-            if now - self._last_pli >= KEYFRAME_REQUEST_INTERVAL:
-                self._last_pli = now
-                pli_flag = True  # the receiver sends the PLI (audio receivers ignore it)
-        elif pli_flag:
-            self._last_pli = time.monotonic()
-        return pli_flag, None
+        """The receiver's call for each packet: (send a PLI now, nothing for its decoder)."""
+        if self.assembler is None:
+            codec = self._sink.codec
+            if codec is None or (self._sink.kind == "video" and codec not in PARSERS):
+                return False, None
+            self.assembler = assembler_for(self._sink.kind, codec)
+        now = time.monotonic()
+        for frame in self.assembler.add(
+            packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload, now
+        ):
+            self._sink.on_frame(frame)
+        lost = self.assembler.nacks(now)
+        if lost:
+            task = asyncio.get_running_loop().create_task(self._receiver._send_rtcp_nack(packet.ssrc, lost))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return self.assembler.keyframe_due(now), None
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> TappedJitterBuffer:
@@ -73,7 +90,7 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> TappedJitterBuffe
     inner = getattr(receiver, _ATTRIBUTE, None)
     if not isinstance(inner, JitterBuffer):
         raise HookError(f"aiortc's RTCRtpReceiver has no {_ATTRIBUTE}: check the pinned aiortc version")
-    tapped = TappedJitterBuffer(inner, sink)
+    tapped = TappedJitterBuffer(inner, sink, receiver)
     setattr(receiver, _ATTRIBUTE, tapped)
     receiver._handle_rtcp_packet = _reporting(receiver._handle_rtcp_packet, sink)  # type: ignore[method-assign,assignment]
     return tapped

@@ -38,21 +38,32 @@ def file_extension(codec: str) -> str:
         raise UnsupportedCodecError(f"no passthrough container for codec {codec!r}") from None
 
 
+VP8_START_CODE = b"\x9d\x01\x2a"
+VP9_SYNC_CODE = 0x498342
+
+
 def is_keyframe(codec: str, data: bytes) -> bool:
-    """Whether a depayloaded frame can start a file."""
-    if not data:
-        return False
+    """Whether a depayloaded frame is a keyframe, by the codec's own structure: VP8's frame tag and start
+    code, VP9's uncompressed header and sync code, an H.264 IDR slice. Audio: every frame."""
     if codec == "vp8":
-        return (data[0] & 0x01) == 0  # P bit of the VP8 frame tag
+        return len(data) >= 10 and data[0] & 0x01 == 0 and data[3:6] == VP8_START_CODE
     if codec == "vp9":
-        profile = ((data[0] >> 4) & 1) | ((data[0] >> 5) & 1) << 1
-        shift = 1 if profile == 3 else 0
-        if (data[0] >> (3 - shift)) & 1:  # show_existing_frame
+        if len(data) < 5:
             return False
-        return ((data[0] >> (2 - shift)) & 1) == 0
+        bits = int.from_bytes(data[:5], "big")  # 40 bits, read from the top
+        profile = (bits >> 37 & 1) | (bits >> 36 & 1) << 1
+        at = 36 - (1 if profile == 3 else 0)  # the bit after the profile (and the reserved bit of profile 3)
+        show_existing, frame_type = bits >> (at - 1) & 1, bits >> (at - 2) & 1
+        sync = bits >> (at - 4 - 24) & 0xFFFFFF  # after show_frame and error_resilient_mode
+        return bits >> 38 == 2 and not show_existing and frame_type == 0 and sync == VP9_SYNC_CODE
     if codec == "h264":
-        return any(nal_type in (5, 7) for nal_type, _ in _h264_nals(data))
-    return True  # audio: every frame is a sync point
+        return 5 in h264_nal_types(data)
+    return True
+
+
+def h264_nal_types(data: bytes) -> list[int]:
+    """The NAL unit types of an Annex B access unit (or of the start of one), in order."""
+    return [nal_type for nal_type, _ in _h264_nals(data)]
 
 
 def _h264_nals(data: bytes) -> list[tuple[int, bytes]]:
@@ -129,9 +140,10 @@ class PassthroughWriter:
     def clock_rate(self) -> int:
         return self._time_base.denominator
 
-    def write(self, data: bytes, rtp_timestamp: int) -> bool:
-        """Mux one frame; returns False when it was dropped while waiting for a keyframe."""
-        key = not self.is_video or is_keyframe(self.codec, data)
+    def write(self, data: bytes, rtp_timestamp: int, keyframe: bool | None = None) -> bool:
+        """Mux one frame; returns False when it was dropped while waiting for a keyframe. `keyframe`: what the
+        caller found already (else it is looked up)."""
+        key = not self.is_video or (is_keyframe(self.codec, data) if keyframe is None else keyframe)
         if self.needs_keyframe:
             if not key:
                 return False
@@ -154,11 +166,6 @@ class PassthroughWriter:
         self._last_ts = pts
         self.frames += 1
         return True
-
-    def lost(self) -> None:
-        """Packets were lost: drop video until the next keyframe, so the file never holds broken frames."""
-        if self.is_video and self.frames:
-            self.needs_keyframe = True
 
     def close(self) -> WriterResult:
         duration = float(self._last_ts * self._time_base) if self.frames else 0.0

@@ -14,7 +14,8 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
-from recorder.media.hook import tap_receiver
+from recorder.media.assembler import Frame, LossStats
+from recorder.media.hook import TappedJitterBuffer, tap_receiver
 from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, WriterResult
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ SENDER_REPORTS_KEPT = 8  # the first reports place a track; later ones would onl
 
 @dataclass
 class TrackSink:
-    """Receives one track's encoded frames from the hook and feeds its writer."""
+    """Receives one track's complete frames from the hook and feeds its writer."""
 
     kind: str  # "audio" | "video"
     mid: str
@@ -33,19 +34,24 @@ class TrackSink:
     started: datetime | None = None
     error: str | None = None
     frames_received: int = 0
-    losses: int = 0
     reports: list[tuple[float, int]] = field(default_factory=list)  # (sender's wall clock, RTP timestamp)
+    tap: TappedJitterBuffer | None = None
 
     @property
-    def needs_keyframe(self) -> bool:
-        return self.kind == "video" and self.error is None and (self.writer is None or self.writer.needs_keyframe)
+    def codec(self) -> str | None:
+        return self.writer.codec if self.writer is not None and self.error is None else None
 
-    def on_frame(self, data: bytes, rtp_timestamp: int) -> None:
+    @property
+    def stats(self) -> LossStats:
+        """What the network did to the track: packets lost and repaired, frames dropped, keyframe waits."""
+        return self.tap.stats if self.tap is not None else LossStats()
+
+    def on_frame(self, frame: Frame) -> None:
         self.frames_received += 1
         if self.writer is None or self.error is not None:
             return
         try:
-            written = self.writer.write(data, rtp_timestamp)
+            written = self.writer.write(frame.data, frame.timestamp, frame.keyframe)
         except Exception as exc:  # a broken file must not break the receive path of the others
             logger.exception("track %s: writing %s failed", self.id, self.writer.path)
             self.error = f"cannot write {self.writer.path.name}: {exc}"
@@ -53,11 +59,6 @@ class TrackSink:
         if written and self.writer.frames == 1:
             self.started = datetime.now(UTC)
             self.on_started(self)
-
-    def on_loss(self) -> None:
-        self.losses += 1
-        if self.writer is not None:
-            self.writer.lost()
 
     def on_sender_report(self, wall_clock: float, rtp_timestamp: int) -> None:
         if len(self.reports) < SENDER_REPORTS_KEPT:
@@ -119,7 +120,7 @@ class Subscription:
         for transceiver in self._pc.getTransceivers():
             if transceiver.receiver.track is track:
                 sink = TrackSink(track.kind, str(transceiver.mid), self._on_track_started)
-                tap_receiver(transceiver.receiver, sink)
+                sink.tap = tap_receiver(transceiver.receiver, sink)
                 self.sinks.append(sink)
 
     async def _on_state(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from recorder.media.assembler import Frame
 from recorder.media.hook import HookError, tap_receiver
 from recorder.media.passthrough import is_keyframe
 from tests.publisher import PatternTrack, ToneTrack
@@ -17,23 +18,18 @@ from tests.publisher import PatternTrack, ToneTrack
 class CollectingSink:
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.codec = "vp8" if kind == "video" else "opus"
         self.frames: list[tuple[bytes, int]] = []
         self.first_arrival: float | None = None
         self.reports: list[tuple[float, int]] = []
-        self.needs_keyframe = kind == "video"
 
-    def on_frame(self, data: bytes, rtp_timestamp: int) -> None:
-        if self.needs_keyframe and is_keyframe("vp8", data):
-            self.needs_keyframe = False
-        self.frames.append((data, rtp_timestamp))
+    def on_frame(self, frame: Frame) -> None:
+        self.frames.append((frame.data, frame.timestamp))
         if self.first_arrival is None:
             self.first_arrival = time.time()
 
     def on_sender_report(self, wall_clock: float, rtp_timestamp: int) -> None:
         self.reports.append((wall_clock, rtp_timestamp))
-
-    def on_loss(self) -> None:
-        pass
 
 
 async def test_encoded_frames_reach_the_sink_and_never_the_decoder() -> None:
@@ -62,7 +58,7 @@ async def test_encoded_frames_reach_the_sink_and_never_the_decoder() -> None:
         assert set(sinks) == {"audio", "video"}
         assert len(sinks["video"].frames) >= 30, "the hook stopped being called for video"
         assert len(sinks["audio"].frames) >= 50, "the hook stopped being called for audio"
-        assert any(is_keyframe("vp8", data) for data, _ in sinks["video"].frames)
+        assert is_keyframe("vp8", sinks["video"].frames[0][0]), "video starts at a keyframe"
         # nothing reached the decoders: the remote tracks never yield a frame
         for track in remote.values():
             with pytest.raises((asyncio.TimeoutError, MediaStreamError)):
