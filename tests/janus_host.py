@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -41,12 +42,44 @@ class JanusHost:
     url: str
     workdir: Path
     process: subprocess.Popen[bytes]
+    _netem: subprocess.Popen[str] | None = None
 
     @property
     def log(self) -> str:
         return (self.workdir / "janus.log").read_text(errors="replace")
 
+    def impair(self, loss: float = 0.0, delay: float = 0.0, jitter: float = 0.0) -> None:
+        """Every UDP packet Janus sends (media, RTCP) is dropped with probability `loss`, the others delayed
+        by `delay` plus up to `jitter` seconds (`tests.netem`, through an NFQUEUE in Janus's namespace)."""
+        if self._netem is None:
+            self._netem = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "tests.netem", "7"],
+                cwd=Path(__file__).resolve().parent.parent,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert self._netem.stdout is not None
+            if self._netem.stdout.readline().strip() != "ready":
+                raise RuntimeError("the network conditions helper (tests.netem) did not start")
+            rule = ["-p", "udp", "-j", "NFQUEUE", "--queue-num", "7"]
+            _run("ip", "netns", "exec", self.namespace, "iptables", "-A", "OUTPUT", *rule)
+        assert self._netem.stdin is not None and self._netem.stdout is not None
+        for name, value in (("loss", loss), ("delay", delay), ("jitter", jitter)):
+            self._netem.stdin.write(f"{name} {value}\n")
+            self._netem.stdin.flush()
+            if self._netem.stdout.readline().strip() != "ok":
+                raise RuntimeError("the network conditions helper (tests.netem) stopped")
+
+    def lose(self, probability: float) -> None:
+        """Drop this share of every UDP packet Janus sends, at random (and delay every packet by 5 ms, so that
+        Janus measures a round-trip time and keeps packets to answer NACKs with); 0 ends the loss."""
+        self.impair(loss=probability, delay=0.005)
+
     def stop(self) -> None:
+        if self._netem is not None:
+            self._netem.kill()
+            self._netem.wait()
         if self.process.poll() is None:
             self.process.terminate()
             try:

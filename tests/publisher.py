@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 
 SAMPLES = 960  # 20 ms at 48 kHz
@@ -23,10 +23,14 @@ SAMPLES = 960  # 20 ms at 48 kHz
 class PatternTrack(VideoStreamTrack):
     """Moving bars at 30 fps; remembers when each frame was handed to the encoder."""
 
-    def __init__(self, width: int = 320, height: int = 240) -> None:
+    def __init__(self, width: int = 320, height: int = 240, noise: bool = False) -> None:
         super().__init__()
         self.width, self.height = width, height
         self.sent: list[float] = []
+        # a noisy corner makes every frame span several RTP packets, as a camera's do
+        self._noise = (
+            np.random.default_rng(1).integers(0, 255, (height // 3, width // 3, 3), np.uint8) if noise else None
+        )
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
@@ -34,6 +38,8 @@ class PatternTrack(VideoStreamTrack):
         image = np.zeros((self.height, self.width, 3), np.uint8)
         image[:, :, 0] = (np.arange(self.width) + n * 8) % 256
         image[(n * 4) % self.height, :, :] = 255
+        if self._noise is not None:
+            image[: self.height // 3, : self.width // 3] = np.roll(self._noise, n * 3, axis=1)
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts, frame.time_base = pts, time_base
         self.sent.append(time.time())
@@ -76,9 +82,11 @@ class Publisher:
         display: str,
         audio: bool = True,
         video: bool = True,
+        video_codec: str | None = None,
     ) -> None:
         self.http, self.url, self.room, self.display = http, url, room, display
         self.audio, self.video = audio, video
+        self.video_codec = video_codec  # e.g. "H264": offer only that codec (else aiortc's order, VP8 first)
         self.session: int | None = None
         self.handle: int | None = None
         self.feed: int | None = None
@@ -131,7 +139,7 @@ class Publisher:
         )
         self.feed = joined["plugindata"]["data"]["id"]
 
-    async def publish(self, tracks: list[MediaStreamTrack] | None = None) -> None:
+    async def publish(self, tracks: list[MediaStreamTrack] | None = None, noise: bool = False) -> None:
         """Publish a tone and moving test video (as asked at construction), or the given tracks."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         if tracks is None:
@@ -140,10 +148,16 @@ class Publisher:
                 self.audio_track = ToneTrack()
                 tracks.append(self.audio_track)
             if self.video:
-                self.video_track = PatternTrack()
+                self.video_track = PatternTrack(noise=noise)
                 tracks.append(self.video_track)
         for track in tracks:
             self.pc.addTrack(track)
+        if self.video_codec is not None:
+            wanted = {f"video/{self.video_codec}".lower(), "video/rtx"}
+            codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() in wanted]
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind == "video":
+                    transceiver.setCodecPreferences(codecs)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         event = await self.request({"request": "publish"}, {"type": "offer", "sdp": self.pc.localDescription.sdp})
         await self.pc.setRemoteDescription(RTCSessionDescription(event["jsep"]["sdp"], "answer"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
@@ -138,6 +138,10 @@ class Subscription:
             # Take the DTLS server role: the SFU then starts the handshake itself, which avoids Janus
             # dropping our first handshake message while it is still setting up (a 1 s resend delay).
             transceiver.receiver.transport._set_role("server")
+            # No RTX: Janus then answers NACKs with the lost packets themselves. (With RTX it sends them
+            # from an SSRC its offer does not name, which aiortc cannot route: nothing would be repaired.)
+            codecs = RTCRtpReceiver.getCapabilities(transceiver.kind).codecs
+            transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() != f"{transceiver.kind}/rtx"])
         await self._pc.setLocalDescription(await self._pc.createAnswer())
         answer = self._pc.localDescription.sdp
         codecs = negotiated_codecs(answer)
