@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v janus >/dev/null 2>&1 || missing+=(janus)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)  # loss on the Janus host
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)  # faults on the Janus host
+[ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ] || missing+=(libnetfilter-queue-dev)  # netfilterqueue
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)

@@ -5,6 +5,7 @@ reached the files is measured by decoding them. Shared by the fault tests and `b
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ CODECS = {"vp8": "VP8", "h264": "H264"}
 
 @dataclass
 class TrackReport:
+    track_id: str
     user: str
     kind: str  # AUDIO | VIDEO
     frames: int  # in the file
@@ -118,9 +120,10 @@ async def record_with_loss(
             base = min(times)
             sent = sum(1 for t in source.sent if t >= first - 0.1)
             after_end = [first + t - base for t in times if first + t - base >= loss_end]
-            gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(times)]
             reports.append(
                 TrackReport(
+                    track["id"],
                     stream["userId"],
                     kind,
                     len(times),

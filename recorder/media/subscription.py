@@ -140,8 +140,9 @@ class Subscription:
             transceiver.receiver.transport._set_role("server")
             # No RTX: Janus then answers NACKs with the lost packets themselves. (With RTX it sends them
             # from an SSRC its offer does not name, which aiortc cannot route: nothing would be repaired.)
-            codecs = RTCRtpReceiver.getCapabilities(transceiver.kind).codecs
-            transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() != f"{transceiver.kind}/rtx"])
+            capabilities = RTCRtpReceiver.getCapabilities(transceiver.kind)
+            offered = capabilities.codecs if capabilities is not None else []
+            transceiver.setCodecPreferences([c for c in offered if c.mimeType.lower() != f"{transceiver.kind}/rtx"])
         await self._pc.setLocalDescription(await self._pc.createAnswer())
         answer = self._pc.localDescription.sdp
         codecs = negotiated_codecs(answer)
