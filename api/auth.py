@@ -115,10 +115,13 @@ class Authenticator:
             claims = jwt.decode(
                 credential, self._key, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"]}
             )
-            roles = frozenset(Role(r) for r in claims["roles"])
-            return Principal(str(claims["sub"]), str(claims["org"]), roles)
+            client = self._clients.get(str(claims["sub"]))
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             raise UnauthorizedError("the access token or API key is not valid") from None
+        if client is None or client.organization_id != claims.get("org"):  # removed, or never configured
+            raise UnauthorizedError("the access token's client is not configured")
+        # the client's roles as configured now: a role taken away is gone before the token expires
+        return Principal(client.id, client.organization_id, frozenset(client.roles))
 
 
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -70,4 +70,8 @@ def add_routes(app: web.Application) -> None:
     tables = [(handlers.API, ROUTES), (handlers.LEGACY_PREFIX + handlers.API, ROUTES)]
     for prefix, table in [*tables, (handlers.COMPOSITION_API, COMPOSITION_ROUTES)]:
         for method, path, roles, handler in table:
-            app.router.add_route(method, prefix + path, auth.require(roles, handler) if roles else handler)
+            guarded = auth.require(roles, handler) if roles else handler
+            if method == "GET":  # HEAD answers like GET without the body (a player probing a signed link)
+                app.router.add_get(prefix + path, guarded)
+            else:
+                app.router.add_route(method, prefix + path, guarded)

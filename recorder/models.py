@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from schemas.composition import CompositionState as CompositionState
@@ -66,6 +66,12 @@ class Track:
     def timeline_start(self) -> datetime:
         """Where the file's time 0 goes on the conversation's wall-clock timeline."""
         return self.media_start or self.started
+
+
+def media_end(track: Track, otherwise: datetime) -> datetime:
+    """When a track's media ends: its first frame's time plus the media in its file (not when the file was
+    closed, which can be much later after a stall or a crash); `otherwise` when the file holds nothing."""
+    return track.started + timedelta(seconds=track.duration) if track.frames else otherwise
 
 
 @dataclass

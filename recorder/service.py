@@ -43,6 +43,7 @@ from recorder.models import (
     UploadJob,
     UploadKind,
     UploadState,
+    media_end,
 )
 from recorder.naming import track_key
 from recorder.profiles import StorageProfiles
@@ -311,7 +312,15 @@ class RecordingService:
         )
         session = self._sessions.get(recording.recorder_id)
         if created:
-            session = self._session(recording, app)
+            try:
+                session = self._session(recording, app)
+            except Exception as exc:  # the recording was stored: it must not stay live
+                recording.state, recording.stopped = RecordingState.FAILED, datetime.now(UTC)
+                recording.error = ErrorInfo(
+                    "INTERNAL_ERROR", f"it could not start: {type(exc).__name__}", recording.stopped
+                )
+                await self._repo.save_recording(recording)
+                raise
         if session is not None:
             with contextlib.suppress(TimeoutError):  # still joining: the answer says INITIALISED
                 await asyncio.wait_for(asyncio.shield(session.joined), self._settings.start_timeout_seconds)
@@ -412,7 +421,7 @@ class RecordingService:
                 continue
             result = await asyncio.to_thread(repair, path)
             track.frames, track.duration = result.frames, result.duration
-            track.stopped = datetime.fromtimestamp(await asyncio.to_thread(os.path.getmtime, path), UTC)  # last flush
+            track.stopped = media_end(track, track.started)
             if not result.frames:
                 track.local_error = ErrorInfo(
                     "UNREADABLE", "the file left by a dead instance does not read", track.stopped

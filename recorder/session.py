@@ -38,7 +38,17 @@ from recorder.conference.base import (
     PublicationRemoved,
 )
 from recorder.media.subscription import Subscription, TrackSink
-from recorder.models import LIVE_STATES, ErrorInfo, Recording, RecordingState, Stream, StreamState, Track, UploadKind
+from recorder.models import (
+    LIVE_STATES,
+    ErrorInfo,
+    Recording,
+    RecordingState,
+    Stream,
+    StreamState,
+    Track,
+    UploadKind,
+    media_end,
+)
 from recorder.naming import safe_name, track_key
 from recorder.repository import Repository
 from recorder.uploads import Uploader
@@ -104,11 +114,15 @@ class RecordingSession:
             await self._close_left_streams()
         try:
             publications = await self._conference.join()
-        except ConferenceError as exc:
-            self._log.warning("recording %s failed to join: %s", self.recording.recorder_id, exc.message)
+        except Exception as exc:  # whatever went wrong, the recording does not stay live
+            if isinstance(exc, ConferenceError):
+                error = ErrorInfo(exc.code, exc.message, _now())
+                self._log.warning("recording %s failed to join: %s", self.recording.recorder_id, exc.message)
+            else:
+                error = ErrorInfo("CONFERENCE_ERROR", f"joining failed: {type(exc).__name__}: {exc}", _now())
+                self._log.exception("recording %s: joining failed unexpectedly", self.recording.recorder_id)
             # a recovered recording keeps what was recorded before: the conference ended meanwhile
-            state = RecordingState.ABORTED if self._recovering else RecordingState.FAILED
-            await self._finish(state, ErrorInfo(exc.code, exc.message, _now()))
+            await self._finish(RecordingState.ABORTED if self._recovering else RecordingState.FAILED, error)
             return
         finally:
             if not self.joined.done():
@@ -240,7 +254,8 @@ class RecordingSession:
             track = self._tracks.get(sink.id)
             if track is None:
                 continue  # no frame ever arrived: no file, no track
-            track.stopped, track.frames, track.duration = stopped, result.frames, result.duration
+            track.frames, track.duration = result.frames, result.duration
+            track.stopped = media_end(track, stopped)
             track.media_start = sink.media_start()
             self._log.info(
                 "track %s: %d of %d frames written; %s",

@@ -21,11 +21,23 @@ class WireModel(BaseModel):
 
 
 _COMMAND = ConfigDict(alias_generator=to_camel, populate_by_name=False, frozen=True, extra="ignore")
-Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+def _usable_id(value: str) -> str:
+    """Not blank and not a dot segment: clients that normalise paths would reach another resource."""
+    if not value.strip() or value in (".", ".."):
+        raise ValueError("must not be blank, '.' or '..'")
+    return value
+
+
+Id = Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(_usable_id)]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError("the time is out of range in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, Field(strict=True), AfterValidator(_utc)]  # no timezone: taken as UTC
