@@ -143,6 +143,7 @@ class RecordingService:
     async def open(self) -> None:
         """Read the profiles set through the API, join the other instances (finishing what an earlier run
         left) and take up the work left unfinished."""
+        await asyncio.to_thread(self._keep_reserve)
         await self.profiles.load()
         self.uploader.start()
         await self.cluster.start()
@@ -235,7 +236,38 @@ class RecordingService:
             room = min(room, self._settings.spool_quota_bytes - used)
         return room
 
+    @property
+    def _reserve(self) -> Path:
+        return self._settings.spool / ".reserve"
+
+    def _keep_reserve(self) -> None:
+        """Allocate the spool's reserve (`spool_reserve_bytes`) when it is not there and the disk has room."""
+        size = self._settings.spool_reserve_bytes
+        if size == 0 or self._reserve.exists():
+            return
+        self._settings.spool.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(self._settings.spool).free < size + self._settings.spool_headroom_bytes:
+            return
+        try:
+            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, size)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            logger.warning("the spool's reserve could not be made: %s", exc)
+            self._reserve.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> None:
+        """The disk is full: free the reserve so that the files being written can be closed and stored."""
+        if self._reserve.exists():
+            self._reserve.unlink(missing_ok=True)
+            logger.warning(
+                "the spool's disk is full: its reserve of %d bytes is freed", self._settings.spool_reserve_bytes
+            )
+
     async def _check_spool(self) -> None:
+        await asyncio.to_thread(self._keep_reserve)
         room = await asyncio.to_thread(self._spool_room)
         if room < self._settings.spool_headroom_bytes:
             logger.warning("refusing a recording: the spool has %d bytes left", room)
@@ -273,6 +305,7 @@ class RecordingService:
             self._key_template(app.id),
             self._options,
             on_finished=self.artifacts.store_all,
+            on_disk_full=self._release_reserve,
         )
         self._sessions[recording.recorder_id] = session
         session.start()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import time
@@ -37,6 +38,7 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
+from recorder.media.repair import repair
 from recorder.media.subscription import Subscription, TrackSink
 from recorder.models import (
     LIVE_STATES,
@@ -84,9 +86,12 @@ class RecordingSession:
         key_template: str,
         options: SessionOptions,
         on_finished: Callable[[Recording], Awaitable[None]] | None = None,
+        on_disk_full: Callable[[], None] | None = None,
     ) -> None:
         self.recording = recording
         self._on_finished = on_finished
+        self._on_disk_full = on_disk_full  # frees the spool's reserve, so that files can still be closed
+        self._aborting: asyncio.Task[None] | None = None
         self._conference = conference
         self._repo = repository
         self._uploader = uploader
@@ -196,6 +201,7 @@ class RecordingSession:
                 flush_interval_ms=self._options.flush_interval_ms,
                 on_track_started=functools.partial(self._track_started, stream),
                 on_failed=functools.partial(self._connection_failed, publication.id),
+                on_write_failed=self._write_failed,
             )
             try:
                 subscription_id, offer = await self._conference.subscribe(publication, kinds)
@@ -228,6 +234,17 @@ class RecordingSession:
         stream.tracks.append(track)
         self._tracks[track.id] = track
         self._spawn(self._repo.save_track(self.recording.recorder_id, track))
+
+    def _write_failed(self, sink: TrackSink, exc: Exception) -> None:
+        """A file could not be written. A full spool ends the recording (ABORTED, SPOOL_FULL) keeping what was
+        written: every file is closed and stored, which frees the disk. Another failure ends that track only."""
+        if getattr(exc, "errno", None) != errno.ENOSPC or self._aborting is not None:
+            return
+        self._log.error("recording %s: the spool's disk is full; the recording ends", self.recording.recorder_id)
+        if self._on_disk_full is not None:
+            self._on_disk_full()
+        error = ErrorInfo("SPOOL_FULL", "the recorder's local disk is full: recorded until then, and stored", _now())
+        self._aborting = asyncio.get_running_loop().create_task(self.stop(RecordingState.ABORTED, error))
 
     def _connection_failed(self, publication_id: str) -> None:
         self._spawn(self._remove(publication_id))
@@ -264,8 +281,13 @@ class RecordingSession:
                 sink.frames_received,
                 sink.stats.summary(),
             )
-            if sink.error:
-                track.local_error = ErrorInfo("WRITE_FAILED", sink.error, stopped)
+            if result.error is not None and result.path is not None:  # cut short: keep what still reads
+                repaired = await asyncio.to_thread(repair, result.path)
+                if repaired.frames:  # else (no room to rewrite it) the file stays as the writer left it
+                    track.frames, track.duration = repaired.frames, repaired.duration
+                    track.stopped = media_end(track, stopped)
+            if sink.error or result.error:
+                track.local_error = ErrorInfo("WRITE_FAILED", sink.error or result.error or "", stopped)
             await self._store(active.stream, track)
         active.stream.state, active.stream.stopped = state, stopped
         await self._repo.save_stream(active.stream)
@@ -311,14 +333,14 @@ class RecordingSession:
             except Exception:
                 self._log.exception("recording %s: finishing work failed", self.recording.recorder_id)
 
-    async def stop(self, state: RecordingState | None = RecordingState.STOPPED) -> None:
+    async def stop(self, state: RecordingState | None = RecordingState.STOPPED, error: ErrorInfo | None = None) -> None:
         """Stop recording: close every file, store it, leave the conference. `state` None: let the recording
         go to another instance (nothing is written about the recording itself)."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._finish(state)
+        await self._finish(state, error)
         if not self.joined.done():
             self.joined.set_result(None)
 

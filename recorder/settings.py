@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     spool_quota_bytes: int | None = Field(default=None, gt=0)
     spool_headroom_bytes: int = Field(default=1 << 30, ge=0)
     spool_retry_after_seconds: int = Field(default=60, gt=0)
+    # kept allocated on the spool's disk and freed when the disk fills up, so that the files being written
+    # can still be closed (indexes, last clusters) and stored
+    spool_reserve_bytes: int = Field(default=16 << 20, ge=0)
     # Compositions run in worker processes of their own, at most this many at once, each with this many
     # encoder threads and this niceness (live recordings on the same machine come first).
     composition_concurrency: int = Field(default=1, ge=1, le=16)

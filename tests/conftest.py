@@ -72,6 +72,7 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
             "start_timeout_seconds": 10,
             "conference_request_timeout_seconds": 5,
             "token_signing_key": "test-token-signing-key-0123456789abcdef",
+            "spool_reserve_bytes": 1 << 20,
             "clients": [
                 {
                     "id": CLIENT_ID,

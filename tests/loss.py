@@ -20,7 +20,7 @@ from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
 
 Api = Callable[..., Awaitable[Any]]  # (method, path below /rtc-recorder/api, json=None) -> the answer's JSON
-CODECS = {"vp8": "VP8", "h264": "H264"}
+CODECS = {"vp8": "VP8", "h264": "H264"}  # publisher (user id) -> its video codec
 
 
 @dataclass

@@ -103,6 +103,7 @@ class WriterResult:
     path: Path | None  # None when no frame was ever written
     frames: int
     duration: float  # seconds of media written
+    error: str | None = None  # the file could not be finished (e.g. the disk is full): it may need a repair
 
 
 class PassthroughWriter:
@@ -172,8 +173,12 @@ class PassthroughWriter:
         if self.frames and self.is_video:
             duration += 1 / 30  # the last frame lasts about one frame interval
         if self._container is not None:
-            self._container.close()
-            self._container = None
+            container, self._container = self._container, None
+            try:
+                container.close()
+            except (av.FFmpegError, OSError) as exc:  # the index or the last cluster could not be written
+                logger.warning("closing %s failed: %s", self.path, exc)
+                return WriterResult(self.path, self.frames, duration, f"closing failed: {exc}")
             return WriterResult(self.path, self.frames, duration)
         return WriterResult(None, 0, 0.0)
 

@@ -29,6 +29,7 @@ class TrackSink:
     kind: str  # "audio" | "video"
     mid: str
     on_started: Callable[[TrackSink], None]
+    on_write_failed: Callable[[TrackSink, Exception], None] = lambda sink, exc: None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     writer: PassthroughWriter | None = None
     started: datetime | None = None
@@ -55,6 +56,7 @@ class TrackSink:
         except Exception as exc:  # a broken file must not break the receive path of the others
             logger.exception("track %s: writing %s failed", self.id, self.writer.path)
             self.error = f"cannot write {self.writer.path.name}: {exc}"
+            self.on_write_failed(self, exc)
             return
         if written and self.writer.frames == 1:
             self.started = datetime.now(UTC)
@@ -105,12 +107,14 @@ class Subscription:
         flush_interval_ms: int,
         on_track_started: Callable[[TrackSink], None],
         on_failed: Callable[[], None],
+        on_write_failed: Callable[[TrackSink, Exception], None],
     ) -> None:
         self.directory = directory
         self.sinks: list[TrackSink] = []
         self._flush_interval_ms = flush_interval_ms
         self._on_track_started = on_track_started
         self._on_failed = on_failed
+        self._on_write_failed = on_write_failed
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(u) for u in ice_servers]))
         self._pc.on("track", self._on_track)
         self._pc.on("connectionstatechange", self._on_state)
@@ -119,7 +123,7 @@ class Subscription:
     def _on_track(self, track: MediaStreamTrack) -> None:
         for transceiver in self._pc.getTransceivers():
             if transceiver.receiver.track is track:
-                sink = TrackSink(track.kind, str(transceiver.mid), self._on_track_started)
+                sink = TrackSink(track.kind, str(transceiver.mid), self._on_track_started, self._on_write_failed)
                 sink.tap = tap_receiver(transceiver.receiver, sink)
                 self.sinks.append(sink)
 

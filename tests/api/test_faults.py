@@ -1,16 +1,26 @@
-"""Recordings through real faults: Janus's host loses packets (iptables inside its namespace)."""
+"""Recordings through real faults: Janus's host loses packets (NFQUEUE inside its namespace), the spool's disk
+fills up (a tmpfs the test mounts)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from pytest_aiohttp import AiohttpClient
 
-from tests.api.test_recording_e2e import API, _json
-from tests.conftest import Client
+from tests.api.test_recording_e2e import API, _json, ids, start, uploaded, wait_for
+from tests.conftest import Client, make_client, make_settings
 from tests.janus_host import JanusHost
-from tests.loss import record_with_loss
+from tests.loss import CODECS, inspect, record_with_loss
+from tests.publisher import Publisher, display
 
 
 @pytest.mark.timeout(120)
@@ -36,3 +46,63 @@ async def test_five_percent_loss_leaves_only_whole_frames_and_video_comes_back(
             assert r.share >= 0.8, r
         else:
             assert r.share >= 0.92 and r.longest_gap <= 0.1, r
+
+
+@pytest.fixture
+def small_spool(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MiB tmpfs as the spool: a disk that fills up."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(spool)], capture_output=True)
+    if mounted.returncode != 0:
+        raise RuntimeError(f"cannot mount a tmpfs as the spool: {mounted.stderr.decode()}")
+    try:
+        yield spool
+    finally:
+        subprocess.run(["umount", "-l", str(spool)], capture_output=True)
+
+
+@pytest.mark.timeout(120)
+async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_the_disk(
+    aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost, room: int, small_spool: Path
+) -> None:
+    settings = make_settings(
+        tmp_path, janus.url, spool_dir=str(small_spool), spool_headroom_bytes=0, spool_reserve_bytes=4 << 20
+    )
+    client = await make_client(aiohttp_client, settings)
+    assert (small_spool / ".reserve").stat().st_size == 4 << 20
+    filler = small_spool / "filler"
+    with filler.open("wb") as out:  # leave about 1.5 MB: a few seconds of a call
+        os.posix_fallocate(out.fileno(), 0, shutil.disk_usage(small_spool).free - (3 << 19))
+    event = await start(client, room, "conv-full")
+    async with aiohttp.ClientSession() as http:
+        publishers = [
+            Publisher(http, janus.url, room, display(user), video_codec=codec) for user, codec in CODECS.items()
+        ]
+        try:
+            for publisher in publishers:
+                await publisher.join()
+                await publisher.publish(noise=True)
+            deadline = time.monotonic() + 60
+            while (state := await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
+                assert time.monotonic() < deadline, "the recording did not notice the full disk"
+                await asyncio.sleep(0.2)
+        finally:
+            for publisher in publishers:
+                await publisher.leave()
+    assert state["state"] == "ABORTED" and state["error"]["code"] == "SPOOL_FULL", state
+    stopped = await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    assert stopped["state"] == "ABORTED", "a stop answers the final state"
+    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
+    tracks = [t for s in info["streams"] for t in s["tracks"]]
+    assert len(tracks) == 4, info
+    for track in tracks:  # stored, and every frame written before the disk filled decodes
+        assert track["storage"]["localStorage"]["deleted"], track
+        times, errors = inspect(tmp_path / "storage" / track["storage"]["objectStorage"]["location"], track["type"])
+        assert len(times) > 10 and errors == 0, (track, len(times), errors)
+    assert sorted(p.name for p in small_spool.rglob("*") if p.is_file()) == ["filler"], "the spool is freed"
+    filler.unlink()
+    again = await start(client, room, "conv-after-full")  # room again: new recordings start
+    assert again["state"] == "ACTIVE", again
+    await _json(client, "POST", f"{API}/recordings/{ids(again)}/stop")
+    assert (small_spool / ".reserve").exists(), "the reserve is made again once there is room"
