@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -93,7 +94,9 @@ class RecordingService:
         self._providers: dict[str, StorageProvider] = {}
         self._retired: list[StorageProvider] = []  # replaced providers, closed at the end (uploads may use them)
         self._sessions: dict[str, RecordingSession] = {}
-        self._options = SessionOptions(settings.spool, settings.ice_servers, settings.flush_interval_ms)
+        self._options = SessionOptions(
+            settings.spool, settings.ice_servers, settings.flush_interval_ms, settings.conference_rejoin_seconds
+        )
         self.uploader = Uploader(
             repository,
             self.storage,
@@ -299,7 +302,7 @@ class RecordingService:
     def _session(self, recording: Recording, app: ApplicationSettings) -> RecordingSession:
         session = RecordingSession(
             recording,
-            self._conference(app, recording.conference_id),
+            functools.partial(self._conference, app, recording.conference_id),
             self._repo,
             self.uploader,
             self._key_template(app.id),

@@ -67,6 +67,7 @@ class SessionOptions:
     spool: Path
     ice_servers: list[str]
     flush_interval_ms: int
+    rejoin_seconds: float = 60.0  # how long a lost conference server is waited for before the recording ends
 
 
 @dataclass
@@ -80,7 +81,7 @@ class RecordingSession:
     def __init__(
         self,
         recording: Recording,
-        conference: Conference,
+        conference: Callable[[], Conference],
         repository: Repository,
         uploader: Uploader,
         key_template: str,
@@ -92,7 +93,8 @@ class RecordingSession:
         self._on_finished = on_finished
         self._on_disk_full = on_disk_full  # frees the spool's reserve, so that files can still be closed
         self._aborting: asyncio.Task[None] | None = None
-        self._conference = conference
+        self._join = conference  # a new connection to the recording's conference (also to join it again)
+        self._conference = conference()
         self._repo = repository
         self._uploader = uploader
         self._key_template = key_template
@@ -152,9 +154,46 @@ class RecordingSession:
             await self._handle(PublicationAdded(publication))
         while True:
             event = await self._conference.next_event()
+            if isinstance(event, ConferenceEnded) and event.lost and await self._rejoin(event.reason):
+                continue
             await self._handle(event)
             if isinstance(event, ConferenceEnded):
                 return
+
+    async def _rejoin(self, reason: str) -> bool:
+        """The conference server was lost (restarted, unreachable): the files of the streams under way are
+        finished and stored, and the room is joined again, waiting a little longer between tries, for up to
+        `rejoin_seconds`. Back in the room, every publication gets new tracks in its stream. False when the
+        server did not come back in time."""
+        window = self._options.rejoin_seconds
+        self._log.warning(
+            "recording %s lost its conference (%s); joining it again for up to %.0f s",
+            self.recording.recorder_id,
+            reason,
+            window,
+        )
+        async with self._lock:
+            for active in list(self._active.values()):
+                await self._end(active, StreamState.STOPPED)
+            self._active.clear()
+        await self._conference.aclose()
+        deadline, wait = time.monotonic() + window, 0.5
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(wait, left))
+            wait = min(wait * 2, 5.0)
+            conference = self._join()
+            try:
+                publications = await conference.join()
+            except ConferenceError as exc:
+                self._log.info("recording %s: not back yet: %s", self.recording.recorder_id, exc.message)
+                await conference.aclose()
+                continue
+            self._conference = conference
+            self._log.info("recording %s joined its conference again", self.recording.recorder_id)
+            for publication in publications:
+                await self._handle(PublicationAdded(publication))
+            return True
+        return False
 
     async def _close_left_streams(self) -> None:
         """Streams the dead instance was recording end there; a publication still there continues its stream
@@ -181,7 +220,7 @@ class RecordingSession:
         async with self._lock:
             if not kinds or publication.id in self._active or self._finishing is not None:
                 return
-            stream = self._streams.get(publication.id)
+            stream = self._streams.get(publication.id) or self._resumed(publication)
             if stream is None:
                 stream = Stream(
                     id=str(uuid.uuid4()),
@@ -220,6 +259,17 @@ class RecordingSession:
             self._log.info(
                 "subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)), publication.user_id
             )
+
+    def _resumed(self, publication: Publication) -> Stream | None:
+        """A stopped stream of the same user and type, which a publication under a new id continues (the
+        participant reconnected, or the server restarted): its new files are new segments of that stream."""
+        for stream in self._streams.values():
+            if (stream.user_id, stream.type) == (publication.user_id, publication.stream_type) and (
+                stream.state is not StreamState.RECORDING
+            ):
+                self._streams[publication.id] = stream
+                return stream
+        return None
 
     def _track_started(self, stream: Stream, sink: TrackSink) -> None:
         assert sink.writer is not None and sink.started is not None

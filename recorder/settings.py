@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     flush_interval_ms: int = Field(default=1000, ge=100)
     start_timeout_seconds: float = Field(default=10.0, gt=0)
     conference_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # a conference server that is lost (restarted, unreachable) is joined again for this long; then the
+    # recording ends ABORTED (CONFERENCE_ENDED), keeping what was recorded
+    conference_rejoin_seconds: float = Field(default=60.0, ge=0)
     max_body_bytes: int = Field(default=1 << 20, gt=0)
     log_level: str = "INFO"
     # default: one application `demo` of organization `demo`, its Janus on this machine, files in <data_dir>/storage

@@ -76,6 +76,29 @@ class JanusHost:
         Janus measures a round-trip time and keeps packets to answer NACKs with); 0 ends the loss."""
         self.impair(loss=probability, delay=0.005)
 
+    def wait_ready(self) -> None:
+        """Until Janus answers; RuntimeError with its log when it exits or does not answer within 10 s."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Janus exited at start:\n{self.log[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/info", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"Janus did not answer on {self.url} within 10 s:\n{self.log[-3000:]}")
+
+    def halt(self) -> None:
+        """Stop Janus (its sessions are gone); `resume` starts it again with the same rooms."""
+        self.process.terminate()
+        self.process.wait(10)
+
+    def resume(self) -> None:
+        self.process = _launch(self.namespace, self.workdir)
+        self.wait_ready()
+
     def stop(self) -> None:
         if self._netem is not None:
             self._netem.kill()
@@ -119,28 +142,24 @@ def start_janus(
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
         raise RuntimeError(f"cannot make the Janus test host: {exc.cmd}: {exc.stderr}") from exc
-    log = open(workdir / "janus.log", "wb")  # noqa: SIM115 - owned by the process
-    process = subprocess.Popen(
+    host = JanusHost(
+        namespace, host_ip, janus_ip, f"http://{janus_ip}:{port}/janus", workdir, _launch(namespace, workdir)
+    )
+    try:
+        host.wait_ready()
+    except RuntimeError:
+        host.stop()
+        raise
+    return host
+
+
+def _launch(namespace: str, workdir: Path) -> subprocess.Popen[bytes]:
+    log = open(workdir / "janus.log", "ab")  # noqa: SIM115 - owned by the process
+    return subprocess.Popen(
         ["ip", "netns", "exec", namespace, "janus", "-C", str(workdir / "janus.jcfg"), "-F", str(workdir), "-o"],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    host = JanusHost(namespace, host_ip, janus_ip, f"http://{janus_ip}:{port}/janus", workdir, process)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            text = host.log
-            host.stop()
-            raise RuntimeError(f"Janus exited at start:\n{text[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{host.url}/info", timeout=1) as answer:
-                if answer.status == 200:
-                    return host
-        except OSError:
-            time.sleep(0.05)
-    text = host.log
-    host.stop()
-    raise RuntimeError(f"Janus did not answer on {host.url} within 10 s:\n{text[-3000:]}")
 
 
 def _write_config(

@@ -174,6 +174,11 @@ class Publisher:
             await self.pc.close()
             self.pc = None
 
+    async def leave_lost(self) -> None:
+        """Leave after the server lost the session (it restarted): only our side is closed."""
+        self.session = None
+        await self.leave()
+
     async def leave(self) -> None:
         await self._close_pc()
         if self._poll is not None:

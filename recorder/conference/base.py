@@ -2,7 +2,7 @@
 
 A connector joins a conference as a silent participant, reports publications coming and going, and
 negotiates one subscription per publication: it hands out the SFU's SDP offer and takes our answer.
-The media side (`recorder.media.bot`) owns the peer connections.
+The media side (`recorder.media.subscription`) owns the peer connections.
 """
 
 from __future__ import annotations
@@ -49,13 +49,14 @@ class PublicationRemoved:
 @dataclass(frozen=True)
 class ConferenceEnded:
     reason: str
+    lost: bool = False  # the connection to the server was lost (it may come back); else the conference ended
 
 
 ConferenceEvent = PublicationAdded | PublicationRemoved | ConferenceEnded
 
 
 class Conference(ABC):
-    """One joined conference. `events()` yields until the conference ends or `aclose()` is called."""
+    """One joined conference. `next_event()` gives its changes until it ends (ConferenceEnded, last)."""
 
     @abstractmethod
     async def join(self) -> list[Publication]:

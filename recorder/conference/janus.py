@@ -215,6 +215,9 @@ class JanusConference(Conference):
         return answer
 
     async def _poll(self) -> None:
+        """Janus's events. An error answer (the session is gone: Janus restarted or timed it out) or a server
+        that does not answer three times in a row ends the conference as lost, at once and logged; retries
+        wait a second, so a dead server is never flooded."""
         failures = 0
         while True:
             try:
@@ -223,16 +226,22 @@ class JanusConference(Conference):
                     params={"maxev": "10"},
                     timeout=aiohttp.ClientTimeout(total=self._timeout + 40),
                 ) as resp:
-                    body = await resp.json(content_type=None)
+                    status = resp.status
+                    body = await resp.json(content_type=None) if status == 200 else None
                 failures = 0
             except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                 failures += 1
                 if failures >= 3:
                     logger.warning("Janus session %s lost: %r", self._session, exc)
-                    self._end("conference server unreachable")
+                    self._end("conference server unreachable", lost=True)
                     return
                 await asyncio.sleep(1)
                 continue
+            if status != 200 or not isinstance(body, list | dict) or (isinstance(body, dict) and "error" in body):
+                # a restarted Janus answers 404 for a session it never had; others answer an error object
+                logger.warning("Janus session %s lost: HTTP %d %s", self._session, status, body)
+                self._end("conference session lost", lost=True)
+                return
             for event in body if isinstance(body, list) else [body]:
                 if isinstance(event, dict):
                     self._dispatch(event)
@@ -243,10 +252,10 @@ class JanusConference(Conference):
             with contextlib.suppress(ConferenceError):
                 await self._request(f"{self._url}/{self._session}", {"janus": "keepalive"})
 
-    def _end(self, reason: str) -> None:
+    def _end(self, reason: str, lost: bool = False) -> None:
         if not self._ended:
             self._ended = True
-            self._events.put_nowait(ConferenceEnded(reason))
+            self._events.put_nowait(ConferenceEnded(reason, lost))
 
     def _dispatch(self, event: JsonObject) -> None:
         kind = event.get("janus")
@@ -255,7 +264,7 @@ class JanusConference(Conference):
             waiter.set_result(event)
             return
         if kind == "timeout":
-            self._end("conference session timed out")
+            self._end("conference session timed out", lost=True)
             return
         sender = event.get("sender")
         if kind == "hangup" or kind == "detached":

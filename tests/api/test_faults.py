@@ -1,5 +1,5 @@
 """Recordings through real faults: Janus's host loses packets (NFQUEUE inside its namespace), the spool's disk
-fills up (a tmpfs the test mounts)."""
+fills up (a tmpfs the test mounts), Janus restarts or stays down."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.api.test_recording_e2e import API, _json, ids, start, uploaded, wait_for
-from tests.conftest import Client, make_client, make_settings
-from tests.janus_host import JanusHost
+from tests.api.test_recording_e2e import API, _json, ids, start, uploaded, wait_for, wait_tracks
+from tests.conftest import ROOMS, Client, make_client, make_settings
+from tests.janus_host import JanusHost, start_janus
 from tests.loss import CODECS, inspect, record_with_loss
 from tests.publisher import Publisher, display
 
@@ -106,3 +106,79 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
     assert again["state"] == "ACTIVE", again
     await _json(client, "POST", f"{API}/recordings/{ids(again)}/stop")
     assert (small_spool / ".reserve").exists(), "the reserve is made again once there is room"
+
+
+@pytest.fixture(scope="module")
+def janus_restartable() -> Iterator[JanusHost]:
+    """A Janus of its own, stopped and started again by the tests (the shared one stays up)."""
+    host = start_janus(ROOMS[:4], subnet=(os.getpid() + 13) % 250 + 1)
+    yield host
+    host.stop()
+
+
+async def _publish(http: aiohttp.ClientSession, janus: JanusHost, room: int, user: str) -> Publisher:
+    publisher = Publisher(http, janus.url, room, display(user))
+    await publisher.join()
+    await publisher.publish()
+    return publisher
+
+
+@pytest.mark.timeout(120)
+async def test_a_restarted_janus_is_joined_again_and_its_publishers_recorded(
+    aiohttp_client: AiohttpClient, tmp_path: Path, janus_restartable: JanusHost
+) -> None:
+    janus, room = janus_restartable, ROOMS[0]
+    client = await make_client(aiohttp_client, make_settings(tmp_path, janus.url, conference_rejoin_seconds=30))
+    event = await start(client, room, "conv-restart")
+    async with aiohttp.ClientSession() as http:
+        first = await _publish(http, janus, room, "rita")
+        await wait_tracks(client, event, "rita", 2)
+        await asyncio.sleep(1)
+        janus.halt()  # as systemd restarts it: stopped, started again at once
+        janus.resume()
+        await first.leave_lost()
+        state = await _json(client, "GET", f"{API}/recordings/{ids(event)}/state")
+        assert state["state"] == "ACTIVE", state
+        second = await _publish(http, janus, room, "rita")  # the publisher comes back
+        try:
+            await wait_tracks(client, event, "rita", 4, within=20)
+            await asyncio.sleep(1)
+        finally:
+            await second.leave()
+    sessions_lost = janus.log.count("Couldn't find any session")
+    assert sessions_lost < 20, f"{sessions_lost} requests to a session that is gone: no back-off"
+    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
+    (stream,) = info["streams"]  # the same stream, a new segment
+    assert sorted(t["type"] for t in stream["tracks"]) == ["AUDIO", "AUDIO", "VIDEO", "VIDEO"]
+    for track in stream["tracks"]:
+        times, errors = inspect(tmp_path / "storage" / track["storage"]["objectStorage"]["location"], track["type"])
+        assert len(times) > 10 and errors == 0, track
+
+
+@pytest.mark.timeout(60)
+async def test_a_janus_that_stays_down_ends_the_recording_after_the_window(
+    aiohttp_client: AiohttpClient, tmp_path: Path, janus_restartable: JanusHost
+) -> None:
+    janus, room = janus_restartable, ROOMS[1]
+    client = await make_client(aiohttp_client, make_settings(tmp_path, janus.url, conference_rejoin_seconds=3))
+    event = await start(client, room, "conv-down")
+    async with aiohttp.ClientSession() as http:
+        publisher = await _publish(http, janus, room, "dora")
+        await wait_tracks(client, event, "dora", 2)
+        await asyncio.sleep(1)
+        janus.halt()
+        try:
+            down = time.monotonic()
+            deadline = down + 20
+            while (state := await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
+                assert time.monotonic() < deadline, "the recording never ended"
+                await asyncio.sleep(0.2)
+            ended = time.monotonic() - down
+        finally:
+            janus.resume()
+            await publisher.leave_lost()
+    assert state["state"] == "ABORTED" and state["error"]["code"] == "CONFERENCE_ENDED", state
+    assert 3 <= ended <= 10, f"ended {ended:.1f} s after Janus went down (window 3 s, detection up to ~2 s)"
+    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
+    assert len([t for s in info["streams"] for t in s["tracks"]]) == 2, "what was recorded is kept"
