@@ -1,7 +1,8 @@
 """Finalizing a track file whose writer died: what still reads is copied, without decoding, into a new file.
 
 The passthrough writer flushes every second, so a killed process leaves a file that plays up to then but has
-no index (WebM cues, the fragmented MP4's last fragment may be cut). Copying every packet that still reads
+no index (WebM cues, the fragmented MP4's last fragment may be cut, its last frame torn: the demuxer marks it
+corrupt, and the copy ends before it). Copying every packet that still reads
 into a new file of the same format gives a whole file with its duration; it then replaces the original.
 """
 
@@ -32,6 +33,8 @@ def repair(path: Path) -> WriterResult:
             with av.open(str(target), "w", format=_FORMATS.get(path.suffix, "matroska")) as output:
                 copy = output.add_stream_from_template(stream)
                 for packet in _readable(source, stream):
+                    if packet.is_corrupt:  # cut short by the crash (a torn last frame): the file ends before it
+                        break
                     if packet.pts is None or packet.size == 0:
                         continue
                     first = packet.pts if first is None else first
