@@ -40,6 +40,11 @@ class Connection(ABC):
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; how many rows it changed."""
 
+    @abstractmethod
+    async def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one statement for each row of arguments, in one round trip (a large batch never holds the
+        database for one round trip a row)."""
+
 
 class Database(Connection):
     dialect: str
@@ -80,6 +85,9 @@ class _SqliteConnection(Connection):
         cursor = await self._db.execute(sql, args)
         return cursor.rowcount
 
+    async def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._db.executemany(sql, rows)
+
 
 class SqliteDatabase(Database):
     """One connection (aiosqlite runs it on a thread of its own); a lock keeps each statement or transaction
@@ -110,6 +118,10 @@ class SqliteDatabase(Database):
     async def execute(self, sql: str, *args: Any) -> int:
         async with self.transaction() as connection:
             return await connection.execute(sql, *args)
+
+    async def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        async with self.transaction() as connection:
+            await connection.execute_many(sql, rows)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -157,6 +169,9 @@ class _PostgresConnection(Connection):
     async def execute(self, sql: str, *args: Any) -> int:
         return _changed(await self._connection.execute(_numbered(sql), *args))
 
+    async def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._connection.executemany(_numbered(sql), rows)
+
 
 class PostgresDatabase(Database):
     """A pool of asyncpg connections, and one more connection that LISTENs (opened again if it is lost)."""
@@ -181,6 +196,9 @@ class PostgresDatabase(Database):
 
     async def execute(self, sql: str, *args: Any) -> int:
         return await self._shared.execute(sql, *args)
+
+    async def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._shared.execute_many(sql, rows)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

@@ -452,20 +452,20 @@ class SqlRepository(Repository):
         )
 
     async def add_chat_entries(self, recorder_id: str, entries: list[ChatEntry]) -> int:
-        added = 0
+        rows = [
+            (recorder_id, _entry_key(e), e.time_stamp.isoformat(), e.transcript, e.user_id, e.user_display_name)
+            for e in entries
+        ]
+        count = "SELECT COUNT(*) FROM chat_entries WHERE recorder_id = ?"
         async with self.database.transaction() as db:
-            for e in entries:
-                added += await db.execute(
-                    "INSERT INTO chat_entries (recorder_id, entry_key, time_stamp, transcript, user_id,"
-                    " user_display_name) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                    recorder_id,
-                    _entry_key(e),
-                    e.time_stamp.isoformat(),
-                    e.transcript,
-                    e.user_id,
-                    e.user_display_name,
-                )
-        return added
+            before = (await db.fetch(count, recorder_id))[0][0]
+            await db.execute_many(
+                "INSERT INTO chat_entries (recorder_id, entry_key, time_stamp, transcript, user_id,"
+                " user_display_name) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                rows,
+            )
+            after = (await db.fetch(count, recorder_id))[0][0]
+        return int(after - before)
 
     async def chat_entries(self, recorder_id: str) -> list[ChatEntry]:
         rows = await self.database.fetch(

@@ -57,7 +57,7 @@ async def test_stop_with_the_ids_in_the_body(client: Client, janus: JanusHost, r
 async def test_conference_ids_that_can_never_be_rooms_are_refused(client: Client) -> None:
     """The application's Janus has numeric room ids: a GUID, "null" or a number out of range is a 400, and no
     recording is made."""
-    never = ["null", "NULL", "undefined", " ", str(uuid.uuid4()), "0", "007", "12a", "-5", str(1 << 63), "1.5"]
+    never = ["null", "NULL", "undefined", str(uuid.uuid4()), "0", "007", "12a", "-5", str(1 << 63), "1.5"]
     for number, conference_id in enumerate(never):
         conversation = f"conv-never-{number}"
         body = {"applicationId": "app1", "conferenceId": conference_id, "conversationId": conversation}
