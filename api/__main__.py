@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from api import server
 from api.app import create_app
 from recorder.settings import Settings
 
@@ -39,6 +40,7 @@ def configure_logging(level: str) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
+    server.install(settings.request_header_timeout_seconds)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
 
 

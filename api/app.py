@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
-from api.errors import error_middleware
+from api.errors import body_timeout, error_middleware
 from api.keys import SERVICE, SETTINGS, SIGNER
 from api.routes import add_routes
 from recorder.database import open_database
@@ -56,7 +56,10 @@ def _database_url(settings: Settings) -> str | None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware, body_timeout(settings.request_body_timeout_seconds)],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
     app[SIGNER] = UrlSigner(
         _key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,23 @@ def _validation_details(exc: pydantic.ValidationError) -> list[dict[str, object]
     ]
 
 
+def body_timeout(seconds: float) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """A middleware that reads a request's body within `seconds` (else 408), before its handler sees it."""
+
+    @web.middleware
+    async def read_in_time(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                await asyncio.wait_for(request.read(), seconds)  # kept: the handler reads it again at once
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(text=f"the body did not come within {seconds:.0f} s") from None
+        return await handler(request)
+
+    return read_in_time
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,6 +103,8 @@ async def error_middleware(
         for name in ("Allow", "Retry-After", "Content-Range"):  # e.g. 405 says which methods are allowed
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+        if exc.status == 408:  # the rest of the body may still come: the connection cannot be used again
+            response.force_close()
         return response
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # recording ends ABORTED (CONFERENCE_ENDED), keeping what was recorded
     conference_rejoin_seconds: float = Field(default=60.0, ge=0)
     max_body_bytes: int = Field(default=1 << 20, gt=0)
+    # a connection must send a whole request header this soon after it opens, and a request its whole body
+    # this soon after its header (else 408): slow clients cannot hold the service's connections
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     # default: one application `demo` of organization `demo`, its Janus on this machine, files in <data_dir>/storage
     applications: list[ApplicationSettings] = Field(default_factory=list)
