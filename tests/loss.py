@@ -56,7 +56,7 @@ def inspect(path: Path, kind: str) -> tuple[list[float], int]:
     return times, errors
 
 
-def _epoch(value: str) -> float:
+def epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
@@ -116,7 +116,7 @@ async def record_with_loss(
             times, errors = inspect(storage / track["storage"]["objectStorage"]["location"], kind)
             source = publisher.video_track if kind == "VIDEO" else publisher.audio_track
             assert source is not None
-            first = _epoch(track["started"])  # when its first frame was written, about when it was sent
+            first = epoch(track["started"])  # when its first frame was written, about when it was sent
             base = min(times)
             sent = sum(1 for t in source.sent if t >= first - 0.1)
             after_end = [first + t - base for t in times if first + t - base >= loss_end]

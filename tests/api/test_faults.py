@@ -19,7 +19,7 @@ from pytest_aiohttp import AiohttpClient
 from tests.api.test_recording_e2e import API, _json, ids, start, uploaded, wait_for, wait_tracks
 from tests.conftest import ROOMS, Client, make_client, make_settings
 from tests.janus_host import JanusHost, start_janus
-from tests.loss import CODECS, inspect, record_with_loss
+from tests.loss import CODECS, epoch, inspect, record_with_loss
 from tests.publisher import Publisher, display
 
 
@@ -154,6 +154,10 @@ async def test_a_restarted_janus_is_joined_again_and_its_publishers_recorded(
     for track in stream["tracks"]:
         times, errors = inspect(tmp_path / "storage" / track["storage"]["objectStorage"]["location"], track["type"])
         assert len(times) > 10 and errors == 0, track
+        # `stopped` is the end of the media in the file, not when the file was closed
+        media = max(times) - min(times)
+        span = epoch(track["stopped"]) - epoch(track["started"])
+        assert abs(span - media) < 0.2, (track["type"], span, media)
 
 
 @pytest.mark.timeout(60)
