@@ -114,7 +114,7 @@ async def _storage_url(request: web.Request, application_id: str, key: str | Non
         return None
     ttl = timedelta(seconds=request.app[SETTINGS].url_ttl_seconds)
     with contextlib.suppress(StorageError):
-        return await request.app[SERVICE].storage(application_id).signed_url(key, ttl)
+        return await request.app[SERVICE].storage(application_id).signed_url(key, ttl)  # unreadable keys: None
     return None
 
 
@@ -131,7 +131,7 @@ async def _recording_with_urls(request: web.Request, recording: Recording) -> we
             url = _signed_url(request, "recordings", "attachment", "track", *ids, track.id, name)[0]
         if url is not None:
             urls[track.id] = url
-    message = recording_message(recording, service.storage(recording.application_id), urls)
+    message = recording_message(recording, service.storage_location(recording.application_id), urls)
     return web.json_response(message.wire())
 
 
@@ -156,7 +156,7 @@ async def storage_info(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     recording = await service.get(_org(request), *_ids(request))
     return web.json_response(
-        storage_profile(recording.application_id, service.storage(recording.application_id)).wire()
+        storage_profile(recording.application_id, service.storage_location(recording.application_id)).wire()
     )
 
 

@@ -39,7 +39,6 @@ from schemas.recording import (
     TrackType,
     UploadDataMessage,
 )
-from storage_providers.base import StorageProvider
 from storage_providers.settings import StorageSettings
 
 
@@ -99,10 +98,9 @@ def _track(track: Track, url: str | None) -> TrackDataMessage:
     )
 
 
-def storage_profile(application_id: str, storage: StorageProvider) -> StorageProfileDataMessage:
-    return StorageProfileDataMessage(
-        application_id=application_id, provider=StorageProviderType(storage.provider), url=storage.url
-    )
+def storage_profile(application_id: str, storage: tuple[str, str | None]) -> StorageProfileDataMessage:
+    provider, url = storage
+    return StorageProfileDataMessage(application_id=application_id, provider=StorageProviderType(provider), url=url)
 
 
 def storage_profile_view(application_id: str, profile: StorageSettings, source: str) -> dict[str, object]:
@@ -121,7 +119,9 @@ def _chat(transcript: ChatTranscript | None) -> ChatTranscriptData | None:
     return ChatTranscriptData(created=iso(transcript.created), id=transcript.id, location=transcript.location)
 
 
-def recording_message(recording: Recording, storage: StorageProvider, urls: dict[str, str]) -> RecordingDataMessage:
+def recording_message(
+    recording: Recording, storage: tuple[str, str | None], urls: dict[str, str]
+) -> RecordingDataMessage:
     return RecordingDataMessage(
         audio=recording.audio,
         chat_transcript=_chat(recording.chat_transcript),

@@ -30,7 +30,7 @@ from recorder.compositions import CompositionOptions, Compositions
 from recorder.conference.base import Conference
 from recorder.conference.janus import JanusConference, room_id
 from recorder.database import Database
-from recorder.errors import InvalidRequestError, NotFoundError, UnavailableError
+from recorder.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
 from recorder.media.repair import repair
 from recorder.models import (
     LIVE_STATES,
@@ -160,6 +160,15 @@ class RecordingService:
             provider = self._providers[application_id] = create_provider(self.profiles.get(application_id))
         return provider
 
+    def storage_location(self, application_id: str) -> tuple[str, str | None]:
+        """The provider's wire name and where it points; no place when the profile's keys cannot be read
+        (a recording's answer still shows, the storage's failure shows where it is used)."""
+        try:
+            provider = self.storage(application_id)
+        except StorageError:
+            return self.profiles.get(application_id).provider, None
+        return provider.provider, provider.url
+
     async def verify_storage(self, organization_id: str, application_id: str) -> Verification:
         app = self.application(organization_id, application_id)
         try:
@@ -175,7 +184,10 @@ class RecordingService:
         """The administrator confirms the application's storage profile as verified: it is put in force (a
         provider is made from it) and the uploads that failed are tried again with it."""
         app = self.application(organization_id, application_id)
-        self.storage(app.id)  # the profile's keys cannot even be read: a 502 says so
+        try:
+            self.storage(app.id)
+        except StorageError as exc:  # its keys cannot even be read: it is not in force
+            raise ConflictError(f"the storage profile in force cannot be used: {exc.message}") from None
         retried = await self._retry_failed(application_id=app.id)
         logger.info("storage of application %s confirmed; %d failed uploads are tried again", app.id, retried)
 

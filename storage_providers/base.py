@@ -146,6 +146,8 @@ class StorageProvider(ABC):
                 results.append(CheckResult(True, await step()))
             except StorageError as exc:
                 results.append(CheckResult(False, f"{action} failed: {exc.message}"))
+            except Exception as exc:  # a profile the SDK cannot even send (e.g. a name it refuses): the answer says so
+                results.append(CheckResult(False, f"{action} failed: {type(exc).__name__}: {exc}"))
 
         async def write() -> str:
             await self.upload_bytes(original, key)
@@ -174,7 +176,7 @@ class StorageProvider(ABC):
             await check("delete", delete)
         finally:
             if len(results) < 5 or not results[-1].passed:
-                with contextlib.suppress(StorageError):  # the failed test already says why
+                with contextlib.suppress(Exception):  # best effort: the failed test already says why
                     await self.delete(key)
         failed = next((name for name, r in zip(_CHECKS, results, strict=True) if not r.passed), None)
         throughput = Throughput.not_run(failed) if failed else await self._probe(probe_bytes, min_mbps)
@@ -191,8 +193,10 @@ class StorageProvider(ABC):
             downloaded = time.perf_counter()
         except StorageError as exc:
             return Throughput(False, f"the throughput probe failed: {exc.message}")
+        except Exception as exc:
+            return Throughput(False, f"the throughput probe failed: {type(exc).__name__}: {exc}")
         finally:
-            with contextlib.suppress(StorageError):
+            with contextlib.suppress(Exception):  # best effort: the probe's result already says what failed
                 await self.delete(key)
         if not same:
             return Throughput(False, f"the throughput probe read back different bytes from {key}")

@@ -88,9 +88,12 @@ class S3Storage(StorageProvider):
     async def _s3(self) -> Any:
         async with self._lock:
             if self._client is None:
-                self._client = await self._stack.enter_async_context(
-                    self._session.client("s3", endpoint_url=self._endpoint, config=self._config)
-                )
+                try:
+                    self._client = await self._stack.enter_async_context(
+                        self._session.client("s3", endpoint_url=self._endpoint, config=self._config)
+                    )
+                except (BotoCoreError, ValueError) as exc:  # e.g. a region or endpoint that is no such thing
+                    raise DestinationError(f"the S3 profile cannot be used: {exc}") from exc
             return self._client
 
     @contextlib.contextmanager

@@ -53,6 +53,8 @@ class _Profile(_Model):
             raise ValueError(f"keyTemplate has unknown placeholders {sorted(unknown)}; known: {sorted(KEY_FIELDS)}")
         if not {"recorderId", "trackId"} <= names:
             raise ValueError("keyTemplate must contain {recorderId} and {trackId}, or files would overwrite others")
+        if "{{" in template or "}}" in template:
+            raise ValueError("keyTemplate cannot hold literal braces")
         if template.startswith("/") or "//" in template or "/../" in f"/{template}/":
             raise ValueError("keyTemplate must be a relative path without empty or '..' segments")
         return template

@@ -25,6 +25,7 @@ from tests.storage_servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 40
 MIN_CASES = 500
+STATEFUL_SCENARIOS = 60
 schema = schemathesis.openapi.from_path(
     ROOT / "api" / "openapi.yaml",
     config=schemathesis.config.SchemathesisConfig.from_path(Path(__file__).with_name("schemathesis.toml")),
@@ -77,11 +78,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     derandomize=True,
 )
 def test_every_operation_conforms(case: schemathesis.Case[Any], live: str) -> None:
-    base = live if case.path.startswith("/security") else live + "/rtc-recorder/api"
-    if case.path in {path for _, path, _, _ in COMPOSITION_ROUTES}:
-        base = live + "/composition/api"
+    _local_only(case, live)
     case.call_and_validate(
-        base_url=base,
+        base_url=_base(live, case.path),
         headers={"Authorization": f"Bearer {KEYS['all']}"},
         # The spec's paths overlap (GET /recordings/{conversationId} also matches /recordings/start), so a
         # 405's truthful Allow header names methods of the other path; every other check runs.
@@ -94,3 +93,60 @@ def test_at_least_500_cases_ran() -> None:
     """Runs after the parametrized test (pytest keeps file order)."""
     assert len(calls) == len(list(schema.get_all_operations())), sorted(calls)
     assert sum(calls.values()) >= MIN_CASES, calls
+
+
+def _local_only(case: schemathesis.Case[Any], live: str) -> None:
+    """Storage profiles the run sets point at the service itself, which answers at once that it is no such
+    storage: a generated profile must never send an upload, or a DNS lookup, anywhere else."""
+    if case.method == "PUT" and isinstance(case.body, dict):
+        if case.body.get("provider") == "SFTP_STORAGE":
+            case.body.update(host="127.0.0.1", port=int(live.rsplit(":", 1)[1]), connectTimeoutSeconds=2)
+        else:
+            case.body["endpointUrl"] = live
+
+
+def _base(live: str, path: str) -> str:
+    if path.startswith("/security"):
+        return live
+    if path in {p for _, p, _, _ in COMPOSITION_ROUTES}:
+        return live + "/composition/api"
+    return live + "/rtc-recorder/api"
+
+
+statuses: Counter[int] = Counter()
+
+
+def test_linked_operations_reach_the_core(live: str) -> None:
+    """The stateful phase: operations chained by the document's links (start -> the recording's ids, a
+    composition request -> its id, a profile -> its application), so that calls reach real data."""
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: schemathesis.Case[Any]) -> None:
+            """The service's data: its application (whose conference fails fast) seeds every chain."""
+            if case.operation.label == "POST /recordings/start" and isinstance(case.body, dict):
+                case.body.update(applicationId="app1", conferenceId="1001")
+            if case.path_parameters and "applicationId" in case.path_parameters:
+                case.path_parameters["applicationId"] = "app1"
+            _local_only(case, live)
+
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
+            return {"base_url": _base(live, case.path), "headers": {"Authorization": f"Bearer {KEYS['all']}"}}
+
+        def validate_response(self, response: Any, case: schemathesis.Case[Any], **kw: Any) -> None:
+            statuses[response.status_code] += 1
+            case.validate_response(response, excluded_checks=[schemathesis.checks.allow_header_conformance])
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
+    )
+    reached = sum(n for status, n in statuses.items() if 200 <= status < 300 or status in (400, 409, 413))
+    total = sum(statuses.values())
+    print(f"stateful calls by status: {dict(sorted(statuses.items()))}")
+    assert total >= STATEFUL_SCENARIOS, statuses
+    assert reached / total >= 0.6, f"only {reached} of {total} calls reached data or validation: {statuses}"
