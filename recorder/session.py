@@ -322,6 +322,8 @@ class RecordingSession:
             if track is None:
                 continue  # no frame ever arrived: no file, no track
             track.frames, track.duration = result.frames, result.duration
+            if sink.arrival is not None:  # the first frame's own time, not when it could be written
+                track.started = datetime.fromtimestamp(sink.arrival, UTC)
             track.stopped = media_end(track, stopped)
             track.media_start = sink.media_start()
             self._log.info(

@@ -427,7 +427,7 @@ class SqlRepository(Repository):
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
             " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
             " media_start, writer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
-            " stopped = excluded.stopped, media_start = excluded.media_start,"
+            " started = excluded.started, stopped = excluded.stopped, media_start = excluded.media_start,"
             " local_deleted = excluded.local_deleted, local_error = excluded.local_error,"
             " object_location = excluded.object_location, object_size = excluded.object_size,"
             " object_uploaded = excluded.object_uploaded, object_error = excluded.object_error,"

@@ -20,6 +20,7 @@ from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError,
 
 logger = logging.getLogger(__name__)
 SENDER_REPORTS_KEPT = 8  # the first reports place a track; later ones would only carry clock drift in
+ARRIVAL_FRAMES = 300  # the first frames date a track's start; later ones would only carry clock drift in
 
 
 @dataclass
@@ -37,6 +38,7 @@ class TrackSink:
     frames_received: int = 0
     reports: list[tuple[float, int]] = field(default_factory=list)  # (sender's wall clock, RTP timestamp)
     tap: TappedJitterBuffer | None = None
+    arrival: float | None = None  # Unix time the first frame arrived, had it not waited (see on_frame)
 
     @property
     def codec(self) -> str | None:
@@ -58,7 +60,15 @@ class TrackSink:
             self.error = f"cannot write {self.writer.path.name}: {exc}"
             self.on_write_failed(self, exc)
             return
-        if written and self.writer.frames == 1:
+        if not written:
+            return
+        if self.writer.frames <= ARRIVAL_FRAMES and self.writer.first_rtp is not None:
+            # when the first frame would have arrived had it not waited (for a repair, behind a keyframe):
+            # each frame's arrival less its media time since the first; the earliest is the least delayed
+            since = _rtp_delta(frame.timestamp, self.writer.first_rtp) / self.writer.clock_rate
+            estimate = time.time() - since
+            self.arrival = estimate if self.arrival is None else min(self.arrival, estimate)
+        if self.writer.frames == 1:
             self.started = datetime.now(UTC)
             self.on_started(self)
 
