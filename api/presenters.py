@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from recorder.models import (
     ChatTranscript,
@@ -25,6 +25,7 @@ from schemas.recording import (
     ConversationTrackData,
     ConversationTrackStorageData,
     Error,
+    GapData,
     LocalFileDataMessage,
     RecordingDataEvent,
     RecordingDataMessage,
@@ -73,8 +74,14 @@ def recording_event(recording: Recording) -> RecordingDataEvent:
 
 
 def _track(track: Track, url: str | None) -> TrackDataMessage:
+    start = track.timeline_start
     return TrackDataMessage(
         id=track.id,
+        gaps=[
+            GapData(started=iso(start + timedelta(seconds=a)), stopped=iso(start + timedelta(seconds=b)))
+            for a, b in track.gaps
+        ]
+        or None,
         started=timestamp(track.started),
         stopped=timestamp(track.stopped),
         type=TrackType(track.type),

@@ -61,6 +61,8 @@ class Track:
     # None without reports: then `started` (when the first frame arrived here) places the track
     media_start: datetime | None = None
     writer: str | None = None  # the instance that writes the file (its leftovers are finalized by others)
+    # holes in the file's media (seconds from its time 0): what the network lost and could not be repaired
+    gaps: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def timeline_start(self) -> datetime:

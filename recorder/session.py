@@ -326,6 +326,7 @@ class RecordingSession:
                 track.started = datetime.fromtimestamp(sink.arrival, UTC)
             track.stopped = media_end(track, stopped)
             track.media_start = sink.media_start()
+            track.gaps = sink.gaps()
             self._log.info(
                 "track %s: %d of %d frames written; %s",
                 track.id,

@@ -124,6 +124,10 @@ ALTER TABLE compositions ADD COLUMN lease_until DOUBLE PRECISION
     """
 ALTER TABLE recordings ADD COLUMN screen INTEGER
 """,
+    # holes in a track's media: JSON [[from, to], ...] in seconds from the file's time 0
+    """
+ALTER TABLE tracks ADD COLUMN gaps TEXT
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -252,6 +256,7 @@ def _track(row: Row) -> Track:
         duration=row["duration"],
         media_start=_parse_time(row["media_start"]),
         writer=row["writer"],
+        gaps=[(float(a), float(b)) for a, b in json.loads(row["gaps"] or "[]")],
     )
 
 
@@ -426,8 +431,9 @@ class SqlRepository(Repository):
         await self.database.execute(
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
             " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
-            " media_start, writer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+            " media_start, writer, gaps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
             " started = excluded.started, stopped = excluded.stopped, media_start = excluded.media_start,"
+            " gaps = excluded.gaps,"
             " local_deleted = excluded.local_deleted, local_error = excluded.local_error,"
             " object_location = excluded.object_location, object_size = excluded.object_size,"
             " object_uploaded = excluded.object_uploaded, object_error = excluded.object_error,"
@@ -449,6 +455,7 @@ class SqlRepository(Repository):
             float(track.duration),
             _time(track.media_start),
             track.writer,
+            json.dumps(track.gaps) if track.gaps else None,
         )
 
     async def add_chat_entries(self, recorder_id: str, entries: list[ChatEntry]) -> int:

@@ -238,8 +238,16 @@ class TrackStorageDataMessage(WireModel):
     object_storage: UploadDataMessage | None = None
 
 
+class GapData(WireModel):
+    """A hole in a track's media (extension): the network lost it and it could not be repaired."""
+
+    started: str
+    stopped: str
+
+
 class TrackDataMessage(WireModel):
     id: str
+    gaps: list[GapData] | None = None  # extension, when the file has holes
     started: str | None = None
     stopped: str | None = None
     storage: TrackStorageDataMessage | None = None

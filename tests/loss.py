@@ -33,6 +33,8 @@ class TrackReport:
     decode_errors: int
     longest_gap: float  # seconds between two frames in the file
     back_after: float | None  # seconds from the loss's end to the first frame after it
+    holes: list[float]  # the file's holes of more than 0.2 s (seconds)
+    gaps: list[float]  # the track's gaps in the API's answer (seconds)
 
     @property
     def share(self) -> float:
@@ -131,6 +133,8 @@ async def record_with_loss(
                     errors,
                     max(gaps, default=0.0),
                     (after_end[0] - loss_end) if after_end else None,
+                    [g for g in gaps if g > 0.2],
+                    [epoch(g["stopped"]) - epoch(g["started"]) for g in track.get("gaps", [])],
                 )
             )
     return reports

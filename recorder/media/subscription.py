@@ -76,6 +76,18 @@ class TrackSink:
         if len(self.reports) < SENDER_REPORTS_KEPT:
             self.reports.append((wall_clock, rtp_timestamp))
 
+    def gaps(self) -> list[tuple[float, float]]:
+        """Where the file's media has holes the network made (the track waited for a keyframe): from its last
+        frame before, to its first frame after, in seconds from the file's time 0."""
+        if self.writer is None or self.writer.first_rtp is None:
+            return []
+        first, rate = self.writer.first_rtp, self.writer.clock_rate
+        return [
+            (round(_rtp_delta(a, first) / rate, 3), round(_rtp_delta(b, first) / rate, 3))
+            for a, b in self.stats.gaps
+            if _rtp_delta(a, first) >= 0
+        ]
+
     def media_start(self) -> datetime | None:
         """The sender's wall-clock time of the file's first frame, from its RTCP sender reports (None
         without a report). Each report dates the first frame as its wall clock minus the RTP time elapsed
