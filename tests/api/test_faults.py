@@ -126,17 +126,25 @@ async def _publish(http: aiohttp.ClientSession, janus: JanusHost, room: int, use
     return publisher
 
 
+async def _recorded(
+    client: Client, http: aiohttp.ClientSession, janus: JanusHost, room: int, user: str
+) -> tuple[dict[str, Any], Publisher]:
+    """A recording of `room` with `user` publishing, a second into its tracks."""
+    event = await start(client, room, f"conv-{user}")
+    publisher = await _publish(http, janus, room, user)
+    await wait_tracks(client, event, user, 2)
+    await asyncio.sleep(1)
+    return event, publisher
+
+
 @pytest.mark.timeout(120)
 async def test_a_restarted_janus_is_joined_again_and_its_publishers_recorded(
     aiohttp_client: AiohttpClient, tmp_path: Path, janus_restartable: JanusHost
 ) -> None:
     janus, room = janus_restartable, ROOMS[0]
     client = await make_client(aiohttp_client, make_settings(tmp_path, janus.url, conference_rejoin_seconds=30))
-    event = await start(client, room, "conv-restart")
     async with aiohttp.ClientSession() as http:
-        first = await _publish(http, janus, room, "rita")
-        await wait_tracks(client, event, "rita", 2)
-        await asyncio.sleep(1)
+        event, first = await _recorded(client, http, janus, room, "rita")
         janus.halt()  # as systemd restarts it: stopped, started again at once
         janus.resume()
         await first.leave_lost()
@@ -169,11 +177,8 @@ async def test_a_janus_that_stays_down_ends_the_recording_after_the_window(
 ) -> None:
     janus, room = janus_restartable, ROOMS[1]
     client = await make_client(aiohttp_client, make_settings(tmp_path, janus.url, conference_rejoin_seconds=3))
-    event = await start(client, room, "conv-down")
     async with aiohttp.ClientSession() as http:
-        publisher = await _publish(http, janus, room, "dora")
-        await wait_tracks(client, event, "dora", 2)
-        await asyncio.sleep(1)
+        event, publisher = await _recorded(client, http, janus, room, "dora")
         janus.halt()
         try:
             down = time.monotonic()
