@@ -111,7 +111,9 @@ def video_sent_since(times: list[float], clip: list[bytes], first: bytes, starte
     """Frames sent from the one the file starts with: found by its bytes (the clip's frames all differ),
     the last time it was sent before the recorder wrote it."""
     k = clip.index(first)
-    n = max(i for i in range(k, len(times), len(clip)) if times[i] <= started)
+    # `started` dates the first frame by its media time, which can be a few ms before the sender's own clock
+    # says it handed the frame over
+    n = max(i for i in range(k, len(times), len(clip)) if times[i] <= started + 0.1)
     return len(times) - n
 
 
