@@ -176,7 +176,7 @@ class VideoAssembler:
         try:
             start, key_start, data = self._parse(payload, marker)
         except (ValueError, IndexError):
-            return self._drain(now)  # a packet that does not parse is as good as lost
+            return self._drain(now, changed=False)  # a packet that does not parse is as good as lost
         self.stats.packets += 1
         self._packets[ext] = _Packet(timestamp, marker, start, key_start, data)
         if key_start:
@@ -190,7 +190,11 @@ class VideoAssembler:
             self.stats.repaired += 1
         if len(self._packets) > MAX_PACKETS:
             self._forget_below(min(self._packets) + len(self._packets) - MAX_PACKETS)
-        return self._drain(now)
+        # a frame can only have become whole with its last packet (the marker, or a new timestamp after it
+        # for a sender without markers) or with a packet that fills a hole: the others need no look (per packet)
+        before = self._packets.get(ext - 1)
+        changed = marker or highest is None or ext < highest or (before is not None and before.timestamp != timestamp)
+        return self._drain(now, changed)
 
     def nacks(self, now: float) -> list[int]:
         """The 16-bit sequence numbers to ask for again now: missing, not given up, not asked for lately."""
@@ -215,25 +219,29 @@ class VideoAssembler:
 
     # ------------------------------------------------------------------ internals
 
-    def _drain(self, now: float) -> list[Frame]:
+    def _drain(self, now: float, changed: bool = True) -> list[Frame]:
+        """The frames that are whole now, in order; `changed`: whether the last packet could have completed one
+        (else only deadlines are checked)."""
         frames: list[Frame] = []
         while True:
             if self._next is None:
-                found = self._keyframe()
+                found = self._keyframe() if changed else None
                 if found is None:
                     self._expire_waiting(now)
                     return frames
                 start, frame, end = found
                 self._drop_below(start)
             else:
-                complete = self._complete(self._next)
+                complete = self._complete(self._next) if changed else None
                 if complete is None:
                     if not self._overdue(now):
                         return frames
                     self._skip_to_keyframe()
+                    changed = True
                     continue
                 frame, end = complete
                 start = self._next
+            changed = True  # the next frame may be whole already
             self._take(start, end)
             if self._last_written is not None and self._next is None:
                 self.stats.gaps.append((self._last_written, frame.timestamp))
