@@ -173,9 +173,7 @@ class RecordingSession:
             window,
         )
         async with self._lock:
-            for active in list(self._active.values()):
-                await self._end(active, StreamState.STOPPED)
-            self._active.clear()
+            await self._end_all()
         await self._conference.aclose()
         deadline, wait = time.monotonic() + window, 0.5
         while (left := deadline - time.monotonic()) > 0:
@@ -345,6 +343,12 @@ class RecordingSession:
         active.stream.state, active.stream.stopped = state, stopped
         await self._repo.save_stream(active.stream)
 
+    async def _end_all(self) -> None:
+        """Close every subscription under way (hold the lock): their files are finished, then stored."""
+        for active in list(self._active.values()):
+            await self._end(active, StreamState.STOPPED)
+        self._active.clear()
+
     async def _store(self, stream: Stream, track: Track) -> None:
         """Hand the finished file to the uploader: the job is durable before this returns."""
         source = Path(track.local_location)
@@ -368,9 +372,7 @@ class RecordingSession:
         while self._pending:  # changes under way finish first; no new ones start (see _add)
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         async with self._lock:
-            for active in list(self._active.values()):
-                await self._end(active, StreamState.STOPPED)
-            self._active.clear()
+            await self._end_all()
             while self._pending:
                 await asyncio.gather(*list(self._pending), return_exceptions=True)
             await self._conference.aclose()

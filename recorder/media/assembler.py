@@ -70,16 +70,16 @@ class _Packet:
     data: bytes  # depayloaded
 
 
-Parser = Callable[[bytes, bool], tuple[bool | None, bool, bytes]]  # payload, marker -> start, key start, data
+Parser = Callable[[bytes], tuple[bool | None, bool, bytes]]  # payload -> starts a frame, starts a keyframe, data
 
 
-def _vp8(payload: bytes, marker: bool) -> tuple[bool | None, bool, bytes]:
+def _vp8(payload: bytes) -> tuple[bool | None, bool, bytes]:
     descriptor, data = VpxPayloadDescriptor.parse(payload)
     start = descriptor.partition_start == 1 and descriptor.partition_id == 0
     return start, start and bool(data) and data[0] & 0x01 == 0, data
 
 
-def _vp9(payload: bytes, marker: bool) -> tuple[bool | None, bool, bytes]:
+def _vp9(payload: bytes) -> tuple[bool | None, bool, bytes]:
     """RFC 9628's payload descriptor: I P L F B E V Z, then the fields they announce."""
     if not payload:
         raise ValueError("VP9 descriptor is too short")
@@ -108,7 +108,7 @@ def _vp9(payload: bytes, marker: bool) -> tuple[bool | None, bool, bytes]:
     return bool(begin), bool(begin) and not inter, payload[pos:]
 
 
-def _h264(payload: bytes, marker: bool) -> tuple[bool | None, bool, bytes]:
+def _h264(payload: bytes) -> tuple[bool | None, bool, bytes]:
     _, data = H264PayloadDescriptor.parse(payload)
     nal_type = payload[0] & 0x1F
     if nal_type == 28:  # FU-A: the fragment's own NAL type, and whether it is the first fragment
@@ -174,7 +174,7 @@ class VideoAssembler:
             self.stats.duplicates += 1
             return []
         try:
-            start, key_start, data = self._parse(payload, marker)
+            start, key_start, data = self._parse(payload)
         except (ValueError, IndexError):
             return self._drain(now, changed=False)  # a packet that does not parse is as good as lost
         self.stats.packets += 1
@@ -343,8 +343,6 @@ class AudioReorder:
         self._pending: dict[int, tuple[int, bytes, float]] = {}  # seq -> (timestamp, payload, arrival)
         self._next: int | None = None
         self.stats = LossStats()
-
-    needs_keyframe = False
 
     def add(self, seq: int, timestamp: int, marker: bool, payload: bytes, now: float) -> list[Frame]:
         ext = self._sequence.extend(seq)
