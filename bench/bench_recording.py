@@ -148,7 +148,34 @@ def run_passthrough(
 ) -> Row:
     port = free_port()
     data = work / f"pass-{count}"
-    env = {
+    service = child("api", env=service_env(janus, port, data))
+    base = f"http://127.0.0.1:{port}{API}"
+    try:
+        wait_port(port)
+        ids = start_recording(base, room, f"bench-{count}")
+        publishers = start_publishers(janus, room, count, cache, seconds)
+        wait_tracks(base, ids, 2 * count)
+        go = time.time() + 0.5
+        send(publishers, f"go {go}")
+        time.sleep(max(0.0, go - time.time()))
+        cpu0, pub0, wall0 = cpu_seconds(service.pid), cpu_seconds(publishers.pid), time.monotonic()
+        sent = json.loads(expect(publishers, "{"))
+        cpu = (cpu_seconds(service.pid) - cpu0) / (time.monotonic() - wall0)
+        publishers_cpu = 100 * (cpu_seconds(publishers.pid) - pub0) / (time.monotonic() - wall0)
+        print(f"N={count}: the publishers' process used {publishers_cpu:.0f} % of a core", flush=True)
+        publishers.wait(30)
+        time.sleep(1.0)
+        http_json("POST", f"{base}/recordings/{ids}/stop")
+        tally = count_frames(base, ids, data, sent, clip)
+    finally:
+        service.terminate()
+        service.wait(30)
+    return tally.row("passthrough", count, cpu)
+
+
+def service_env(janus: JanusHost, port: int, data: Path) -> dict[str, str]:
+    """The recorder's settings: the bench's API key, one application on `janus` storing under `data`."""
+    return {
         "RECORDER_PORT": str(port),
         "RECORDER_DATA_DIR": str(data),
         "RECORDER_LOG_LEVEL": "INFO",
@@ -173,51 +200,43 @@ def run_passthrough(
             ]
         ),
     }
-    service = child("api", env=env)
-    base = f"http://127.0.0.1:{port}{API}"
-    try:
-        wait_port(port)
-        event = http_json(
-            "POST",
-            f"{base}/recordings/start",
-            {"applicationId": "bench", "conferenceId": str(room), "conversationId": f"bench-{count}"},
-        )
-        assert event["state"] == "ACTIVE", event
-        ids = f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
-        publishers = start_publishers(janus, room, count, cache, seconds)
-        deadline = time.monotonic() + 30
-        while sum(len(s["tracks"]) for s in http_json("GET", f"{base}/recordings/{ids}")["streams"]) < 2 * count:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the recorder did not get every track within 30 s")
-            time.sleep(0.1)
-        go = time.time() + 0.5
-        send(publishers, f"go {go}")
-        time.sleep(max(0.0, go - time.time()))
-        cpu0, pub0, wall0 = cpu_seconds(service.pid), cpu_seconds(publishers.pid), time.monotonic()
-        sent = json.loads(expect(publishers, "{"))
-        cpu = (cpu_seconds(service.pid) - cpu0) / (time.monotonic() - wall0)
-        publishers_cpu = 100 * (cpu_seconds(publishers.pid) - pub0) / (time.monotonic() - wall0)
-        print(f"N={count}: the publishers' process used {publishers_cpu:.0f} % of a core", flush=True)
-        publishers.wait(30)
-        time.sleep(1.0)
-        http_json("POST", f"{base}/recordings/{ids}/stop")
-        info = http_json("GET", f"{base}/recordings/{ids}")
-        tally = Tally()
-        for stream in info["streams"]:
-            for track in stream["tracks"]:
-                kind = track["type"].lower()
-                first = datetime.fromisoformat(track["started"].replace("Z", "+00:00")).timestamp()
-                path = data / "storage" / track["storage"]["objectStorage"]["location"]
-                user = stream["userId"]
-                if kind == "video":
-                    since = video_sent_since(sent[user]["video"], clip, first_packet(path), first)
-                else:
-                    since = sent_since(sent, user, kind, first)
-                tally.add(kind, frames_in(path, kind), since)
-    finally:
-        service.terminate()
-        service.wait(30)
-    return tally.row("passthrough", count, cpu)
+
+
+def start_recording(base: str, room: int, conversation: str) -> str:
+    """Start recording `room`; the recording's ids as a path."""
+    event = http_json(
+        "POST",
+        f"{base}/recordings/start",
+        {"applicationId": "bench", "conferenceId": str(room), "conversationId": conversation},
+    )
+    assert event["state"] == "ACTIVE", event
+    return f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
+
+
+def wait_tracks(base: str, ids: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while sum(len(s["tracks"]) for s in http_json("GET", f"{base}/recordings/{ids}")["streams"]) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the recorder did not get every track within 30 s")
+        time.sleep(0.1)
+
+
+def count_frames(base: str, ids: str, data: Path, sent: dict[str, dict[str, list[float]]], clip: list[bytes]) -> Tally:
+    """Frames in the stored files of a stopped recording, beside the frames sent since each file began."""
+    info = http_json("GET", f"{base}/recordings/{ids}")
+    tally = Tally()
+    for stream in info["streams"]:
+        for track in stream["tracks"]:
+            kind = track["type"].lower()
+            first = datetime.fromisoformat(track["started"].replace("Z", "+00:00")).timestamp()
+            path = data / "storage" / track["storage"]["objectStorage"]["location"]
+            user = stream["userId"]
+            if kind == "video":
+                since = video_sent_since(sent[user]["video"], clip, first_packet(path), first)
+            else:
+                since = sent_since(sent, user, kind, first)
+            tally.add(kind, frames_in(path, kind), since)
+    return tally
 
 
 def run_mediarecorder(janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path) -> Row:

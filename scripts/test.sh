@@ -13,6 +13,7 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-se
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)  # the multi-instance tests' server
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # bench/bench_api.py
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt-get update -qq
