@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api import server
 from api.app import create_app
+from recorder import logcontext
 from recorder.settings import Settings
 
 
@@ -21,9 +22,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        recorder_id = getattr(record, "recorderId", None)
-        if recorder_id is not None:
-            entry["recorderId"] = recorder_id
+        for name in logcontext.FIELDS:  # the ids of what was being worked on (recorder.logcontext)
+            value = record.__dict__.get(name)
+            if value is not None:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -1,4 +1,5 @@
-"""create_app: wires settings, repository, storage, service and routes together."""
+"""create_app: the composition root. Every concrete class is made and wired here, once; the handlers find
+the capabilities under the keys of `api.keys`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -14,13 +16,28 @@ from pydantic import SecretStr
 
 from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
 from api.errors import body_timeout, error_middleware
-from api.keys import SERVICE, SETTINGS, SIGNER
+from api.keys import CHAT, COBROWSE, COMPOSITIONS, DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
+from api.paths import API, COMPOSITION_API
 from api.routes import add_routes
-from recorder.database import open_database
-from recorder.service import RecordingService
+from recorder import logcontext
+from recorder.cluster.leftovers import Leftovers
+from recorder.cluster.membership import Cluster, ClusterOptions
+from recorder.compositions.queue import CompositionOptions, Compositions
+from recorder.conference.base import Conferences
+from recorder.downloads import Downloads
+from recorder.models import Recording
+from recorder.persistence.store import open_store
+from recorder.recordings.admission import Admission
+from recorder.recordings.service import RecordingService
 from recorder.settings import ClientSettings, Role, Settings
+from recorder.sidecars.chat import ChatTranscripts
+from recorder.sidecars.cobrowse import CobrowseSessions
+from recorder.sidecars.documents import Documents
 from recorder.signing import UrlSigner
-from recorder.sql_repository import SqlRepository
+from recorder.uploads.admin import StorageAdmin
+from recorder.uploads.profiles import StorageProfiles
+from recorder.uploads.providers import Providers
+from recorder.uploads.uploader import Uploader, UploadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -56,27 +73,114 @@ def _database_url(settings: Settings) -> str | None:
 
 
 def create_app(settings: Settings) -> web.Application:
+    """The composition root: the one place where concrete classes are made and wired together."""
     app = web.Application(
         middlewares=[error_middleware, body_timeout(settings.request_body_timeout_seconds)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[SIGNER] = UrlSigner(
-        _key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds
-    )
+    signer = UrlSigner(_key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds)
     token_key = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
     app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
     credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
+    logcontext.install(settings.instance_id)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        database = await open_database(_database_url(settings), settings.database)
         async with (
-            await SqlRepository.open(database) as repository,
+            await open_store(_database_url(settings), settings.sqlite_file) as store,
             aiohttp.ClientSession() as http,
-            RecordingService(settings, repository, database, http, credentials_key) as service,
         ):
-            app[SERVICE] = service
-            yield
+            profiles = StorageProfiles(settings, store.profiles, credentials_key)
+            await profiles.load()
+            providers = Providers(profiles)
+            uploader = Uploader(
+                store.uploads,
+                providers.get,
+                UploadOptions(
+                    settings.upload_concurrency,
+                    settings.upload_max_attempts,
+                    settings.upload_backoff_seconds,
+                    settings.upload_backoff_max_seconds,
+                    settings.instance_id,
+                    settings.lease_seconds,
+                ),
+            )
+
+            def key_template(application_id: str) -> str:
+                return profiles.get(application_id).key_template
+
+            documents = Documents(uploader, key_template, settings.spool / "artifacts")
+            chat = ChatTranscripts(store.sidecars, store.recordings, documents, uploader)
+            cobrowse = CobrowseSessions(store.sidecars, store.recordings, documents, uploader)
+
+            async def finished(recording: Recording) -> None:  # a recording's end stores its sidecars
+                await chat.store(recording)
+                await cobrowse.store(recording)
+
+            address = settings.public_url or f"http://{settings.host}:{settings.port}"
+            cluster = Cluster(
+                store.cluster,
+                store.database,
+                ClusterOptions(settings.instance_id, address, settings.lease_seconds, settings.heartbeat_seconds),
+            )
+            admission = Admission(settings)
+            recordings = RecordingService(
+                settings,
+                store.recordings,
+                store.cluster,
+                cluster,
+                uploader,
+                Conferences(http, settings.conference_request_timeout_seconds),
+                admission,
+                Leftovers(store.cluster, store.recordings, uploader, key_template),
+                key_template,
+                finished,
+            )
+            compositions = Compositions(
+                store.compositions,
+                recordings.recordings,
+                uploader,
+                providers.get,
+                key_template,
+                CompositionOptions(
+                    settings.spool / "compositions",
+                    settings.composition_concurrency,
+                    settings.composition_threads,
+                    settings.composition_nice,
+                    settings.composition_preset,
+                    settings.instance_id,
+                    settings.lease_seconds,
+                ),
+                tell_owner=lambda owner, composition_id: cluster.send(
+                    owner, "cancel-composition", compositionId=composition_id
+                ),
+            )
+
+            async def cancel_composition(message: dict[str, Any]) -> None:
+                await compositions.stop_worker(str(message.get("compositionId")))
+
+            cluster.on("cancel-composition", cancel_composition)
+            app[RECORDINGS], app[COMPOSITIONS], app[CHAT], app[COBROWSE] = recordings, compositions, chat, cobrowse
+            app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
+            app[DOWNLOADS] = Downloads(signer, providers, settings.public_url, API, COMPOSITION_API)
+
+            await admission.keep_reserve()
+            await uploader.start()
+            await cluster.start()
+            await compositions.start()
+            try:
+                yield
+            finally:
+                # take no new work; hand the recordings over (or stop them); give uploads under way
+                # `shutdown_upload_deadline_seconds`; leave the rest (leases given up) to the others or the next start
+                await recordings.aclose()
+                await compositions.aclose()
+                left = await uploader.drain(settings.shutdown_upload_deadline_seconds)
+                if left:
+                    logger.warning("%d uploads are left to the other instances (or the next start)", left)
+                await cluster.aclose()
+                await uploader.aclose()
+                await providers.aclose()
 
     app.cleanup_ctx.append(resources)
     add_routes(app)

@@ -84,7 +84,7 @@ def _track(track: Track, url: str | None) -> TrackDataMessage:
         or None,
         started=timestamp(track.started),
         stopped=timestamp(track.stopped),
-        type=TrackType(track.type),
+        type=TrackType(track.kind.upper()),
         url=url,
         storage=TrackStorageDataMessage(
             local_storage=LocalFileDataMessage(
@@ -189,7 +189,7 @@ def conversation_message(recordings: list[Recording], provider: str) -> Conversa
                             ConversationTrackData(
                                 started=timestamp(t.started),
                                 stopped=timestamp(t.stopped),
-                                type=TrackType(t.type),
+                                type=TrackType(t.kind.upper()),
                                 storage=ConversationTrackStorageData(
                                     location=t.object_location,
                                     size=str(t.object_size) if t.object_size is not None else None,

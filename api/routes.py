@@ -8,10 +8,10 @@ from aiohttp import web
 
 from api import auth, handlers
 from api.auth import Handler
+from api.paths import API, COMPOSITION_API, LEGACY_PREFIX, TOKEN_PATH
 from recorder.settings import Role
 
 IDS = "{conversationId}/{recorderId}/{instanceId}"
-TOKEN_PATH = "/security/oauth/token"
 PUBLIC: frozenset[Role] = frozenset()  # no Authorization: signed links check their signature instead
 AGENT = frozenset({Role.AGENT})
 SUPERVISOR = frozenset({Role.SUPERVISOR})
@@ -44,7 +44,7 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, handlers.cobrowse_url),
     ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR, handlers.info),  # Auvious: "at least Agent"
     ("GET", "/recordings/{conversationId}", SUPERVISOR, handlers.conversation),
-    ("GET", "/compositions/{conversationId}", SUPERVISOR, handlers.composition),
+    ("GET", "/compositions/{conversationId}", SUPERVISOR, handlers.latest_recording),
     ("POST", "/storageproviders/{applicationId}/verify", ADMIN, handlers.verify_storage),
     ("POST", "/storageproviders/{applicationId}/verified", ADMIN, handlers.confirm_storage),
     ("GET", "/storageproviders/{applicationId}", ADMIN, handlers.get_storage_profile),
@@ -67,8 +67,8 @@ COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
-    tables = [(handlers.API, ROUTES), (handlers.LEGACY_PREFIX + handlers.API, ROUTES)]
-    for prefix, table in [*tables, (handlers.COMPOSITION_API, COMPOSITION_ROUTES)]:
+    tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
+    for prefix, table in tables:
         for method, path, roles, handler in table:
             guarded = auth.require(roles, handler) if roles else handler
             if method == "GET":  # HEAD answers like GET without the body (a player probing a signed link)

@@ -28,6 +28,13 @@ def iso(value: datetime) -> str:
 LIVE_STATES = frozenset({RecordingState.INITIALISED, RecordingState.ACTIVE, RecordingState.PENDING_RECOVERY})
 
 
+class MediaKind(StrEnum):
+    """What a track carries; spelled this way everywhere inside (the wire's track `type` is its upper case)."""
+
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
 class StreamState(StrEnum):
     RECORDING = "RECORDING"
     STOPPED = "STOPPED"
@@ -45,7 +52,7 @@ class ErrorInfo:
 class Track:
     id: str
     stream_id: str
-    type: str  # AUDIO | VIDEO
+    kind: MediaKind
     started: datetime
     local_location: str  # the file the recorder writes
     stopped: datetime | None = None
@@ -110,12 +117,12 @@ class Recording:
     lease_until: float | None = None  # epoch seconds: `instance_id` owns the live recording until then
     screen: bool = True  # screen shares (SCREEN streams) are recorded
 
-    def records(self, stream_type: str) -> frozenset[str]:
-        """The kinds ("audio", "video") recorded of a stream of this type."""
+    def records(self, stream_type: str) -> frozenset[MediaKind]:
+        """The kinds recorded of a stream of this type."""
         if stream_type == "SCREEN" and not self.screen:
             return frozenset()
         video = self.screen if stream_type == "SCREEN" else self.video
-        return frozenset(k for k, on in (("audio", self.audio), ("video", video)) if on)
+        return frozenset(k for k, on in ((MediaKind.AUDIO, self.audio), (MediaKind.VIDEO, video)) if on)
 
 
 @dataclass(frozen=True)

@@ -49,4 +49,6 @@ def object_key(template: str, recording: Recording, parts: KeyParts) -> str:
 def track_key(template: str, recording: Recording, stream: Stream, track: Track) -> str:
     """The key of a track's file."""
     ext = Path(track.local_location).suffix.lstrip(".")
-    return object_key(template, recording, KeyParts(stream.id, stream.type, stream.user_id, track.id, track.type, ext))
+    return object_key(
+        template, recording, KeyParts(stream.id, stream.type, stream.user_id, track.id, track.kind.upper(), ext)
+    )

@@ -16,6 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from recorder.errors import NotFoundError
 from recorder.signing import MAX_TTL
 from storage_providers.settings import StorageSettings
 
@@ -166,7 +167,8 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def database(self) -> Path:
+    def sqlite_file(self) -> Path:
+        """The embedded database's file (used when `database_url` is not set)."""
         return self.database_path or self.data_dir / "recorder.sqlite3"
 
     @property
@@ -175,3 +177,10 @@ class Settings(BaseSettings):
 
     def application(self, application_id: str) -> ApplicationSettings | None:
         return next((a for a in self.applications if a.id == application_id), None)
+
+    def application_of(self, organization_id: str, application_id: str) -> ApplicationSettings:
+        """The caller's application; one of another organization is as unknown as one that does not exist."""
+        app = self.application(application_id)
+        if app is None or app.organization_id != organization_id:
+            raise NotFoundError(f"application {application_id!r} not found")
+        return app

@@ -17,13 +17,16 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from recorder.database import Database
+from recorder.clock import now
+from recorder.logcontext import scope
 from recorder.models import Recording
-from recorder.repository import InstanceInfo, Repository
+from recorder.persistence.database import Database
+from recorder.persistence.ports import ClusterStore, InstanceInfo
+from recorder.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +42,11 @@ class ClusterOptions:
     heartbeat_seconds: float
 
 
+Command = Callable[[dict[str, Any]], Awaitable[None]]  # gets the message sent to this instance
+
+
 class Member(Protocol):
-    """What the cluster asks of the service it runs in."""
+    """What the cluster asks of the recordings service it runs in."""
 
     async def holding(self, recorder_ids: set[str], since: float) -> None:
         """The live recordings whose lease this instance still holds: any other it ran before `since`
@@ -49,24 +55,32 @@ class Member(Protocol):
     async def recover(self, recording: Recording) -> None:
         """A recording claimed from a dead instance: record it again."""
 
-    async def finalize_leftovers(self, alive_but: str | None) -> None:
-        """Finish and store the files of tracks whose writer died."""
 
-    async def command(self, message: dict[str, Any]) -> None:
-        """A command sent to this instance."""
+class Leftovers(Protocol):
+    async def finalize(self, alive_but: str | None) -> None:
+        """Finish and store the files of tracks whose writer died."""
 
 
 class Cluster:
-    def __init__(self, repository: Repository, database: Database, options: ClusterOptions, member: Member) -> None:
-        self._repo = repository
+    def __init__(self, store: ClusterStore, database: Database, options: ClusterOptions) -> None:
+        self._repo = store
         self._db = database
         self._options = options
-        self._member = member
-        self._info = InstanceInfo(options.instance_id, options.address, "RUNNING", datetime.now(UTC))
+        self._member: Member | None = None
+        self._leftovers: Leftovers | None = None
+        self._commands: dict[str, Command] = {}
+        self._info = InstanceInfo(options.instance_id, options.address, "RUNNING", now())
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("cluster")
         self.draining = False  # no new work is claimed
+
+    def serve(self, member: Member, leftovers: Leftovers) -> None:
+        """Who this instance's recordings and leftover files are looked after by (before `start`)."""
+        self._member, self._leftovers = member, leftovers
+
+    def on(self, op: str, command: Command) -> None:
+        """Register what a command sent to this instance does (one handler per `op`)."""
+        self._commands[op] = command
 
     @property
     def instance_id(self) -> str:
@@ -79,21 +93,17 @@ class Cluster:
     async def start(self) -> None:
         """Register, take up what an earlier run under this id left (its live recordings are recovered like a
         dead instance's, its unfinished uploads are free again, its files are finished), and start beating."""
+        assert self._member is not None and self._leftovers is not None, "serve() first"
         left = await self._repo.release_recordings(self.instance_id)
         if left:
             logger.warning("%d recordings of an earlier run of instance %s are recovered", left, self.instance_id)
-        await self._repo.release_uploads(self.instance_id)
         await self._beat()
         await self._db.listen(CHANNEL, self._received)
-        await self._member.finalize_leftovers(alive_but=self.instance_id)
-        self._task = asyncio.create_task(self._loop(), name="cluster")
+        await self._leftovers.finalize(alive_but=self.instance_id)
+        self._tasks.spawn(self._loop(), name="cluster")
 
     async def send(self, instance_id: str, op: str, **fields: str) -> None:
         await self._db.notify(CHANNEL, json.dumps({"to": instance_id, "op": op, **fields}))
-
-    def wake(self) -> None:
-        """Look for work left behind now, not at the next beat."""
-        self._wake.set()
 
     def _received(self, payload: str) -> None:
         try:
@@ -106,9 +116,11 @@ class Cluster:
         if message.get("op") == "recover":
             self._wake.set()
         elif message.get("to") == self.instance_id:
-            task = asyncio.create_task(self._member.command(message))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            command = self._commands.get(str(message.get("op")))
+            if command is None:
+                logger.warning("an unknown command %r was ignored", message.get("op"))
+                return
+            self._tasks.spawn(command(message), name=f"command-{message.get('op')}")
 
     async def _loop(self) -> None:
         while True:
@@ -127,7 +139,8 @@ class Cluster:
     async def _beat(self) -> None:
         await self._db.ensure_listening()
         began = time.monotonic()
-        held = await self._repo.heartbeat(self._info, datetime.now(UTC), self.lease())
+        held = await self._repo.heartbeat(self._info, now(), self.lease())
+        assert self._member is not None
         await self._member.holding(held, began)
 
     async def _take_over(self) -> None:
@@ -139,17 +152,17 @@ class Cluster:
             recording = await self._repo.claim_recovery(self.instance_id, now, now + self._options.lease_seconds)
             if recording is None:
                 break
-            logger.info("instance %s recovers recording %s", self.instance_id, recording.recorder_id)
-            await self._member.recover(recording)
-        await self._member.finalize_leftovers(alive_but=None)
+            assert self._member is not None
+            with scope(recorderId=recording.recorder_id, conversationId=recording.conversation_id):
+                logger.info("instance %s recovers recording %s", self.instance_id, recording.recorder_id)
+                await self._member.recover(recording)
+        assert self._leftovers is not None
+        await self._leftovers.finalize(alive_but=None)
 
     async def aclose(self) -> None:
         """Stop beating and say this instance is gone (its leftovers, if any, are others' to finish at once)."""
         self.draining = True
-        tasks = [*self._pending, *([self._task] if self._task else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.aclose()
         self._info = InstanceInfo(self.instance_id, self._options.address, "STOPPED", self._info.started)
         with contextlib.suppress(Exception):
-            await self._repo.heartbeat(self._info, datetime.now(UTC), 0.0)
+            await self._repo.heartbeat(self._info, now(), 0.0)

@@ -4,7 +4,7 @@ A request is stored QUEUED. The scheduler claims the next one (highest priority,
 than `concurrency` run. PREPROCESSING gathers every track file of every recording of the conversation (a
 hard link to the local file, so an upload that deletes it meanwhile does not pull it away, or a copy
 fetched from the storage) and places each on one wall-clock timeline by the sender's time of its first
-frame. PROCESSING runs `python -m recorder.media.composer` in a process of its own, niced, so that
+frame. PROCESSING runs `python -m recorder.compositions.worker` in a process of its own, niced, so that
 composing never takes the event loop or the cores from live recordings, and follows its progress. The
 composed file gets an upload job like any track, and the composition is COMPLETED; any failure makes it
 FAILED with the reason. Shutdown stops the workers; the next start puts what they were doing back in the
@@ -24,11 +24,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from recorder.clock import now as _now
+from recorder.compositions.timeline import timeline
+from recorder.compositions.worker import Plan
 from recorder.errors import ConflictError, NotFoundError
-from recorder.media.composer import Plan, Source
+from recorder.logcontext import bind
 from recorder.models import (
     LIVE_STATES,
     Composition,
@@ -36,6 +38,7 @@ from recorder.models import (
     CompositionType,
     ErrorInfo,
     Layout,
+    MediaKind,
     Recording,
     Stream,
     Track,
@@ -44,12 +47,13 @@ from recorder.models import (
     UploadState,
 )
 from recorder.naming import KeyParts, object_key, safe_name
-from recorder.repository import Repository
-from recorder.uploads import Uploader
+from recorder.persistence.ports import CompositionJobStore
+from recorder.tasks import TaskSet
+from recorder.uploads.uploader import Uploader
 from storage_providers.base import StorageError, StorageProvider, StoredObject
 
 logger = logging.getLogger(__name__)
-_PROJECT = Path(__file__).resolve().parent.parent
+_PROJECT = Path(__file__).resolve().parents[2]  # the folder that holds the package
 
 
 @dataclass(frozen=True)
@@ -81,40 +85,10 @@ class CompositionFailed(Exception):
         self.code, self.message = code, message
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def timeline(composition: Composition, files: list[tuple[Stream, Track, Path]], output: Path) -> Plan:
-    """Every file on one timeline that starts with the earliest of them."""
-    start = min(track.timeline_start for _, track, _ in files)
-    end = max(track.timeline_start.timestamp() + track.duration for _, track, _ in files)
-    sources = [
-        Source(
-            tile=f"{stream.user_id}/{stream.type}",
-            screen=stream.type == "SCREEN",
-            kind="video" if track.type == "VIDEO" else "audio",
-            path=str(path),
-            offset=(track.timeline_start - start).total_seconds(),
-            duration=track.duration,
-        )
-        for stream, track, path in files
-    ]
-    return Plan(
-        kind=composition.type.value,
-        output=str(output),
-        duration=max(end - start.timestamp(), 0.001),
-        sources=sources,
-        width=composition.width,
-        height=composition.height,
-        layout=composition.layout.value,
-    )
-
-
 class Compositions:
     def __init__(
         self,
-        repository: Repository,
+        jobs: CompositionJobStore,
         recordings: Callable[[str, str], Awaitable[list[Recording]]],
         uploader: Uploader,
         storage: Callable[[str], StorageProvider],
@@ -122,7 +96,7 @@ class Compositions:
         options: CompositionOptions,
         tell_owner: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
-        self._repo = repository
+        self._jobs = jobs
         self._recordings = recordings  # a conversation's recordings, oldest first; NotFoundError if none
         self._uploader = uploader
         self._storage = storage
@@ -131,13 +105,14 @@ class Compositions:
         self._tell_owner = tell_owner  # (instance, composition id): another instance's worker is to stop
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("compositions")
+        uploader.on(UploadKind.COMPOSITION, self._uploaded)
 
     async def start(self) -> None:
-        requeued = await self._repo.release_compositions(self._options.instance_id)  # an earlier run's
+        requeued = await self._jobs.release(self._options.instance_id)  # an earlier run's
         if requeued:
             logger.info("%d interrupted compositions are queued again", requeued)
-        self._task = asyncio.create_task(self._loop(), name="compositions")
+        self._tasks.spawn(self._loop(), name="compositions")
 
     async def request(self, command: CompositionCommand) -> Composition:
         recordings = await self._recordings(command.organization_id, command.conversation_id)
@@ -157,19 +132,19 @@ class Compositions:
             state=CompositionState.QUEUED,
             created=_now(),
         )
-        await self._repo.add_composition(composition)
+        await self._jobs.add(composition)
         self._wake.set()
         return composition
 
     async def query(self, organization_id: str, conversation_id: str) -> list[Composition]:
-        compositions = await self._repo.compositions(organization_id, conversation_id)
+        compositions = await self._jobs.for_conversation(organization_id, conversation_id)
         if not compositions:
             await self._recordings(organization_id, conversation_id)  # an unknown conversation is a 404
         return compositions
 
     async def get(self, organization_id: str | None, conversation_id: str, composition_id: str) -> Composition:
         """A composition of the caller's organization (None: any, for signed links only)."""
-        composition = await self._repo.composition_by_id(composition_id)
+        composition = await self._jobs.by_id(composition_id)
         if (
             composition is None
             or composition.deleted is not None
@@ -179,7 +154,10 @@ class Compositions:
             raise NotFoundError(f"conversation {conversation_id} has no composition {composition_id}")
         return composition
 
-    async def completed(self, organization_id: str | None, conversation_id: str, composition_id: str) -> Composition:
+    async def get_completed(
+        self, organization_id: str | None, conversation_id: str, composition_id: str
+    ) -> Composition:
+        """A COMPLETED composition (else 409): its file can be fetched."""
         composition = await self.get(organization_id, conversation_id, composition_id)
         if composition.state is not CompositionState.COMPLETED:
             raise ConflictError(f"composition {composition_id} is {composition.state.value}, not COMPLETED")
@@ -190,14 +168,14 @@ class Compositions:
         nothing of it is stored. Cancelling a cancelled one answers it as it is."""
         composition = await self.get(organization_id, conversation_id, composition_id)
         if composition.state is not CompositionState.CANCELLED:
-            if not await self._repo.cancel_composition(composition.id, _now()):
+            if not await self._jobs.cancel(composition.id, _now()):
                 current = await self.get(organization_id, conversation_id, composition_id)
                 if current.state is not CompositionState.CANCELLED:
                     raise ConflictError(
                         f"composition {composition_id} is {current.state.value}: only a queued or running"
                         " composition can be cancelled"
                     )
-            logger.info("composition %s is CANCELLED", composition.id, extra={"compositionId": composition.id})
+            logger.info("composition %s is CANCELLED", composition.id)
             await self.stop_worker(composition.id)
             owner = composition.owner
             if owner not in (None, self._options.instance_id) and self._tell_owner is not None:
@@ -214,12 +192,12 @@ class Compositions:
     async def reexecute(self, organization_id: str, conversation_id: str, composition_id: str) -> Composition:
         """A FAILED or CANCELLED composition is queued again (same id, its results cleared)."""
         composition = await self.get(organization_id, conversation_id, composition_id)
-        if not await self._repo.requeue_composition(composition.id):
+        if not await self._jobs.requeue(composition.id):
             raise ConflictError(
                 f"composition {composition_id} is {composition.state.value}: only a FAILED or CANCELLED"
                 " composition runs again"
             )
-        logger.info("composition %s is QUEUED again", composition.id, extra={"compositionId": composition.id})
+        logger.info("composition %s is QUEUED again", composition.id)
         self._wake.set()
         return await self.get(organization_id, conversation_id, composition_id)
 
@@ -232,11 +210,11 @@ class Compositions:
         if composition.local_location is not None:
             await asyncio.to_thread(Path(composition.local_location).unlink, missing_ok=True)
         composition.deleted = _now()
-        await self._repo.save_composition(composition)
+        await self._jobs.save(composition)
 
-    async def uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
+    async def _uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
         """The uploader's progress with a composed file (UPLOADED: stored; DONE: the local file is gone)."""
-        composition = await self._repo.composition_by_id(job.subject)
+        composition = await self._jobs.by_id(job.subject) if job.state is not UploadState.PENDING else None
         if composition is None:
             return
         if composition.deleted is not None or composition.state is CompositionState.CANCELLED:
@@ -251,7 +229,7 @@ class Compositions:
             composition.local_location = None
         else:
             return  # FAILED: the local file stays and is served from here
-        await self._repo.save_composition(composition)
+        await self._jobs.save(composition)
 
     # ------------------------------------------------------------ the queue
 
@@ -260,9 +238,7 @@ class Compositions:
             self._wake.clear()
             while len(self._running) < self._options.concurrency:
                 now = time.time()
-                composition = await self._repo.claim_composition(
-                    self._options.instance_id, now, now + self._options.lease_seconds
-                )
+                composition = await self._jobs.claim(self._options.instance_id, now, now + self._options.lease_seconds)
                 if composition is None:
                     break
                 self._spawn(composition)
@@ -271,34 +247,32 @@ class Compositions:
                 await asyncio.wait_for(self._wake.wait(), self._options.lease_seconds / 2)
 
     def _spawn(self, composition: Composition) -> None:
-        task = asyncio.create_task(self._run(composition), name=f"composition-{composition.id}")
-        self._running[composition.id] = task
-
         def finished(_: asyncio.Task[None], composition_id: str = composition.id) -> None:
             self._running.pop(composition_id, None)
             self._wake.set()
 
-        task.add_done_callback(finished)
+        task = self._tasks.spawn(self._run(composition), name=f"composition-{composition.id}", done=finished)
+        self._running[composition.id] = task
 
     async def _run(self, composition: Composition) -> None:
-        log = logging.LoggerAdapter(logger, {"compositionId": composition.id})
+        bind(compositionId=composition.id, conversationId=composition.conversation_id)
         work = self._options.directory / safe_name(composition.id)
         try:
-            log.info("composition %s of conversation %s started", composition.id, composition.conversation_id)
+            logger.info("composition %s of conversation %s started", composition.id, composition.conversation_id)
             plan, recording = await self._prepare(composition, work)
             composition.state = CompositionState.PROCESSING
-            await self._repo.save_composition(composition)
+            await self._jobs.save(composition)
             await self._compose(composition, plan, work / "plan.json")
             await self._store(composition, plan, recording)
-            log.info("composition %s is COMPLETED: %s s", composition.id, composition.duration)
+            logger.info("composition %s is COMPLETED: %s s", composition.id, composition.duration)
         except CompositionFailed as exc:
-            log.warning("composition %s failed: %s", composition.id, exc.message)
+            logger.warning("composition %s failed: %s", composition.id, exc.message)
             await self._fail(composition, exc.code, exc.message)
         except (StorageError, OSError) as exc:
-            log.warning("composition %s failed: %s", composition.id, exc)
+            logger.warning("composition %s failed: %s", composition.id, exc)
             await self._fail(composition, "INPUT_UNAVAILABLE", f"a track file could not be read: {exc}")
         except Exception as exc:
-            log.exception("composition %s failed unexpectedly", composition.id)
+            logger.exception("composition %s failed unexpectedly", composition.id)
             await self._fail(composition, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
         except asyncio.CancelledError:  # cancelled, deleted, or shut down: nothing half-written is kept
             await asyncio.to_thread((self._options.directory / composition.file_name).unlink, missing_ok=True)
@@ -309,19 +283,19 @@ class Compositions:
     async def _fail(self, composition: Composition, code: str, message: str) -> None:
         composition.state, composition.error = CompositionState.FAILED, ErrorInfo(code, message, _now())
         composition.completed = _now()
-        await self._repo.save_composition(composition)
+        await self._jobs.save(composition)
 
     async def _prepare(self, composition: Composition, work: Path) -> tuple[Plan, Recording]:
         """PREPROCESSING: every track file of the conversation in the work folder, and the timeline."""
         recordings = await self._recordings(composition.organization_id, composition.conversation_id)
-        kinds = {"AUDIO"} if composition.type is CompositionType.AUDIO else {"AUDIO", "VIDEO"}
+        kinds = {MediaKind.AUDIO} if composition.type is CompositionType.AUDIO else set(MediaKind)
         inputs = work / "inputs"
         await asyncio.to_thread(inputs.mkdir, parents=True, exist_ok=True)
         files: list[tuple[Stream, Track, Path]] = []
         for recording in recordings:
             for stream in recording.streams:
                 for track in stream.tracks:
-                    if track.type in kinds and track.frames > 0:
+                    if track.kind in kinds and track.frames > 0:
                         path = await self._fetch(recording, track, inputs)
                         if path is not None:
                             files.append((stream, track, path))
@@ -370,7 +344,7 @@ class Compositions:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "recorder.media.composer",
+            "recorder.compositions.worker",
             str(plan_path),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -386,7 +360,7 @@ class Compositions:
                     continue  # not one of ours (a library writing to stdout)
                 if "progress" in report:
                     composition.progress = min(99, int(report["progress"] * 100))
-                    await self._repo.save_composition(composition)
+                    await self._jobs.save(composition)
                 else:
                     composition.duration, composition.size = report["duration"], report["size"]
             code = await process.wait()
@@ -415,15 +389,12 @@ class Compositions:
         )
         composition.state, composition.progress, composition.completed = CompositionState.COMPLETED, 100, _now()
         composition.local_location = str(local)
-        await self._repo.save_composition(composition)
+        await self._jobs.save(composition)
 
     async def aclose(self) -> None:
         """Stop the scheduler and the workers; what they were doing is queued again for any instance."""
-        tasks = [*self._running.values(), *([self._task] if self._task else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._repo.release_compositions(self._options.instance_id)
+        await self._tasks.aclose()
+        await self._jobs.release(self._options.instance_id)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -6,7 +6,7 @@ every audio track mixed; H.264 + AAC in MP4 with the index in front (faststart).
 mixed to stereo 48 kHz MP3. Each file is placed on one timeline by its start (`Source.offset`), so tracks
 recorded apart stay apart and everything recorded together plays together; gaps are silence and black.
 
-Run as `python -m recorder.media.composer PLAN.json`: it prints `{"progress": f}` lines on stdout and ends
+Run as `python -m recorder.compositions.worker PLAN.json`: it prints `{"progress": f}` lines on stdout and ends
 with `{"duration": s, "size": n}`; on failure it exits non-zero with the reason on stderr's last line.
 Memory stays flat with the call's length: sources are decoded as the output advances, one frame at a time.
 """

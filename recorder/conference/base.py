@@ -11,6 +11,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import aiohttp
+
+from recorder.models import MediaKind
+from recorder.settings import ApplicationSettings
+
 
 class ConferenceError(Exception):
     """A conference could not be joined or followed.
@@ -27,13 +32,13 @@ class ConferenceError(Exception):
 
 @dataclass(frozen=True)
 class Publication:
-    """One participant's publication: `kinds` are the media it carries ("audio", "video")."""
+    """One participant's publication: `kinds` are the media it carries."""
 
     id: str
     user_id: str
     stream_type: str  # CAM, MIC, SCREEN, VIDEO, HOLD, UNKNOWN
-    kinds: frozenset[str] = field(default_factory=frozenset)
-    mids: tuple[tuple[str, str], ...] = ()  # (SFU stream id, kind), where the SFU names them
+    kinds: frozenset[MediaKind] = field(default_factory=frozenset)
+    mids: tuple[tuple[str, MediaKind], ...] = ()  # (SFU stream id, kind), where the SFU names them
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Conference(ABC):
         """Wait for the next change in the conference."""
 
     @abstractmethod
-    async def subscribe(self, publication: Publication, kinds: frozenset[str]) -> tuple[str, str]:
+    async def subscribe(self, publication: Publication, kinds: frozenset[MediaKind]) -> tuple[str, str]:
         """Ask the SFU for a subscription; return (subscription id, SDP offer)."""
 
     @abstractmethod
@@ -89,3 +94,31 @@ class Conference(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class Conferences:
+    """The factory: a new connection to a conference of an application, made from the application's settings
+    (its connector: today Janus VideoRoom)."""
+
+    def __init__(self, http: aiohttp.ClientSession, request_timeout: float) -> None:
+        self._http = http
+        self._request_timeout = request_timeout
+
+    def check(self, app: ApplicationSettings, conference_id: str) -> None:
+        """Raise ValueError (saying why) when `conference_id` can never name a conference of `app`."""
+        from recorder.conference.janus import room_id
+
+        room_id(conference_id, app.janus.string_ids)
+
+    def connect(self, app: ApplicationSettings, conference_id: str) -> Conference:
+        from recorder.conference.janus import JanusConference, room_id
+
+        secret = app.janus.api_secret.get_secret_value() if app.janus.api_secret else None
+        return JanusConference(
+            self._http,
+            app.janus.url,
+            room_id(conference_id, app.janus.string_ids),
+            api_secret=secret,
+            request_timeout=self._request_timeout,
+            string_ids=app.janus.string_ids,
+        )

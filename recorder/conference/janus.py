@@ -25,6 +25,7 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
+from recorder.models import MediaKind
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ def _publication(entry: JsonObject) -> Publication:
     feed = str(entry["id"])
     user, stream_type = parse_display(feed, entry.get("display"))
     mids = tuple(
-        (str(s["mid"]), str(s["type"]))
+        (str(s["mid"]), MediaKind(s["type"]))
         for s in entry.get("streams", [])
-        if not s.get("disabled") and s.get("type") in ("audio", "video") and "mid" in s
+        if not s.get("disabled") and s.get("type") in set(MediaKind) and "mid" in s
     )
     kinds = frozenset(kind for _, kind in mids)
     return Publication(feed, user, stream_type, kinds, mids)
@@ -116,12 +117,14 @@ class JanusConference(Conference):
         data, _ = await self._message(
             self._listener, {"request": "join", "ptype": "publisher", "room": self._room, "display": self._display}
         )
-        return [_publication(p) for p in data.get("publishers", [])]
+        publications = [_publication(p) for p in data.get("publishers", [])]
+        logger.info("joined Janus room %s (session %s): %d publications", self._room, self._session, len(publications))
+        return publications
 
     async def next_event(self) -> ConferenceEvent:
         return await self._events.get()
 
-    async def subscribe(self, publication: Publication, kinds: frozenset[str]) -> tuple[str, str]:
+    async def subscribe(self, publication: Publication, kinds: frozenset[MediaKind]) -> tuple[str, str]:
         handle = await self._attach()
         feed = publication.id if self._string_ids else int(publication.id)
         streams = [{"feed": feed, "mid": mid} for mid, kind in publication.mids if kind in kinds]
@@ -279,8 +282,11 @@ class JanusConference(Conference):
             self._end("conference room destroyed")
             return
         for entry in data.get("publishers", []):
-            self._events.put_nowait(PublicationAdded(_publication(entry)))
+            publication = _publication(entry)
+            logger.info("Janus room %s: %s publishes (user %s)", self._room, publication.id, publication.user_id)
+            self._events.put_nowait(PublicationAdded(publication))
         for field in ("unpublished", "leaving", "kicked"):
             feed = data.get(field)
             if feed is not None and feed != "ok":
+                logger.info("Janus room %s: %s %s", self._room, feed, field)
                 self._events.put_nowait(PublicationRemoved(str(feed)))

@@ -16,6 +16,8 @@ from pathlib import Path
 import av
 import av.container
 
+from recorder.clock import FRAME_INTERVAL
+
 logger = logging.getLogger(__name__)
 
 # Codec (lower-case name from the SDP) -> (FFmpeg codec, container format, file extension)
@@ -171,7 +173,7 @@ class PassthroughWriter:
     def close(self) -> WriterResult:
         duration = float(self._last_ts * self._time_base) if self.frames else 0.0
         if self.frames and self.is_video:
-            duration += 1 / 30  # the last frame lasts about one frame interval
+            duration += FRAME_INTERVAL  # the last frame lasts about one frame interval
         if self._container is not None:
             container, self._container = self._container, None
             try:

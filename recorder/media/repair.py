@@ -17,6 +17,7 @@ from typing import Any
 import av
 import av.container
 
+from recorder.clock import FRAME_INTERVAL
 from recorder.media.passthrough import WriterResult
 
 _FORMATS = {".webm": "webm", ".mp4": "mp4", ".mkv": "matroska"}
@@ -50,7 +51,7 @@ def repair(path: Path) -> WriterResult:
             target.unlink()
         return WriterResult(path, 0, 0.0)
     os.replace(target, path)
-    duration = float(last * time_base) + (1 / 30 if video else 0.0)  # as the writer counts it (from rtp 0)
+    duration = float(last * time_base) + (FRAME_INTERVAL if video else 0.0)  # as the writer counts it (from rtp 0)
     return WriterResult(path, frames, duration)
 
 

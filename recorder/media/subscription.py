@@ -14,9 +14,11 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpRece
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
+from recorder.clock import now
 from recorder.media.assembler import Frame, LossStats
 from recorder.media.hook import TappedJitterBuffer, tap_receiver
 from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, WriterResult
+from recorder.models import MediaKind
 
 logger = logging.getLogger(__name__)
 SENDER_REPORTS_KEPT = 8  # the first reports place a track; later ones would only carry clock drift in
@@ -27,7 +29,7 @@ ARRIVAL_FRAMES = 300  # the first frames date a track's start; later ones would 
 class TrackSink:
     """Receives one track's complete frames from the hook and feeds its writer."""
 
-    kind: str  # "audio" | "video"
+    kind: MediaKind
     mid: str
     on_started: Callable[[TrackSink], None]
     on_write_failed: Callable[[TrackSink, Exception], None] = lambda sink, exc: None
@@ -69,7 +71,8 @@ class TrackSink:
             estimate = time.time() - since
             self.arrival = estimate if self.arrival is None else min(self.arrival, estimate)
         if self.writer.frames == 1:
-            self.started = datetime.now(UTC)
+            self.started = now()
+            logger.info("track %s (%s): first frame written to %s", self.id, self.kind, self.writer.path.name)
             self.on_started(self)
 
     def on_sender_report(self, wall_clock: float, rtp_timestamp: int) -> None:
@@ -140,20 +143,20 @@ class Subscription:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(u) for u in ice_servers]))
         self._pc.on("track", self._on_track)
         self._pc.on("connectionstatechange", self._on_state)
-        self.connected_at: float | None = None
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         for transceiver in self._pc.getTransceivers():
             if transceiver.receiver.track is track:
-                sink = TrackSink(track.kind, str(transceiver.mid), self._on_track_started, self._on_write_failed)
+                sink = TrackSink(
+                    MediaKind(track.kind), str(transceiver.mid), self._on_track_started, self._on_write_failed
+                )
                 sink.tap = tap_receiver(transceiver.receiver, sink)
                 self.sinks.append(sink)
 
     async def _on_state(self) -> None:
         state = self._pc.connectionState
-        if state == "connected":
-            self.connected_at = time.monotonic()
-        elif state == "failed":
+        logger.info("subscription %s: peer connection %s", self.directory.name, state)
+        if state == "failed":
             self._on_failed()
 
     async def negotiate(self, offer: str) -> str:

@@ -1,6 +1,10 @@
-"""The repository port: where recordings, streams and tracks are kept.
+"""The persistence ports: one small interface per capability.
 
-`SqlRepository` implements it on SQLite (the embedded default) and on PostgreSQL (several instances).
+Each is implemented in SQL (`recorder.persistence.sql`) on SQLite (the embedded default) and PostgreSQL
+(several instances); `recorder.persistence.store.open_store` makes all of them on one database. Lookups by a
+client are scoped by `organization_id`, so that two organizations may use the same conversation id and never
+see each other's recordings; lookups for the service's own bookkeeping are not (their docstrings say so).
+Writes that several instances may race on are single conditional statements: exactly one instance wins.
 """
 
 from __future__ import annotations
@@ -8,7 +12,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 
 from recorder.models import (
     ChatEntry,
@@ -45,173 +48,207 @@ class InstanceInfo:
     heartbeat: datetime | None = None
 
 
-class Repository(ABC):
-    """Conversations belong to organizations: every lookup is scoped by `organization_id`, so that two
-    organizations may use the same conversation id and never see each other's recordings."""
+class RecordingStore(ABC):
+    """Recordings, their streams and their tracks. A recording read comes whole: streams (oldest first) with
+    their tracks (oldest first) and the chat transcript's location."""
 
     @abstractmethod
     async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
-        """Store `recording` unless its conversation has a live one; return (the live one, created)."""
+        """Store `recording` unless its conversation (in its organization) has a live one: atomic, so two
+        concurrent starts make one recording. Returns (the live recording, whether it is the one given)."""
 
     @abstractmethod
     async def get(
         self, organization_id: str | None, conversation_id: str, recorder_id: str, instance_id: str
     ) -> Recording | None:
         """A recording by its three ids; `instance_id` may name any instance the recording ever had.
-        `organization_id` None looks in every organization (a signed link names the recording)."""
+        `organization_id` None looks in every organization (a signed link names the recording). None when
+        nothing matches."""
 
     @abstractmethod
     async def get_live(self, organization_id: str, conversation_id: str) -> Recording | None:
-        """The conversation's INITIALISED, ACTIVE or PENDING_RECOVERY recording, if any."""
+        """The conversation's INITIALISED, ACTIVE or PENDING_RECOVERY recording; None when it has none."""
 
     @abstractmethod
-    async def list_for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
-        """Every recording of a conversation, oldest first."""
+    async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
+        """Every recording of a conversation, oldest first; empty when it has none."""
 
     @abstractmethod
-    async def save_recording(self, recording: Recording) -> bool:
+    async def by_id(self, recorder_id: str) -> Recording | None:
+        """A recording by its id alone, for the service's own bookkeeping (not scoped by organization)."""
+
+    @abstractmethod
+    async def save(self, recording: Recording) -> bool:
         """Write the recording's own fields (not its streams), only while `recording.instance_id` owns it
         (another instance that took it over is never overwritten); whether it was written."""
 
     @abstractmethod
     async def save_stream(self, stream: Stream) -> None:
-        """Insert or update a stream's own fields (not its tracks)."""
+        """Insert a stream, or update its state and end (the rest of a stream never changes)."""
 
     @abstractmethod
     async def save_track(self, recorder_id: str, track: Track) -> None:
-        """Insert or update a track."""
-
-    @abstractmethod
-    async def add_chat_entries(self, recorder_id: str, entries: list[ChatEntry]) -> int:
-        """Append entries; one already there (same time, user, name and text: a retry) is not added again.
-        Returns how many were new."""
-
-    @abstractmethod
-    async def chat_entries(self, recorder_id: str) -> list[ChatEntry]:
-        """The recording's entries in time order (then arrival order)."""
-
-    @abstractmethod
-    async def save_chat_transcript(self, recorder_id: str, transcript: ChatTranscript) -> None: ...
-
-    @abstractmethod
-    async def add_cobrowse_event(self, recorder_id: str, instance_id: str, event: CobrowseEvent) -> bool:
-        """Keep an event unless its (session, sequenceId) is there already; False for such a duplicate."""
-
-    @abstractmethod
-    async def cobrowse_events(self, recorder_id: str, session_id: str) -> list[CobrowseEvent]:
-        """A session's events ordered by sequenceId."""
-
-    @abstractmethod
-    async def cobrowse_sessions(self, recorder_ids: list[str]) -> list[CobrowseSession]:
-        """The cobrowse sessions of these recordings, in order of their first event."""
-
-    @abstractmethod
-    async def save_cobrowse_session(self, session: CobrowseSession) -> None:
-        """Record where a session's file is stored."""
+        """Insert a track, or update every field that changes as it is written, finished and stored."""
 
     @abstractmethod
     async def set_track_object(
-        self,
-        track_id: str,
-        location: str | None,
-        size: int | None,
-        uploaded: datetime | None,
-        error: ErrorInfo | None,
+        self, track_id: str, location: str | None, size: int | None, uploaded: datetime | None, error: ErrorInfo | None
     ) -> None:
-        """Record where a track's file is stored (or why it is not)."""
+        """Record where a track's file is stored (or why it is not: `error`); all None clears both. Nothing
+        happens for an unknown track."""
 
     @abstractmethod
-    async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None: ...
+    async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:
+        """Record that a track's local file was deleted (it is stored). Nothing happens for an unknown track."""
+
+
+class UploadJobStore(ABC):
+    """Durable upload jobs, each leased to one instance at a time (`owner` until `lease_until`, epoch s)."""
 
     @abstractmethod
-    async def recording_by_id(self, recorder_id: str) -> Recording | None:
-        """For the service's own bookkeeping (uploads): not scoped by organization."""
+    async def add(self, job: UploadJob, lease_until: float | None = None) -> UploadJob:
+        """Store a new job durably, leased by `job.owner` until `lease_until`; returns it with its id."""
 
     @abstractmethod
-    async def add_upload(self, job: UploadJob, lease_until: float | None = None) -> UploadJob:
-        """Store a new upload job durably (leased by `job.owner` until `lease_until`); it gets its id."""
+    async def save(self, job: UploadJob) -> None:
+        """Write the job's state, attempts, next attempt and error (the lease is left as it is)."""
 
     @abstractmethod
-    async def save_upload(self, job: UploadJob) -> None: ...
-
-    @abstractmethod
-    async def claim_uploads(
+    async def claim(
         self, owner: str, now: datetime, limit: int, busy_keys: set[str], lease_until: float
     ) -> list[UploadJob]:
-        """Lease to `owner` PENDING and UPLOADED jobs whose time has come and that nobody else holds, oldest
-        first, none with a key in `busy_keys`."""
+        """Lease to `owner` up to `limit` PENDING or UPLOADED jobs that are due and that nobody else holds,
+        oldest first, none with a key in `busy_keys`: atomic, so two instances never claim the same job.
+        Empty when none is free."""
 
     @abstractmethod
-    async def release_uploads(self, owner: str, job_id: int | None = None) -> int:
-        """Give up the leases of `owner`'s unfinished jobs, or of one (another instance may take them at once)."""
+    async def release(self, owner: str, job_id: int | None = None) -> int:
+        """Give up `owner`'s leases on its unfinished jobs (or on one), so that any instance may take them at
+        once; how many were released."""
 
     @abstractmethod
-    async def unfinished_uploads(self, owner: str) -> int: ...
+    async def unfinished(self, owner: str) -> int:
+        """How many PENDING or UPLOADED jobs `owner` holds."""
 
     @abstractmethod
-    async def next_upload_due(self) -> datetime | None:
-        """When the earliest unfinished job is due."""
+    async def next_due(self) -> datetime | None:
+        """When the earliest unfinished job (anyone's) is due; None when there is none."""
 
     @abstractmethod
-    async def uploads(self, recorder_id: str) -> list[UploadJob]: ...
+    async def for_recording(self, recorder_id: str) -> list[UploadJob]:
+        """Every job of a recording, in the order they were added; empty when it has none."""
 
     @abstractmethod
-    async def failed_uploads(self, application_id: str | None, recorder_id: str | None) -> list[UploadJob]:
-        """FAILED jobs of one recording, or of one application, or all (None, None)."""
+    async def failed(self, application_id: str | None, recorder_id: str | None) -> list[UploadJob]:
+        """FAILED jobs of one recording, or of one application, or all (None, None), oldest first."""
 
     @abstractmethod
-    async def upload_superseded(self, job: UploadJob) -> bool:
-        """Whether a newer, unfinished job goes to the same key of the same application."""
+    async def superseded(self, job: UploadJob) -> bool:
+        """Whether a newer job (not failed) goes to the same key of the same application: this one need not
+        be sent."""
+
+
+class CompositionJobStore(ABC):
+    """Compositions: a queue (highest priority, then oldest), each running one leased to one instance."""
 
     @abstractmethod
-    async def storage_profiles(self) -> list[StoredProfile]: ...
+    async def add(self, composition: Composition) -> None:
+        """Store a new composition (QUEUED)."""
 
     @abstractmethod
-    async def save_storage_profile(self, profile: StoredProfile) -> None: ...
+    async def save(self, composition: Composition) -> None:
+        """Write every field but the ids and the request; a CANCELLED composition is left as it is unless the
+        write keeps it CANCELLED (its worker's late progress does not bring it back)."""
 
     @abstractmethod
-    async def delete_storage_profile(self, application_id: str) -> bool: ...
+    async def cancel(self, composition_id: str, now: datetime) -> bool:
+        """Make a QUEUED or running composition CANCELLED (atomic); False when it was neither."""
 
     @abstractmethod
-    async def add_composition(self, composition: Composition) -> None: ...
+    async def requeue(self, composition_id: str) -> bool:
+        """Make a FAILED or CANCELLED composition QUEUED again, its results cleared; False when it was neither."""
 
     @abstractmethod
-    async def save_composition(self, composition: Composition) -> None:
-        """Write every field but the ids and the request; a CANCELLED composition is left as it is unless
-        the write keeps it CANCELLED (its worker's late progress does not bring it back)."""
+    async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Composition]:
+        """A conversation's compositions, oldest first; deleted ones are left out; empty when none."""
 
     @abstractmethod
-    async def cancel_composition(self, composition_id: str, now: datetime) -> bool:
-        """A QUEUED or running composition made CANCELLED; False when it was neither."""
+    async def by_id(self, composition_id: str) -> Composition | None:
+        """A composition by its id alone, deleted ones included (not scoped by organization); None if unknown."""
 
     @abstractmethod
-    async def requeue_composition(self, composition_id: str) -> bool:
-        """A FAILED or CANCELLED composition made QUEUED again, its results cleared; False when it was neither."""
+    async def claim(self, owner: str, now: float, lease_until: float) -> Composition | None:
+        """The composition to run next (QUEUED, or running under a lease that ran out), made PREPROCESSING and
+        leased to `owner`: atomic, so two instances never run the same one. None when nothing waits."""
 
     @abstractmethod
-    async def compositions(self, organization_id: str, conversation_id: str) -> list[Composition]:
-        """A conversation's compositions, oldest first; deleted ones are left out."""
+    async def release(self, owner: str) -> int:
+        """`owner`'s running compositions (their workers were stopped) go back to QUEUED; how many."""
+
+
+class SidecarStore(ABC):
+    """What a recording carries beside its media: chat entries and cobrowse events, and where their files are
+    stored."""
 
     @abstractmethod
-    async def composition_by_id(self, composition_id: str) -> Composition | None:
-        """For the service's own bookkeeping: not scoped by organization, deleted ones included."""
+    async def add_chat_entries(self, recorder_id: str, entries: list[ChatEntry]) -> int:
+        """Append entries in one transaction; one already there (same time, user, name and text: a retry) is
+        not added again. Returns how many were new."""
 
     @abstractmethod
-    async def claim_composition(self, owner: str, now: float, lease_until: float) -> Composition | None:
-        """The composition to run next (QUEUED, or running under a lease that ran out; highest priority, then
-        oldest), made PREPROCESSING and leased to `owner`."""
+    async def chat_entries(self, recorder_id: str) -> list[ChatEntry]:
+        """The recording's entries in time order (then arrival order); empty when none."""
 
     @abstractmethod
-    async def release_compositions(self, owner: str) -> int:
-        """`owner`'s running compositions (their workers were stopped) go back to QUEUED."""
+    async def save_chat_transcript(self, recorder_id: str, transcript: ChatTranscript) -> None:
+        """Record where the recording's transcript file is stored (its id and creation time stay the first's)."""
+
+    @abstractmethod
+    async def add_cobrowse_event(self, recorder_id: str, instance_id: str, event: CobrowseEvent) -> bool:
+        """Keep an event (and its session, at its first event) unless its (session, sequenceId) is there
+        already; False for such a duplicate."""
+
+    @abstractmethod
+    async def cobrowse_events(self, recorder_id: str, session_id: str) -> list[CobrowseEvent]:
+        """A session's events ordered by sequenceId; empty for an unknown session."""
+
+    @abstractmethod
+    async def cobrowse_sessions(self, recorder_ids: list[str]) -> list[CobrowseSession]:
+        """The cobrowse sessions of these recordings, in order of their first event; empty when none."""
+
+    @abstractmethod
+    async def save_cobrowse_session(self, session: CobrowseSession) -> None:
+        """Record where a session's file is stored and when. Nothing happens for an unknown session."""
+
+
+class StorageProfileStore(ABC):
+    """Storage profiles set through the admin API (the configuration's are not kept here)."""
+
+    @abstractmethod
+    async def all(self) -> list[StoredProfile]:
+        """Every profile, by application id."""
+
+    @abstractmethod
+    async def save(self, profile: StoredProfile) -> None:
+        """Insert or replace an application's profile."""
+
+    @abstractmethod
+    async def delete(self, application_id: str) -> bool:
+        """Delete an application's profile; False when it had none."""
+
+
+class ClusterStore(ABC):
+    """Instances on one database: heartbeats, leases, and the recordings and tracks a dead instance left."""
 
     @abstractmethod
     async def heartbeat(self, instance: InstanceInfo, now: datetime, lease_until: float) -> set[str]:
-        """Say the instance is alive and renew the leases it still holds (one that ran out is lost); the ids
-        of the live recordings it owns."""
+        """In one transaction: say the instance is alive and renew the leases it still holds on recordings,
+        upload jobs and compositions (one that ran out is lost, not renewed). The ids of the live recordings
+        whose lease it holds."""
 
     @abstractmethod
-    async def instances(self) -> list[InstanceInfo]: ...
+    async def instances(self) -> list[InstanceInfo]:
+        """Every instance ever registered, oldest first."""
 
     @abstractmethod
     async def expire_recordings(self, now: float) -> list[str]:
@@ -222,29 +259,18 @@ class Repository(ABC):
         self, instance_id: str, now: float, lease_until: float, recorder_id: str | None = None
     ) -> Recording | None:
         """Take the oldest PENDING_RECOVERY recording nobody holds (or that one): `instance_id` becomes its
-        instance."""
+        instance (atomic: one instance wins). None when there is none to take."""
 
     @abstractmethod
     async def release_recordings(self, instance_id: str, recorder_id: str | None = None) -> int:
         """Hand `instance_id`'s live recordings (or that one) over: PENDING_RECOVERY with no lease, for any
-        instance to claim at once."""
+        instance to claim at once; how many."""
 
     @abstractmethod
     async def leftover_tracks(self, now: float, alive_but: str | None) -> list[tuple[str, Track]]:
         """(recorder id, track) of tracks never finished whose writer is not alive; `alive_but` counts as not
-        alive (an instance at its start: what its earlier run left)."""
+        alive (an instance at its start: what its earlier run left). Oldest first."""
 
     @abstractmethod
     async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
-        """Write a leftover track's end, unless another instance did it first."""
-
-    @abstractmethod
-    async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Repository:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
+        """Write a leftover track's end, unless another instance did it first (then False)."""

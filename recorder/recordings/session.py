@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recorder.clock import now as _now
 from recorder.conference.base import (
     Conference,
     ConferenceEnded,
@@ -38,6 +39,7 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
+from recorder.logcontext import bind
 from recorder.media.repair import repair
 from recorder.media.subscription import Subscription, TrackSink
 from recorder.models import (
@@ -52,14 +54,11 @@ from recorder.models import (
     media_end,
 )
 from recorder.naming import safe_name, track_key
-from recorder.repository import Repository
-from recorder.uploads import Uploader
+from recorder.persistence.ports import RecordingStore
+from recorder.tasks import TaskSet
+from recorder.uploads.uploader import Uploader
 
 logger = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class RecordingSession:
         self,
         recording: Recording,
         conference: Callable[[], Conference],
-        repository: Repository,
+        recordings: RecordingStore,
         uploader: Uploader,
         key_template: str,
         options: SessionOptions,
@@ -95,7 +94,7 @@ class RecordingSession:
         self._aborting: asyncio.Task[None] | None = None
         self._join = conference  # a new connection to the recording's conference (also to join it again)
         self._conference = conference()
-        self._repo = repository
+        self._repo = recordings
         self._uploader = uploader
         self._key_template = key_template
         self._options = options
@@ -105,18 +104,28 @@ class RecordingSession:
         self._recovering = recording.state is RecordingState.PENDING_RECOVERY
         self._active: dict[str, _Active] = {}
         self._tracks: dict[str, Track] = {}
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = TaskSet(f"recording-{recording.recorder_id}")
         self._lock = asyncio.Lock()  # serialises changes to subscriptions and the final state
         self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
-        self._log = logging.LoggerAdapter(logger, {"recorderId": recording.recorder_id})
         self.created = time.monotonic()
+
+    def track(self, track_id: str) -> Track | None:
+        """One of this recording's tracks that this session wrote."""
+        return self._tracks.get(track_id)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"recording-{self.recording.recorder_id}")
 
     async def _run(self) -> None:
+        # every line this recording's task (and each task it starts: subscriptions, the conference's polls)
+        # writes carries its ids
+        bind(
+            recorderId=self.recording.recorder_id,
+            conversationId=self.recording.conversation_id,
+            instanceId=self.recording.instance_id,
+        )
         if self._recovering:
             await self._close_left_streams()
         try:
@@ -124,10 +133,10 @@ class RecordingSession:
         except Exception as exc:  # whatever went wrong, the recording does not stay live
             if isinstance(exc, ConferenceError):
                 error = ErrorInfo(exc.code, exc.message, _now())
-                self._log.warning("recording %s failed to join: %s", self.recording.recorder_id, exc.message)
+                logger.warning("recording %s failed to join: %s", self.recording.recorder_id, exc.message)
             else:
                 error = ErrorInfo("CONFERENCE_ERROR", f"joining failed: {type(exc).__name__}: {exc}", _now())
-                self._log.exception("recording %s: joining failed unexpectedly", self.recording.recorder_id)
+                logger.exception("recording %s: joining failed unexpectedly", self.recording.recorder_id)
             # a recovered recording keeps what was recorded before: the conference ended meanwhile
             await self._finish(RecordingState.ABORTED if self._recovering else RecordingState.FAILED, error)
             return
@@ -140,11 +149,11 @@ class RecordingSession:
             self.recording.recovered = now
         else:
             self.recording.started = now
-        if not await self._repo.save_recording(self.recording):
-            self._log.warning("recording %s was taken over by another instance", self.recording.recorder_id)
+        if not await self._repo.save(self.recording):
+            logger.warning("recording %s was taken over by another instance", self.recording.recorder_id)
             await self._finish(None)
             return
-        self._log.info(
+        logger.info(
             "recording %s is ACTIVE in conference %s%s",
             self.recording.recorder_id,
             self.recording.conference_id,
@@ -166,7 +175,7 @@ class RecordingSession:
         `rejoin_seconds`. Back in the room, every publication gets new tracks in its stream. False when the
         server did not come back in time."""
         window = self._options.rejoin_seconds
-        self._log.warning(
+        logger.warning(
             "recording %s lost its conference (%s); joining it again for up to %.0f s",
             self.recording.recorder_id,
             reason,
@@ -183,11 +192,11 @@ class RecordingSession:
             try:
                 publications = await conference.join()
             except ConferenceError as exc:
-                self._log.info("recording %s: not back yet: %s", self.recording.recorder_id, exc.message)
+                logger.info("recording %s: not back yet: %s", self.recording.recorder_id, exc.message)
                 await conference.aclose()
                 continue
             self._conference = conference
-            self._log.info("recording %s joined its conference again", self.recording.recorder_id)
+            logger.info("recording %s joined its conference again", self.recording.recorder_id)
             for publication in publications:
                 await self._handle(PublicationAdded(publication))
             return True
@@ -208,7 +217,7 @@ class RecordingSession:
         elif isinstance(event, PublicationRemoved):
             work = self._remove(event.publication_id)
         else:
-            self._log.info("recording %s aborted: %s", self.recording.recorder_id, event.reason)
+            logger.info("recording %s aborted: %s", self.recording.recorder_id, event.reason)
             await self._finish(RecordingState.ABORTED, ErrorInfo("CONFERENCE_ENDED", event.reason, _now()))
             return
         await asyncio.shield(self._spawn(work))
@@ -230,6 +239,7 @@ class RecordingSession:
                     started=_now(),
                 )
                 self._streams[publication.id] = stream
+                self.recording.streams.append(stream)  # reads of the live recording come from this record
             stream.state, stream.stopped = StreamState.RECORDING, None
             await self._repo.save_stream(stream)
             subscription = Subscription(
@@ -248,15 +258,13 @@ class RecordingSession:
                 await subscription.close()
                 raise
             except ConferenceError as exc:
-                self._log.warning("cannot subscribe to %s: %s", publication.id, exc.message)
+                logger.warning("cannot subscribe to %s: %s", publication.id, exc.message)
                 await subscription.close()
                 stream.state, stream.stopped = StreamState.FAILED, _now()
                 await self._repo.save_stream(stream)
                 return
             self._active[publication.id] = _Active(stream, subscription, subscription_id)
-            self._log.info(
-                "subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)), publication.user_id
-            )
+            logger.info("subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)), publication.user_id)
 
     def _resumed(self, publication: Publication) -> Stream | None:
         """A stopped stream of the same user and type, which a publication under a new id continues (the
@@ -274,7 +282,7 @@ class RecordingSession:
         track = Track(
             id=sink.id,
             stream_id=stream.id,
-            type=sink.kind.upper(),
+            kind=sink.kind,
             started=sink.started,
             local_location=str(sink.writer.path),
             writer=self.recording.instance_id,
@@ -288,7 +296,7 @@ class RecordingSession:
         written: every file is closed and stored, which frees the disk. Another failure ends that track only."""
         if getattr(exc, "errno", None) != errno.ENOSPC or self._aborting is not None:
             return
-        self._log.error("recording %s: the spool's disk is full; the recording ends", self.recording.recorder_id)
+        logger.error("recording %s: the spool's disk is full; the recording ends", self.recording.recorder_id)
         if self._on_disk_full is not None:
             self._on_disk_full()
         error = ErrorInfo("SPOOL_FULL", "the recorder's local disk is full: recorded until then, and stored", _now())
@@ -299,10 +307,7 @@ class RecordingSession:
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` as a task this session owns: `_finish` waits for every one of them."""
-        task = asyncio.create_task(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
+        return self._pending.spawn(work)
 
     async def _remove(self, publication_id: str) -> None:
         async with self._lock:
@@ -325,7 +330,7 @@ class RecordingSession:
             track.stopped = media_end(track, stopped)
             track.media_start = sink.media_start()
             track.gaps = sink.gaps()
-            self._log.info(
+            logger.info(
                 "track %s: %d of %d frames written; %s",
                 track.id,
                 result.frames,
@@ -355,7 +360,7 @@ class RecordingSession:
         key = track_key(self._key_template, self.recording, stream, track)
         await self._repo.save_track(self.recording.recorder_id, track)
         if not await asyncio.to_thread(source.is_file):
-            self._log.warning("track %s has no file to store: %s", track.id, source)
+            logger.warning("track %s has no file to store: %s", track.id, source)
             return
         await self._uploader.enqueue(
             self.recording.application_id, self.recording.recorder_id, UploadKind.TRACK, track.id, source, key
@@ -369,28 +374,33 @@ class RecordingSession:
         await asyncio.shield(self._finishing)
 
     async def _close(self, state: RecordingState | None, error: ErrorInfo | None) -> None:
-        while self._pending:  # changes under way finish first; no new ones start (see _add)
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._pending.wait()  # changes under way finish first; no new ones start (see _add)
         async with self._lock:
             await self._end_all()
-            while self._pending:
-                await asyncio.gather(*list(self._pending), return_exceptions=True)
+            await self._pending.wait()
             await self._conference.aclose()
             if state is None:
                 return
             if self.recording.state in LIVE_STATES:
                 self.recording.state, self.recording.stopped, self.recording.error = state, _now(), error
-                if not await self._repo.save_recording(self.recording):
+                if not await self._repo.save(self.recording):
                     return  # another instance owns it now: it finishes the recording
         if self._on_finished is not None:
             try:
                 await self._on_finished(self.recording)
             except Exception:
-                self._log.exception("recording %s: finishing work failed", self.recording.recorder_id)
+                logger.exception("recording %s: finishing work failed", self.recording.recorder_id)
 
-    async def stop(self, state: RecordingState | None = RecordingState.STOPPED, error: ErrorInfo | None = None) -> None:
-        """Stop recording: close every file, store it, leave the conference. `state` None: let the recording
-        go to another instance (nothing is written about the recording itself)."""
+    async def stop(self, state: RecordingState = RecordingState.STOPPED, error: ErrorInfo | None = None) -> None:
+        """Stop recording: close every file, store it, leave the conference; the recording ends in `state`."""
+        await self._shut(state, error)
+
+    async def let_go(self) -> None:
+        """Close every file, store it, leave the conference, and write nothing about the recording itself: it
+        is handed over to another instance (or was taken over by one)."""
+        await self._shut(None, None)
+
+    async def _shut(self, state: RecordingState | None, error: ErrorInfo | None) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -398,8 +408,3 @@ class RecordingSession:
         await self._finish(state, error)
         if not self.joined.done():
             self.joined.set_result(None)
-
-    async def wait(self) -> None:
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

@@ -14,13 +14,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from recorder.errors import InvalidRequestError, NotFoundError
-from recorder.repository import Repository, StoredProfile
+from recorder.persistence.ports import StorageProfileStore, StoredProfile
 from recorder.settings import Settings
 from storage_providers.settings import LocalStorageSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
 _PROFILE: TypeAdapter[StorageSettings] = TypeAdapter(StorageSettings)
-Source = Literal["CONFIGURATION", "API"]
+ProfileOrigin = Literal["CONFIGURATION", "API"]  # where the profile in force comes from
 
 
 def _revealed(credentials: BaseModel) -> dict[str, Any]:
@@ -32,14 +32,14 @@ def _revealed(credentials: BaseModel) -> dict[str, Any]:
 
 
 class StorageProfiles:
-    def __init__(self, settings: Settings, repository: Repository, key: bytes) -> None:
-        self._repo = repository
+    def __init__(self, settings: Settings, store: StorageProfileStore, key: bytes) -> None:
+        self._store = store
         self._configured: dict[str, StorageSettings] = {a.id: a.storage for a in settings.applications}
         self._set: dict[str, StorageSettings] = {}
         self._cipher = Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
 
     async def load(self) -> None:
-        for stored in await self._repo.storage_profiles():
+        for stored in await self._store.all():
             try:
                 data = json.loads(stored.settings)
                 if stored.credentials is not None:
@@ -58,7 +58,7 @@ class StorageProfiles:
             raise NotFoundError(f"application {application_id!r} has no storage profile")
         return profile
 
-    def source(self, application_id: str) -> Source:
+    def origin(self, application_id: str) -> ProfileOrigin:
         return "API" if application_id in self._set else "CONFIGURATION"
 
     async def put(self, application_id: str, body: dict[str, Any]) -> StorageSettings:
@@ -74,11 +74,11 @@ class StorageProfiles:
         credentials = profile.credentials
         token = self._cipher.encrypt(json.dumps(_revealed(credentials)).encode()).decode() if credentials else None
         settings = profile.model_dump_json(by_alias=True, exclude={"credentials"})
-        await self._repo.save_storage_profile(StoredProfile(application_id, settings, token))
+        await self._store.save(StoredProfile(application_id, settings, token))
         self._set[application_id] = profile
         return profile
 
     async def delete(self, application_id: str) -> None:
-        if not await self._repo.delete_storage_profile(application_id):
+        if not await self._store.delete(application_id):
             raise NotFoundError(f"application {application_id!r} has no storage profile set through the API")
         self._set.pop(application_id, None)

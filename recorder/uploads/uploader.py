@@ -6,6 +6,8 @@ size and, where the backend reports one, its MD5) -> DONE (local file deleted). 
 destination did not answer) is retried with exponential backoff; a refusal of the destination (credentials,
 a missing bucket) or too many attempts make it FAILED, with the error recorded and the local file kept, until
 `retry` is asked (the upload endpoint, or a new storage profile). A restart takes up every unfinished job.
+Each kind of file (track, chat, cobrowse, composition) registers its own handler of that progress (`on`),
+which writes it where the API shows it.
 
 Jobs are leased: an instance works only on jobs it holds (renewed by its heartbeat), and takes over those of
 an instance whose lease ran out, when it can see the file (a file on another machine's disk stays for that
@@ -22,17 +24,21 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from recorder.clock import now as _now
+from recorder.logcontext import bind
 from recorder.models import ErrorInfo, UploadJob, UploadKind, UploadState
-from recorder.repository import Repository
+from recorder.persistence.ports import UploadJobStore
+from recorder.tasks import TaskSet
 from storage_providers.base import StorageError, StorageProvider, StoredObject, TransientStorageError
 
 logger = logging.getLogger(__name__)
 
-# called when a job is UPLOADED (with the stored object), DONE or FAILED (with None)
-Recorder = Callable[[UploadJob, StoredObject | None], Awaitable[None]]
+# A kind's completion handler: called when one of its jobs is UPLOADED (with the stored object), DONE,
+# FAILED, or PENDING again after a retry (with None). Each kind registers its own (`Uploader.on`).
+ProgressHandler = Callable[[UploadJob, StoredObject | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,6 @@ class UploadOptions:
     backoff_max_seconds: float = 60.0
     instance_id: str = "local"
     lease_seconds: float = 10.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -60,27 +62,32 @@ def _digest(path: Path) -> tuple[int, str]:
 
 
 class Uploader:
-    def __init__(
-        self,
-        repository: Repository,
-        storage: Callable[[str], StorageProvider],
-        options: UploadOptions,
-        record: Recorder,
-    ) -> None:
-        self._repo = repository
+    def __init__(self, jobs: UploadJobStore, storage: Callable[[str], StorageProvider], options: UploadOptions) -> None:
+        self._jobs = jobs
         self._storage = storage
         self._options = options
-        self._record = record
+        self._handlers: dict[UploadKind, ProgressHandler] = {}
         self._wake = asyncio.Event()
-        self._running: dict[int, tuple[str, asyncio.Task[None]]] = {}  # job id -> (key, task)
-        self._task: asyncio.Task[None] | None = None
+        self._running: dict[int, str] = {}  # job id -> its key
+        self._tasks = TaskSet("uploader")
         self._elsewhere: set[str] = set()  # keys of jobs whose file is on another machine's disk
+
+    def on(self, kind: UploadKind, handler: ProgressHandler) -> None:
+        """Register the completion handler of a kind of upload (one per kind)."""
+        self._handlers[kind] = handler
+
+    async def _progress(self, job: UploadJob, stored: StoredObject | None) -> None:
+        handler = self._handlers.get(job.kind)
+        if handler is not None:
+            await handler(job, stored)
 
     def _lease(self) -> float:
         return time.time() + self._options.lease_seconds
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="uploader")
+    async def start(self) -> None:
+        """Free the jobs an earlier run under this instance id held (any instance may take them), and start."""
+        await self._jobs.release(self._options.instance_id)
+        self._tasks.spawn(self._loop(), name="uploader")
 
     async def enqueue(
         self, application_id: str, recorder_id: str, kind: UploadKind, subject: str, source: Path, key: str
@@ -90,16 +97,17 @@ class Uploader:
         me = self._options.instance_id
         job = UploadJob(application_id, recorder_id, kind, subject, str(source), key, size, md5, now, now)
         job.origin = job.owner = me
-        job = await self._repo.add_upload(job, self._lease())
+        job = await self._jobs.add(job, self._lease())
         self._wake.set()
         return job
 
     async def retry(self, application_id: str | None = None, recorder_id: str | None = None) -> list[UploadJob]:
         """Put FAILED jobs (of a recording, of an application, or all) back in the queue."""
-        jobs = await self._repo.failed_uploads(application_id, recorder_id)
+        jobs = await self._jobs.failed(application_id, recorder_id)
         for job in jobs:
             job.state, job.attempts, job.next_attempt = UploadState.PENDING, 0, _now()
-            await self._repo.save_upload(job)
+            await self._jobs.save(job)
+            await self._progress(job, None)
         self._wake.set()
         return jobs
 
@@ -108,14 +116,14 @@ class Uploader:
             self._wake.clear()
             free = self._options.concurrency - len(self._running)
             if free > 0:
-                busy = {key for key, _ in self._running.values()} | self._elsewhere
+                busy = set(self._running.values()) | self._elsewhere
                 me = self._options.instance_id
-                for job in await self._repo.claim_uploads(me, _now(), free, busy, self._lease()):
+                for job in await self._jobs.claim(me, _now(), free, busy, self._lease()):
                     if job.id is not None and job.id not in self._running and job.key not in busy:
                         busy.add(job.key)
                         self._spawn(job)
             delay = 5.0
-            due = await self._repo.next_upload_due()
+            due = await self._jobs.next_due()
             if due is not None:
                 delay = min(delay, max(0.05, (due - _now()).total_seconds()))
             with contextlib.suppress(TimeoutError):
@@ -123,33 +131,32 @@ class Uploader:
 
     def _spawn(self, job: UploadJob) -> None:
         assert job.id is not None
-        task = asyncio.create_task(self._run(job), name=f"upload-{job.id}")
-        self._running[job.id] = (job.key, task)
+        self._running[job.id] = job.key
 
         def finished(_: asyncio.Task[None], job_id: int = job.id) -> None:
             self._running.pop(job_id, None)
             self._wake.set()
 
-        task.add_done_callback(finished)
+        self._tasks.spawn(self._run(job), name=f"upload-{job.id}", done=finished)
 
     async def _run(self, job: UploadJob) -> None:
-        log = logging.LoggerAdapter(logger, {"recorderId": job.recorder_id})
+        bind(recorderId=job.recorder_id)
         try:
             await self._advance(job)
         except StorageError as exc:
-            await self._failed(job, exc, log)
+            await self._failed(job, exc)
         except Exception as exc:  # a bug must not lose the job: keep it, say why, retry later
-            log.exception("upload %s of recording %s failed unexpectedly", job.id, job.recorder_id)
-            await self._failed(job, TransientStorageError(f"unexpected {type(exc).__name__}: {exc}"), log)
+            logger.exception("upload %s of recording %s failed unexpectedly", job.id, job.recorder_id)
+            await self._failed(job, TransientStorageError(f"unexpected {type(exc).__name__}: {exc}"))
         else:
-            log.info("upload %s of recording %s (%s) is %s", job.id, job.recorder_id, job.key, job.state.value)
+            logger.info("upload %s of recording %s (%s) is %s", job.id, job.recorder_id, job.key, job.state.value)
 
     async def _advance(self, job: UploadJob) -> None:
         source = Path(job.source)
         if job.state is UploadState.PENDING:
-            if await self._repo.upload_superseded(job):
+            if await self._jobs.superseded(job):
                 job.state = UploadState.SUPERSEDED
-                await self._repo.save_upload(job)
+                await self._jobs.save(job)
                 await asyncio.to_thread(source.unlink, missing_ok=True)
                 return
             provider = self._storage(job.application_id)
@@ -161,17 +168,17 @@ class Uploader:
                 # taken over from another instance whose disk this one does not see: give it back
                 logger.info("upload %s: %s is not on this machine; left to its own instance", job.id, source)
                 self._elsewhere.add(job.key)
-                await self._repo.release_uploads(self._options.instance_id, job.id)
+                await self._jobs.release(self._options.instance_id, job.id)
                 return
             self._check(job, stored)
             assert stored is not None
             job.state, job.error = UploadState.UPLOADED, None
-            await self._repo.save_upload(job)
-            await self._record(job, stored)
+            await self._jobs.save(job)
+            await self._progress(job, stored)
         await asyncio.to_thread(source.unlink, missing_ok=True)
         job.state = UploadState.DONE
-        await self._repo.save_upload(job)
-        await self._record(job, None)
+        await self._jobs.save(job)
+        await self._progress(job, None)
 
     @staticmethod
     def _check(job: UploadJob, stored: StoredObject | None) -> None:
@@ -184,14 +191,14 @@ class Uploader:
                 f"the local file has {job.size} bytes (MD5 {job.md5})"
             )
 
-    async def _failed(self, job: UploadJob, exc: StorageError, log: logging.LoggerAdapter[logging.Logger]) -> None:
+    async def _failed(self, job: UploadJob, exc: StorageError) -> None:
         job.attempts += 1
         job.error = ErrorInfo(exc.code, exc.message, _now())
         if exc.retryable and job.attempts < self._options.max_attempts:
             wait = min(self._options.backoff_max_seconds, self._options.backoff_seconds * 2 ** (job.attempts - 1))
             wait *= random.uniform(0.8, 1.2)  # several jobs failing together do not come back together
             job.next_attempt = _now() + timedelta(seconds=wait)
-            log.warning(
+            logger.warning(
                 "upload %s of recording %s: attempt %d failed, next in %.1f s: %s",
                 job.id,
                 job.recorder_id,
@@ -199,10 +206,10 @@ class Uploader:
                 wait,
                 exc.message,
             )
-            await self._repo.save_upload(job)
+            await self._jobs.save(job)
             return
         job.state = UploadState.FAILED
-        log.error(
+        logger.error(
             "upload %s of recording %s failed after %d attempts; %s stays on local disk: %s",
             job.id,
             job.recorder_id,
@@ -210,13 +217,13 @@ class Uploader:
             job.source,
             exc.message,
         )
-        await self._repo.save_upload(job)
-        await self._record(job, None)
+        await self._jobs.save(job)
+        await self._progress(job, None)
 
     async def drain(self, deadline: float) -> int:
         """Wait (up to `deadline` seconds) until this instance holds no unfinished job; how many it still holds."""
         end = time.monotonic() + deadline
-        while (left := await self._repo.unfinished_uploads(self._options.instance_id)) and time.monotonic() < end:
+        while (left := await self._jobs.unfinished(self._options.instance_id)) and time.monotonic() < end:
             self._wake.set()
             await asyncio.sleep(0.2)
         return left
@@ -224,10 +231,5 @@ class Uploader:
     async def aclose(self) -> None:
         """Stop the workers and give up the leases: unfinished jobs stay in the repository for another instance,
         or for the next start."""
-        tasks = [t for _, t in self._running.values()]
-        if self._task is not None:
-            tasks.append(self._task)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._repo.release_uploads(self._options.instance_id)
+        await self._tasks.aclose()
+        await self._jobs.release(self._options.instance_id)

@@ -1,0 +1,8 @@
+"""Where the APIs are mounted."""
+
+from __future__ import annotations
+
+API = "/rtc-recorder/api"  # the recorder API (Auvious)
+LEGACY_PREFIX = "/auvious.video"  # the recorder API answers below this prefix too
+COMPOSITION_API = "/composition/api"
+TOKEN_PATH = "/security/oauth/token"

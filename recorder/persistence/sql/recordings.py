@@ -1,0 +1,168 @@
+"""Recordings with their streams and tracks, in SQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from recorder.models import ErrorInfo, Recording, Stream, Track
+from recorder.persistence.database import Database
+from recorder.persistence.ports import RecordingStore
+from recorder.persistence.sql.rows import LIVE, error_text, load_recordings, time_text
+
+
+class SqlRecordings(RecordingStore):
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
+        for _ in range(3):  # a live one that ends between our insert and our read: try again
+            if await self._insert(recording):
+                return recording, True
+            live = await self.get_live(recording.organization_id, recording.conversation_id)
+            if live is not None:
+                return live, False
+        raise RuntimeError(f"cannot store recording {recording.recorder_id}: a constraint other than one-live")
+
+    async def _insert(self, recording: Recording) -> bool:
+        async with self._db.transaction() as db:
+            inserted = await db.execute(
+                "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
+                " conference_id, audio, video, state, created, lease_until, screen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                recording.recorder_id,
+                recording.conversation_id,
+                recording.instance_id,
+                recording.organization_id,
+                recording.application_id,
+                recording.conference_id,
+                int(recording.audio),
+                int(recording.video),
+                recording.state.value,
+                time_text(recording.created),
+                recording.lease_until,
+                int(recording.screen),
+            )
+            if inserted:
+                await db.execute(
+                    "INSERT INTO recorder_instances (recorder_id, instance_id) VALUES (?, ?)",
+                    recording.recorder_id,
+                    recording.instance_id,
+                )
+        return inserted == 1
+
+    async def get(
+        self, organization_id: str | None, conversation_id: str, recorder_id: str, instance_id: str
+    ) -> Recording | None:
+        found = await load_recordings(
+            self._db,
+            "(CAST(? AS TEXT) IS NULL OR r.organization_id = ?) AND r.conversation_id = ? AND r.recorder_id = ?"
+            " AND EXISTS (SELECT 1 FROM recorder_instances i WHERE i.recorder_id = r.recorder_id"
+            " AND i.instance_id = ?)",
+            organization_id,
+            organization_id,
+            conversation_id,
+            recorder_id,
+            instance_id,
+        )
+        return next(iter(found), None)
+
+    async def get_live(self, organization_id: str, conversation_id: str) -> Recording | None:
+        found = await load_recordings(
+            self._db,
+            f"r.organization_id = ? AND r.conversation_id = ? AND r.state IN ({LIVE})",
+            organization_id,
+            conversation_id,
+        )
+        return next(iter(found), None)
+
+    async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
+        return await load_recordings(
+            self._db, "r.organization_id = ? AND r.conversation_id = ?", organization_id, conversation_id
+        )
+
+    async def by_id(self, recorder_id: str) -> Recording | None:
+        return next(iter(await load_recordings(self._db, "r.recorder_id = ?", recorder_id)), None)
+
+    async def save(self, recording: Recording) -> bool:
+        changed = await self._db.execute(
+            "UPDATE recordings SET state = ?, started = ?, stopped = ?, recovered = ?, error = ?,"
+            f" lease_until = CASE WHEN ? IN ({LIVE}) THEN lease_until END"
+            " WHERE recorder_id = ? AND instance_id = ?",
+            recording.state.value,
+            time_text(recording.started),
+            time_text(recording.stopped),
+            time_text(recording.recovered),
+            error_text(recording.error),
+            recording.state.value,
+            recording.recorder_id,
+            recording.instance_id,
+        )
+        return changed == 1
+
+    async def save_stream(self, stream: Stream) -> None:
+        await self._db.execute(
+            "INSERT INTO streams (id, recorder_id, publication_id, type, user_id, state, started, stopped)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+            " stopped = excluded.stopped",
+            stream.id,
+            stream.recorder_id,
+            stream.publication_id,
+            stream.type,
+            stream.user_id,
+            stream.state.value,
+            time_text(stream.started),
+            time_text(stream.stopped),
+        )
+
+    async def save_track(self, recorder_id: str, track: Track) -> None:
+        await self._db.execute(
+            "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
+            " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
+            " media_start, writer, gaps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+            " started = excluded.started, stopped = excluded.stopped, media_start = excluded.media_start,"
+            " gaps = excluded.gaps,"
+            " local_deleted = excluded.local_deleted, local_error = excluded.local_error,"
+            " object_location = excluded.object_location, object_size = excluded.object_size,"
+            " object_uploaded = excluded.object_uploaded, object_error = excluded.object_error,"
+            " frames = excluded.frames, duration = excluded.duration",
+            track.id,
+            track.stream_id,
+            recorder_id,
+            track.kind.upper(),
+            time_text(track.started),
+            time_text(track.stopped),
+            track.local_location,
+            time_text(track.local_deleted),
+            error_text(track.local_error),
+            track.object_location,
+            track.object_size,
+            time_text(track.object_uploaded),
+            error_text(track.object_error),
+            track.frames,
+            float(track.duration),
+            time_text(track.media_start),
+            track.writer,
+            json.dumps(track.gaps) if track.gaps else None,
+        )
+
+    async def set_track_object(
+        self,
+        track_id: str,
+        location: str | None,
+        size: int | None,
+        uploaded: datetime | None,
+        error: ErrorInfo | None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE tracks SET object_location = ?, object_size = ?, object_uploaded = ?, object_error = ?"
+            " WHERE id = ?",
+            location,
+            size,
+            time_text(uploaded),
+            error_text(error),
+            track_id,
+        )
+
+    async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:
+        await self._db.execute("UPDATE tracks SET local_deleted = ? WHERE id = ?", time_text(deleted), track_id)

@@ -1,0 +1,70 @@
+"""The store: every persistence port on one database, its schema migrated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from recorder.persistence.database import Database, open_database
+from recorder.persistence.migrations import migrate
+from recorder.persistence.ports import (
+    ClusterStore,
+    CompositionJobStore,
+    RecordingStore,
+    SidecarStore,
+    StorageProfileStore,
+    UploadJobStore,
+)
+from recorder.persistence.sql.cluster import SqlCluster
+from recorder.persistence.sql.compositions import SqlCompositionJobs
+from recorder.persistence.sql.profiles import SqlStorageProfiles
+from recorder.persistence.sql.recordings import SqlRecordings
+from recorder.persistence.sql.sidecars import SqlSidecars
+from recorder.persistence.sql.uploads import SqlUploadJobs
+
+
+@dataclass(frozen=True)
+class Store:
+    database: Database
+    recordings: RecordingStore
+    uploads: UploadJobStore
+    compositions: CompositionJobStore
+    sidecars: SidecarStore
+    profiles: StorageProfileStore
+    cluster: ClusterStore
+
+    @classmethod
+    def on(cls, database: Database) -> Store:
+        return cls(
+            database,
+            SqlRecordings(database),
+            SqlUploadJobs(database),
+            SqlCompositionJobs(database),
+            SqlSidecars(database),
+            SqlStorageProfiles(database),
+            SqlCluster(database),
+        )
+
+    async def aclose(self) -> None:
+        await self.database.aclose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+async def open_store(url: str | None, sqlite_path: Path) -> Store:
+    """Every port on the database at `url` (PostgreSQL) or the SQLite file at `sqlite_path`, migrated (the
+    database is closed again when the migration fails)."""
+    database = await open_database(url, sqlite_path)
+    try:
+        await migrate(database)
+    except BaseException:
+        await database.aclose()
+        raise
+    return Store.on(database)

@@ -1,0 +1,40 @@
+"""A sidecar's file: a JSON document written to the spool and handed to the uploader (which deletes it once
+stored), under a key made from the profile's key template."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from recorder.models import LIVE_STATES, Recording, UploadKind
+from recorder.naming import KeyParts, object_key, safe_name
+from recorder.persistence.ports import RecordingStore
+from recorder.uploads.uploader import Uploader
+
+
+class Documents:
+    def __init__(self, uploader: Uploader, key_template: Callable[[str], str], spool: Path) -> None:
+        self._uploader = uploader
+        self._key_template = key_template
+        self._spool = spool
+
+    async def store(
+        self, recording: Recording, kind: UploadKind, subject: str, parts: KeyParts, document: object
+    ) -> None:
+        key = object_key(self._key_template(recording.application_id), recording, parts)
+        self._spool.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._spool, prefix=f"{safe_name(recording.recorder_id)}-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(document, file, ensure_ascii=False, indent=1)
+        await self._uploader.enqueue(recording.application_id, recording.recorder_id, kind, subject, Path(name), key)
+
+
+async def is_live(recordings: RecordingStore, recording: Recording) -> bool:
+    """Whether the recording is still live now (entries that come after its end are stored at once)."""
+    current = await recordings.get(
+        recording.organization_id, recording.conversation_id, recording.recorder_id, recording.instance_id
+    )
+    return current is not None and current.state in LIVE_STATES
