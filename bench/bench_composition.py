@@ -3,7 +3,7 @@
 A two-party call of `--seconds` (default 300): Alice from the start, Bob joining 3 s late, each a VP8 WebM
 and an Opus WebM as the recorder writes them, with a flash and a beep every second. Their files are made at
 each resolution (320x240 and 1280x720, cached in `--cache`), then composed by the worker exactly as the
-service runs it (`python -m recorder.media.composer PLAN`, one worker, the default settings: 1 encoder
+service runs it (`python -m recorder.compositions.worker PLAN`, one worker, the default settings: 1 encoder
 thread, x264 `veryfast`, niceness 10): the VIDEO composition at the call's resolution (GRID, H.264 + AAC
 MP4) and the AUDIO one (MP3). Peak memory is the worker process's maximum resident set (wait4).
 Also decodes each output once to check its length.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import av
 
-from recorder.media.composer import Plan, Source
+from recorder.compositions.worker import Plan, Source
 from recorder.settings import Settings
 from tests.flashbeep import Signal, write_track_files
 
@@ -52,7 +52,7 @@ def _run(plan: Plan, work: Path) -> tuple[float, float]:
     plan_path.write_text(plan.model_dump_json())
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "recorder.media.composer", str(plan_path)], stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "recorder.compositions.worker", str(plan_path)], stdout=subprocess.DEVNULL
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started

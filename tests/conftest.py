@@ -6,18 +6,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
 from api.auth import hash_secret, sha256_hash
 from recorder.settings import Settings
+from tests.client import ApiClient
 from tests.janus_host import JanusHost, start_janus
 from tests.postgres import PostgresServer, start_postgres
 from tests.storage_servers import Servers
 
-Client = TestClient[web.Request, web.Application]
+Client = ApiClient
 ROOMS = list(range(1001, 1041))
 _room_numbers = itertools.count()
 
@@ -48,7 +47,7 @@ ALL_ROLES = ["AGENT", "SUPERVISOR", "ADMIN", "SERVICE"]
 CLIENT_ID, CLIENT_SECRET = "backend", "backend-secret-for-tests"
 
 
-def _api_keys() -> list[dict[str, object]]:
+def api_keys() -> list[dict[str, object]]:
     def key(name: str, org: str, roles: list[str]) -> dict[str, object]:
         return {"name": name, "key_hash": sha256_hash(KEYS[name]), "organization_id": org, "roles": roles}
 
@@ -81,7 +80,7 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
                     "roles": ["AGENT", "SUPERVISOR"],
                 }
             ],
-            "api_keys": _api_keys(),
+            "api_keys": api_keys(),
             "applications": [
                 {
                     "id": "app1",
@@ -97,7 +96,7 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
 
 async def make_client(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
     """A test client of the app that sends org1's every-role key unless a request says otherwise."""
-    return await aiohttp_client(create_app(settings), headers=auth("all"))
+    return ApiClient(await aiohttp_client(create_app(settings), headers=auth("all")))
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@ multi-instance tests and the takeover benchmark."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +17,11 @@ from typing import Any
 import aiohttp
 import av
 
+from tests.client import API, ApiClient
+from tests.eventually import eventually, eventually_sync
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-API = "/rtc-recorder/api"
 KEY = "test-key-cluster-all-roles-00000000"
 
 
@@ -101,13 +100,14 @@ class Cluster:
         with log.open("ab") as out:
             process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=out, stderr=out)
         instance = Instance(name, f"http://127.0.0.1:{port}", process, log, env)
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+
+        def listening() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"instance {name} exited at start: {log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"instance {name} did not listen within 30 s")
-            time.sleep(0.1)
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        eventually_sync(listening, within=30, what=f"instance {name} listening")
         self.instances[name] = instance
         return instance
 
@@ -119,46 +119,36 @@ class Cluster:
 
 
 class Client:
-    """The recorder API as a conferencing backend calls it, on any instance."""
+    """The recorder API as a conferencing backend calls it, on any instance (`tests.client.ApiClient`)."""
 
     def __init__(self, http: aiohttp.ClientSession) -> None:
         self.http = http
 
+    def on(self, instance: Instance) -> ApiClient:
+        return ApiClient(self.http, instance.url, KEY)
+
     async def call(self, instance: Instance, method: str, path: str, status: int = 200, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with self.http.request(method, instance.url + API + path, headers=headers, **kw) as response:
-            body = await response.json(content_type=None) if response.status != 204 else None
-            assert response.status == status, (response.status, body)
-            return body
+        return await self.on(instance).json(method, API + path, status, **kw)
 
     async def start(self, instance: Instance, room: int, conversation: str) -> dict[str, Any]:
-        body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation}
-        started: dict[str, Any] = await self.call(instance, "POST", "/recordings/start", json=body)
-        return started
+        return await self.on(instance).start(room, conversation)
 
     async def get(self, instance: Instance, recording: dict[str, Any]) -> dict[str, Any]:
-        info: dict[str, Any] = await self.call(instance, "GET", f"/recordings/{ids(recording)}")
-        return info
+        return await self.on(instance).recording(recording)
 
     async def stop(self, instance: Instance, recording: dict[str, Any]) -> dict[str, Any]:
-        stopped: dict[str, Any] = await self.call(instance, "POST", f"/recordings/{ids(recording)}/stop")
-        return stopped
+        return await self.on(instance).stop(recording)
 
     async def wait(
         self, instance: Instance, recording: dict[str, Any], done: Any, seconds: float, step: float = 0.05
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + seconds
-        while True:
-            info = await self.get(instance, recording)
-            if done(info):
-                return info
-            if time.monotonic() > deadline:
-                raise AssertionError(f"recording {recording['recorderId']} did not get there in {seconds} s: {info}")
-            await asyncio.sleep(step)
-
-
-def ids(recording: dict[str, Any]) -> str:
-    return f"{recording['conversationId']}/{recording['recorderId']}/{recording['instanceId']}"
+        return await eventually(
+            lambda: self.get(instance, recording),
+            done,
+            within=seconds,
+            every=step,
+            what=f"recording {recording['recorderId']} on {instance.name}",
+        )
 
 
 def all_uploaded(info: dict[str, Any]) -> bool:

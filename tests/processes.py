@@ -11,7 +11,7 @@ def composer_parents(composition_id: str) -> list[int]:
     for process in Path("/proc").glob("[0-9]*"):
         try:
             args = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if "recorder.media.composer" in args and composition_id in args:
+            if "recorder.compositions.worker" in args and composition_id in args:
                 parents.append(int((process / "stat").read_text().rsplit(")", 1)[1].split()[1]))
         except (OSError, ValueError, IndexError):
             continue  # ended meanwhile

@@ -9,13 +9,17 @@ import json
 import math
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
+
+if TYPE_CHECKING:
+    from tests.client import ApiClient
+    from tests.janus_host import JanusHost
 
 SAMPLES = 960  # 20 ms at 48 kHz
 
@@ -191,3 +195,18 @@ class Publisher:
 
 def display(user_id: str, stream_type: str = "CAM") -> str:
     return json.dumps({"userId": user_id, "type": stream_type})
+
+
+async def publish_two_seconds(
+    client: ApiClient, janus: JanusHost, room: int | str, http: aiohttp.ClientSession, event: Any
+) -> None:
+    """Two seconds of one publisher's camera and microphone in the recorded room."""
+    assert event["state"] == "ACTIVE", event
+    publisher = Publisher(http, janus.url, room, display("alice", "CAM"))
+    try:
+        await publisher.join()
+        await publisher.publish()
+        await client.wait_tracks(event, "alice", 2)
+        await asyncio.sleep(2)
+    finally:
+        await publisher.leave()

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from api.routes import COMPOSITION_ROUTES, ROUTES
+from tests.client import API, COMPOSITION_API
 from tests.conftest import ALL_ROLES, Client, auth
 from tests.janus_host import JanusHost
 
-API = "/rtc-recorder/api"
-COMPOSITION = "/composition/api"
 _conversations = itertools.count()
 
 
@@ -99,7 +98,7 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     ),
     "info": (lambda w: ("GET", f"/recordings/{w.ids}", {}), False),
     "conversation": (lambda w: ("GET", f"/recordings/{w.c}", {}), False),
-    "composition": (lambda w: ("GET", f"/compositions/{w.c}", {}), False),
+    "latest_recording": (lambda w: ("GET", f"/compositions/{w.c}", {}), False),
     "verify_storage": (lambda w: ("POST", "/storageproviders/app1/verify", {}), False),
     "confirm_storage": (lambda w: ("POST", "/storageproviders/app1/verified", {}), False),
     "get_storage_profile": (lambda w: ("GET", "/storageproviders/app1", {}), False),
@@ -107,19 +106,19 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "delete_storage_profile": (lambda w: ("DELETE", "/storageproviders/app1", {}), False),
     "retry_upload": (lambda w: ("POST", f"/recordings/{w.ids}/upload", {}), False),
     "request_composition": (
-        lambda w: ("POST", f"{COMPOSITION}/request", {"json": {"conversationId": w.c, "type": "audio"}}),
+        lambda w: ("POST", f"{COMPOSITION_API}/request", {"json": {"conversationId": w.c, "type": "audio"}}),
         False,
     ),
-    "query_compositions": (lambda w: ("GET", f"{COMPOSITION}/query/conversation/{w.c}", {}), False),
+    "query_compositions": (lambda w: ("GET", f"{COMPOSITION_API}/query/conversation/{w.c}", {}), False),
     # allowed, it answers 409: the world's composition FAILED (test_compositions fetches a COMPLETED one)
-    "composition_url": (lambda w: ("GET", f"{COMPOSITION}/player/{w.c}/{w.composition}/url/attachment", {}), False),
-    "delete_composition": (lambda w: ("DELETE", f"{COMPOSITION}/{w.c}/{w.composition}/delete", {}), False),
+    "composition_url": (lambda w: ("GET", f"{COMPOSITION_API}/player/{w.c}/{w.composition}/url/attachment", {}), False),
+    "delete_composition": (lambda w: ("DELETE", f"{COMPOSITION_API}/{w.c}/{w.composition}/delete", {}), False),
     # allowed, it answers 409: a FAILED composition is not running (test_compositions cancels a running one)
-    "cancel_composition": (lambda w: ("POST", f"{COMPOSITION}/{w.c}/{w.composition}/cancel", {}), False),
+    "cancel_composition": (lambda w: ("POST", f"{COMPOSITION_API}/{w.c}/{w.composition}/cancel", {}), False),
     "reexecute_composition": (
         lambda w: (
             "POST",
-            f"{COMPOSITION}/reexecute",
+            f"{COMPOSITION_API}/reexecute",
             {"json": {"conversationId": w.c, "compositionId": w.composition}},
         ),
         False,
@@ -129,7 +128,7 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
 RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event"}
 READERS = {"active", "state", "info"}
-SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "composition"}
+SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording"}
 ADMINISTRATION = {
     "storage_info",
     "retry_upload",
@@ -167,7 +166,7 @@ def test_the_roles_are_those_documented() -> None:
 
 async def _call(client: Client, request: Request, headers: dict[str, str]) -> tuple[int, Any]:
     method, path, kw = request
-    url = path if path.startswith(COMPOSITION) else API + path
+    url = path if path.startswith(COMPOSITION_API) else API + path
     async with client.request(method, url, headers=headers, **kw) as resp:
         return resp.status, None if resp.status == 204 else await resp.json()
 
@@ -222,7 +221,7 @@ async def _snapshot(world: World) -> list[Any]:
         f"/recordings/{world.c}",
         f"/recordings/{world.c}/cobrowse",
         "/storageproviders/app1",
-        f"{COMPOSITION}/query/conversation/{world.c}",
+        f"{COMPOSITION_API}/query/conversation/{world.c}",
     ]
     if world.live_conversation:
         paths.append(f"/recordings/{world.live_conversation}/active")

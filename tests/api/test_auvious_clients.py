@@ -14,11 +14,10 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
-from tests.api.test_uploads import publish_two_seconds
+from tests.client import API, ids
 from tests.conftest import Client, auth, make_client, make_settings
 from tests.janus_host import JanusHost, start_janus
-from tests.publisher import Publisher, display
+from tests.publisher import Publisher, display, publish_two_seconds
 
 GUID_ROOMS = [str(uuid.UUID(int=n)) for n in range(1, 5)]
 
@@ -32,7 +31,7 @@ def janus_guids() -> Iterator[JanusHost]:
 
 
 async def test_stop_with_the_ids_in_the_body(client: Client, janus: JanusHost, room: int) -> None:
-    event = await start(client, room, "conv-body-stop")
+    event = await client.start(room, "conv-body-stop")
     assert event["state"] == "ACTIVE"
     body = {"applicationId": "app1", "recorderId": event["recorderId"], "instanceId": event["instanceId"]}
     for wrong in (
@@ -41,17 +40,17 @@ async def test_stop_with_the_ids_in_the_body(client: Client, janus: JanusHost, r
         {**body, "instanceId": "nope"},
         {**body, "conversationId": "another-conversation"},
     ):
-        assert (await _json(client, "POST", f"{API}/recordings/stop", 404, json=wrong))["error"] == "NOT_FOUND"
+        assert (await client.json("POST", f"{API}/recordings/stop", 404, json=wrong))["error"] == "NOT_FOUND"
     for bad in ({k: v for k, v in body.items() if k != "recorderId"}, {**body, "instanceId": 7}, [body]):
-        assert (await _json(client, "POST", f"{API}/recordings/stop", 400, json=bad))["error"] == "INVALID_REQUEST"
-    assert await _json(client, "POST", f"{API}/recordings/stop", 404, json=body, headers=auth("other"))
-    assert (await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE"
+        assert (await client.json("POST", f"{API}/recordings/stop", 400, json=bad))["error"] == "INVALID_REQUEST"
+    assert await client.json("POST", f"{API}/recordings/stop", 404, json=body, headers=auth("other"))
+    assert (await client.json("GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE"
 
-    stopped = await _json(client, "POST", f"{API}/recordings/stop", json=body, headers=auth("AGENT"))
+    stopped = await client.json("POST", f"{API}/recordings/stop", json=body, headers=auth("AGENT"))
     assert stopped == {**event, "state": "STOPPED"}
-    again = await _json(client, "POST", f"{API}/recordings/stop", json={**body, "conversationId": "conv-body-stop"})
+    again = await client.json("POST", f"{API}/recordings/stop", json={**body, "conversationId": "conv-body-stop"})
     assert again == stopped, "stopping a stopped recording answers it as it is"
-    assert await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop") == stopped  # the path form agrees
+    assert await client.json("POST", f"{API}/recordings/{ids(event)}/stop") == stopped  # the path form agrees
 
 
 async def test_conference_ids_that_can_never_be_rooms_are_refused(client: Client) -> None:
@@ -61,11 +60,11 @@ async def test_conference_ids_that_can_never_be_rooms_are_refused(client: Client
     for number, conference_id in enumerate(never):
         conversation = f"conv-never-{number}"
         body = {"applicationId": "app1", "conferenceId": conference_id, "conversationId": conversation}
-        answer = await _json(client, "POST", f"{API}/recordings/start", 400, json=body)
+        answer = await client.json("POST", f"{API}/recordings/start", 400, json=body)
         assert answer["error"] == "INVALID_CONFERENCE_ID" and "conferenceId" in answer["message"], answer
-        assert (await _json(client, "GET", f"{API}/recordings/{conversation}", 404))["error"] == "NOT_FOUND"
-    assert await _json(client, "POST", f"{API}/recordings/start", 400, json={**body, "conferenceId": ""})
-    biggest = await start(client, (1 << 63) - 1, "conv-biggest-room")  # a number Janus can have: it says so
+        assert (await client.json("GET", f"{API}/recordings/{conversation}", 404))["error"] == "NOT_FOUND"
+    assert await client.json("POST", f"{API}/recordings/start", 400, json={**body, "conferenceId": ""})
+    biggest = await client.start((1 << 63) - 1, "conv-biggest-room")  # a number Janus can have: it says so
     assert biggest["state"] == "FAILED" and biggest["error"]["code"] == "ROOM_NOT_FOUND", biggest
 
 
@@ -80,17 +79,17 @@ async def test_a_janus_with_string_room_ids_records_guid_conferences(
     }
     client = await make_client(aiohttp_client, make_settings(tmp_path, janus_guids.url, applications=[app]))
     room = GUID_ROOMS[0]
-    event = await start(client, room, "conv-guid")
+    event = await client.start(room, "conv-guid")
     await publish_two_seconds(client, janus_guids, room, http, event)
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await client.json("GET", f"{API}/recordings/{ids(event)}")
     assert info["conferenceId"] == room
     (stream,) = info["streams"]
     assert sorted(t["type"] for t in stream["tracks"]) == ["AUDIO", "VIDEO"]
-    unknown = await start(client, str(uuid.uuid4()), "conv-guid-unknown")
+    unknown = await client.start(str(uuid.uuid4()), "conv-guid-unknown")
     assert unknown["state"] == "FAILED" and unknown["error"]["code"] == "ROOM_NOT_FOUND", unknown
     body = {"applicationId": "app1", "conferenceId": "null", "conversationId": "conv-guid-null"}
-    assert (await _json(client, "POST", f"{API}/recordings/start", 400, json=body))["error"] == "INVALID_CONFERENCE_ID"
+    assert (await client.json("POST", f"{API}/recordings/start", 400, json=body))["error"] == "INVALID_CONFERENCE_ID"
 
 
 async def test_screen_false_leaves_screen_shares_out(
@@ -98,23 +97,23 @@ async def test_screen_false_leaves_screen_shares_out(
 ) -> None:
     """Two recordings of one room: `screen: false` records the camera only; without `screen` (the same as
     `video`) the screen share too."""
-    without = await start(client, room, "conv-no-screen", screen=False)
-    default = await start(client, room, "conv-screen-default")
+    without = await client.start(room, "conv-no-screen", screen=False)
+    default = await client.start(room, "conv-screen-default")
     camera = Publisher(http, janus.url, room, display("dana", "CAM"))
     screen = Publisher(http, janus.url, room, display("dana", "SCREEN"), audio=False)
     try:
         for publisher in (camera, screen):
             await publisher.join()
             await publisher.publish()
-        await wait_tracks(client, default, "dana", 3)
+        await client.wait_tracks(default, "dana", 3)
         await asyncio.sleep(1)
     finally:
         await camera.leave()
         await screen.leave()
     kinds: dict[str, list[tuple[str, str]]] = {}
     for event in (without, default):
-        await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-        info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+        await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+        info = await client.json("GET", f"{API}/recordings/{ids(event)}")
         kinds[event["conversationId"]] = sorted((s["type"], t["type"]) for s in info["streams"] for t in s["tracks"])
         assert info["screen"] is (event is default)
     assert kinds["conv-no-screen"] == [("CAM", "AUDIO"), ("CAM", "VIDEO")]

@@ -11,11 +11,10 @@ import aiohttp
 import yarl
 
 from recorder.signing import UrlSigner
-from tests.api.test_recording_e2e import _json, check_signed_link, ids, start, wait_for
+from tests.checks import check_signed_link
+from tests.client import API, ids
 from tests.conftest import Client
 from tests.janus_host import JanusHost
-
-API = "/rtc-recorder/api"
 
 
 def chat(event: dict[str, Any], *entries: dict[str, Any]) -> dict[str, Any]:
@@ -33,20 +32,20 @@ def entry(second: int, text: str, user: str = "agent-1", name: str | None = "Age
 async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
     client: Client, janus: JanusHost, room: int, tmp_path: Path
 ) -> None:
-    event = await start(client, room, "conv-chat")
+    event = await client.start(room, "conv-chat")
     assert event["state"] == "ACTIVE"
     add = f"{API}/recordings/chat/transcript/add"
     first = chat(event, entry(5, "second line", "customer-9", None), entry(1, "first line"))
-    assert await _json(client, "POST", add, json=first) == {"added": 2}
-    assert await _json(client, "POST", add, json=first) == {"added": 0}, "a retried request adds nothing"
-    assert "chatTranscript" not in await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    assert await client.json("POST", add, json=first) == {"added": 2}
+    assert await client.json("POST", add, json=first) == {"added": 0}, "a retried request adds nothing"
+    assert "chatTranscript" not in await client.json("GET", f"{API}/recordings/{ids(event)}")
 
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    info = await wait_for(client, f"{API}/recordings/{ids(event)}", lambda info: "chatTranscript" in info)
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await client.wait_for(f"{API}/recordings/{ids(event)}", lambda info: "chatTranscript" in info)
     transcript = info["chatTranscript"]
     assert set(transcript) == {"created", "id", "location"}
-    assert (await _json(client, "GET", f"{API}/recordings/conv-chat"))["chatTranscript"] == transcript
-    assert (await _json(client, "GET", f"{API}/compositions/conv-chat"))["chatTranscript"] == transcript
+    assert (await client.json("GET", f"{API}/recordings/conv-chat"))["chatTranscript"] == transcript
+    assert (await client.json("GET", f"{API}/compositions/conv-chat"))["chatTranscript"] == transcript
     stored = tmp_path / "storage" / transcript["location"]
 
     def lines() -> list[tuple[str, str, str | None]]:
@@ -57,13 +56,13 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
     assert lines() == [("first line", "agent-1", "Agent"), ("second line", "customer-9", None)]
 
     late = chat(event, entry(9, "after the end"), entry(1, "first line"))
-    assert await _json(client, "POST", add, json=late) == {"added": 1}
+    assert await client.json("POST", add, json=late) == {"added": 1}
     for _ in range(200):  # rewritten in the background
         if len(lines()) == 3:
             break
         await asyncio.sleep(0.05)
     assert [text for text, _, _ in lines()] == ["first line", "second line", "after the end"]
-    again = (await _json(client, "GET", f"{API}/recordings/{ids(event)}"))["chatTranscript"]
+    again = (await client.json("GET", f"{API}/recordings/{ids(event)}"))["chatTranscript"]
     assert again == transcript, "the same transcript, rewritten"
 
     good = entry(20, "never stored")
@@ -77,17 +76,17 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
         {**chat(event, good), "recorderId": ""},
     ]
     for body in bad_bodies:
-        answer = await _json(client, "POST", add, status=400, json=body)
+        answer = await client.json("POST", add, status=400, json=body)
         assert answer["error"] == "INVALID_REQUEST" and answer["details"], answer
     unknown = {**chat(event, good), "recorderId": "no-such-recorder"}
-    assert (await _json(client, "POST", add, status=404, json=unknown))["error"] == "NOT_FOUND"
+    assert (await client.json("POST", add, status=404, json=unknown))["error"] == "NOT_FOUND"
     assert len(lines()) == 3, "refused requests changed nothing"
 
 
 async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signed_links(
     client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession
 ) -> None:
-    event = await start(client, room, "conv-cob")
+    event = await client.start(room, "conv-cob")
     send = f"{API}/recordings/cobrowse/event"
 
     def cob(session: str, seq: int, payload: str) -> dict[str, Any]:
@@ -97,11 +96,11 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
         }
 
     answers = [
-        await _json(client, "POST", send, json=cob(s, n, p))
+        await client.json("POST", send, json=cob(s, n, p))
         for s, n, p in [("s1", 3, "c"), ("s1", 1, "a"), ("s2", 1, "x"), ("s1", 2, "b"), ("s1", 2, "b-again")]
     ]
     assert [a["added"] for a in answers] == [True, True, True, True, False]
-    listing = await _json(client, "GET", f"{API}/recordings/conv-cob/cobrowse")
+    listing = await client.json("GET", f"{API}/recordings/conv-cob/cobrowse")
     assert listing["conversationId"] == "conv-cob"
     assert [(s["cobrowseSessionId"], "uploaded" in s) for s in listing["cobrowseSessions"]] == [
         ("s1", False),
@@ -109,11 +108,10 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
     ]
     query = {"conversationId": event["conversationId"], "id": event["recorderId"], "instanceId": event["instanceId"]}
     url_path = f"{API}/recordings/{ids(event)}/cobrowse/s1/url/attachment"
-    await _json(client, "GET", url_path, status=404, params=query)  # stored when the recording stops
+    await client.json("GET", url_path, status=404, params=query)  # stored when the recording stops
 
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    listing = await wait_for(
-        client,
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+    listing = await client.wait_for(
         f"{API}/recordings/conv-cob/cobrowse",
         lambda listing: all("uploaded" in s for s in listing["cobrowseSessions"]),
     )
@@ -122,8 +120,8 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
         assert session["recorderInstanceId"] == event["instanceId"]
     for missing in ("conversationId", "id", "instanceId"):
         params = {k: v for k, v in query.items() if k != missing}
-        await _json(client, "GET", url_path, status=400, params=params)
-    answer = await _json(client, "GET", url_path, params=query, headers={"Referer": "https://app.example"})
+        await client.json("GET", url_path, status=400, params=params)
+    answer = await client.json("GET", url_path, params=query, headers={"Referer": "https://app.example"})
     assert set(answer) == {"url", "validUntil"}
     url = yarl.URL(answer["url"])
     assert set(url.query) == {"Date", "Expires", "Signature"}
@@ -149,7 +147,7 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
             assert resp.status in (403, 404), (name, resp.status)
             assert "events" not in await resp.text()
 
-    assert (await _json(client, "POST", send, json=cob("s1", 4, "d")))["added"] is True
+    assert (await client.json("POST", send, json=cob("s1", 4, "d")))["added"] is True
     for _ in range(200):  # stored again in the background
         if len(await events()) == 4:
             break

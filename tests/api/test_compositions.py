@@ -16,16 +16,14 @@ import yarl
 from pytest_aiohttp import AiohttpClient
 
 from storage_providers.registry import create_provider
-from tests.api.test_recording_e2e import API, _json, ids, start, wait_tracks
-from tests.api.test_uploads import publish_two_seconds
+from tests.client import API, COMPOSITION_API, ids
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
 from tests.processes import composer_parents
-from tests.publisher import Publisher, display
+from tests.publisher import Publisher, display, publish_two_seconds
 from tests.storage_servers import BUCKET, Servers, profile, profile_data
 
-COMPOSITION = "/composition/api"
 CALL_SECONDS = 12.0
 LATE_JOIN = 3.0
 ALICE, BOB = 880.0, 2000.0  # beep frequencies
@@ -42,7 +40,7 @@ async def _token(client: Client) -> dict[str, str]:
 
 
 async def _request(client: Client, headers: dict[str, str], **body: Any) -> Any:
-    return await _json(client, "POST", f"{COMPOSITION}/request", json=body, headers=headers)
+    return await client.json("POST", f"{COMPOSITION_API}/request", json=body, headers=headers)
 
 
 async def _until_done(client: Client, headers: dict[str, str], conversation: str, seconds: float = 90) -> Any:
@@ -50,7 +48,7 @@ async def _until_done(client: Client, headers: dict[str, str], conversation: str
     seen: dict[str, list[str]] = {}
     deadline = time.monotonic() + seconds
     while True:
-        answer = await _json(client, "GET", f"{COMPOSITION}/query/conversation/{conversation}", headers=headers)
+        answer = await client.json("GET", f"{COMPOSITION_API}/query/conversation/{conversation}", headers=headers)
         for c in answer["compositions"]:
             states = seen.setdefault(c["id"], [])
             if not states or states[-1] != c["state"]:
@@ -66,8 +64,8 @@ async def _until_done(client: Client, headers: dict[str, str], conversation: str
 
 async def _fetch(client: Client, http: aiohttp.ClientSession, headers: dict[str, str], c: Any, path: Path) -> None:
     """The player URL, downloaded with a plain GET (no Authorization), and a byte range of it."""
-    url_path = f"{COMPOSITION}/player/{c['conversationId']}/{c['id']}/url/attachment"
-    answer = await _json(client, "GET", url_path, headers={**headers, "Referer": "https://app.example/"})
+    url_path = f"{COMPOSITION_API}/player/{c['conversationId']}/{c['id']}/url/attachment"
+    answer = await client.json("GET", url_path, headers={**headers, "Referer": "https://app.example/"})
     assert set(answer) == {"url", "validUntil"}
     async with http.get(answer["url"]) as resp:
         assert resp.status == 200, await resp.text()
@@ -90,7 +88,7 @@ async def test_a_two_party_call_composed_in_lip_sync_over_http(
     client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
 ) -> None:
     headers = await _token(client)
-    event = await start(client, room, "conv-compose")
+    event = await client.start(room, "conv-compose")
     epoch = math.floor(time.time())
     alice = Publisher(http, janus.url, room, display("alice"))
     bob = Publisher(http, janus.url, room, display("bob"))
@@ -98,15 +96,15 @@ async def test_a_two_party_call_composed_in_lip_sync_over_http(
         await alice.join()
         call_start = time.time()
         await alice.publish(list(_publisher_tracks(Signal(epoch, 0.0, ALICE))))
-        await wait_tracks(client, event, "alice", 2)
+        await client.wait_tracks(event, "alice", 2)
         await asyncio.sleep(max(0.0, call_start + LATE_JOIN - time.time()))
         await bob.join()
         bob_start = time.time()
         await bob.publish(list(_publisher_tracks(Signal(epoch, 0.5, BOB))))
-        await wait_tracks(client, event, "bob", 2)
+        await client.wait_tracks(event, "bob", 2)
         await asyncio.sleep(max(0.0, call_start + CALL_SECONDS - time.time()))
         call_end = time.time()
-        await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+        await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     finally:
         await alice.leave()
         await bob.leave()
@@ -176,13 +174,13 @@ async def test_a_two_party_call_composed_in_lip_sync_over_http(
     # deleting a composition deletes its file
     stored = list((tmp_path / "storage").rglob(f"{video['id']}.mp4"))
     assert len(stored) == 1
-    async with client.delete(f"{COMPOSITION}/conv-compose/{video['id']}/delete", headers=headers) as resp:
+    async with client.delete(f"{COMPOSITION_API}/conv-compose/{video['id']}/delete", headers=headers) as resp:
         assert resp.status == 204
     assert not stored[0].exists()
-    left_over = await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-compose", headers=headers)
+    left_over = await client.json("GET", f"{COMPOSITION_API}/query/conversation/conv-compose", headers=headers)
     assert [c["id"] for c in left_over["compositions"]] == [audio["id"]]
-    url_path = f"{COMPOSITION}/player/conv-compose/{video['id']}/url/attachment"
-    assert (await _json(client, "GET", url_path, 404, headers=headers))["error"] == "NOT_FOUND"
+    url_path = f"{COMPOSITION_API}/player/conv-compose/{video['id']}/url/attachment"
+    assert (await client.json("GET", url_path, 404, headers=headers))["error"] == "NOT_FOUND"
 
 
 @pytest.mark.timeout(180)
@@ -191,9 +189,9 @@ async def test_the_queue_survives_a_restart_and_runs_by_priority(
 ) -> None:
     settings = make_settings(tmp_path, janus.url)
     client = await make_client(aiohttp_client, settings)
-    event = await start(client, room, "conv-queue")
+    event = await client.start(room, "conv-queue")
     await publish_two_seconds(client, janus, room, http, event)
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     requested = []
     for priority in (1, 5, 3):
         body = {"conversationId": "conv-queue", "type": "video", "resolution": "160x120", "priority": priority}
@@ -211,13 +209,13 @@ async def test_the_queue_survives_a_restart_and_runs_by_priority(
 async def test_bad_requests_are_refused_and_change_nothing(
     client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession
 ) -> None:
-    live = await start(client, room, "conv-live")
+    live = await client.start(room, "conv-live")
     assert live["state"] == "ACTIVE"
-    conflict = await _json(
-        client, "POST", f"{COMPOSITION}/request", 409, json={"conversationId": "conv-live", "type": "video"}
+    conflict = await client.json(
+        "POST", f"{COMPOSITION_API}/request", 409, json={"conversationId": "conv-live", "type": "video"}
     )
     assert conflict["error"] == "CONFLICT"
-    await _json(client, "POST", f"{API}/recordings/{ids(live)}/stop")
+    await client.json("POST", f"{API}/recordings/{ids(live)}/stop")
     good = {"conversationId": "conv-live", "type": "video", "resolution": "320x240", "layout": "GRID"}
     bad: list[dict[str, Any]] = [
         {**good, "resolution": "320"},
@@ -235,27 +233,27 @@ async def test_bad_requests_are_refused_and_change_nothing(
         {**good, "conversationId": "a/b"},
     ]
     for body in bad:
-        answer = await _json(client, "POST", f"{COMPOSITION}/request", 400, json=body)
+        answer = await client.json("POST", f"{COMPOSITION_API}/request", 400, json=body)
         assert answer["error"] == "INVALID_REQUEST" and answer["details"], (body, answer)
-    malformed = await _json(
-        client, "POST", f"{COMPOSITION}/request", 400, data=b"{", headers={"Content-Type": "application/json"}
+    malformed = await client.json(
+        "POST", f"{COMPOSITION_API}/request", 400, data=b"{", headers={"Content-Type": "application/json"}
     )
     assert malformed["error"] in {"INVALID_REQUEST", "MALFORMED_JSON"} and malformed["message"]
-    unknown = await _json(client, "POST", f"{COMPOSITION}/request", 404, json={**good, "conversationId": "nope"})
+    unknown = await client.json("POST", f"{COMPOSITION_API}/request", 404, json={**good, "conversationId": "nope"})
     assert unknown["error"] == "NOT_FOUND"
-    await _json(client, "GET", f"{COMPOSITION}/query/conversation/nope", 404)
-    assert (await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-live"))["compositions"] == []
+    await client.json("GET", f"{COMPOSITION_API}/query/conversation/nope", 404)
+    assert (await client.json("GET", f"{COMPOSITION_API}/query/conversation/conv-live"))["compositions"] == []
 
     # a conversation whose recording holds no media: accepted, then FAILED with the reason
     nothing = await _request(client, auth("all"), **good)
     (failed,) = await _until_done(client, auth("all"), "conv-live")
     assert failed["id"] == nothing["id"] and failed["state"] == "FAILED", failed
     assert failed["error"]["code"] == "NO_MEDIA" and failed["error"]["message"]
-    url_path = f"{COMPOSITION}/player/conv-live/{failed['id']}/url/attachment"
-    assert (await _json(client, "GET", url_path, 409))["error"] == "CONFLICT"
+    url_path = f"{COMPOSITION_API}/player/conv-live/{failed['id']}/url/attachment"
+    assert (await client.json("GET", url_path, 409))["error"] == "CONFLICT"
     # another organization sees none of it
-    await _json(client, "GET", f"{COMPOSITION}/query/conversation/conv-live", 404, headers=auth("other"))
-    await _json(client, "DELETE", f"{COMPOSITION}/conv-live/{failed['id']}/delete", 404, headers=auth("other"))
+    await client.json("GET", f"{COMPOSITION_API}/query/conversation/conv-live", 404, headers=auth("other"))
+    await client.json("DELETE", f"{COMPOSITION_API}/conv-live/{failed['id']}/delete", 404, headers=auth("other"))
 
 
 @pytest.mark.timeout(180)
@@ -270,16 +268,16 @@ async def test_a_composition_is_stored_in_object_storage_and_deleted_from_it(
     s3 = servers.targets["s3rver"]
     app = {"id": "app1", "organization_id": "org1", "janus": {"url": janus.url}, "storage": profile_data("s3rver", s3)}
     client = await make_client(aiohttp_client, make_settings(tmp_path, janus.url, applications=[app]))
-    event = await start(client, room, "conv-s3")
+    event = await client.start(room, "conv-s3")
     await publish_two_seconds(client, janus, room, http, event)
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     composition = await _request(client, auth("all"), conversationId="conv-s3", type="audio")
     (done,) = await _until_done(client, auth("all"), "conv-s3")
     assert done["state"] == "COMPLETED", done
 
-    url_path = f"{COMPOSITION}/player/conv-s3/{composition['id']}/url/attachment"
+    url_path = f"{COMPOSITION_API}/player/conv-s3/{composition['id']}/url/attachment"
     deadline = time.monotonic() + 30
-    while "X-Amz-Signature" not in (url := (await _json(client, "GET", url_path))["url"]):
+    while "X-Amz-Signature" not in (url := (await client.json("GET", url_path))["url"]):
         assert time.monotonic() < deadline, f"not uploaded: {url}"  # until then, the service's own link
         await asyncio.sleep(0.1)
     link = yarl.URL(url)
@@ -296,7 +294,7 @@ async def test_a_composition_is_stored_in_object_storage_and_deleted_from_it(
     provider = create_provider(profile("s3rver", s3))
     try:
         assert (await provider.stat(key)) is not None
-        async with client.delete(f"{COMPOSITION}/conv-s3/{composition['id']}/delete") as resp:
+        async with client.delete(f"{COMPOSITION_API}/conv-s3/{composition['id']}/delete") as resp:
             assert resp.status == 204
         assert (await provider.stat(key)) is None, "the stored object is deleted with its composition"
     finally:
@@ -309,9 +307,9 @@ async def test_named_sizes_cancel_and_run_again(
 ) -> None:
     """Auvious's newer request form (QVGA, LOW) from an AGENT and a SERVICE client; a running composition is
     cancelled (its worker ends, nothing is stored), then run again to the end."""
-    event = await start(client, room, "conv-cancel")
+    event = await client.start(room, "conv-cancel")
     await publish_two_seconds(client, janus, room, http, event)
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     named = await _request(client, auth("AGENT"), conversationId="conv-cancel", type="VIDEO", resolution="QVGA")
     assert named["conversationId"] == "conv-cancel" and named["id"]
     assert (named["resolution"], named["priority"]) == ("320x240", 1)
@@ -320,27 +318,27 @@ async def test_named_sizes_cancel_and_run_again(
     # 4K at 1 thread: slow enough to be caught while it runs
     big = await _request(client, auth("SERVICE"), conversationId="conv-cancel", type="video", resolution="uhd")
     assert (big["resolution"], big["priority"]) == ("3840x2160", 1)
-    query = f"{COMPOSITION}/query/conversation/conv-cancel"
+    query = f"{COMPOSITION_API}/query/conversation/conv-cancel"
     deadline = time.monotonic() + 60
     while not composer_parents(big["id"]):
         assert time.monotonic() < deadline, "the 4K composition's worker never started"
         await asyncio.sleep(0.05)
-    cancelled = await _json(client, "POST", f"{COMPOSITION}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
+    cancelled = await client.json("POST", f"{COMPOSITION_API}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
     assert cancelled["id"] == big["id"] and cancelled["state"] == "CANCELLED", cancelled
     assert composer_parents(big["id"]) == [], "the worker process is ended"
     await asyncio.sleep(1)  # a worker that was not stopped would report progress or finish meanwhile
-    listed = {c["id"]: c for c in (await _json(client, "GET", query))["compositions"]}
+    listed = {c["id"]: c for c in (await client.json("GET", query))["compositions"]}
     assert listed[big["id"]]["state"] == "CANCELLED" and listed[big["id"]]["size"] is None
     assert list((tmp_path / "storage").rglob(f"{big['id']}*")) == [], "nothing of it is stored"
     assert list((tmp_path / "data").rglob(f"*{big['id']}*")) == [], "nothing of it is left on the spool"
-    again = await _json(client, "POST", f"{COMPOSITION}/conv-cancel/{big['id']}/cancel")
+    again = await client.json("POST", f"{COMPOSITION_API}/conv-cancel/{big['id']}/cancel")
     assert again["state"] == "CANCELLED"
-    url_path = f"{COMPOSITION}/player/conv-cancel/{big['id']}/url/attachment"
-    assert (await _json(client, "GET", url_path, 409))["error"] == "CONFLICT"
+    url_path = f"{COMPOSITION_API}/player/conv-cancel/{big['id']}/url/attachment"
+    assert (await client.json("GET", url_path, 409))["error"] == "CONFLICT"
 
     # run again: the same composition, queued, then to the end (at a smaller size it cannot change)
     body = {"conversationId": "conv-cancel", "compositionId": big["id"]}
-    requeued = await _json(client, "POST", f"{COMPOSITION}/reexecute", json=body, headers=auth("AGENT"))
+    requeued = await client.json("POST", f"{COMPOSITION_API}/reexecute", json=body, headers=auth("AGENT"))
     assert requeued["id"] == big["id"] and requeued["state"] in STATES and requeued["error"] is None, requeued
     done = {c["id"]: c for c in await _until_done(client, auth("all"), "conv-cancel", seconds=150)}
     assert done[big["id"]]["state"] == "COMPLETED", done[big["id"]]
@@ -350,11 +348,11 @@ async def test_named_sizes_cancel_and_run_again(
 
     # what cannot be: cancelling a COMPLETED one, running a COMPLETED one again, unknown or another's ids
     for path, kw in (
-        (f"{COMPOSITION}/conv-cancel/{big['id']}/cancel", {}),
-        (f"{COMPOSITION}/reexecute", {"json": body}),
+        (f"{COMPOSITION_API}/conv-cancel/{big['id']}/cancel", {}),
+        (f"{COMPOSITION_API}/reexecute", {"json": body}),
     ):
-        assert (await _json(client, "POST", path, 409, **kw))["error"] == "CONFLICT"
-    await _json(client, "POST", f"{COMPOSITION}/conv-cancel/nope/cancel", 404)
-    await _json(client, "POST", f"{COMPOSITION}/reexecute", 404, json={**body, "compositionId": "nope"})
-    await _json(client, "POST", f"{COMPOSITION}/reexecute", 404, json=body, headers=auth("other"))
-    await _json(client, "POST", f"{COMPOSITION}/reexecute", 400, json={"conversationId": "conv-cancel"})
+        assert (await client.json("POST", path, 409, **kw))["error"] == "CONFLICT"
+    await client.json("POST", f"{COMPOSITION_API}/conv-cancel/nope/cancel", 404)
+    await client.json("POST", f"{COMPOSITION_API}/reexecute", 404, json={**body, "compositionId": "nope"})
+    await client.json("POST", f"{COMPOSITION_API}/reexecute", 404, json=body, headers=auth("other"))
+    await client.json("POST", f"{COMPOSITION_API}/reexecute", 400, json={"conversationId": "conv-cancel"})

@@ -7,10 +7,11 @@ from typing import Any
 
 import yaml
 
-from api.routes import COMPOSITION_ROUTES, ROUTES, TOKEN_PATH
+from api.paths import TOKEN_PATH
+from api.routes import COMPOSITION_ROUTES, ROUTES
+from tests.client import API
 from tests.conftest import Client
 
-API = "/rtc-recorder/api"
 SPEC = Path(__file__).resolve().parents[2] / "api" / "openapi.yaml"
 
 

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.api.test_recording_e2e import API, _json, ids, start, uploaded, wait_for, wait_tracks
+from tests.client import API, ids, uploaded
 from tests.conftest import ROOMS, Client, make_client, make_settings
 from tests.janus_host import JanusHost, start_janus
 from tests.loss import CODECS, epoch, inspect, record_with_loss
@@ -28,7 +28,7 @@ async def test_five_percent_loss_leaves_only_whole_frames_and_video_comes_back(
     client: Client, janus: JanusHost, room: int, tmp_path: Path
 ) -> None:
     async def api(method: str, path: str, **kw: Any) -> Any:
-        return await _json(client, method, API + path, **kw)
+        return await client.json(method, API + path, **kw)
 
     reports = await record_with_loss(api, tmp_path / "storage", janus, room, "conv-loss", 0.05)
     assert sorted((r.user, r.kind) for r in reports) == [
@@ -77,7 +77,7 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
     filler = small_spool / "filler"
     with filler.open("wb") as out:  # leave about 1.5 MB: a few seconds of a call
         os.posix_fallocate(out.fileno(), 0, shutil.disk_usage(small_spool).free - (3 << 19))
-    event = await start(client, room, "conv-full")
+    event = await client.start(room, "conv-full")
     async with aiohttp.ClientSession() as http:
         publishers = [
             Publisher(http, janus.url, room, display(user), video_codec=codec) for user, codec in CODECS.items()
@@ -87,16 +87,16 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
                 await publisher.join()
                 await publisher.publish(noise=True)
             deadline = time.monotonic() + 60
-            while (state := await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
+            while (state := await client.json("GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
                 assert time.monotonic() < deadline, "the recording did not notice the full disk"
                 await asyncio.sleep(0.2)
         finally:
             for publisher in publishers:
                 await publisher.leave()
     assert state["state"] == "ABORTED" and state["error"]["code"] == "SPOOL_FULL", state
-    stopped = await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    stopped = await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     assert stopped["state"] == "ABORTED", "a stop answers the final state"
-    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
+    info = await client.wait_for(f"{API}/recordings/{ids(event)}", uploaded)
     tracks = [t for s in info["streams"] for t in s["tracks"]]
     assert len(tracks) == 4, info
     for track in tracks:  # stored, and every frame written before the disk filled decodes
@@ -105,9 +105,9 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
         assert len(times) > 10 and errors == 0, (track, len(times), errors)
     assert sorted(p.name for p in small_spool.rglob("*") if p.is_file()) == ["filler"], "the spool is freed"
     filler.unlink()
-    again = await start(client, room, "conv-after-full")  # room again: new recordings start
+    again = await client.start(room, "conv-after-full")  # room again: new recordings start
     assert again["state"] == "ACTIVE", again
-    await _json(client, "POST", f"{API}/recordings/{ids(again)}/stop")
+    await client.json("POST", f"{API}/recordings/{ids(again)}/stop")
     assert (small_spool / ".reserve").exists(), "the reserve is made again once there is room"
 
 
@@ -130,9 +130,9 @@ async def _recorded(
     client: Client, http: aiohttp.ClientSession, janus: JanusHost, room: int, user: str
 ) -> tuple[dict[str, Any], Publisher]:
     """A recording of `room` with `user` publishing, a second into its tracks."""
-    event = await start(client, room, f"conv-{user}")
+    event = await client.start(room, f"conv-{user}")
     publisher = await _publish(http, janus, room, user)
-    await wait_tracks(client, event, user, 2)
+    await client.wait_tracks(event, user, 2)
     await asyncio.sleep(1)
     return event, publisher
 
@@ -148,18 +148,18 @@ async def test_a_restarted_janus_is_joined_again_and_its_publishers_recorded(
         janus.halt()  # as systemd restarts it: stopped, started again at once
         janus.resume()
         await first.leave_lost()
-        state = await _json(client, "GET", f"{API}/recordings/{ids(event)}/state")
+        state = await client.json("GET", f"{API}/recordings/{ids(event)}/state")
         assert state["state"] == "ACTIVE", state
         second = await _publish(http, janus, room, "rita")  # the publisher comes back
         try:
-            await wait_tracks(client, event, "rita", 4, within=20)
+            await client.wait_tracks(event, "rita", 4, within=20)
             await asyncio.sleep(1)
         finally:
             await second.leave()
     sessions_lost = janus.log.count("Couldn't find any session")
     assert sessions_lost < 20, f"{sessions_lost} requests to a session that is gone: no back-off"
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await client.wait_for(f"{API}/recordings/{ids(event)}", uploaded)
     (stream,) = info["streams"]  # the same stream, a new segment
     assert sorted(t["type"] for t in stream["tracks"]) == ["AUDIO", "AUDIO", "VIDEO", "VIDEO"]
     for track in stream["tracks"]:
@@ -183,7 +183,7 @@ async def test_a_janus_that_stays_down_ends_the_recording_after_the_window(
         try:
             down = time.monotonic()
             deadline = down + 20
-            while (state := await _json(client, "GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
+            while (state := await client.json("GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
                 assert time.monotonic() < deadline, "the recording never ended"
                 await asyncio.sleep(0.2)
             ended = time.monotonic() - down
@@ -192,5 +192,5 @@ async def test_a_janus_that_stays_down_ends_the_recording_after_the_window(
             await publisher.leave_lost()
     assert state["state"] == "ABORTED" and state["error"]["code"] == "CONFERENCE_ENDED", state
     assert 3 <= ended <= 10, f"ended {ended:.1f} s after Janus went down (window 3 s, detection up to ~2 s)"
-    info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded)
+    info = await client.wait_for(f"{API}/recordings/{ids(event)}", uploaded)
     assert len([t for s in info["streams"] for t in s["tracks"]]) == 2, "what was recorded is kept"

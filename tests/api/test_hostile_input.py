@@ -10,10 +10,10 @@ import jwt
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.api.test_recording_e2e import API, _json, ids, start
-from tests.api.test_uploads import publish_two_seconds
+from tests.client import API, ids
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, make_client, make_settings
 from tests.janus_host import JanusHost
+from tests.publisher import publish_two_seconds
 
 TOKEN_KEY = "test-token-signing-key-0123456789abcdef"  # make_settings'
 
@@ -21,17 +21,17 @@ TOKEN_KEY = "test-token-signing-key-0123456789abcdef"  # make_settings'
 async def test_digits_that_are_not_ascii_and_dot_ids_are_refused(client: Client) -> None:
     for number, conference in enumerate(["①", "²", "٤٢٠١", "1\u200b"]):
         body = {"applicationId": "app1", "conferenceId": conference, "conversationId": f"conv-digits-{number}"}
-        answer = await _json(client, "POST", f"{API}/recordings/start", 400, json=body)
+        answer = await client.json("POST", f"{API}/recordings/start", 400, json=body)
         assert answer["error"] == "INVALID_CONFERENCE_ID", answer
-        await _json(client, "GET", f"{API}/recordings/conv-digits-{number}", 404)
+        await client.json("GET", f"{API}/recordings/conv-digits-{number}", 404)
     for conversation in (".", "..", " ", "\u3000"):
         body = {"applicationId": "app1", "conferenceId": "1001", "conversationId": conversation}
-        answer = await _json(client, "POST", f"{API}/recordings/start", 400, json=body)
+        answer = await client.json("POST", f"{API}/recordings/start", 400, json=body)
         assert answer["error"] == "INVALID_REQUEST" and answer["details"], answer
 
 
 async def test_a_chat_time_before_year_one_in_utc_is_a_400(client: Client) -> None:
-    event = await start(client, 999999, "conv-chat-time")  # FAILED (no such room), but it exists
+    event = await client.start(999999, "conv-chat-time")  # FAILED (no such room), but it exists
     entry = {"timeStamp": "0001-01-01T00:00:00+14:00", "transcript": "hi", "userId": "u1"}
     body = {
         "conversationId": event["conversationId"],
@@ -39,17 +39,17 @@ async def test_a_chat_time_before_year_one_in_utc_is_a_400(client: Client) -> No
         "instanceId": event["instanceId"],
         "chatTranscriptList": [entry],
     }
-    answer = await _json(client, "POST", f"{API}/recordings/chat/transcript/add", 400, json=body)
+    answer = await client.json("POST", f"{API}/recordings/chat/transcript/add", 400, json=body)
     assert answer["error"] == "INVALID_REQUEST" and "UTC" in str(answer["details"]), answer
 
 
 async def test_head_on_a_signed_track_link_answers_like_get_without_the_body(
     client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession
 ) -> None:
-    event = await start(client, room, "conv-head")
+    event = await client.start(room, "conv-head")
     await publish_two_seconds(client, janus, room, http, event)
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
-    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+    info = await client.json("GET", f"{API}/recordings/{ids(event)}")
     url = info["streams"][0]["tracks"][0]["url"]
     async with http.get(url) as resp:
         assert resp.status == 200
@@ -98,17 +98,17 @@ async def test_no_failed_start_leaves_a_live_recording(
 
     for conversation, target, replacement, status in (
         ("conv-broken-join", "recorder.conference.janus.JanusConference.join", broken_join, 200),
-        ("conv-broken-session", "recorder.service.RecordingSession.__init__", broken_session, 500),
+        ("conv-broken-session", "recorder.recordings.service.RecordingSession.__init__", broken_session, 500),
     ):
         with monkeypatch.context() as patch:
             patch.setattr(target, replacement)
             body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation}
-            answer = await _json(client, "POST", f"{API}/recordings/start", status, json=body)
+            answer = await client.json("POST", f"{API}/recordings/start", status, json=body)
         if status == 200:
             assert answer["state"] == "FAILED" and answer["error"]["code"] == "CONFERENCE_ERROR", answer
-        await _json(client, "GET", f"{API}/recordings/{conversation}/active", 404)
-        (failed,) = (await _json(client, "GET", f"{API}/recordings/{conversation}"))["recordings"]
+        await client.json("GET", f"{API}/recordings/{conversation}/active", 404)
+        (failed,) = (await client.json("GET", f"{API}/recordings/{conversation}"))["recordings"]
         assert failed["stopped"], failed
-        again = await start(client, room, conversation)
+        again = await client.start(room, conversation)
         assert again["state"] == "ACTIVE" and again["recorderId"] != failed["recorderId"]
-        await _json(client, "POST", f"{API}/recordings/{ids(again)}/stop")
+        await client.json("POST", f"{API}/recordings/{ids(again)}/stop")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEYS, _api_keys
+from tests.conftest import KEYS, api_keys
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pat
         **os.environ,
         "RECORDER_PORT": str(port),
         "RECORDER_DATA_DIR": str(data),
-        "RECORDER_API_KEYS": json.dumps(_api_keys()),
+        "RECORDER_API_KEYS": json.dumps(api_keys()),
         "RECORDER_REQUEST_HEADER_TIMEOUT_SECONDS": "1",
         "RECORDER_REQUEST_BODY_TIMEOUT_SECONDS": "1",
     }

@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.routes import COMPOSITION_ROUTES
-from tests.conftest import KEYS, _api_keys
+from tests.conftest import KEYS, api_keys
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RECORDER_DATA_DIR": str(data),
         "RECORDER_LOG_LEVEL": "WARNING",
         "RECORDER_CONFERENCE_REQUEST_TIMEOUT_SECONDS": "2",
-        "RECORDER_API_KEYS": json.dumps(_api_keys()),
+        "RECORDER_API_KEYS": json.dumps(api_keys()),
         "RECORDER_APPLICATIONS": json.dumps(
             [
                 {

@@ -7,16 +7,15 @@ from pathlib import Path
 from pytest_aiohttp import AiohttpClient
 
 from storage_providers.settings import LocalStorageSettings
-from tests.api.test_recording_e2e import _json, ids, start
+from tests.client import API, ids
 from tests.conftest import Client, make_client, make_settings
 
-API = "/rtc-recorder/api"
 TESTS = ["bucketTestResult", "deleteTestResult", "modifyTestResult", "readTestResult", "writeTestResult"]
 PROBE = {"passed", "message", "bytesTransferred", "durationMillis", "throughputMbps"}
 
 
 async def test_verify_passes_and_leaves_nothing_behind(client: Client, tmp_path: Path) -> None:
-    answer = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
+    answer = await client.json("POST", f"{API}/storageproviders/app1/verify")
     assert sorted(answer) == sorted([*TESTS, "throughputTestResult"])
     assert all(answer[t]["passed"] and answer[t]["message"] for t in TESTS), answer
     probe = answer["throughputTestResult"]
@@ -25,8 +24,8 @@ async def test_verify_passes_and_leaves_nothing_behind(client: Client, tmp_path:
     assert list((tmp_path / "storage").iterdir()) == []  # neither the test object nor the probe's
     async with client.post(f"{API}/storageproviders/app1/verified") as resp:
         assert resp.status == 204
-    event = await start(client, 999999, "conv-storage-info")  # FAILED: no such room, but it exists
-    info = await _json(client, "GET", f"{API}/recordings/{ids(event)}/storage/info")
+    event = await client.start(999999, "conv-storage-info")  # FAILED: no such room, but it exists
+    info = await client.json("GET", f"{API}/recordings/{ids(event)}/storage/info")
     assert info == {"applicationId": "app1", "provider": "LOCAL_STORAGE", "url": (tmp_path / "storage").as_uri()}
 
 
@@ -38,7 +37,7 @@ async def test_verify_says_which_test_failed(aiohttp_client: AiohttpClient, tmp_
     assert isinstance(storage, LocalStorageSettings)
     storage.path = blocker / "storage"
     client = await make_client(aiohttp_client, settings)
-    answer = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
+    answer = await client.json("POST", f"{API}/storageproviders/app1/verify")
     assert answer["bucketTestResult"]["passed"] is False
     assert "a-file" in answer["bucketTestResult"]["message"], answer
     for later in ("writeTestResult", "readTestResult", "modifyTestResult", "deleteTestResult"):

@@ -13,10 +13,10 @@ import jwt
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.client import API
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, Client, make_client, make_settings
 
 TOKEN = "/security/oauth/token"
-API = "/rtc-recorder/api"
 CREDENTIALS = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
 
 

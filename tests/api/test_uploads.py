@@ -14,13 +14,12 @@ import yarl
 from pytest_aiohttp import AiohttpClient
 
 from storage_providers.registry import create_provider
-from tests.api.test_recording_e2e import _json, ids, start, uploaded, wait_for, wait_tracks
-from tests.conftest import Client, make_client, make_settings
+from tests.client import API, ids, uploaded
+from tests.conftest import make_client, make_settings
 from tests.janus_host import JanusHost
-from tests.publisher import Publisher, display
+from tests.publisher import publish_two_seconds
 from tests.storage_servers import Servers, profile, profile_data, start_s3rver
 
-API = "/rtc-recorder/api"
 OUTAGE_SECONDS = 60
 FAST_RETRIES: dict[str, Any] = {
     "upload_backoff_seconds": 0.5,
@@ -34,21 +33,6 @@ def _settings(tmp_path: Path, janus_url: str, storage: dict[str, Any], **overrid
     return make_settings(tmp_path, janus_url, applications=[app], **{**FAST_RETRIES, **overrides})
 
 
-async def publish_two_seconds(
-    client: Client, janus: JanusHost, room: int | str, http: aiohttp.ClientSession, event: Any
-) -> None:
-    """Two seconds of one publisher's camera and microphone in the recorded room."""
-    assert event["state"] == "ACTIVE", event
-    publisher = Publisher(http, janus.url, room, display("alice", "CAM"))
-    try:
-        await publisher.join()
-        await publisher.publish()
-        await wait_tracks(client, event, "alice", 2)
-        await asyncio.sleep(2)
-    finally:
-        await publisher.leave()
-
-
 def _tracks(info: Any) -> list[Any]:
     return [t for s in info["streams"] for t in s["tracks"]]
 
@@ -60,19 +44,19 @@ async def test_an_outage_of_the_storage_loses_nothing(
     s3 = start_s3rver(tmp_path)
     try:
         client = await make_client(aiohttp_client, _settings(tmp_path, janus.url, profile_data("s3rver", s3)))
-        event = await start(client, room, "conv-outage")
-        await _json(client, "POST", f"{API}/recordings/chat/transcript/add", json={
+        event = await client.start(room, "conv-outage")
+        await client.json("POST", f"{API}/recordings/chat/transcript/add", json={
             "conversationId": event["conversationId"], "recorderId": event["recorderId"],
             "instanceId": event["instanceId"],
             "chatTranscriptList": [{"timeStamp": "2026-11-21T10:00:00Z", "transcript": "hi", "userId": "u1"}],
         })  # fmt: skip
         await publish_two_seconds(client, janus, room, http, event)
         s3.stop()  # the storage goes away while the recording is stopped and its files are uploaded
-        await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+        await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
 
         kept: dict[str, bytes] = {}
         for _ in range(OUTAGE_SECONDS):
-            info = await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+            info = await client.json("GET", f"{API}/recordings/{ids(event)}")
             for track in _tracks(info):
                 storage = track["storage"]
                 assert "deleted" not in storage["localStorage"], "a local file was deleted before it was stored"
@@ -85,8 +69,8 @@ async def test_an_outage_of_the_storage_loses_nothing(
         assert len(kept) == 2
 
         s3.start()
-        info = await wait_for(client, f"{API}/recordings/{ids(event)}", uploaded, seconds=30)
-        info = await wait_for(client, f"{API}/recordings/{ids(event)}", lambda i: "chatTranscript" in i)
+        info = await client.wait_for(f"{API}/recordings/{ids(event)}", uploaded, seconds=30)
+        info = await client.wait_for(f"{API}/recordings/{ids(event)}", lambda i: "chatTranscript" in i)
         for track in _tracks(info):
             storage = track["storage"]
             assert "error" not in storage["objectStorage"] and storage["localStorage"]["deleted"]
@@ -114,16 +98,16 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
     bad = profile_data("s3rver", s3, credentials={"accessKeyId": "NOT-KNOWN", "secretAccessKey": "x"})
     client = await make_client(aiohttp_client, _settings(tmp_path, janus.url, bad))
 
-    verify = await _json(client, "POST", f"{API}/storageproviders/app1/verify")
+    verify = await client.json("POST", f"{API}/storageproviders/app1/verify")
     assert verify["bucketTestResult"]["passed"] is False
     assert "access key id is not known" in verify["bucketTestResult"]["message"], verify
     assert verify["writeTestResult"]["message"].startswith("not run")
 
-    event = await start(client, room, "conv-refused")
+    event = await client.start(room, "conv-refused")
     await publish_two_seconds(client, janus, room, http, event)
-    await _json(client, "POST", f"{API}/recordings/{ids(event)}/stop")
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     path = f"{API}/recordings/{ids(event)}"
-    info = await wait_for(client, path, uploaded)
+    info = await client.wait_for(path, uploaded)
     for track in _tracks(info):
         error = track["storage"]["objectStorage"]["error"]
         assert error["code"] == "STORAGE_DESTINATION_REFUSED" and "InvalidAccessKeyId" in error["message"]
@@ -133,22 +117,22 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
             assert answer.status == 200 and len(await answer.read()) > 1000
 
     # the retry extension queues the failed uploads again; still refused
-    assert await _json(client, "POST", f"{path}/upload", status=202) == {"queued": 2}
-    info = await wait_for(
-        client, path, lambda i: uploaded(i) and all("objectStorage" in t["storage"] for t in _tracks(i))
+    assert await client.json("POST", f"{path}/upload", status=202) == {"queued": 2}
+    info = await client.wait_for(
+        path, lambda i: uploaded(i) and all("objectStorage" in t["storage"] for t in _tracks(i))
     )
     assert all(t["storage"]["objectStorage"]["error"] for t in _tracks(info))
 
     # the administrator fixes the profile: the failed uploads go up with it
-    await _json(client, "PUT", f"{API}/storageproviders/app1", json=profile_data("s3rver", s3))
-    info = await wait_for(
-        client, path, lambda i: all(t["storage"].get("objectStorage", {}).get("uploaded") for t in _tracks(i))
+    await client.json("PUT", f"{API}/storageproviders/app1", json=profile_data("s3rver", s3))
+    info = await client.wait_for(
+        path, lambda i: all(t["storage"].get("objectStorage", {}).get("uploaded") for t in _tracks(i))
     )
     for track in _tracks(info):
         assert "error" not in track["storage"]["objectStorage"]
         async with http.get(track["url"]) as answer:
             assert answer.status == 200 and len(await answer.read()) == int(track["storage"]["objectStorage"]["size"])
-    assert await _json(client, "POST", f"{path}/upload", status=202) == {"queued": 0}
+    assert await client.json("POST", f"{path}/upload", status=202) == {"queued": 0}
 
 
 async def test_a_restart_resumes_unfinished_uploads(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
@@ -159,22 +143,22 @@ async def test_a_restart_resumes_unfinished_uploads(aiohttp_client: AiohttpClien
         settings = _settings(tmp_path, "http://127.0.0.1:9/janus", profile_data("s3rver", s3))
         s3.stop()
         client = await make_client(aiohttp_client, settings)
-        event = await start(client, 1, "conv-restart")
+        event = await client.start(1, "conv-restart")
         assert event["state"] == "FAILED"
-        await _json(client, "POST", f"{API}/recordings/chat/transcript/add", json={
+        await client.json("POST", f"{API}/recordings/chat/transcript/add", json={
             "conversationId": event["conversationId"], "recorderId": event["recorderId"],
             "instanceId": event["instanceId"],
             "chatTranscriptList": [{"timeStamp": "2026-11-21T10:00:00Z", "transcript": "kept", "userId": "u1"}],
         })  # fmt: skip
         await asyncio.sleep(1)
-        assert "chatTranscript" not in await _json(client, "GET", f"{API}/recordings/{ids(event)}")
+        assert "chatTranscript" not in await client.json("GET", f"{API}/recordings/{ids(event)}")
         await client.close()
         spooled = list((tmp_path / "data" / "spool" / "artifacts").iterdir())
         assert len(spooled) == 1, "the transcript waits on local disk"
 
         s3.start()
         client = await make_client(aiohttp_client, settings)
-        info = await wait_for(client, f"{API}/recordings/{ids(event)}", lambda i: "chatTranscript" in i)
+        info = await client.wait_for(f"{API}/recordings/{ids(event)}", lambda i: "chatTranscript" in i)
         location = info["chatTranscript"]["location"]
         assert location == f"org1/conv-restart/{event['recorderId']}/chat/transcript.json"
         async with create_provider(profile("s3rver", s3)) as storage:
@@ -198,10 +182,10 @@ async def test_a_nearly_full_spool_refuses_new_recordings(aiohttp_client: Aiohtt
         assert answer.headers["Retry-After"] == "60"
         error = await answer.json()
     assert error["error"] == "SPOOL_FULL" and "nearly full" in error["message"]
-    await _json(client, "GET", f"{API}/recordings/conv-full", status=404)  # nothing was started
+    await client.json("GET", f"{API}/recordings/conv-full", status=404)  # nothing was started
 
     (spool / "left-over.webm").unlink()  # uploads freed space
-    assert (await start(client, 1, "conv-full"))["state"] == "FAILED"  # taken (its room does not exist)
+    assert (await client.start(1, "conv-full"))["state"] == "FAILED"  # taken (its room does not exist)
 
 
 async def test_storage_profiles_through_the_admin_api(
@@ -210,12 +194,12 @@ async def test_storage_profiles_through_the_admin_api(
     settings = make_settings(tmp_path, "http://127.0.0.1:9/janus")
     client = await make_client(aiohttp_client, settings)
     path = f"{API}/storageproviders/app1"
-    configured = await _json(client, "GET", path)
+    configured = await client.json("GET", path)
     assert configured["source"] == "CONFIGURATION" and configured["provider"] == "LOCAL_STORAGE"
 
     azure = profile_data("azurite", servers.targets["azurite"])
     secret = azure["credentials"]["accountKey"]
-    kept = await _json(client, "PUT", path, json=azure)
+    kept = await client.json("PUT", path, json=azure)
     assert kept == {
         "applicationId": "app1",
         "source": "API",
@@ -228,15 +212,15 @@ async def test_storage_profiles_through_the_admin_api(
         "singlePutBytes": 8 << 20,
         "hasCredentials": True,
     }
-    assert await _json(client, "GET", path) == kept
-    verify = await _json(client, "POST", f"{path}/verify")
+    assert await client.json("GET", path) == kept
+    verify = await client.json("POST", f"{path}/verify")
     assert all(verify[t]["passed"] for t in verify), verify
 
     # write-only: a change without credentials keeps them
-    moved = await _json(client, "PUT", path, json={k: v for k, v in azure.items() if k != "credentials"} | {
+    moved = await client.json("PUT", path, json={k: v for k, v in azure.items() if k != "credentials"} | {
         "keyTemplate": "rec/{conversationId}/{recorderId}/{trackId}.{ext}"})  # fmt: skip
     assert moved["keyTemplate"].startswith("rec/") and moved["hasCredentials"] is True
-    assert all(v["passed"] for v in (await _json(client, "POST", f"{path}/verify")).values())
+    assert all(v["passed"] for v in (await client.json("POST", f"{path}/verify")).values())
 
     for bad in (
         {"provider": "LOCAL_STORAGE", "path": "/etc"},
@@ -246,10 +230,10 @@ async def test_storage_profiles_through_the_admin_api(
         {"provider": "SFTP_STORAGE", "host": "h", "username": "u", "hostKey": "k", "credentials": {}},
         {"provider": "FTP"},
     ):
-        answer = await _json(client, "PUT", path, status=400, json=bad)
+        answer = await client.json("PUT", path, status=400, json=bad)
         assert answer["error"] in ("INVALID_REQUEST", "BAD_REQUEST"), answer
         assert secret not in str(answer)
-    assert (await _json(client, "GET", path))["keyTemplate"].startswith("rec/"), "refused bodies changed nothing"
+    assert (await client.json("GET", path))["keyTemplate"].startswith("rec/"), "refused bodies changed nothing"
 
     # encrypted at rest, never logged, and read back after a restart
     await client.close()
@@ -258,13 +242,13 @@ async def test_storage_profiles_through_the_admin_api(
     assert secret.encode() not in database + (wal.read_bytes() if wal.exists() else b"")
     assert secret not in caplog.text
     client = await make_client(aiohttp_client, settings)
-    assert (await _json(client, "GET", path))["source"] == "API"
-    assert all(v["passed"] for v in (await _json(client, "POST", f"{path}/verify")).values())
+    assert (await client.json("GET", path))["source"] == "API"
+    assert all(v["passed"] for v in (await client.json("POST", f"{path}/verify")).values())
 
     async with client.delete(path) as answer:
         assert answer.status == 204
-    assert (await _json(client, "GET", path))["source"] == "CONFIGURATION"
-    await _json(client, "DELETE", path, status=404)
+    assert (await client.json("GET", path))["source"] == "CONFIGURATION"
+    await client.json("DELETE", path, status=404)
 
 
 async def test_sftp_files_are_streamed_through_the_services_own_links(
@@ -273,15 +257,15 @@ async def test_sftp_files_are_streamed_through_the_services_own_links(
     sftp = servers.targets["sftp"]
     settings = _settings(tmp_path, "http://127.0.0.1:9/janus", profile_data("sftp", sftp))
     client = await make_client(aiohttp_client, settings)
-    event = await start(client, 1, "conv-sftp")
+    event = await client.start(1, "conv-sftp")
     events = [{"payload": "x" * 5000, "sequenceId": n, "sessionId": "s1", "timestamp": n} for n in range(1, 4)]
     for body in events:
-        await _json(client, "POST", f"{API}/recordings/cobrowse/event", json={
+        await client.json("POST", f"{API}/recordings/cobrowse/event", json={
             "conversationId": event["conversationId"], "recorderId": event["recorderId"],
             "instanceId": event["instanceId"], "event": body})  # fmt: skip
-    await wait_for(client, f"{API}/recordings/conv-sftp/cobrowse", lambda i: "uploaded" in i["cobrowseSessions"][0])
+    await client.wait_for(f"{API}/recordings/conv-sftp/cobrowse", lambda i: "uploaded" in i["cobrowseSessions"][0])
     query = {"conversationId": event["conversationId"], "id": event["recorderId"], "instanceId": event["instanceId"]}
-    link = await _json(client, "GET", f"{API}/recordings/{ids(event)}/cobrowse/s1/url/attachment", params=query)
+    link = await client.json("GET", f"{API}/recordings/{ids(event)}/cobrowse/s1/url/attachment", params=query)
     for _ in range(200):  # each event after the end stores the session again: wait for the last one
         stored = b"".join(f.read_bytes() for f in sftp.root.rglob("s1.json"))
         if stored.count(b'"sequenceId"') == 3:

@@ -23,12 +23,12 @@ import av
 import pytest
 import yaml
 
+from tests.client import API
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-API = "/rtc-recorder/api"
 
 
 def _run(step: str, *args: str | Path, timeout: float = 600, **kw: Any) -> str:

@@ -13,7 +13,7 @@ from aiortc.codecs.vpx import Vp8Encoder
 
 from recorder.media.assembler import AudioReorder, Frame, VideoAssembler
 from recorder.media.passthrough import PassthroughWriter, _h264_nals, is_keyframe
-from tests.recorder.test_passthrough import decode, encode_video
+from tests.encoded import decode, encode_video
 
 Packet = tuple[int, int, bool, bytes]  # sequence number, RTP timestamp, marker, payload
 FIRST_SEQ = 65_400  # wraps after a few frames

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import pytest
 
-from recorder.media.composer import Plan, Rect, Source, compose, grid, spotlight
+from recorder.compositions.worker import Plan, Rect, Source, compose, grid, spotlight
 from tests.flashbeep import Signal, beep_times, decode_audio, flash_times, offsets, write_track_files
 
 

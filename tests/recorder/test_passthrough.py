@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,44 +14,7 @@ import numpy as np
 import pytest
 
 from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, is_keyframe
-
-FPS = 30
-
-
-def encode_video(
-    codec: str, frames: int, gop: int = 30, width: int = 320, height: int = 240, noise: bool = False
-) -> list[bytes]:
-    """Encoded frames as aiortc's depayloader hands them over (VP8 frames, H.264 Annex B access units).
-    `noise`: a noisy corner makes every frame large (several RTP packets)."""
-    encoder = av.CodecContext.create(codec, "w")
-    assert isinstance(encoder, av.VideoCodecContext)
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base, encoder.framerate, encoder.gop_size = Fraction(1, FPS), Fraction(FPS), gop
-    if codec == "libx264":
-        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "bframes": "0"}
-    out: list[bytes] = []
-    for i in range(frames):
-        image = np.zeros((height, width, 3), np.uint8)
-        image[:, (i * 4) % width] = 255
-        image[(i * 3) % height, :] = 128
-        if noise:
-            image[: height // 4, : width // 4] = np.random.default_rng(i).integers(0, 255, (height // 4, width // 4, 3))
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        out += [bytes(p) for p in encoder.encode(frame)]
-    out += [bytes(p) for p in encoder.encode(None)]
-    return out
-
-
-def decode(path: Path) -> tuple[int, bool, float]:
-    """(frames decoded, first packet is a keyframe, duration in seconds) with errors made fatal."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.options = {"err_detect": "explode"}
-        packets = [p for p in container.demux(stream) if p.size]
-        frames = [f for p in packets for f in p.decode()]
-        times = [f.time for f in frames if f.time is not None]
-        return len(frames), packets[0].is_keyframe, max(times) - min(times) + 1 / FPS
+from tests.encoded import FPS, decode, encode_video
 
 
 @pytest.mark.parametrize(("encoder", "codec", "suffix"), [("libvpx", "vp8", ".webm"), ("libx264", "h264", ".mp4")])

@@ -8,7 +8,7 @@ import pytest
 
 from recorder.media.passthrough import PassthroughWriter
 from recorder.media.repair import repair
-from tests.recorder.test_passthrough import decode, encode_video
+from tests.encoded import decode, encode_video
 
 
 @pytest.mark.parametrize(("encoder", "codec"), [("libvpx", "vp8"), ("libx264", "h264")])

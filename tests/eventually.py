@@ -1,0 +1,44 @@
+"""One way to wait for something in a test: ask again until it holds, or fail saying what was last seen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], object] = bool,
+    *,
+    within: float = 30.0,
+    every: float = 0.05,
+    what: str = "the condition",
+) -> T:
+    """Call `probe` until `done(value)` is true (every `every` s); the value. An AssertionError names `what` and
+    the last value when `within` s have passed."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {within} s; last seen: {value!r}")
+        await asyncio.sleep(every)
+
+
+def eventually_sync(
+    probe: Callable[[], T], done: Callable[[T], object] = bool, *, within: float = 30.0, every: float = 0.1, what: str
+) -> T:
+    """`eventually` for code outside an event loop (a process started by a fixture)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {within} s; last seen: {value!r}")
+        time.sleep(every)
