@@ -4,7 +4,8 @@ aiohttp app on the same machine, in one run.
 `wrk -t2 -c16` (Debian's `wrk`) loads one read at a time for `--seconds`: a recording's state, the recording
 (with its signed track URLs) and the conversation. With 0 publishers the recording read is a stopped one (the
 database answers); with 16 it is the live one, and the 16 streams keep sending through every load: their files
-are counted afterwards against the frames sent. Prints a table:
+are counted afterwards against the frames sent, beside the same 16 streams recorded without load just before.
+Prints a table:
 
     target, publishers, read, req/s, p50 ms, p99 ms
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from bench.bench_recording import (
     API,
     API_KEY,
+    Tally,
     child,
     count_frames,
     expect,
@@ -39,7 +41,7 @@ from bench.bench_recording import (
     wait_tracks,
 )
 from bench.media import encode_clip
-from tests.janus_host import start_janus
+from tests.janus_host import JanusHost, start_janus
 
 PUBLISHERS = 16
 
@@ -93,6 +95,44 @@ def load(target: str, publishers: int, urls: dict[str, str], seconds: float) -> 
     return rows
 
 
+def udp_drops() -> int:
+    """Datagrams this network namespace dropped for a full receive buffer (the recorder's media sockets)."""
+    header, values = (
+        line.split()[1:] for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")
+    )
+    return int(dict(zip(header, values, strict=True))["RcvbufErrors"])
+
+
+def record_sixteen(
+    janus: JanusHost,
+    base: str,
+    data: Path,
+    cache: Path,
+    clip: list[bytes],
+    conversation: str,
+    seconds: float,
+    rows: list[Load] | None,
+) -> tuple[Tally, int]:
+    """16 publishers recorded for as long as the three loads take; loaded with them when `rows` is given (the
+    loads' figures are added to it). The frames written and sent."""
+    ids = start_recording(base, 3002, conversation)
+    drops = udp_drops()
+    duration = 3 * (seconds + 1) + 2  # the publishers send through every load
+    publishers = start_publishers(janus, 3002, PUBLISHERS, cache, duration)
+    wait_tracks(base, ids, 2 * PUBLISHERS)
+    go = time.time() + 0.5
+    send(publishers, f"go {go}")
+    time.sleep(max(0.0, go - time.time()) + 1)
+    if rows is not None:
+        rows += load("recorder", PUBLISHERS, reads(base, ids), seconds)
+    sent = json.loads(expect(publishers, "{"))
+    drops = udp_drops() - drops
+    publishers.wait(30)
+    time.sleep(1.0)
+    http_json("POST", f"{base}/recordings/{ids}/stop")
+    return count_frames(base, ids, data, sent, clip), drops
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -117,19 +157,8 @@ def main() -> None:
         stopped = start_recording(base, 3001, "bench-idle")
         http_json("POST", f"{base}/recordings/{stopped}/stop")
         rows += load("recorder", 0, reads(base, stopped), args.seconds)
-        ids = start_recording(base, 3002, "bench-live")
-        loaded = 3 * (args.seconds + 1) + 2  # the publishers send through every load
-        publishers = start_publishers(janus, 3002, PUBLISHERS, cache, loaded)
-        wait_tracks(base, ids, 2 * PUBLISHERS)
-        go = time.time() + 0.5
-        send(publishers, f"go {go}")
-        time.sleep(max(0.0, go - time.time()) + 1)
-        rows += load("recorder", PUBLISHERS, reads(base, ids), args.seconds)
-        sent = json.loads(expect(publishers, "{"))
-        publishers.wait(30)
-        time.sleep(1.0)
-        http_json("POST", f"{base}/recordings/{ids}/stop")
-        tally = count_frames(base, ids, data, sent, clip)
+        quiet = record_sixteen(janus, base, data, cache, clip, "bench-quiet", args.seconds, None)
+        loaded = record_sixteen(janus, base, data, cache, clip, "bench-loaded", args.seconds, rows)
     finally:
         for process in (service, bare):
             process.terminate()
@@ -145,12 +174,13 @@ def main() -> None:
             + (f"   {r.rate / floor[r.read]:.2f}x bare" if r.target != "bare aiohttp" else "")
         )
     print()
+    print(f"{PUBLISHERS} streams, frames written / sent   {'no load':>24} {'under the load':>24}")
     for kind in ("video", "audio"):
-        written, sent_ = tally.written[kind], tally.sent[kind]
-        print(
-            f"{PUBLISHERS} streams under the load, {kind}: {written}/{sent_} frames written"
-            f" ({written / max(sent_, 1):.1%})"
-        )
+        cells = [
+            f"{t.written[kind]}/{t.sent[kind]} {t.written[kind] / max(t.sent[kind], 1):.2%}" for t, _ in (quiet, loaded)
+        ]
+        print(f"{kind:<36} {cells[0]:>24} {cells[1]:>24}")
+    print(f"{'UDP datagrams dropped (full buffer)':<36} {quiet[1]:>24} {loaded[1]:>24}")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TTL)
     ice_servers: list[str] = Field(default_factory=list)
     flush_interval_ms: int = Field(default=1000, ge=100)
+    # each media socket's receive buffer: a burst (a keyframe) that arrives while the event loop is busy waits
+    # in the kernel instead of being dropped (0: the kernel's default, about 208 KiB)
+    media_receive_buffer_bytes: int = Field(default=4 << 20, ge=0, le=64 << 20)
     start_timeout_seconds: float = Field(default=10.0, gt=0)
     conference_request_timeout_seconds: float = Field(default=10.0, gt=0)
     # a conference server that is lost (restarted, unreachable) is joined again for this long; then the

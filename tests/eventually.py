@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -42,3 +45,23 @@ def eventually_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {within} s; last seen: {value!r}")
         time.sleep(every)
+
+
+def wait_listening(
+    port: int, process: subprocess.Popen[Any], what: str, within: float = 30.0, log: Path | None = None
+) -> None:
+    """Until `process` listens on 127.0.0.1:`port`; an AssertionError (with the end of `log`) when it exits
+    first or takes too long."""
+
+    def tail() -> str:
+        return f":\n{log.read_text(errors='replace')[-3000:]}" if log is not None and log.exists() else ""
+
+    def listening() -> bool:
+        assert process.poll() is None, f"{what} exited at start{tail()}"
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        eventually_sync(listening, within=within, what=f"{what} listening on {port}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}{tail()}") from None

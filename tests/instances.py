@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import aiohttp
 import av
 
 from tests.client import API, ApiClient
-from tests.eventually import eventually, eventually_sync
+from tests.eventually import eventually, wait_listening
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,13 +100,7 @@ class Cluster:
             process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=out, stderr=out)
         instance = Instance(name, f"http://127.0.0.1:{port}", process, log, env)
 
-        def listening() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"instance {name} exited at start: {log.read_text()[-3000:]}")
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        eventually_sync(listening, within=30, what=f"instance {name} listening")
+        wait_listening(port, process, f"instance {name}", log=log)
         self.instances[name] = instance
         return instance
 

@@ -14,17 +14,19 @@ changes.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from aiortc import RTCRtpReceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from recorder.media.assembler import PARSERS, Assembler, Frame, LossStats, assembler_for
 
 _ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's number; Python does not name it
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 
 
@@ -110,3 +112,27 @@ def _reporting(
         await handle(packet)
 
     return handle_rtcp_packet
+
+
+def enlarge_receive_buffers(pc: RTCPeerConnection, size: int) -> list[int]:
+    """Give the peer connection's ICE sockets a receive buffer of `size` bytes, so that a burst (a keyframe)
+    that arrives while the event loop is busy (API load, a file being closed) waits in the kernel instead of
+    being dropped. Uses SO_RCVBUFFORCE where the process may (root, CAP_NET_ADMIN), else SO_RCVBUF (capped by
+    net.core.rmem_max). Call it once the local description is set (the sockets exist then). The sizes the
+    kernel granted (it doubles what is asked, for its bookkeeping). Private API of aioice (pinned with aiortc)."""
+    granted: list[int] = []
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        ice = transceiver.receiver.transport.transport
+        connection = getattr(ice, "_connection", None)
+        for protocol in getattr(connection, "_protocols", []):
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport is not None else None
+            if sock is None or sock.fileno() in seen:
+                continue
+            seen.add(sock.fileno())
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+            except OSError:  # not permitted: as much as rmem_max allows
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            granted.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    return granted

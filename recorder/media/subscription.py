@@ -16,7 +16,7 @@ from aiortc.sdp import SessionDescription
 
 from recorder.clock import now
 from recorder.media.assembler import Frame, LossStats
-from recorder.media.hook import TappedJitterBuffer, tap_receiver
+from recorder.media.hook import TappedJitterBuffer, enlarge_receive_buffers, tap_receiver
 from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, WriterResult
 from recorder.models import MediaKind
 
@@ -133,8 +133,10 @@ class Subscription:
         on_track_started: Callable[[TrackSink], None],
         on_failed: Callable[[], None],
         on_write_failed: Callable[[TrackSink, Exception], None],
+        receive_buffer_bytes: int = 0,
     ) -> None:
         self.directory = directory
+        self._receive_buffer_bytes = receive_buffer_bytes  # 0: the kernel's default
         self.sinks: list[TrackSink] = []
         self._flush_interval_ms = flush_interval_ms
         self._on_track_started = on_track_started
@@ -173,6 +175,8 @@ class Subscription:
             offered = capabilities.codecs if capabilities is not None else []
             transceiver.setCodecPreferences([c for c in offered if c.mimeType.lower() != f"{transceiver.kind}/rtx"])
         await self._pc.setLocalDescription(await self._pc.createAnswer())
+        if self._receive_buffer_bytes:
+            enlarge_receive_buffers(self._pc, self._receive_buffer_bytes)
         answer = self._pc.localDescription.sdp
         codecs = negotiated_codecs(answer)
         for sink in self.sinks:

@@ -84,7 +84,11 @@ class RecordingService:
         self._key_template = key_template
         self._on_finished = on_finished
         self._options = SessionOptions(
-            settings.spool, settings.ice_servers, settings.flush_interval_ms, settings.conference_rejoin_seconds
+            settings.spool,
+            settings.ice_servers,
+            settings.flush_interval_ms,
+            settings.conference_rejoin_seconds,
+            settings.media_receive_buffer_bytes,
         )
         self._sessions: dict[str, RecordingSession] = {}
         self._tasks = TaskSet("recordings")

@@ -67,6 +67,7 @@ class SessionOptions:
     ice_servers: list[str]
     flush_interval_ms: int
     rejoin_seconds: float = 60.0  # how long a lost conference server is waited for before the recording ends
+    receive_buffer_bytes: int = 0  # each media socket's receive buffer (0: the kernel's default)
 
 
 @dataclass
@@ -249,6 +250,7 @@ class RecordingSession:
                 on_track_started=functools.partial(self._track_started, stream),
                 on_failed=functools.partial(self._connection_failed, publication.id),
                 on_write_failed=self._write_failed,
+                receive_buffer_bytes=self._options.receive_buffer_bytes,
             )
             try:
                 subscription_id, offer = await self._conference.subscribe(publication, kinds)

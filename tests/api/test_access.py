@@ -6,7 +6,6 @@ nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 from api.routes import COMPOSITION_ROUTES, ROUTES
 from tests.client import API, COMPOSITION_API
 from tests.conftest import ALL_ROLES, Client, auth
+from tests.eventually import eventually
 from tests.janus_host import JanusHost
 
 _conversations = itertools.count()
@@ -189,23 +189,21 @@ async def _world(client: Client, room: int, live: bool) -> World:
         ("POST", "/recordings/cobrowse/event", {"json": {**world.body_ids(), "event": EVENT}}),
     ):
         assert (await _call(client, request, auth("AGENT")))[0] == 200
-    for _ in range(100):  # the cobrowse session's file is uploaded in the background
-        _, listed = await _call(client, ("GET", f"/recordings/{conversation}/cobrowse", {}), auth("all"))
-        if all(s.get("uploaded") for s in listed["cobrowseSessions"]):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"the cobrowse session was not uploaded: {listed}")
+    cobrowse: Request = ("GET", f"/recordings/{conversation}/cobrowse", {})
+    await eventually(  # the cobrowse session's file is uploaded in the background
+        lambda: _call(client, cobrowse, auth("all")),
+        lambda answer: all(s.get("uploaded") for s in answer[1]["cobrowseSessions"]),
+        what="the cobrowse session uploaded",
+    )
+    await client.wait_for(f"{API}/recordings/{world.ids}", lambda r: "chatTranscript" in r)  # the chat's too
     status, composition = await _call(client, OPERATIONS["request_composition"][0](world), auth("all"))
     assert status == 200, composition
     world.composition = composition["id"]
-    for _ in range(100):  # it fails in the background: the recording holds no media
-        _, listed = await _call(client, OPERATIONS["query_compositions"][0](world), auth("all"))
-        if listed["compositions"][0]["state"] == "FAILED":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"the composition did not fail: {listed}")
+    await eventually(  # it fails in the background: the recording holds no media
+        lambda: _call(client, OPERATIONS["query_compositions"][0](world), auth("all")),
+        lambda answer: answer[1]["compositions"][0]["state"] == "FAILED",
+        what="the composition failed",
+    )
     if live:
         world.live_conversation = f"{conversation}-live"
         body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": world.live_conversation}

@@ -14,6 +14,7 @@ from recorder.signing import UrlSigner
 from tests.checks import check_signed_link
 from tests.client import API, ids
 from tests.conftest import Client
+from tests.eventually import eventually
 from tests.janus_host import JanusHost
 
 
@@ -57,10 +58,7 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
 
     late = chat(event, entry(9, "after the end"), entry(1, "first line"))
     assert await client.json("POST", add, json=late) == {"added": 1}
-    for _ in range(200):  # rewritten in the background
-        if len(lines()) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: asyncio.to_thread(lines), lambda seen: len(seen) == 3, what="the rewritten transcript")
     assert [text for text, _, _ in lines()] == ["first line", "second line", "after the end"]
     again = (await client.json("GET", f"{API}/recordings/{ids(event)}"))["chatTranscript"]
     assert again == transcript, "the same transcript, rewritten"
@@ -148,8 +146,5 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
             assert "events" not in await resp.text()
 
     assert (await client.json("POST", send, json=cob("s1", 4, "d")))["added"] is True
-    for _ in range(200):  # stored again in the background
-        if len(await events()) == 4:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(events, lambda seen: len(seen) == 4, what="the session stored again")
     assert await events() == [(1, "a"), (2, "b"), (3, "c"), (4, "d")], "an event after the end is stored too"

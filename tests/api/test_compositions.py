@@ -4,20 +4,27 @@ MP4 (GRID, H.264 + AAC) and one MP3, in lip sync; the queue's order and a restar
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import av
 import pytest
+import pytest_asyncio
 import yarl
+from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient
 
+from api.app import create_app
 from storage_providers.registry import create_provider
-from tests.client import API, COMPOSITION_API, ids
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings
+from tests.client import API, COMPOSITION_API, ApiClient, ids
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings, new_room
+from tests.eventually import eventually
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
 from tests.processes import composer_parents
@@ -46,20 +53,27 @@ async def _request(client: Client, headers: dict[str, str], **body: Any) -> Any:
 async def _until_done(client: Client, headers: dict[str, str], conversation: str, seconds: float = 90) -> Any:
     """Poll the query until no composition is waiting or running; every state seen follows the order."""
     seen: dict[str, list[str]] = {}
-    deadline = time.monotonic() + seconds
-    while True:
+
+    async def query() -> list[dict[str, Any]]:
         answer = await client.json("GET", f"{COMPOSITION_API}/query/conversation/{conversation}", headers=headers)
         for c in answer["compositions"]:
             states = seen.setdefault(c["id"], [])
             if not states or states[-1] != c["state"]:
                 states.append(c["state"])
-        if all(c["state"] in ("COMPLETED", "FAILED", "CANCELLED") for c in answer["compositions"]):
-            for composition_id, states in seen.items():
-                if states[-1] == "COMPLETED":
-                    assert states == [s for s in STATES if s in states], (composition_id, states)
-            return answer["compositions"]
-        assert time.monotonic() < deadline, answer
-        await asyncio.sleep(0.1)
+        compositions: list[dict[str, Any]] = answer["compositions"]
+        return compositions
+
+    done = await eventually(
+        query,
+        lambda found: all(c["state"] in ("COMPLETED", "FAILED", "CANCELLED") for c in found),
+        within=seconds,
+        every=0.1,
+        what=f"the compositions of {conversation} finished",
+    )
+    for composition_id, states in seen.items():
+        if states[-1] == "COMPLETED":
+            assert states == [s for s in STATES if s in states], (composition_id, states)
+    return done
 
 
 async def _fetch(client: Client, http: aiohttp.ClientSession, headers: dict[str, str], c: Any, path: Path) -> None:
@@ -73,7 +87,8 @@ async def _fetch(client: Client, http: aiohttp.ClientSession, headers: dict[str,
     assert path.stat().st_size == c["size"]
     async with http.get(answer["url"], headers={"Range": "bytes=4-11"}) as resp:
         assert resp.status == 206 and await resp.read() == path.read_bytes()[4:12]
-    link = yarl.URL(answer["url"])
+    url = answer["url"]
+    link = yarl.URL(url)
     signature = link.query["Signature"]
     async with http.get(link.update_query(Signature=("A" if signature[0] != "A" else "B") + signature[1:])) as resp:
         assert resp.status == 403, "an altered link is refused"
@@ -83,10 +98,54 @@ def _publisher_tracks(signal: Signal) -> tuple[FlashTrack, BeepTrack]:
     return FlashTrack(signal), BeepTrack(signal)
 
 
-@pytest.mark.timeout(240)
-async def test_a_two_party_call_composed_in_lip_sync_over_http(
-    client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
-) -> None:
+@dataclass
+class ComposedCall:
+    """A two-party call recorded through Janus (Bob joins `LATE_JOIN` s late), composed into an MP4 and an MP3
+    with a client's token, both files fetched by their player URLs."""
+
+    client: Client
+    headers: dict[str, str]
+    storage: Path
+    call: float  # seconds from Alice's publish to the stop
+    join: float  # when Bob published, on the composed timeline
+    requested: dict[str, Any]  # the answer to the video request
+    video: dict[str, Any]  # the compositions as listed once done
+    audio: dict[str, Any]
+    mp4: Path
+    mp3: Path
+
+    @functools.cached_property
+    def flashes(self) -> dict[str, list[float]]:
+        """Each tile's flashes inside the call: after Bob's tile appears (for Bob), and not in the last second
+        (a publisher that leaves may take its last beep along before its last flash, or the other way round)."""
+        left, right = (0.05, 0.3, 0.45, 0.7), (0.55, 0.3, 0.95, 0.7)
+        inside = {"alice": (0.0, self.call - 1.0), "bob": (self.join + 0.3, self.call - 1.0)}
+        return {
+            user: [t for t in flash_times(self.mp4, region) if inside[user][0] < t < inside[user][1]]
+            for user, region in (("alice", left), ("bob", right))
+        }
+
+
+EXPECTED = {"alice": CALL_SECONDS - 3, "bob": CALL_SECONDS - LATE_JOIN - 3}  # flashes and beeps at least
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def composed_call(janus: JanusHost, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ComposedCall]:
+    tmp_path = tmp_path_factory.mktemp("composed-call")
+    room = new_room()
+    raw = TestClient(TestServer(create_app(make_settings(tmp_path, janus.url))), headers=auth("all"))
+    await raw.start_server()
+    client = ApiClient(raw)
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield await _compose_a_call(client, http, janus, room, tmp_path)
+    finally:
+        await client.close()
+
+
+async def _compose_a_call(
+    client: Client, http: aiohttp.ClientSession, janus: JanusHost, room: int, tmp_path: Path
+) -> ComposedCall:
     headers = await _token(client)
     event = await client.start(room, "conv-compose")
     epoch = math.floor(time.time())
@@ -108,8 +167,6 @@ async def test_a_two_party_call_composed_in_lip_sync_over_http(
     finally:
         await alice.leave()
         await bob.leave()
-    call = call_end - call_start
-
     video = await _request(
         client,
         headers,
@@ -122,63 +179,82 @@ async def test_a_two_party_call_composed_in_lip_sync_over_http(
         layout="GRID",
         priority="1",
     )
-    assert video["state"] in STATES and video["type"] == "VIDEO" and video["name"] == "call video"
     audio = await _request(client, headers, name="call audio", conversationId="conv-compose", type="audio")
     compositions = {c["id"]: c for c in await _until_done(client, headers, "conv-compose")}
     assert set(compositions) == {video["id"], audio["id"]}
-    for c in compositions.values():
+    mp4, mp3 = tmp_path / "call.mp4", tmp_path / "call.mp3"
+    await _fetch(client, http, headers, compositions[video["id"]], mp4)
+    await _fetch(client, http, headers, compositions[audio["id"]], mp3)
+    return ComposedCall(
+        client,
+        headers,
+        tmp_path / "storage",
+        call_end - call_start,
+        bob_start - call_start,
+        video,
+        compositions[video["id"]],
+        compositions[audio["id"]],
+        mp4,
+        mp3,
+    )
+
+
+def test_both_compositions_complete_with_the_calls_length(composed_call: ComposedCall) -> None:
+    requested = composed_call.requested
+    assert requested["state"] in STATES and requested["type"] == "VIDEO" and requested["name"] == "call video"
+    call = composed_call.call
+    for c in (composed_call.video, composed_call.audio):
         assert set(c) >= {"id", "name", "type", "state", "progress", "created", "completed", "duration", "size"}
         assert c["state"] == "COMPLETED" and c["progress"] == 100 and c["error"] is None, c
         assert abs(c["duration"] - call) <= 0.02 * call, (c["duration"], call)
 
-    mp4 = tmp_path / "call.mp4"
-    await _fetch(client, http, headers, compositions[video["id"]], mp4)
-    data = mp4.read_bytes()
+
+def test_the_mp4_is_h264_and_aac_with_its_index_in_front(composed_call: ComposedCall) -> None:
+    data = composed_call.mp4.read_bytes()
     assert data.index(b"moov") < data.index(b"mdat"), "the index is not in front (faststart)"
-    with av.open(str(mp4)) as container:
+    call = composed_call.call
+    with av.open(str(composed_call.mp4)) as container:
         v, a = container.streams.video[0], container.streams.audio[0]
         assert (v.codec_context.name, v.width, v.height) == ("h264", 320, 240)
         assert (a.codec_context.name, a.sample_rate, a.channels) == ("aac", 48000, 2)
         assert container.duration is not None and abs(container.duration / 1e6 - call) <= 0.02 * call
-    join = bob_start - call_start  # Bob's tile appears about here on the composed timeline
-    left, right = (0.05, 0.3, 0.45, 0.7), (0.55, 0.3, 0.95, 0.7)
-    # flashes inside the call: after Bob's tile appears (for Bob), and not in the last second (a publisher
-    # that leaves may take its last beep along before its last flash, or the other way round)
-    inside = {"alice": (0.0, call - 1.0), "bob": (join + 0.3, call - 1.0)}
-    flashes = {
-        user: [t for t in flash_times(mp4, region) if inside[user][0] < t < inside[user][1]]
-        for user, region in (("alice", left), ("bob", right))
-    }
-    samples, _ = decode_audio(mp4)
-    beeps = {"alice": beep_times(samples, 0.0, ALICE), "bob": beep_times(samples, 0.0, BOB)}
-    expected = {"alice": CALL_SECONDS - 3, "bob": CALL_SECONDS - LATE_JOIN - 3}
-    for user in ("alice", "bob"):
-        assert len(flashes[user]) >= expected[user], (user, flashes[user])  # both tiles, after the late join
-        assert len(beeps[user]) >= expected[user], (user, beeps[user])  # and both voices
-        late = offsets(flashes[user], beeps[user])
-        print(f"{user}: {len(late)} flashes, flash - beep ms: {[round(x * 1000) for x in late]}")
-        assert max(abs(x) for x in late) < SYNC_LIMIT, f"{user}: flash - beep = {[round(x, 3) for x in late]}"
 
-    mp3 = tmp_path / "call.mp3"
-    await _fetch(client, http, headers, compositions[audio["id"]], mp3)
-    with av.open(str(mp3)) as container:
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_each_tile_and_voice_of_the_mp4_are_in_lip_sync(composed_call: ComposedCall, user: str) -> None:
+    flashes = composed_call.flashes[user]
+    samples, _ = decode_audio(composed_call.mp4)
+    beeps = beep_times(samples, 0.0, ALICE if user == "alice" else BOB)
+    assert len(flashes) >= EXPECTED[user], (user, flashes)  # the tile is there, after the late join
+    assert len(beeps) >= EXPECTED[user], (user, beeps)  # and the voice
+    late = offsets(flashes, beeps)
+    print(f"{user}: {len(late)} flashes, flash - beep ms: {[round(x * 1000) for x in late]}")
+    assert max(abs(x) for x in late) < SYNC_LIMIT, f"{user}: flash - beep = {[round(x, 3) for x in late]}"
+
+
+def test_the_mp3_holds_both_voices_in_sync(composed_call: ComposedCall) -> None:
+    with av.open(str(composed_call.mp3)) as container:
         stream = container.streams.audio[0]
         assert (stream.codec_context.name, stream.sample_rate, stream.channels) == ("mp3float", 48000, 2)
-    samples, _ = decode_audio(mp3)
+    samples, _ = decode_audio(composed_call.mp3)
+    call = composed_call.call
     assert abs(len(samples) / 48000 - call) <= 0.02 * call
     for user, frequency in (("alice", ALICE), ("bob", BOB)):
         heard = beep_times(samples, 0.0, frequency)
-        assert len(heard) >= expected[user], (user, heard)
-        assert max(abs(x) for x in offsets(flashes[user], heard)) < SYNC_LIMIT
+        assert len(heard) >= EXPECTED[user], (user, heard)
+        assert max(abs(x) for x in offsets(composed_call.flashes[user], heard)) < SYNC_LIMIT
 
-    # deleting a composition deletes its file
-    stored = list((tmp_path / "storage").rglob(f"{video['id']}.mp4"))
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_deleting_a_composition_deletes_its_file(composed_call: ComposedCall) -> None:
+    client, headers, video = composed_call.client, composed_call.headers, composed_call.video
+    stored = list(composed_call.storage.rglob(f"{video['id']}.mp4"))
     assert len(stored) == 1
     async with client.delete(f"{COMPOSITION_API}/conv-compose/{video['id']}/delete", headers=headers) as resp:
         assert resp.status == 204
     assert not stored[0].exists()
     left_over = await client.json("GET", f"{COMPOSITION_API}/query/conversation/conv-compose", headers=headers)
-    assert [c["id"] for c in left_over["compositions"]] == [audio["id"]]
+    assert [c["id"] for c in left_over["compositions"]] == [composed_call.audio["id"]]
     url_path = f"{COMPOSITION_API}/player/conv-compose/{video['id']}/url/attachment"
     assert (await client.json("GET", url_path, 404, headers=headers))["error"] == "NOT_FOUND"
 
@@ -276,10 +352,8 @@ async def test_a_composition_is_stored_in_object_storage_and_deleted_from_it(
     assert done["state"] == "COMPLETED", done
 
     url_path = f"{COMPOSITION_API}/player/conv-s3/{composition['id']}/url/attachment"
-    deadline = time.monotonic() + 30
-    while "X-Amz-Signature" not in (url := (await client.json("GET", url_path))["url"]):
-        assert time.monotonic() < deadline, f"not uploaded: {url}"  # until then, the service's own link
-        await asyncio.sleep(0.1)
+    answer = await client.wait_for(url_path, lambda a: "X-Amz-Signature" in a["url"])  # first the service's own link
+    url = answer["url"]
     link = yarl.URL(url)
     assert link.port == s3.port and link.path.startswith(f"/{BUCKET}/"), "a presigned URL of the storage"
     mp3 = tmp_path / "stored.mp3"
@@ -319,10 +393,7 @@ async def test_named_sizes_cancel_and_run_again(
     big = await _request(client, auth("SERVICE"), conversationId="conv-cancel", type="video", resolution="uhd")
     assert (big["resolution"], big["priority"]) == ("3840x2160", 1)
     query = f"{COMPOSITION_API}/query/conversation/conv-cancel"
-    deadline = time.monotonic() + 60
-    while not composer_parents(big["id"]):
-        assert time.monotonic() < deadline, "the 4K composition's worker never started"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: asyncio.to_thread(composer_parents, big["id"]), within=60, what="the 4K worker")
     cancelled = await client.json("POST", f"{COMPOSITION_API}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
     assert cancelled["id"] == big["id"] and cancelled["state"] == "CANCELLED", cancelled
     assert composer_parents(big["id"]) == [], "the worker process is ended"

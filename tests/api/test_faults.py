@@ -86,10 +86,9 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
             for publisher in publishers:
                 await publisher.join()
                 await publisher.publish(noise=True)
-            deadline = time.monotonic() + 60
-            while (state := await client.json("GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
-                assert time.monotonic() < deadline, "the recording did not notice the full disk"
-                await asyncio.sleep(0.2)
+            state = await client.wait_for(
+                f"{API}/recordings/{ids(event)}/state", lambda s: s["state"] != "ACTIVE", seconds=60
+            )  # the recording noticed the full disk
         finally:
             for publisher in publishers:
                 await publisher.leave()
@@ -182,10 +181,9 @@ async def test_a_janus_that_stays_down_ends_the_recording_after_the_window(
         janus.halt()
         try:
             down = time.monotonic()
-            deadline = down + 20
-            while (state := await client.json("GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
-                assert time.monotonic() < deadline, "the recording never ended"
-                await asyncio.sleep(0.2)
+            state = await client.wait_for(
+                f"{API}/recordings/{ids(event)}/state", lambda s: s["state"] != "ACTIVE", seconds=20
+            )
             ended = time.monotonic() - down
         finally:
             janus.resume()

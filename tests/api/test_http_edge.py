@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KEYS, api_keys
+from tests.eventually import wait_listening
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +44,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pat
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_listening(port, process, "the service", log=log)
         yield port, log
     finally:
         process.terminate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import aiohttp
@@ -166,10 +165,7 @@ async def test_destroyed_room_aborts_the_recording(
     event = await client.start(555001, "conv-abort")
     assert event["state"] == "ACTIVE"
     await owner.request({"request": "destroy", "room": 555001})
-    deadline = time.monotonic() + 5
-    while (state := await client.json("GET", f"{API}/recordings/{ids(event)}/state"))["state"] == "ACTIVE":
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    state = await client.wait_for(f"{API}/recordings/{ids(event)}/state", lambda s: s["state"] != "ACTIVE", 5)
     await owner.leave()
     assert state["state"] == "ABORTED" and state["error"]["code"] == "CONFERENCE_ENDED"
 

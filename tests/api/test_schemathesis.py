@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from api.routes import COMPOSITION_ROUTES
 from tests.conftest import KEYS, api_keys
+from tests.eventually import wait_listening
 from tests.storage_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,11 +57,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     service = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert service.poll() is None, "the service exited at start"
-            assert time.monotonic() < deadline, "the service did not listen within 30 s"
-            time.sleep(0.1)
+        wait_listening(port, service, "the service")
         yield f"http://127.0.0.1:{port}"
     finally:
         service.terminate()

@@ -16,6 +16,7 @@ from pytest_aiohttp import AiohttpClient
 from storage_providers.registry import create_provider
 from tests.client import API, ids, uploaded
 from tests.conftest import make_client, make_settings
+from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.publisher import publish_two_seconds
 from tests.storage_servers import Servers, profile, profile_data, start_s3rver
@@ -266,11 +267,12 @@ async def test_sftp_files_are_streamed_through_the_services_own_links(
     await client.wait_for(f"{API}/recordings/conv-sftp/cobrowse", lambda i: "uploaded" in i["cobrowseSessions"][0])
     query = {"conversationId": event["conversationId"], "id": event["recorderId"], "instanceId": event["instanceId"]}
     link = await client.json("GET", f"{API}/recordings/{ids(event)}/cobrowse/s1/url/attachment", params=query)
-    for _ in range(200):  # each event after the end stores the session again: wait for the last one
-        stored = b"".join(f.read_bytes() for f in sftp.root.rglob("s1.json"))
-        if stored.count(b'"sequenceId"') == 3:
-            break
-        await asyncio.sleep(0.05)
+
+    def stored_now() -> bytes:
+        return b"".join(f.read_bytes() for f in sftp.root.rglob("s1.json"))
+
+    # each event after the end stores the session again: wait for the last one
+    stored = await eventually(lambda: asyncio.to_thread(stored_now), lambda data: data.count(b'"sequenceId"') == 3)
     base = str(client.make_url(""))
     url = base.rstrip("/") + yarl.URL(link["url"]).path_qs
     async with http.get(url) as answer:

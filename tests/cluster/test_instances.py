@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import ROOMS
+from tests.eventually import eventually
 from tests.instances import KEY, Client, Cluster, all_uploaded, segments
 from tests.janus_host import JanusHost
 from tests.postgres import PostgresServer
@@ -225,10 +226,9 @@ async def test_a_composition_is_cancelled_through_another_instance(
     async with client.http.post(f"{a.url}/composition/api/request", json=body, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
         composition = await resp.json()
-    deadline = time.monotonic() + 60
-    while not (parents := composer_parents(composition["id"])):
-        assert time.monotonic() < deadline, "the composition's worker never started"
-        await asyncio.sleep(0.05)
+    parents = await eventually(
+        lambda: asyncio.to_thread(composer_parents, composition["id"]), within=60, what="the composition's worker"
+    )
     owner = a if parents == [a.process.pid] else b
     assert parents == [owner.process.pid], parents
     other = b if owner is a else a
@@ -236,10 +236,12 @@ async def test_a_composition_is_cancelled_through_another_instance(
     async with client.http.post(other.url + path, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
         assert (await resp.json())["state"] == "CANCELLED"
-    deadline = time.monotonic() + 3
-    while composer_parents(composition["id"]):
-        assert time.monotonic() < deadline, f"instance {owner.name} did not end its worker"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: asyncio.to_thread(composer_parents, composition["id"]),
+        lambda found: not found,
+        within=3,
+        what=f"instance {owner.name} ending its worker",
+    )
     await asyncio.sleep(1)  # the owner writes nothing more about it
     query = "/composition/api/query/conversation/c-compose"
     async with client.http.get(owner.url + query, headers=headers) as resp:

@@ -10,10 +10,8 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import pytest
 import yaml
 
 from tests.client import API
+from tests.eventually import wait_listening
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
 from tests.storage_servers import free_port
@@ -88,11 +87,7 @@ def service(venv: Path, tmp_path: Path, janus: JanusHost) -> Iterator[tuple[str,
             [venv / "bin" / "recorder-service"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert process.poll() is None, f"the installed service exited at start:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"the installed service did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(0.1)
+        wait_listening(port, process, "the installed service", within=60, log=log)
         yield f"http://127.0.0.1:{port}", data
     finally:
         process.terminate()

@@ -10,7 +10,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from recorder.media.assembler import Frame
-from recorder.media.hook import HookError, tap_receiver
+from recorder.media.hook import HookError, enlarge_receive_buffers, tap_receiver
 from recorder.media.passthrough import is_keyframe
 from tests.publisher import PatternTrack, ToneTrack
 
@@ -53,6 +53,8 @@ async def test_encoded_frames_reach_the_sink_and_never_the_decoder() -> None:
         await sender.setLocalDescription(await sender.createOffer())
         await receiver.setRemoteDescription(sender.localDescription)
         await receiver.setLocalDescription(await receiver.createAnswer())
+        granted = enlarge_receive_buffers(receiver, 4 << 20)
+        assert granted and min(granted) >= 4 << 20, f"the ICE sockets were not enlarged: {granted}"
         await sender.setRemoteDescription(receiver.localDescription)
         await asyncio.sleep(2.0)
         assert set(sinks) == {"audio", "video"}
