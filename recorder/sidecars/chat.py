@@ -7,35 +7,25 @@ The key comes from the profile's key template with streamId `chat` and trackId `
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from recorder.clock import now
 from recorder.models import ChatEntry, ChatTranscript, Recording, UploadJob, UploadKind, UploadState, iso
 from recorder.naming import KeyParts
-from recorder.persistence.ports import RecordingStore, SidecarStore
-from recorder.sidecars.documents import Documents, is_live
-from recorder.uploads.uploader import Uploader
+from recorder.sidecars.documents import Sidecar
 from storage_providers.base import StoredObject
 
 CHAT = KeyParts("chat", "CHAT", "chat", "transcript", "CHAT", "json")
 
 
-class ChatTranscripts:
-    def __init__(
-        self, store: SidecarStore, recordings: RecordingStore, documents: Documents, uploader: Uploader
-    ) -> None:
-        self._store = store
-        self._recordings = recordings
-        self._documents = documents
-        self._lock = asyncio.Lock()  # adding after the end and storing at the end never interleave
-        uploader.on(UploadKind.CHAT, self._uploaded)
+class ChatTranscripts(Sidecar):
+    kind = UploadKind.CHAT
 
     async def add(self, recording: Recording, entries: list[ChatEntry]) -> int:
         """Add entries (a retry adds nothing again); how many were new. After the end, stored again at once."""
         async with self._lock:
             added = await self._store.add_chat_entries(recording.recorder_id, entries)
-            if added and not await is_live(self._recordings, recording):
+            if added and not await self._is_live(recording):
                 await self._write(recording)
             return added
 

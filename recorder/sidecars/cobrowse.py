@@ -7,15 +7,11 @@ default `<org>/<conversation>/<recorder>/cobrowse/<sessionId>.json`).
 
 from __future__ import annotations
 
-import asyncio
-
 from recorder.clock import now
 from recorder.errors import NotFoundError
 from recorder.models import CobrowseEvent, CobrowseSession, Recording, UploadJob, UploadKind, UploadState
 from recorder.naming import KeyParts
-from recorder.persistence.ports import RecordingStore, SidecarStore
-from recorder.sidecars.documents import Documents, is_live
-from recorder.uploads.uploader import Uploader
+from recorder.sidecars.documents import Sidecar
 from storage_providers.base import StoredObject
 
 
@@ -23,21 +19,14 @@ def _parts(session_id: str) -> KeyParts:
     return KeyParts("cobrowse", "COBROWSE", "cobrowse", session_id, "COBROWSE", "json")
 
 
-class CobrowseSessions:
-    def __init__(
-        self, store: SidecarStore, recordings: RecordingStore, documents: Documents, uploader: Uploader
-    ) -> None:
-        self._store = store
-        self._recordings = recordings
-        self._documents = documents
-        self._lock = asyncio.Lock()  # adding after the end and storing at the end never interleave
-        uploader.on(UploadKind.COBROWSE, self._uploaded)
+class CobrowseSessions(Sidecar):
+    kind = UploadKind.COBROWSE
 
     async def add(self, recording: Recording, event: CobrowseEvent) -> bool:
         """Keep an event (False: a duplicate of one kept). After the end, its session is stored again at once."""
         async with self._lock:
             added = await self._store.add_cobrowse_event(recording.recorder_id, recording.instance_id, event)
-            if added and not await is_live(self._recordings, recording):
+            if added and not await self._is_live(recording):
                 await self._write(recording, event.session_id)
             return added
 

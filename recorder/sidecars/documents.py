@@ -3,16 +3,19 @@ stored), under a key made from the profile's key template."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
-from recorder.models import LIVE_STATES, Recording, UploadKind
+from recorder.models import LIVE_STATES, Recording, UploadJob, UploadKind
 from recorder.naming import KeyParts, object_key, safe_name
-from recorder.persistence.ports import RecordingStore
+from recorder.persistence.ports import RecordingStore, SidecarStore
 from recorder.uploads.uploader import Uploader
+from storage_providers.base import StoredObject
 
 
 class Documents:
@@ -32,9 +35,27 @@ class Documents:
         await self._uploader.enqueue(recording.application_id, recording.recorder_id, kind, subject, Path(name), key)
 
 
-async def is_live(recordings: RecordingStore, recording: Recording) -> bool:
-    """Whether the recording is still live now (entries that come after its end are stored at once)."""
-    current = await recordings.get(
-        recording.organization_id, recording.conversation_id, recording.recorder_id, recording.instance_id
-    )
-    return current is not None and current.state in LIVE_STATES
+class Sidecar:
+    """What chat transcripts and cobrowse sessions share: their store, the recordings (to know whether one is
+    still live: what comes after its end is stored at once), their documents, one lock (adding after the end
+    and storing at the end never interleave), and their upload kind's completion handler."""
+
+    kind: ClassVar[UploadKind]  # the upload kind of its files
+
+    def __init__(
+        self, store: SidecarStore, recordings: RecordingStore, documents: Documents, uploader: Uploader
+    ) -> None:
+        self._store = store
+        self._recordings = recordings
+        self._documents = documents
+        self._lock = asyncio.Lock()
+        uploader.on(self.kind, self._uploaded)
+
+    async def _is_live(self, recording: Recording) -> bool:
+        current = await self._recordings.get(
+            recording.organization_id, recording.conversation_id, recording.recorder_id, recording.instance_id
+        )
+        return current is not None and current.state in LIVE_STATES
+
+    async def _uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
+        raise NotImplementedError

@@ -141,7 +141,10 @@ async def test_a_restart_resumes_unfinished_uploads(aiohttp_client: AiohttpClien
     stops; the storage comes back; a new service on the same data takes the upload up."""
     s3 = start_s3rver(tmp_path)
     try:
-        settings = _settings(tmp_path, "http://127.0.0.1:9/janus", profile_data("s3rver", s3))
+        # the stop waits this long for the upload under way (the storage is down: it cannot finish)
+        settings = _settings(
+            tmp_path, "http://127.0.0.1:9/janus", profile_data("s3rver", s3), shutdown_upload_deadline_seconds=2
+        )
         s3.stop()
         client = await make_client(aiohttp_client, settings)
         event = await client.start(1, "conv-restart")
