@@ -23,12 +23,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from api.auth import sha256_hash
 from bench.bench_recording import free_port, wait_port
+from tests.client import ApiClient
 from tests.janus_host import start_janus
 from tests.loss import TrackReport, record_with_loss
 
@@ -77,12 +77,8 @@ async def run(args: argparse.Namespace) -> None:
     results: list[tuple[str, list[TrackReport]]] = []
     try:
         wait_port(port)
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
-
-            async def api(method: str, path: str, **kw: Any) -> Any:
-                async with http.request(method, API + path, headers={"Authorization": f"Bearer {KEY}"}, **kw) as r:
-                    assert r.status == 200, await r.text()
-                    return await r.json()
+        async with aiohttp.ClientSession() as http:
+            api = ApiClient(http, f"http://127.0.0.1:{port}", KEY)
 
             for n, (name, loss, jitter) in enumerate(ROWS):
                 reports = await record_with_loss(

@@ -7,19 +7,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import av
 
+from tests.client import ApiClient
+from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
 
-Api = Callable[..., Awaitable[Any]]  # (method, path below /rtc-recorder/api, json=None) -> the answer's JSON
 CODECS = {"vp8": "VP8", "h264": "H264"}  # publisher (user id) -> its video codec
 
 
@@ -63,7 +62,7 @@ def epoch(value: str) -> float:
 
 
 async def record_with_loss(
-    api: Api,
+    api: ApiClient,
     storage: Path,
     janus: JanusHost,
     room: int,
@@ -79,13 +78,8 @@ async def record_with_loss(
     """Record `clean` seconds, `lossy` seconds at `loss` (and `jitter`), `after` seconds clean again; one
     report a track. Every packet Janus sends takes `delay` (a LAN's round trip: without one, Janus measures
     a round-trip time of 0 and keeps no packets to answer NACKs with)."""
-    event = await api(
-        "POST",
-        "/recordings/start",
-        json={"applicationId": "app1", "conferenceId": str(room), "conversationId": conversation},
-    )
+    event = await api.start(room, conversation)
     assert event["state"] == "ACTIVE", event
-    ids = f"{event['conversationId']}/{event['recorderId']}/{event['instanceId']}"
     async with aiohttp.ClientSession() as http:
         publishers = {
             codec: Publisher(http, janus.url, room, display(codec), video_codec=name) for codec, name in CODECS.items()
@@ -94,10 +88,12 @@ async def record_with_loss(
             for publisher in publishers.values():
                 await publisher.join()
                 await publisher.publish(noise=True)
-            deadline = time.monotonic() + 10
-            while sum(len(s["tracks"]) for s in (await api("GET", f"/recordings/{ids}"))["streams"]) < 4:
-                assert time.monotonic() < deadline, "not every track started"
-                await asyncio.sleep(0.1)
+            await eventually(
+                lambda: api.recording(event),
+                lambda info: sum(len(s["tracks"]) for s in info["streams"]) >= 4,
+                within=10,
+                what="every track started",
+            )
             await asyncio.sleep(clean)
             janus.impair(loss=loss, delay=delay, jitter=jitter)
             await asyncio.sleep(lossy)
@@ -108,8 +104,8 @@ async def record_with_loss(
             janus.impair(delay=delay)
             for publisher in publishers.values():
                 await publisher.leave()
-    await api("POST", f"/recordings/{ids}/stop")
-    info = await api("GET", f"/recordings/{ids}")
+    await api.stop(event)
+    info = await api.recording(event)
     reports = []
     for stream in info["streams"]:
         publisher = publishers[stream["userId"]]

@@ -26,6 +26,7 @@ from recorder.conference.base import (
     PublicationRemoved,
 )
 from recorder.models import MediaKind
+from recorder.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class JanusConference(Conference):
         self._waiters: dict[str, asyncio.Future[JsonObject]] = {}
         self._events: asyncio.Queue[ConferenceEvent] = asyncio.Queue()
         self._subscribers: dict[str, int] = {}  # subscription id -> handle
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskSet("janus")
         self._ended = False
 
     # -- the Conference port -------------------------------------------------------------------
@@ -111,8 +112,8 @@ class JanusConference(Conference):
     async def join(self) -> list[Publication]:
         created = await self._request(self._url, {"janus": "create"})
         self._session = int(created["data"]["id"])
-        self._tasks.append(asyncio.create_task(self._poll(), name=f"janus-poll-{self._session}"))
-        self._tasks.append(asyncio.create_task(self._keepalive(), name=f"janus-keepalive-{self._session}"))
+        self._tasks.spawn(self._poll(), name=f"janus-poll-{self._session}")
+        self._tasks.spawn(self._keepalive(), name=f"janus-keepalive-{self._session}")
         self._listener = await self._attach()
         data, _ = await self._message(
             self._listener, {"request": "join", "ptype": "publisher", "room": self._room, "display": self._display}
@@ -155,12 +156,7 @@ class JanusConference(Conference):
             with contextlib.suppress(ConferenceError, aiohttp.ClientError, asyncio.TimeoutError):
                 await self._request(f"{self._url}/{self._session}", {"janus": "destroy"})
         self._ended = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self._tasks.aclose()
         for waiter in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(ConferenceError("CONFERENCE_ERROR", "left the conference"))

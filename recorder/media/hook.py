@@ -13,7 +13,6 @@ changes.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Callable, Coroutine
@@ -24,6 +23,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from recorder.media.assembler import PARSERS, Assembler, Frame, LossStats, assembler_for
+from recorder.tasks import TaskSet
 
 _ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's number; Python does not name it
@@ -57,7 +57,7 @@ class TappedJitterBuffer:
         self._sink = sink
         self._receiver = receiver
         self.assembler: Assembler | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending = TaskSet("nacks")
 
     @property
     def capacity(self) -> int:
@@ -81,9 +81,7 @@ class TappedJitterBuffer:
             self._sink.on_frame(frame)
         lost = self.assembler.nacks(now)
         if lost:
-            task = asyncio.get_running_loop().create_task(self._receiver._send_rtcp_nack(packet.ssrc, lost))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._sending.spawn(self._receiver._send_rtcp_nack(packet.ssrc, lost), name="nack")
         return self.assembler.keyframe_due(now), None
 
 

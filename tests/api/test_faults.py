@@ -27,10 +27,7 @@ from tests.publisher import Publisher, display
 async def test_five_percent_loss_leaves_only_whole_frames_and_video_comes_back(
     client: Client, janus: JanusHost, room: int, tmp_path: Path
 ) -> None:
-    async def api(method: str, path: str, **kw: Any) -> Any:
-        return await client.json(method, API + path, **kw)
-
-    reports = await record_with_loss(api, tmp_path / "storage", janus, room, "conv-loss", 0.05)
+    reports = await record_with_loss(client, tmp_path / "storage", janus, room, "conv-loss", 0.05)
     assert sorted((r.user, r.kind) for r in reports) == [
         ("h264", "AUDIO"),
         ("h264", "VIDEO"),
