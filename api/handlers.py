@@ -23,18 +23,20 @@ from api.presenters import (
     conversation_message,
     recording_event,
     recording_message,
+    rules_message,
     storage_profile,
     storage_profile_view,
 )
 from recorder.compositions.queue import CompositionCommand
 from recorder.downloads import Served
-from recorder.models import ChatEntry, CobrowseEvent, Recording
+from recorder.models import Caller, ChatEntry, CobrowseEvent, Recording, Rules
 from recorder.recordings.service import StartCommand
 from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition
 from schemas.recording import (
     AddChatTranscriptCmd,
     AddCobrowseEventCmd,
     CobrowseUrlQuery,
+    RecordingRules,
     StartRecording,
     StopRecording,
     StorageTestResult,
@@ -62,6 +64,18 @@ def _origin(request: web.Request) -> str:
     return str(request.url.origin())
 
 
+def _caller(request: web.Request) -> Caller:
+    """Who calls: an API key (by its name) or an OAuth client (by its id)."""
+    subject = principal(request).subject
+    if subject.startswith("key:"):
+        return Caller(subject.removeprefix("key:"), "API_KEY")
+    return Caller(subject, "CLIENT")
+
+
+def _rules(body: RecordingRules | None) -> Rules:
+    return Rules.from_data(body.model_dump(by_alias=True, exclude_none=True, mode="json")) if body else Rules()
+
+
 async def start(request: web.Request) -> web.Response:
     body = StartRecording.model_validate_json(await request.read())
     recording = await request.app[RECORDINGS].start(
@@ -73,21 +87,44 @@ async def start(request: web.Request) -> web.Response:
             audio=body.audio,
             video=body.video,
             screen=body.records_screen,
+            caller=_caller(request),
+            rules=_rules(body.rules),
+            max_duration_seconds=body.max_duration_seconds,
+            empty_room_timeout_seconds=body.empty_room_timeout_seconds,
+            no_media_timeout_seconds=body.no_media_timeout_seconds,
         )
     )
     return web.json_response(recording_event(recording).wire())
 
 
 async def stop(request: web.Request) -> web.Response:
-    recording = await request.app[RECORDINGS].stop(_org(request), *_ids(request))
+    recording = await request.app[RECORDINGS].stop(_org(request), *_ids(request), caller=_caller(request))
     return web.json_response(recording_event(recording).wire())
+
+
+async def pause(request: web.Request) -> web.Response:
+    """Extension: nothing heard or seen reaches the disk until resumed (idempotent; 409 when not live)."""
+    return await _recording_message(request, await request.app[RECORDINGS].pause(_org(request), _ids(request)))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Extension: recording goes on in new segments (idempotent; 409 when not live)."""
+    return await _recording_message(request, await request.app[RECORDINGS].resume(_org(request), _ids(request)))
+
+
+async def put_rules(request: web.Request) -> web.Response:
+    """Extension: replace who and what is recorded, at once; the rules and what is recorded now, and why."""
+    rules = _rules(RecordingRules.model_validate_json(await request.read()))
+    service = request.app[RECORDINGS]
+    recording = await service.set_rules(_org(request), _ids(request), rules)
+    return web.json_response(rules_message(recording, service.publications(recording.recorder_id)).wire())
 
 
 async def stop_by_body(request: web.Request) -> web.Response:
     """`POST /recordings/stop` with the ids in the body, as one of Auvious's Postman collections stops."""
     body = StopRecording.model_validate_json(await request.read())
     recording = await request.app[RECORDINGS].stop_by_ids(
-        _org(request), body.application_id, body.recorder_id, body.instance_id, body.conversation_id
+        _org(request), body.application_id, body.recorder_id, body.instance_id, body.conversation_id, _caller(request)
     )
     return web.json_response(recording_event(recording).wire())
 

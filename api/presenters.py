@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from recorder.conference.base import Publication
 from recorder.models import (
     ChatTranscript,
     CobrowseSession,
     Composition,
     CompositionType,
     ErrorInfo,
+    MediaKind,
+    Reason,
     Recording,
+    Rule,
+    RuleKind,
+    Rules,
     Track,
     iso,
 )
 from schemas.composition import CompositionMessage
 from schemas.recording import (
+    CallerData,
     ChatTranscriptData,
     CobrowseSessionDataMessage,
     ConversationCobrowseSessionDataMessage,
@@ -26,10 +33,17 @@ from schemas.recording import (
     ConversationTrackStorageData,
     Error,
     GapData,
+    LimitsData,
     LocalFileDataMessage,
+    PauseData,
+    PublicationData,
+    ReasonData,
     RecordingDataEvent,
     RecordingDataMessage,
     RecordingState,
+    RuleData,
+    RulesData,
+    RulesMessage,
     StorageProfileDataMessage,
     StorageProviderType,
     StreamDataMessage,
@@ -40,6 +54,7 @@ from schemas.recording import (
     TrackType,
     UploadDataMessage,
 )
+from schemas.recording import RuleKind as WireRuleKind
 from storage_providers.settings import StorageSettings
 
 
@@ -155,6 +170,60 @@ def recording_message(
             for s in recording.streams
         ],
         video=recording.video,
+        paused=recording.paused,
+        pauses=[PauseData(paused=iso(p.paused), resumed=timestamp(p.resumed)) for p in recording.pauses],
+        start_reason=_reason(recording.start_reason),
+        stop_reason=_reason(recording.stop_reason),
+        rules=rules_data(recording.rules),
+        limits=LimitsData(
+            max_duration_seconds=recording.limits.max_duration,
+            empty_room_timeout_seconds=recording.limits.empty_room,
+            no_media_timeout_seconds=recording.limits.no_media,
+            pause_timeout_seconds=recording.limits.pause,
+        )
+        if recording.limits
+        else None,
+    )
+
+
+def _reason(reason: Reason | None) -> ReasonData | None:
+    if reason is None:
+        return None
+    caller = reason.caller
+    return ReasonData(
+        reason=reason.reason.value,
+        caller=CallerData(name=caller.name, type=caller.type, user_id=caller.user_id) if caller else None,
+    )
+
+
+def rules_data(rules: Rules) -> RulesData:
+    def entries(rules: tuple[Rule, ...]) -> list[RuleData]:
+        return [RuleData(user_id=r.user_id, kind=WireRuleKind(r.kind.value) if r.kind else None) for r in rules]
+
+    return RulesData(include=entries(rules.include), exclude=entries(rules.exclude))
+
+
+def _why(recording: Recording, publication: Publication, kind: MediaKind) -> str:
+    rule_kind = RuleKind.of(publication.stream_type, kind)
+    if kind not in recording.records(publication.stream_type):
+        return f"{rule_kind.value}: not asked for by the recording's audio/video/screen flags"
+    return f"{rule_kind.value}: {recording.rules.why(publication.user_id, rule_kind)}"
+
+
+def rules_message(recording: Recording, publications: list[tuple[Publication, frozenset[MediaKind]]]) -> RulesMessage:
+    return RulesMessage(
+        rules=rules_data(recording.rules),
+        publications=[
+            PublicationData(
+                publication_id=p.id,
+                user_id=p.user_id,
+                type=StreamType(p.stream_type),
+                kinds=sorted(RuleKind.of(p.stream_type, k).value for k in p.kinds),
+                recorded=sorted(RuleKind.of(p.stream_type, k).value for k in recorded),
+                why="; ".join(_why(recording, p, k) for k in sorted(p.kinds)),
+            )
+            for p, recorded in publications
+        ],
     )
 
 

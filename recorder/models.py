@@ -96,6 +96,119 @@ class Stream:
     tracks: list[Track] = field(default_factory=list)
 
 
+class StopReason(StrEnum):
+    """Why a recording ended (and `API_CALL` also why one started)."""
+
+    API_CALL = "API_CALL"  # a client asked (its identity in `caller`)
+    MAX_DURATION = "MAX_DURATION"  # the recorded time reached the limit
+    EMPTY_ROOM = "EMPTY_ROOM"  # no publisher in the room for the limit
+    NO_MEDIA = "NO_MEDIA"  # publishers, but no packet on any recorded track for the limit
+    PAUSE_TIMEOUT = "PAUSE_TIMEOUT"  # paused longer than the limit
+    CONFERENCE_ENDED = "CONFERENCE_ENDED"  # the room was destroyed, or its server stayed away
+    SHUTDOWN = "SHUTDOWN"  # the instance shut down with `shutdown_recordings = stop`
+    JOIN_FAILED = "JOIN_FAILED"  # the conference could not be joined
+    SPOOL_FULL = "SPOOL_FULL"  # the local disk filled while recording: kept up to there
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked: a client (OAuth client credentials) or an API key, by name."""
+
+    name: str
+    type: str  # CLIENT | API_KEY
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    reason: StopReason
+    caller: Caller | None = None
+
+
+@dataclass
+class Pause:
+    paused: datetime
+    resumed: datetime | None = None
+
+
+class RuleKind(StrEnum):
+    """What a rule matches: a camera's (or other stream's) audio or video, or a screen share's (VideoSDK's names)."""
+
+    AUDIO = "audio"
+    VIDEO = "video"
+    SCREEN_AUDIO = "screen_audio"
+    SCREEN_VIDEO = "screen_video"
+
+    @classmethod
+    def of(cls, stream_type: str, kind: MediaKind) -> RuleKind:
+        screen = "screen_" if stream_type == "SCREEN" else ""
+        return cls(screen + kind.value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Matches a participant (`user_id`), a kind, or both; neither matches everything."""
+
+    user_id: str | None = None
+    kind: RuleKind | None = None
+
+    def matches(self, user_id: str, kind: RuleKind) -> bool:
+        return self.user_id in (None, user_id) and self.kind in (None, kind)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Who and what is recorded. Exclude wins over include; no include entry includes everything."""
+
+    include: tuple[Rule, ...] = ()
+    exclude: tuple[Rule, ...] = ()
+
+    def allows(self, user_id: str, kind: RuleKind) -> bool:
+        if any(r.matches(user_id, kind) for r in self.exclude):
+            return False
+        return not self.include or any(r.matches(user_id, kind) for r in self.include)
+
+    def to_data(self) -> dict[str, list[dict[str, str]]]:
+        """The rules as JSON data, in the API's shape: {"include": [{"userId", "kind"}], "exclude": [...]}."""
+
+        def entries(rules: tuple[Rule, ...]) -> list[dict[str, str]]:
+            return [
+                {k: v for k, v in (("userId", r.user_id), ("kind", r.kind.value if r.kind else None)) if v is not None}
+                for r in rules
+            ]
+
+        return {"include": entries(self.include), "exclude": entries(self.exclude)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, list[dict[str, str]]]) -> Rules:
+        def entries(key: str) -> tuple[Rule, ...]:
+            return tuple(
+                Rule(e.get("userId"), RuleKind(e["kind"]) if e.get("kind") else None) for e in data.get(key, [])
+            )
+
+        return cls(entries("include"), entries("exclude"))
+
+    def why(self, user_id: str, kind: RuleKind) -> str:
+        """A reader's account of the decision."""
+        if any(r.matches(user_id, kind) for r in self.exclude):
+            return "excluded by a rule"
+        if not self.include:
+            return "no include rule: everything is recorded"
+        if any(r.matches(user_id, kind) for r in self.include):
+            return "included by a rule"
+        return "no include rule matches"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a recording stops by itself (seconds)."""
+
+    max_duration: float  # recorded time (pauses left out)
+    empty_room: float  # no publisher in the room
+    no_media: float  # publishers, but no packet on any recorded track
+    pause: float  # paused
+
+
 @dataclass
 class Recording:
     recorder_id: str
@@ -116,13 +229,32 @@ class Recording:
     chat_transcript: ChatTranscript | None = None
     lease_until: float | None = None  # epoch seconds: `instance_id` owns the live recording until then
     screen: bool = True  # screen shares (SCREEN streams) are recorded
+    start_reason: Reason | None = None
+    stop_reason: Reason | None = None
+    pauses: list[Pause] = field(default_factory=list)
+    rules: Rules = field(default_factory=Rules)
+    limits: Limits | None = None  # None: the service's defaults (a recording made before limits existed)
 
-    def records(self, stream_type: str) -> frozenset[MediaKind]:
-        """The kinds recorded of a stream of this type."""
+    @property
+    def paused(self) -> bool:
+        return bool(self.pauses) and self.pauses[-1].resumed is None
+
+    def records(self, stream_type: str, user_id: str | None = None) -> frozenset[MediaKind]:
+        """The kinds recorded of a stream of this type (and of this participant, by the rules)."""
         if stream_type == "SCREEN" and not self.screen:
             return frozenset()
         video = self.screen if stream_type == "SCREEN" else self.video
-        return frozenset(k for k, on in ((MediaKind.AUDIO, self.audio), (MediaKind.VIDEO, video)) if on)
+        flagged = (k for k, on in ((MediaKind.AUDIO, self.audio), (MediaKind.VIDEO, video)) if on)
+        if user_id is None:
+            return frozenset(flagged)
+        return frozenset(k for k in flagged if self.rules.allows(user_id, RuleKind.of(stream_type, k)))
+
+    def recorded_seconds(self, at: datetime) -> float:
+        """Recorded time until `at`: from the start, pauses left out."""
+        if self.started is None:
+            return 0.0
+        paused = sum(((p.resumed or at) - p.paused).total_seconds() for p in self.pauses)
+        return max(0.0, (at - self.started).total_seconds() - paused)
 
 
 @dataclass(frozen=True)

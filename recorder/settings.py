@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TTL)
     ice_servers: list[str] = Field(default_factory=list)
     flush_interval_ms: int = Field(default=1000, ge=100)
+    # A recording stops by itself after this much recorded time (pauses left out), this long with no publisher
+    # in the room, this long with publishers but no packet on any recorded track, or paused this long. A start
+    # request may ask for less or more, up to the `_max` (RealtimeKit's range: 60 s to 24 h).
+    max_duration_seconds: float = Field(default=86400.0, ge=1)
+    max_duration_seconds_max: float = Field(default=86400.0, ge=1)
+    empty_room_timeout_seconds: float = Field(default=600.0, ge=1)
+    empty_room_timeout_seconds_max: float = Field(default=86400.0, ge=1)
+    no_media_timeout_seconds: float = Field(default=600.0, ge=1)
+    no_media_timeout_seconds_max: float = Field(default=86400.0, ge=1)
+    pause_timeout_seconds: float = Field(default=7200.0, ge=1)
     # each media socket's receive buffer: a burst (a keyframe) that arrives while the event loop is busy waits
     # in the kernel instead of being dropped (0: the kernel's default, about 208 KiB)
     media_receive_buffer_bytes: int = Field(default=4 << 20, ge=0, le=64 << 20)

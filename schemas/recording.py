@@ -92,6 +92,32 @@ class StorageProviderType(StrEnum):
     LOCAL_STORAGE = "LOCAL_STORAGE"  # ours: a directory on the recorder's machine
 
 
+class RuleKind(StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+    SCREEN_AUDIO = "screen_audio"
+    SCREEN_VIDEO = "screen_video"
+
+
+class RuleEntry(WireModel):
+    """Matches a participant, a kind, or both (neither: everything)."""
+
+    model_config = _COMMAND
+    user_id: StrictStr | None = Field(default=None, min_length=1, max_length=1000)
+    kind: RuleKind | None = None
+
+
+class RecordingRules(WireModel):
+    """Who and what is recorded. Exclude wins over include; no include entry includes everything."""
+
+    model_config = _COMMAND
+    include: list[RuleEntry] = Field(default_factory=list, max_length=1000)
+    exclude: list[RuleEntry] = Field(default_factory=list, max_length=1000)
+
+
+Seconds = Annotated[float, Field(strict=True, ge=1, le=31 * 24 * 3600)]
+
+
 class StartRecording(WireModel):
     model_config = _COMMAND
 
@@ -101,6 +127,11 @@ class StartRecording(WireModel):
     audio: StrictBool = True
     video: StrictBool = True
     screen: StrictBool | None = None  # screen shares (Auvious's newest docs); omitted: the same as `video`
+    # extensions: who and what is recorded, and when the recording stops by itself
+    rules: RecordingRules | None = None
+    max_duration_seconds: Seconds | None = None
+    empty_room_timeout_seconds: Seconds | None = None
+    no_media_timeout_seconds: Seconds | None = None
 
     @property
     def records_screen(self) -> bool:
@@ -275,6 +306,56 @@ class ChatTranscriptData(WireModel):
     location: str
 
 
+class CallerData(WireModel):
+    name: str
+    type: str
+    user_id: str | None = None
+
+
+class ReasonData(WireModel):
+    reason: str
+    caller: CallerData | None = None
+
+
+class PauseData(WireModel):
+    paused: str
+    resumed: str | None = None
+
+
+class RuleData(WireModel):
+    user_id: str | None = None
+    kind: RuleKind | None = None
+
+
+class RulesData(WireModel):
+    include: list[RuleData]
+    exclude: list[RuleData]
+
+
+class LimitsData(WireModel):
+    max_duration_seconds: float
+    empty_room_timeout_seconds: float
+    no_media_timeout_seconds: float
+    pause_timeout_seconds: float
+
+
+class PublicationData(WireModel):
+    publication_id: str
+    user_id: str
+    type: StreamType
+    kinds: list[str]  # what it carries
+    recorded: list[str]  # what of it is recorded now
+    why: str
+
+
+class RulesMessage(WireModel):
+    """The answer to `PUT .../rules`: the rules in force, and each publication in the room with what of it is
+    recorded now and why."""
+
+    rules: RulesData
+    publications: list[PublicationData]
+
+
 class RecordingDataMessage(WireModel):
     audio: bool
     chat_transcript: ChatTranscriptData | None = None
@@ -292,6 +373,13 @@ class RecordingDataMessage(WireModel):
     storage_profile: StorageProfileDataMessage | None = None
     streams: list[StreamDataMessage]
     video: bool
+    # extensions: the controls
+    paused: bool = False
+    pauses: list[PauseData] = Field(default_factory=list)
+    start_reason: ReasonData | None = None
+    stop_reason: ReasonData | None = None
+    rules: RulesData | None = None
+    limits: LimitsData | None = None
 
 
 class ConversationTrackStorageData(WireModel):

@@ -58,6 +58,20 @@ class TappedJitterBuffer:
         self._receiver = receiver
         self.assembler: Assembler | None = None
         self._sending = TaskSet("nacks")
+        self.last_packet: float | None = None  # time.monotonic() of the last packet's arrival
+        self._keyframe_asked = False
+
+    @property
+    def sink(self) -> FrameSink:
+        return self._sink
+
+    def retarget(self, sink: FrameSink) -> None:
+        """Frames (and sender reports) go to `sink` from now on: the next segment of the same track."""
+        self._sink = sink
+
+    def request_keyframe(self) -> None:
+        """Ask the sender for a keyframe with the next packet (PLI): a new segment starts with one at once."""
+        self._keyframe_asked = True
 
     @property
     def capacity(self) -> int:
@@ -69,12 +83,12 @@ class TappedJitterBuffer:
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         """The receiver's call for each packet: (send a PLI now, nothing for its decoder)."""
+        now = self.last_packet = time.monotonic()
         if self.assembler is None:
             codec = self._sink.codec
             if codec is None or (self._sink.kind == "video" and codec not in PARSERS):
                 return False, None
             self.assembler = assembler_for(self._sink.kind, codec)
-        now = time.monotonic()
         for frame in self.assembler.add(
             packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload, now
         ):
@@ -82,7 +96,8 @@ class TappedJitterBuffer:
         lost = self.assembler.nacks(now)
         if lost:
             self._sending.spawn(self._receiver._send_rtcp_nack(packet.ssrc, lost), name="nack")
-        return self.assembler.keyframe_due(now), None
+        asked, self._keyframe_asked = self._keyframe_asked, False
+        return self.assembler.keyframe_due(now) or asked, None
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> TappedJitterBuffer:
@@ -92,7 +107,7 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> TappedJitterBuffe
         raise HookError(f"aiortc's RTCRtpReceiver has no {_ATTRIBUTE}: check the pinned aiortc version")
     tapped = TappedJitterBuffer(inner, sink, receiver)
     setattr(receiver, _ATTRIBUTE, tapped)
-    receiver._handle_rtcp_packet = _reporting(receiver._handle_rtcp_packet, sink)  # type: ignore[method-assign,assignment]
+    receiver._handle_rtcp_packet = _reporting(receiver._handle_rtcp_packet, tapped)  # type: ignore[method-assign,assignment]
     return tapped
 
 
@@ -102,11 +117,13 @@ def ntp_to_unix(ntp: int) -> float:
 
 
 def _reporting(
-    handle: Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]], sink: FrameSink
+    handle: Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]], tapped: TappedJitterBuffer
 ) -> Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]]:
     async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
         if isinstance(packet, RtcpSrPacket):
-            sink.on_sender_report(ntp_to_unix(packet.sender_info.ntp_timestamp), packet.sender_info.rtp_timestamp)
+            tapped.sink.on_sender_report(
+                ntp_to_unix(packet.sender_info.ntp_timestamp), packet.sender_info.rtp_timestamp
+            )
         await handle(packet)
 
     return handle_rtcp_packet

@@ -41,10 +41,38 @@ class TrackSink:
     reports: list[tuple[float, int]] = field(default_factory=list)  # (sender's wall clock, RTP timestamp)
     tap: TappedJitterBuffer | None = None
     arrival: float | None = None  # Unix time the first frame arrived, had it not waited (see on_frame)
+    params: tuple[str, int, int] | None = None  # the negotiated (codec, clock rate, channels)
 
     @property
     def codec(self) -> str | None:
-        return self.writer.codec if self.writer is not None and self.error is None else None
+        return self.params[0] if self.params is not None and self.error is None else None
+
+    def open(self, directory: Path, flush_interval_ms: int) -> None:
+        """Start writing: a new file in `directory` named by this sink's id."""
+        if self.params is None or self.error is not None:
+            return
+        name, clock_rate, channels = self.params
+        try:
+            self.writer = PassthroughWriter(
+                directory / self.id, name, clock_rate, channels=max(channels, 1), flush_interval_ms=flush_interval_ms
+            )
+        except UnsupportedCodecError as exc:
+            self.error = str(exc)
+            logger.warning("track %s: %s", self.id, exc)
+
+    def successor(self) -> TrackSink:
+        """The sink of the same track's next segment: a new id (a new file), the same codec, callbacks, tap
+        and sender reports (the sender's RTP clock runs on)."""
+        return TrackSink(
+            self.kind,
+            self.mid,
+            self.on_started,
+            self.on_write_failed,
+            tap=self.tap,
+            params=self.params,
+            error=self.error,
+            reports=list(self.reports),
+        )
 
     @property
     def stats(self) -> LossStats:
@@ -134,8 +162,10 @@ class Subscription:
         on_failed: Callable[[], None],
         on_write_failed: Callable[[TrackSink, Exception], None],
         receive_buffer_bytes: int = 0,
+        paused: bool = False,
     ) -> None:
         self.directory = directory
+        self.paused = paused  # negotiated without writers: nothing is written until `resume_all`
         self._receive_buffer_bytes = receive_buffer_bytes  # 0: the kernel's default
         self.sinks: list[TrackSink] = []
         self._flush_interval_ms = flush_interval_ms
@@ -154,6 +184,37 @@ class Subscription:
                 )
                 sink.tap = tap_receiver(transceiver.receiver, sink)
                 self.sinks.append(sink)
+
+    @property
+    def last_packet(self) -> float | None:
+        """When (time.monotonic()) the last packet of any of its tracks arrived; None before the first."""
+        arrivals = [s.tap.last_packet for s in self.sinks if s.tap is not None and s.tap.last_packet is not None]
+        return max(arrivals, default=None)
+
+    def cut(self, resume: bool) -> list[tuple[TrackSink, WriterResult]]:
+        """End every track's current segment (its file is finished and given back with its sink). Each track
+        goes on in a new sink: writing at once with a keyframe asked for (`resume`), or dropping what arrives
+        until `resume_all` (a pause: nothing reaches the disk)."""
+        ended: list[tuple[TrackSink, WriterResult]] = []
+        self.paused = not resume
+        for i, sink in enumerate(self.sinks):
+            following = sink.successor()
+            if sink.tap is not None:
+                sink.tap.retarget(following)  # from here on, frames go to the next segment (or nowhere)
+            ended.append((sink, sink.close()))
+            self.sinks[i] = following
+        if resume:
+            self.resume_all()
+        return ended
+
+    def resume_all(self) -> None:
+        """Every track starts writing a new file, beginning at a keyframe asked for now."""
+        self.paused = False
+        for sink in self.sinks:
+            if sink.writer is None:
+                sink.open(self.directory, self._flush_interval_ms)
+                if sink.tap is not None and sink.kind is MediaKind.VIDEO:
+                    sink.tap.request_keyframe()
 
     async def _on_state(self) -> None:
         state = self._pc.connectionState
@@ -180,18 +241,9 @@ class Subscription:
         answer = self._pc.localDescription.sdp
         codecs = negotiated_codecs(answer)
         for sink in self.sinks:
-            name, clock_rate, channels = codecs.get(sink.mid, ("", 0, 0))
-            try:
-                sink.writer = PassthroughWriter(
-                    self.directory / sink.id,
-                    name,
-                    clock_rate,
-                    channels=max(channels, 1),
-                    flush_interval_ms=self._flush_interval_ms,
-                )
-            except UnsupportedCodecError as exc:
-                sink.error = str(exc)
-                logger.warning("track %s: %s", sink.id, exc)
+            sink.params = codecs.get(sink.mid, ("", 0, 0))
+            if not self.paused:
+                sink.open(self.directory, self._flush_interval_ms)
         return answer
 
     async def close(self) -> list[tuple[TrackSink, WriterResult]]:

@@ -91,6 +91,14 @@ ALTER TABLE recordings ADD COLUMN screen INTEGER
     """
 ALTER TABLE tracks ADD COLUMN gaps TEXT
 """,
+    # the controls, as JSON: why it started and ended, its pauses, its rules and limits
+    """
+ALTER TABLE recordings ADD COLUMN start_reason TEXT;
+ALTER TABLE recordings ADD COLUMN stop_reason TEXT;
+ALTER TABLE recordings ADD COLUMN pauses TEXT;
+ALTER TABLE recordings ADD COLUMN rules TEXT;
+ALTER TABLE recordings ADD COLUMN limits TEXT
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -79,8 +79,9 @@ class RecordingStore(ABC):
 
     @abstractmethod
     async def save(self, recording: Recording) -> bool:
-        """Write the recording's own fields (not its streams), only while `recording.instance_id` owns it
-        (another instance that took it over is never overwritten); whether it was written."""
+        """Write the recording's own fields that change (state, times, error, stop reason, pauses, rules, limits;
+        not its streams), only while `recording.instance_id` owns it (another instance that took it over is
+        never overwritten); whether it was written."""
 
     @abstractmethod
     async def save_stream(self, stream: Stream) -> None:

@@ -11,24 +11,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from recorder.clock import now
 from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import EVERYONE, Cluster
-from recorder.conference.base import Conferences
-from recorder.errors import InvalidRequestError, NotFoundError, UnavailableError
+from recorder.conference.base import Conferences, Publication
+from recorder.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
 from recorder.logcontext import scope
 from recorder.models import (
     LIVE_STATES,
+    Caller,
     ErrorInfo,
+    Limits,
+    MediaKind,
+    Reason,
     Recording,
     RecordingState,
+    Rules,
+    StopReason,
     StreamState,
     UploadJob,
     UploadKind,
@@ -56,6 +63,43 @@ class StartCommand:
     audio: bool = True
     video: bool = True
     screen: bool = True
+    caller: Caller | None = None
+    rules: Rules = field(default_factory=Rules)
+    # limits asked for (None: the service's default), each at most the service's maximum
+    max_duration_seconds: float | None = None
+    empty_room_timeout_seconds: float | None = None
+    no_media_timeout_seconds: float | None = None
+
+
+def _limits(settings: Settings, command: StartCommand) -> Limits:
+    """The recording's limits: what the request asks, else the service's defaults; more than the service's
+    maximum is refused (400), not cut silently."""
+    asked = [
+        ("maxDurationSeconds", command.max_duration_seconds, settings.max_duration_seconds),
+        ("emptyRoomTimeoutSeconds", command.empty_room_timeout_seconds, settings.empty_room_timeout_seconds),
+        ("noMediaTimeoutSeconds", command.no_media_timeout_seconds, settings.no_media_timeout_seconds),
+    ]
+    maxima = [
+        settings.max_duration_seconds_max,
+        settings.empty_room_timeout_seconds_max,
+        settings.no_media_timeout_seconds_max,
+    ]
+    values = []
+    for (name, value, default), maximum in zip(asked, maxima, strict=True):
+        if value is not None and value > maximum:
+            raise InvalidRequestError(f"{name} is at most {maximum:g} on this service", code="LIMIT_TOO_HIGH")
+        values.append(default if value is None else value)
+    return Limits(values[0], values[1], values[2], settings.pause_timeout_seconds)
+
+
+def _caller_fields(caller: Caller | None) -> dict[str, str]:
+    """A caller as the fields of a command to another instance."""
+    return {"callerName": caller.name, "callerType": caller.type} if caller is not None else {}
+
+
+def _caller_of(message: dict[str, Any]) -> Caller | None:
+    name, kind = message.get("callerName"), message.get("callerType")
+    return Caller(str(name), str(kind)) if name and kind else None
 
 
 class RecordingService:
@@ -95,6 +139,8 @@ class RecordingService:
         uploader.on(UploadKind.TRACK, self._track_uploaded)
         cluster.serve(self, leftovers)
         cluster.on("stop", self._stop_requested)
+        for op in ("pause", "resume", "rules"):
+            cluster.on(op, self._control_requested)
 
     async def _track_uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
         """The uploader's progress with a track's file, written where the API shows it (and on the live
@@ -151,6 +197,7 @@ class RecordingService:
             self._conferences.check(app, command.conference_id)  # an id that can never be a room: nothing starts
         except ValueError as exc:
             raise InvalidRequestError(str(exc), code="INVALID_CONFERENCE_ID") from None
+        limits = _limits(self._settings, command)
         if await self._repo.get_live(app.organization_id, command.conversation_id) is None:
             await self._admission.check()
         recording, created = await self._repo.create_or_get_live(
@@ -167,6 +214,9 @@ class RecordingService:
                 state=RecordingState.INITIALISED,
                 created=now(),
                 lease_until=self._cluster.lease(),
+                start_reason=Reason(StopReason.API_CALL, command.caller),
+                rules=command.rules,
+                limits=limits,
             )
         )
         session = self._sessions.get(recording.recorder_id)
@@ -188,10 +238,19 @@ class RecordingService:
             return session.recording
         return recording
 
-    async def stop(self, organization_id: str, conversation_id: str, recorder_id: str, instance_id: str) -> Recording:
+    async def stop(
+        self,
+        organization_id: str,
+        conversation_id: str,
+        recorder_id: str,
+        instance_id: str,
+        caller: Caller | None = None,
+    ) -> Recording:
         """Stop a recording wherever it runs: here, on its owner (sent as a command, followed until it is
-        stopped, at most `command_timeout_seconds`), or nowhere (left by a dead instance: stopped here)."""
+        stopped, at most `command_timeout_seconds`), or nowhere (left by a dead instance: stopped here). Its
+        stop reason is API_CALL with the caller."""
         ids = (conversation_id, recorder_id, instance_id)
+        reason = Reason(StopReason.API_CALL, caller)
         recording = await self.get(organization_id, *ids)
         deadline = time.monotonic() + self._settings.command_timeout_seconds
         sent_to: str | None = None
@@ -199,18 +258,20 @@ class RecordingService:
             while True:
                 session = self._sessions.pop(recording.recorder_id, None)
                 if session is not None:
-                    await session.stop()
+                    await session.stop(reason)
                     return session.recording
                 if recording.state not in LIVE_STATES:
                     return recording
                 if recording.state is RecordingState.PENDING_RECOVERY and (recording.lease_until or 0) < time.time():
-                    stopped = await self._stop_unowned(recording.recorder_id)
+                    stopped = await self._stop_unowned(recording.recorder_id, reason)
                     if stopped is not None:
                         return stopped
                 elif recording.instance_id not in (sent_to, self.instance_id):
                     sent_to = recording.instance_id
                     logger.info("recording %s: stop sent to instance %s", recorder_id, sent_to)
-                    await self._cluster.send(sent_to, "stop", recorderId=recording.recorder_id)
+                    await self._cluster.send(
+                        sent_to, "stop", recorderId=recording.recorder_id, **_caller_fields(caller)
+                    )
                 if time.monotonic() > deadline:
                     logger.warning("recording %s: its instance did not stop it in time", recording.recorder_id)
                     return recording
@@ -218,7 +279,13 @@ class RecordingService:
                 recording = await self.get(organization_id, *ids)
 
     async def stop_by_ids(
-        self, organization_id: str, application_id: str, recorder_id: str, instance_id: str, conversation_id: str | None
+        self,
+        organization_id: str,
+        application_id: str,
+        recorder_id: str,
+        instance_id: str,
+        conversation_id: str | None,
+        caller: Caller | None = None,
     ) -> Recording:
         """Stop a recording named by its application, recorder and instance (its conversation optional)."""
         recording = await self._repo.by_id(recorder_id)
@@ -229,9 +296,9 @@ class RecordingService:
             or conversation_id not in (None, recording.conversation_id)
         ):
             raise NotFoundError(f"application {application_id} has no recording {recorder_id}/{instance_id}")
-        return await self.stop(organization_id, recording.conversation_id, recorder_id, instance_id)
+        return await self.stop(organization_id, recording.conversation_id, recorder_id, instance_id, caller)
 
-    async def _stop_unowned(self, recorder_id: str) -> Recording | None:
+    async def _stop_unowned(self, recorder_id: str, reason: Reason) -> Recording | None:
         """Stop a recording nobody records (PENDING_RECOVERY, unclaimed): its files are finished and stored."""
         now_s = time.time()
         recording = await self._cluster_store.claim_recovery(
@@ -244,7 +311,9 @@ class RecordingService:
             if stream.state is StreamState.RECORDING:
                 stream.state, stream.stopped = StreamState.STOPPED, stopped
                 await self._repo.save_stream(stream)
-        recording.state, recording.stopped = RecordingState.STOPPED, stopped
+        recording.state, recording.stopped, recording.stop_reason = RecordingState.STOPPED, stopped, reason
+        if recording.paused:
+            recording.pauses[-1].resumed = stopped
         await self._repo.save(recording)
         logger.info("recording %s was left by its instance: STOPPED here", recorder_id)
         await self._leftovers.finalize(alive_but=None)
@@ -257,7 +326,75 @@ class RecordingService:
         if session is not None:
             with scope(recorderId=session.recording.recorder_id, conversationId=session.recording.conversation_id):
                 logger.info("recording %s: stopped at another instance's request", session.recording.recorder_id)
-                await session.stop()
+                await session.stop(Reason(StopReason.API_CALL, _caller_of(message)))
+
+    # ------------------------------------------------------------ controls
+
+    async def pause(self, organization_id: str, ids: Ids) -> Recording:
+        """Pause a live recording wherever it runs (idempotent: a paused one is answered as it is)."""
+        return await self._control(organization_id, ids, "pause", lambda r: r.paused)
+
+    async def resume(self, organization_id: str, ids: Ids) -> Recording:
+        """Resume a paused recording wherever it runs (idempotent: one not paused is answered as it is)."""
+        return await self._control(organization_id, ids, "resume", lambda r: not r.paused)
+
+    async def set_rules(self, organization_id: str, ids: Ids, rules: Rules) -> Recording:
+        """Replace a live recording's rules, wherever it runs; they apply at once."""
+        return await self._control(organization_id, ids, "rules", lambda r: r.rules == rules, rules=rules)
+
+    async def _control(
+        self, organization_id: str, ids: Ids, op: str, done: Callable[[Recording], bool], rules: Rules | None = None
+    ) -> Recording:
+        """Apply a control here (this instance runs the recording) or on its owner (sent as a command,
+        followed until the database shows it, at most `command_timeout_seconds`). ConflictError when the
+        recording is not live, or nobody records it now (it is being taken over)."""
+        recording = await self.get(organization_id, *ids)
+        deadline = time.monotonic() + self._settings.command_timeout_seconds
+        sent = False
+        with scope(recorderId=recording.recorder_id, conversationId=recording.conversation_id):
+            while True:
+                session = self._sessions.get(recording.recorder_id)
+                if session is not None and session.recording.state in LIVE_STATES:
+                    await self._apply(session, op, rules)
+                    return session.recording
+                if recording.state not in LIVE_STATES:
+                    raise ConflictError(f"recording {recording.recorder_id} is {recording.state.value}: not live")
+                if done(recording):
+                    return recording
+                if recording.state is RecordingState.PENDING_RECOVERY:
+                    raise ConflictError(f"recording {recording.recorder_id} is being taken over; try again")
+                if not sent and recording.instance_id != self.instance_id:
+                    sent = True
+                    fields = {"rules": json.dumps(rules.to_data())} if rules is not None else {}
+                    await self._cluster.send(recording.instance_id, op, recorderId=recording.recorder_id, **fields)
+                if time.monotonic() > deadline:
+                    raise UnavailableError(
+                        f"the instance of recording {recording.recorder_id} did not answer", retry_after=1
+                    )
+                await asyncio.sleep(0.05)
+                recording = await self.get(organization_id, *ids)
+
+    async def _apply(self, session: RecordingSession, op: str, rules: Rules | None) -> None:
+        if op == "pause":
+            await session.pause()
+        elif op == "resume":
+            await session.resume()
+        elif rules is not None:
+            await session.set_rules(rules)
+
+    async def _control_requested(self, message: dict[str, Any]) -> None:
+        """Another instance asks this one to apply a control to a recording it runs."""
+        session = self._sessions.get(str(message.get("recorderId")))
+        if session is None:
+            return
+        rules = Rules.from_data(json.loads(str(message["rules"]))) if "rules" in message else None
+        with scope(recorderId=session.recording.recorder_id, conversationId=session.recording.conversation_id):
+            await self._apply(session, str(message.get("op")), rules)
+
+    def publications(self, recorder_id: str) -> list[tuple[Publication, frozenset[MediaKind]]]:
+        """The publications in the room of a recording this instance runs, with what is recorded of each."""
+        session = self._sessions.get(recorder_id)
+        return session.recorded_now() if session is not None else []
 
     # ------------------------------------------------------------ the cluster's calls (recorder.cluster.Member)
 
@@ -281,6 +418,7 @@ class RecordingService:
             recording.error = ErrorInfo(
                 "APPLICATION_UNKNOWN", "the recovering instance does not know the application", recording.stopped
             )
+            recording.stop_reason = Reason(StopReason.JOIN_FAILED)
             await self._repo.save(recording)
             return
         self._session(recording, app)
@@ -338,7 +476,8 @@ class RecordingService:
         self._cluster.draining = True
         sessions, self._sessions = list(self._sessions.values()), {}
         handover = self._settings.shutdown_recordings == "handover"
-        await asyncio.gather(*(s.let_go() if handover else s.stop() for s in sessions), return_exceptions=True)
+        shutdown = Reason(StopReason.SHUTDOWN)
+        await asyncio.gather(*(s.let_go() if handover else s.stop(shutdown) for s in sessions), return_exceptions=True)
         if handover:
             handed = [s.recording.recorder_id for s in sessions if s.recording.state in LIVE_STATES]
             for recorder_id in handed:

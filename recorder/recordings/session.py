@@ -40,13 +40,20 @@ from recorder.conference.base import (
     PublicationRemoved,
 )
 from recorder.logcontext import bind
+from recorder.media.passthrough import WriterResult
 from recorder.media.repair import repair
 from recorder.media.subscription import Subscription, TrackSink
 from recorder.models import (
     LIVE_STATES,
     ErrorInfo,
+    Limits,
+    MediaKind,
+    Pause,
+    Reason,
     Recording,
     RecordingState,
+    Rules,
+    StopReason,
     Stream,
     StreamState,
     Track,
@@ -75,6 +82,10 @@ class _Active:
     stream: Stream
     subscription: Subscription
     subscription_id: str
+    kinds: frozenset[MediaKind]
+
+
+WATCH_INTERVAL = 0.25  # seconds between two looks at the limits
 
 
 class RecordingSession:
@@ -104,12 +115,15 @@ class RecordingSession:
         self._streams: dict[str, Stream] = {s.publication_id: s for s in recording.streams}
         self._recovering = recording.state is RecordingState.PENDING_RECOVERY
         self._active: dict[str, _Active] = {}
+        self._publications: dict[str, Publication] = {}  # every publication in the room, recorded or not
+        self._quiet_since = time.monotonic()  # since when no publication is in the room, or none sent media
         self._tracks: dict[str, Track] = {}
         self._pending = TaskSet(f"recording-{recording.recorder_id}")
         self._lock = asyncio.Lock()  # serialises changes to subscriptions and the final state
         self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
         self.created = time.monotonic()
 
     def track(self, track_id: str) -> Track | None:
@@ -139,7 +153,8 @@ class RecordingSession:
                 error = ErrorInfo("CONFERENCE_ERROR", f"joining failed: {type(exc).__name__}: {exc}", _now())
                 logger.exception("recording %s: joining failed unexpectedly", self.recording.recorder_id)
             # a recovered recording keeps what was recorded before: the conference ended meanwhile
-            await self._finish(RecordingState.ABORTED if self._recovering else RecordingState.FAILED, error)
+            state = RecordingState.ABORTED if self._recovering else RecordingState.FAILED
+            await self._finish(state, error, Reason(StopReason.JOIN_FAILED))
             return
         finally:
             if not self.joined.done():
@@ -155,11 +170,14 @@ class RecordingSession:
             await self._finish(None)
             return
         logger.info(
-            "recording %s is ACTIVE in conference %s%s",
+            "recording %s is ACTIVE in conference %s%s%s",
             self.recording.recorder_id,
             self.recording.conference_id,
             " (recovered)" if self._recovering else "",
+            ", paused" if self.recording.paused else "",
         )
+        self._quiet_since = time.monotonic()
+        self._watching = asyncio.create_task(self._watch(), name=f"limits-{self.recording.recorder_id}")
         for publication in publications:
             await self._handle(PublicationAdded(publication))
         while True:
@@ -184,6 +202,7 @@ class RecordingSession:
         )
         async with self._lock:
             await self._end_all()
+            self._publications.clear()  # who is there is known again once the room is joined again
         await self._conference.aclose()
         deadline, wait = time.monotonic() + window, 0.5
         while (left := deadline - time.monotonic()) > 0:
@@ -219,54 +238,70 @@ class RecordingSession:
             work = self._remove(event.publication_id)
         else:
             logger.info("recording %s aborted: %s", self.recording.recorder_id, event.reason)
-            await self._finish(RecordingState.ABORTED, ErrorInfo("CONFERENCE_ENDED", event.reason, _now()))
+            error = ErrorInfo("CONFERENCE_ENDED", event.reason, _now())
+            await self._finish(RecordingState.ABORTED, error, Reason(StopReason.CONFERENCE_ENDED))
             return
         await asyncio.shield(self._spawn(work))
 
+    def _kinds(self, publication: Publication) -> frozenset[MediaKind]:
+        """What of a publication is recorded: what it carries, the request's flags and the rules allow."""
+        return publication.kinds & self.recording.records(publication.stream_type, publication.user_id)
+
     async def _add(self, publication: Publication) -> None:
-        kinds = publication.kinds & self.recording.records(publication.stream_type)
         async with self._lock:
-            if not kinds or publication.id in self._active or self._finishing is not None:
+            if self._finishing is not None:
                 return
-            stream = self._streams.get(publication.id) or self._resumed(publication)
-            if stream is None:
-                stream = Stream(
-                    id=str(uuid.uuid4()),
-                    recorder_id=self.recording.recorder_id,
-                    publication_id=publication.id,
-                    type=publication.stream_type,
-                    user_id=publication.user_id,
-                    state=StreamState.RECORDING,
-                    started=_now(),
-                )
-                self._streams[publication.id] = stream
-                self.recording.streams.append(stream)  # reads of the live recording come from this record
-            stream.state, stream.stopped = StreamState.RECORDING, None
-            await self._repo.save_stream(stream)
-            subscription = Subscription(
-                self._directory / safe_name(stream.id),
-                ice_servers=self._options.ice_servers,
-                flush_interval_ms=self._options.flush_interval_ms,
-                on_track_started=functools.partial(self._track_started, stream),
-                on_failed=functools.partial(self._connection_failed, publication.id),
-                on_write_failed=self._write_failed,
-                receive_buffer_bytes=self._options.receive_buffer_bytes,
+            if not self._publications:
+                self._quiet_since = time.monotonic()  # the room is no longer empty: media is waited for now
+            self._publications[publication.id] = publication
+            await self._subscribe(publication)
+
+    async def _subscribe(self, publication: Publication) -> None:
+        """Record what the rules allow of a publication (hold the lock). Excluded kinds are never asked of the
+        SFU: nothing of them reaches this machine."""
+        kinds = self._kinds(publication)
+        if not kinds or publication.id in self._active:
+            return
+        stream = self._streams.get(publication.id) or self._resumed(publication)
+        if stream is None:
+            stream = Stream(
+                id=str(uuid.uuid4()),
+                recorder_id=self.recording.recorder_id,
+                publication_id=publication.id,
+                type=publication.stream_type,
+                user_id=publication.user_id,
+                state=StreamState.RECORDING,
+                started=_now(),
             )
-            try:
-                subscription_id, offer = await self._conference.subscribe(publication, kinds)
-                answer = await subscription.negotiate(offer)
-                await self._conference.answer(subscription_id, answer)
-            except asyncio.CancelledError:
-                await subscription.close()
-                raise
-            except ConferenceError as exc:
-                logger.warning("cannot subscribe to %s: %s", publication.id, exc.message)
-                await subscription.close()
-                stream.state, stream.stopped = StreamState.FAILED, _now()
-                await self._repo.save_stream(stream)
-                return
-            self._active[publication.id] = _Active(stream, subscription, subscription_id)
-            logger.info("subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)), publication.user_id)
+            self._streams[publication.id] = stream
+            self.recording.streams.append(stream)  # reads of the live recording come from this record
+        stream.state, stream.stopped = StreamState.RECORDING, None
+        await self._repo.save_stream(stream)
+        subscription = Subscription(
+            self._directory / safe_name(stream.id),
+            ice_servers=self._options.ice_servers,
+            flush_interval_ms=self._options.flush_interval_ms,
+            on_track_started=functools.partial(self._track_started, stream),
+            on_failed=functools.partial(self._connection_failed, publication.id),
+            on_write_failed=self._write_failed,
+            receive_buffer_bytes=self._options.receive_buffer_bytes,
+            paused=self.recording.paused,
+        )
+        try:
+            subscription_id, offer = await self._conference.subscribe(publication, kinds)
+            answer = await subscription.negotiate(offer)
+            await self._conference.answer(subscription_id, answer)
+        except asyncio.CancelledError:
+            await subscription.close()
+            raise
+        except ConferenceError as exc:
+            logger.warning("cannot subscribe to %s: %s", publication.id, exc.message)
+            await subscription.close()
+            stream.state, stream.stopped = StreamState.FAILED, _now()
+            await self._repo.save_stream(stream)
+            return
+        self._active[publication.id] = _Active(stream, subscription, subscription_id, kinds)
+        logger.info("subscribed to %s (%s, user %s)", publication.id, ",".join(sorted(kinds)), publication.user_id)
 
     def _resumed(self, publication: Publication) -> Stream | None:
         """A stopped stream of the same user and type, which a publication under a new id continues (the
@@ -302,7 +337,16 @@ class RecordingSession:
         if self._on_disk_full is not None:
             self._on_disk_full()
         error = ErrorInfo("SPOOL_FULL", "the recorder's local disk is full: recorded until then, and stored", _now())
-        self._aborting = asyncio.get_running_loop().create_task(self.stop(RecordingState.ABORTED, error))
+        self._end_by_itself(Reason(StopReason.SPOOL_FULL), RecordingState.ABORTED, error)
+
+    def _end_by_itself(
+        self, reason: Reason, state: RecordingState = RecordingState.STOPPED, error: ErrorInfo | None = None
+    ) -> None:
+        """The recording ends for `reason` (a limit, a full disk): in a task of its own, so that whoever noticed
+        (the receive path, the limits' watch) is not waited for by the stop it starts."""
+        if self._aborting is None and self._finishing is None:
+            logger.info("recording %s ends: %s", self.recording.recorder_id, reason.reason.value)
+            self._aborting = asyncio.get_running_loop().create_task(self.stop(reason, state, error))
 
     def _connection_failed(self, publication_id: str) -> None:
         self._spawn(self._remove(publication_id))
@@ -313,6 +357,8 @@ class RecordingSession:
 
     async def _remove(self, publication_id: str) -> None:
         async with self._lock:
+            if self._publications.pop(publication_id, None) is not None and not self._publications:
+                self._quiet_since = time.monotonic()  # the room is empty from now
             active = self._active.pop(publication_id, None)
             if active is not None:
                 await self._end(active, StreamState.STOPPED)
@@ -322,7 +368,16 @@ class RecordingSession:
         with contextlib.suppress(ConferenceError):
             await self._conference.unsubscribe(active.subscription_id)
         stopped = _now()
-        for sink, result in await active.subscription.close():
+        await self._finish_segments(active.stream, await active.subscription.close(), stopped)
+        active.stream.state, active.stream.stopped = state, stopped
+        await self._repo.save_stream(active.stream)
+
+    async def _finish_segments(
+        self, stream: Stream, ended: list[tuple[TrackSink, WriterResult]], stopped: datetime
+    ) -> None:
+        """Tracks whose file ended (a subscription closed, or a pause cut them): their ends written, their
+        files stored."""
+        for sink, result in ended:
             track = self._tracks.get(sink.id)
             if track is None:
                 continue  # no frame ever arrived: no file, no track
@@ -346,9 +401,7 @@ class RecordingSession:
                     track.stopped = media_end(track, stopped)
             if sink.error or result.error:
                 track.local_error = ErrorInfo("WRITE_FAILED", sink.error or result.error or "", stopped)
-            await self._store(active.stream, track)
-        active.stream.state, active.stream.stopped = state, stopped
-        await self._repo.save_stream(active.stream)
+            await self._store(stream, track)
 
     async def _end_all(self) -> None:
         """Close every subscription under way (hold the lock): their files are finished, then stored."""
@@ -368,14 +421,18 @@ class RecordingSession:
             self.recording.application_id, self.recording.recorder_id, UploadKind.TRACK, track.id, source, key
         )
 
-    async def _finish(self, state: RecordingState | None, error: ErrorInfo | None = None) -> None:
+    async def _finish(
+        self, state: RecordingState | None, error: ErrorInfo | None = None, reason: Reason | None = None
+    ) -> None:
         """End the recording once, whoever asks first (stop, or the conference ending); others wait for it.
         None: this instance lets the recording go (handed over, or taken over) and writes nothing about it."""
         if self._finishing is None:
-            self._finishing = asyncio.create_task(self._close(state, error))
+            self._finishing = asyncio.create_task(self._close(state, error, reason))
         await asyncio.shield(self._finishing)
 
-    async def _close(self, state: RecordingState | None, error: ErrorInfo | None) -> None:
+    async def _close(self, state: RecordingState | None, error: ErrorInfo | None, reason: Reason | None) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
         await self._pending.wait()  # changes under way finish first; no new ones start (see _add)
         async with self._lock:
             await self._end_all()
@@ -384,7 +441,11 @@ class RecordingSession:
             if state is None:
                 return
             if self.recording.state in LIVE_STATES:
-                self.recording.state, self.recording.stopped, self.recording.error = state, _now(), error
+                stopped = _now()
+                if self.recording.paused:  # a pause ends with the recording
+                    self.recording.pauses[-1].resumed = stopped
+                self.recording.state, self.recording.stopped, self.recording.error = state, stopped, error
+                self.recording.stop_reason = reason
                 if not await self._repo.save(self.recording):
                     return  # another instance owns it now: it finishes the recording
         if self._on_finished is not None:
@@ -393,20 +454,106 @@ class RecordingSession:
             except Exception:
                 logger.exception("recording %s: finishing work failed", self.recording.recorder_id)
 
-    async def stop(self, state: RecordingState = RecordingState.STOPPED, error: ErrorInfo | None = None) -> None:
-        """Stop recording: close every file, store it, leave the conference; the recording ends in `state`."""
-        await self._shut(state, error)
+    async def stop(
+        self, reason: Reason, state: RecordingState = RecordingState.STOPPED, error: ErrorInfo | None = None
+    ) -> None:
+        """Stop recording: close every file, store it, leave the conference; the recording ends in `state`,
+        for `reason`."""
+        await self._shut(state, error, reason)
 
     async def let_go(self) -> None:
         """Close every file, store it, leave the conference, and write nothing about the recording itself: it
         is handed over to another instance (or was taken over by one)."""
-        await self._shut(None, None)
+        await self._shut(None, None, None)
 
-    async def _shut(self, state: RecordingState | None, error: ErrorInfo | None) -> None:
+    async def _shut(self, state: RecordingState | None, error: ErrorInfo | None, reason: Reason | None) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._finish(state, error)
+        await self._finish(state, error, reason)
         if not self.joined.done():
             self.joined.set_result(None)
+
+    # ------------------------------------------------------------ controls
+
+    async def pause(self) -> bool:
+        """Nothing heard or seen from now on reaches the disk: every track's file ends here (a segment); the
+        peer connections stay up. False when it was paused already (nothing changes)."""
+        async with self._lock:
+            if self.recording.paused or self._finishing is not None:
+                return False
+            at = _now()
+            self.recording.pauses.append(Pause(at))
+            for active in self._active.values():
+                await self._finish_segments(active.stream, active.subscription.cut(resume=False), at)
+            await self._repo.save(self.recording)
+            logger.info("recording %s is paused", self.recording.recorder_id)
+            return True
+
+    async def resume(self) -> bool:
+        """Every track writes a new file from now on, beginning at a keyframe asked for at once. False when it
+        was not paused."""
+        async with self._lock:
+            if not self.recording.paused or self._finishing is not None:
+                return False
+            self.recording.pauses[-1].resumed = _now()
+            for active in self._active.values():
+                active.subscription.resume_all()
+            await self._repo.save(self.recording)
+            logger.info("recording %s is resumed", self.recording.recorder_id)
+            return True
+
+    async def set_rules(self, rules: Rules) -> None:
+        """Replace the rules at once: each publication in the room is recorded as they now say (what they no
+        longer allow ends there; what they allow again starts a new segment), and so is every later one."""
+        async with self._lock:
+            if self._finishing is not None:
+                return
+            self.recording.rules = rules
+            await self._repo.save(self.recording)
+            for publication in list(self._publications.values()):
+                active = self._active.get(publication.id)
+                if active is not None and active.kinds == self._kinds(publication):
+                    continue
+                if active is not None:  # its tracks end here; what is still allowed goes on in new segments
+                    del self._active[publication.id]
+                    await self._end(active, StreamState.STOPPED)
+                await self._subscribe(publication)
+            logger.info("recording %s: rules replaced (%s)", self.recording.recorder_id, rules)
+
+    def recorded_now(self) -> list[tuple[Publication, frozenset[MediaKind]]]:
+        """Every publication in the room with the kinds recorded of it now (none: not recorded)."""
+        return [
+            (p, self._active[p.id].kinds if p.id in self._active else frozenset()) for p in self._publications.values()
+        ]
+
+    # ------------------------------------------------------------ limits
+
+    async def _watch(self) -> None:
+        """End the recording when one of its limits is reached: recorded time, an empty room, no media from
+        the publishers in it, a pause too long."""
+        limits = self.recording.limits
+        if limits is None:
+            return
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            reason = self._limit_reached(limits)
+            if reason is not None:
+                self._end_by_itself(Reason(reason))
+                return
+
+    def _limit_reached(self, limits: Limits) -> StopReason | None:
+        at, mono = _now(), time.monotonic()
+        recording = self.recording
+        if recording.paused:
+            return (
+                StopReason.PAUSE_TIMEOUT if (at - recording.pauses[-1].paused).total_seconds() >= limits.pause else None
+            )
+        if recording.recorded_seconds(at) >= limits.max_duration:
+            return StopReason.MAX_DURATION
+        if not self._publications:
+            return StopReason.EMPTY_ROOM if mono - self._quiet_since >= limits.empty_room else None
+        arrivals = [a.subscription.last_packet for a in self._active.values()]
+        last = max([self._quiet_since, *(t for t in arrivals if t is not None)])
+        return StopReason.NO_MEDIA if mono - last >= limits.no_media else None

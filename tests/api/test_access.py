@@ -78,6 +78,10 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "active": (lambda w: ("GET", f"/recordings/{w.live_conversation}/active", {}), True),
     "cobrowse_sessions": (lambda w: ("GET", f"/recordings/{w.c}/cobrowse", {}), False),
     "stop": (lambda w: ("POST", f"/recordings/{w.ids}/stop", {}), False),
+    # allowed, these answer 409: the world's recording FAILED (test_controls pauses and rules a live one)
+    "pause": (lambda w: ("POST", f"/recordings/{w.ids}/pause", {}), False),
+    "resume": (lambda w: ("POST", f"/recordings/{w.ids}/resume", {}), False),
+    "put_rules": (lambda w: ("PUT", f"/recordings/{w.ids}/rules", {"json": {"exclude": [{"userId": "u1"}]}}), False),
     "stop_by_body": (
         lambda w: (
             "POST",
@@ -126,7 +130,8 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
 }
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
-RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event"}
+RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event", "pause", "resume"}
+RECORDING_AGENT |= {"put_rules"}
 READERS = {"active", "state", "info"}
 SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording"}
 ADMINISTRATION = {
@@ -242,7 +247,7 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
     if case == "allowed":
         role = next(r for r in ALL_ROLES if r in GUARDED[operation])
         status, body = await _call(client, request, auth(role))
-        conflict = operation in {"composition_url", "cancel_composition"}
+        conflict = operation in {"composition_url", "cancel_composition", "pause", "resume", "put_rules"}
         assert status in ((409,) if conflict else (200, 202, 204)), body
         return
     before = await _snapshot(world)

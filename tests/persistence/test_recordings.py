@@ -5,7 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from recorder.models import ErrorInfo, MediaKind, RecordingState, StreamState
+from recorder.models import (
+    Caller,
+    ErrorInfo,
+    Limits,
+    MediaKind,
+    Pause,
+    Reason,
+    RecordingState,
+    Rule,
+    RuleKind,
+    Rules,
+    StopReason,
+    StreamState,
+)
 from recorder.persistence.store import Store
 from tests.persistence.conftest import T0, Opener, live_with_stream, recording, stream, track
 
@@ -164,3 +177,28 @@ async def test_screen_reads_as_video_where_it_was_never_written(store: Store) ->
 
 async def test_by_id_is_none_for_an_unknown_recording(store: Store) -> None:
     assert await store.recordings.by_id("nobody") is None
+
+
+async def test_controls_round_trip(store: Store) -> None:
+    caller = Caller("backend", "CLIENT")
+    rules = Rules(include=(Rule("alice"), Rule(kind=RuleKind.SCREEN_VIDEO)), exclude=(Rule("bob", RuleKind.AUDIO),))
+    limits = Limits(3600.0, 60.0, 30.0, 7200.0)
+    r, _ = await store.recordings.create_or_get_live(
+        recording(start_reason=Reason(StopReason.API_CALL, caller), rules=rules, limits=limits)
+    )
+    r.pauses = [Pause(T0, T0 + timedelta(seconds=5)), Pause(T0 + timedelta(seconds=9))]
+    r.state, r.stop_reason = RecordingState.STOPPED, Reason(StopReason.MAX_DURATION)
+    await store.recordings.save(r)
+    got = await store.recordings.by_id(r.recorder_id)
+    assert got is not None
+    assert (got.start_reason, got.stop_reason) == (Reason(StopReason.API_CALL, caller), Reason(StopReason.MAX_DURATION))
+    assert (got.rules, got.limits, got.pauses) == (rules, limits, r.pauses) and got.paused
+
+
+async def test_a_recording_from_before_the_controls_reads_with_none(store: Store) -> None:
+    r, _ = await store.recordings.create_or_get_live(recording())
+    await store.database.execute(
+        "UPDATE recordings SET rules = NULL, pauses = NULL WHERE recorder_id = ?", r.recorder_id
+    )
+    got = await store.recordings.by_id(r.recorder_id)
+    assert got is not None and (got.rules, got.pauses, got.limits, got.start_reason) == (Rules(), [], None, None)

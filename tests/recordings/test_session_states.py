@@ -18,7 +18,7 @@ from recorder.conference.base import (
     ConferenceEvent,
     Publication,
 )
-from recorder.models import MediaKind, Recording, RecordingState
+from recorder.models import Caller, Limits, MediaKind, Reason, Recording, RecordingState, StopReason
 from recorder.persistence.store import Store, open_store
 from recorder.recordings.session import RecordingSession, SessionOptions
 from recorder.uploads.uploader import Uploader, UploadOptions
@@ -26,11 +26,14 @@ from storage_providers.local import LocalStorage
 from tests.eventually import eventually
 from tests.persistence.conftest import recording
 
+BY_API = Reason(StopReason.API_CALL, Caller("backend", "CLIENT"))
+
 
 class FakeConference(Conference):
     """A conference with no publications: joins (or refuses), then gives the events a test puts in."""
 
-    def __init__(self, refuse: ConferenceError | None = None) -> None:
+    def __init__(self, publications: list[Publication] | None = None, refuse: ConferenceError | None = None) -> None:
+        self.publications = publications or []
         self.refuse = refuse
         self.events: asyncio.Queue[ConferenceEvent] = asyncio.Queue()
         self.joins = 0
@@ -40,7 +43,7 @@ class FakeConference(Conference):
         self.joins += 1
         if self.refuse is not None:
             raise self.refuse
-        return []
+        return self.publications
 
     async def next_event(self) -> ConferenceEvent:
         return await self.events.get()
@@ -65,9 +68,15 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def _session(
-    store: Store, tmp_path: Path, conferences: list[FakeConference], rejoin: float = 1.0, **fields: object
+    store: Store,
+    tmp_path: Path,
+    conferences: list[FakeConference],
+    rejoin: float = 1.0,
+    limits: Limits | None = None,
+    **fields: object,
 ) -> RecordingSession:
     new = recording(**fields)  # type: ignore[arg-type]
+    new.limits = limits
     live, _ = await store.recordings.create_or_get_live(new)
     uploader = Uploader(store.uploads, lambda app: LocalStorage(tmp_path / "storage"), UploadOptions())
     made = iter(conferences)
@@ -94,19 +103,20 @@ async def test_a_joined_recording_is_active(store: Store, tmp_path: Path) -> Non
     await session.joined
     got = await eventually(lambda: _stored(store, session), lambda r: r.state is RecordingState.ACTIVE, within=2)
     assert got.started is not None and got.error is None
-    await session.stop()
+    await session.stop(BY_API)
 
 
 async def test_a_conference_that_cannot_be_joined_fails_the_recording(store: Store, tmp_path: Path) -> None:
-    refused = FakeConference(ConferenceError("ROOM_NOT_FOUND", "no such room"))
+    refused = FakeConference(refuse=ConferenceError("ROOM_NOT_FOUND", "no such room"))
     session = await _session(store, tmp_path, [refused])
     await session.joined
     got = await eventually(lambda: _stored(store, session), lambda r: r.state is RecordingState.FAILED, within=2)
     assert got.error is not None and got.error.code == "ROOM_NOT_FOUND" and got.stopped is not None
+    assert got.stop_reason == Reason(StopReason.JOIN_FAILED)
 
 
 async def test_a_recovered_recording_whose_conference_is_gone_is_aborted(store: Store, tmp_path: Path) -> None:
-    refused = FakeConference(ConferenceError("ROOM_NOT_FOUND", "no such room"))
+    refused = FakeConference(refuse=ConferenceError("ROOM_NOT_FOUND", "no such room"))
     session = await _session(store, tmp_path, [refused], state=RecordingState.PENDING_RECOVERY)
     await session.joined
     got = await eventually(lambda: _stored(store, session), lambda r: r.state is RecordingState.ABORTED, within=2)
@@ -118,7 +128,7 @@ async def test_a_recovered_recording_that_joins_is_active_and_marked_recovered(s
     await session.joined
     got = await eventually(lambda: _stored(store, session), lambda r: r.state is RecordingState.ACTIVE, within=2)
     assert got.recovered is not None
-    await session.stop()
+    await session.stop(BY_API)
 
 
 async def test_the_end_of_the_conference_aborts_the_recording(store: Store, tmp_path: Path) -> None:
@@ -128,6 +138,7 @@ async def test_the_end_of_the_conference_aborts_the_recording(store: Store, tmp_
     conference.events.put_nowait(ConferenceEnded("the room was destroyed"))
     got = await eventually(lambda: _stored(store, session), lambda r: r.state is RecordingState.ABORTED, within=2)
     assert got.error is not None and got.error.code == "CONFERENCE_ENDED" and conference.closed
+    assert got.stop_reason == Reason(StopReason.CONFERENCE_ENDED)
 
 
 async def test_a_lost_server_that_comes_back_is_joined_again(store: Store, tmp_path: Path) -> None:
@@ -137,13 +148,13 @@ async def test_a_lost_server_that_comes_back_is_joined_again(store: Store, tmp_p
     first.events.put_nowait(ConferenceEnded("session lost", lost=True))
     await eventually(lambda: asyncio.sleep(0, second.joins), within=3, what="a second join")
     assert (await _stored(store, session)).state is RecordingState.ACTIVE
-    await session.stop()
+    await session.stop(BY_API)
     assert (await _stored(store, session)).state is RecordingState.STOPPED
 
 
 async def test_a_lost_server_that_stays_away_aborts_the_recording(store: Store, tmp_path: Path) -> None:
     first = FakeConference()
-    away = [FakeConference(ConferenceError("CONFERENCE_UNREACHABLE", "no answer")) for _ in range(5)]
+    away = [FakeConference(refuse=ConferenceError("CONFERENCE_UNREACHABLE", "no answer")) for _ in range(5)]
     session = await _session(store, tmp_path, [first, *away], rejoin=0.6)
     await session.joined
     began = time.monotonic()
@@ -157,9 +168,10 @@ async def test_stop_makes_it_stopped_and_leaves_the_conference(store: Store, tmp
     conference = FakeConference()
     session = await _session(store, tmp_path, [conference])
     await session.joined
-    await session.stop()
+    await session.stop(BY_API)
     got = await _stored(store, session)
     assert got.state is RecordingState.STOPPED and got.stopped is not None and conference.closed
+    assert got.stop_reason == BY_API
 
 
 async def test_a_recording_let_go_is_left_as_it_is(store: Store, tmp_path: Path) -> None:
@@ -178,6 +190,71 @@ async def test_a_recording_taken_over_meanwhile_is_not_written(store: Store, tmp
     await session.joined
     await eventually(lambda: _stored(store, session), lambda r: r.state is RecordingState.ACTIVE, within=2)
     await store.database.execute("UPDATE recordings SET instance_id = 'i2'")  # another instance took it
-    await session.stop()
+    await session.stop(BY_API)
     got = await _stored(store, session)
     assert got.state is RecordingState.ACTIVE and got.instance_id == "i2"
+
+
+def _limits(**seconds: float) -> Limits:
+    values = {"max_duration": 60.0, "empty_room": 60.0, "no_media": 60.0, "pause": 60.0, **seconds}
+    return Limits(**values)
+
+
+async def _ends_for(store: Store, session: RecordingSession, within: float) -> Recording:
+    return await eventually(
+        lambda: _stored(store, session), lambda r: r.state is not RecordingState.ACTIVE, within=within
+    )
+
+
+async def test_an_empty_room_stops_the_recording_after_its_limit(store: Store, tmp_path: Path) -> None:
+    session = await _session(store, tmp_path, [FakeConference()], limits=_limits(empty_room=0.4))
+    await session.joined
+    got = await _ends_for(store, session, 2)
+    assert got.state is RecordingState.STOPPED and got.stop_reason == Reason(StopReason.EMPTY_ROOM)
+
+
+async def test_the_recorded_time_limit_stops_the_recording(store: Store, tmp_path: Path) -> None:
+    session = await _session(store, tmp_path, [FakeConference()], limits=_limits(max_duration=0.4))
+    await session.joined
+    got = await _ends_for(store, session, 2)
+    assert got.stop_reason == Reason(StopReason.MAX_DURATION)
+
+
+async def test_publishers_without_media_stop_the_recording(store: Store, tmp_path: Path) -> None:
+    conference = FakeConference([Publication("p1", "alice", "CAM", frozenset(MediaKind))])
+    session = await _session(store, tmp_path, [conference], limits=_limits(no_media=0.4, empty_room=0.1))
+    await session.joined
+    got = await _ends_for(store, session, 2)
+    assert got.stop_reason == Reason(StopReason.NO_MEDIA), "a publisher is there: the room is not empty"
+
+
+async def test_pause_and_resume_are_recorded_and_idempotent(store: Store, tmp_path: Path) -> None:
+    session = await _session(store, tmp_path, [FakeConference()])
+    await session.joined
+    assert await session.pause() and not await session.pause()
+    stored = await _stored(store, session)
+    assert stored.paused and len(stored.pauses) == 1
+    assert await session.resume() and not await session.resume()
+    stored = await _stored(store, session)
+    assert not stored.paused and stored.pauses[0].resumed is not None
+    await session.stop(BY_API)
+
+
+async def test_a_pause_too_long_stops_the_recording_and_the_pause_ends_with_it(store: Store, tmp_path: Path) -> None:
+    session = await _session(store, tmp_path, [FakeConference()], limits=_limits(pause=0.4))
+    await session.joined
+    await session.pause()
+    got = await _ends_for(store, session, 2)
+    assert got.stop_reason == Reason(StopReason.PAUSE_TIMEOUT)
+    assert got.pauses[0].resumed == got.stopped and not got.paused
+
+
+async def test_paused_time_is_not_recorded_time(store: Store, tmp_path: Path) -> None:
+    session = await _session(store, tmp_path, [FakeConference()], limits=_limits(max_duration=0.6))
+    await session.joined
+    await session.pause()
+    await asyncio.sleep(0.8)  # longer than the limit: paused time does not count
+    assert (await _stored(store, session)).state is RecordingState.ACTIVE
+    await session.resume()
+    got = await _ends_for(store, session, 2)
+    assert got.stop_reason == Reason(StopReason.MAX_DURATION)

@@ -8,7 +8,16 @@ from datetime import datetime
 from recorder.models import ErrorInfo, Recording, Stream, Track
 from recorder.persistence.database import Database
 from recorder.persistence.ports import RecordingStore
-from recorder.persistence.sql.rows import LIVE, error_text, load_recordings, time_text
+from recorder.persistence.sql.rows import (
+    LIVE,
+    error_text,
+    limits_text,
+    load_recordings,
+    pauses_text,
+    reason_text,
+    rules_text,
+    time_text,
+)
 
 
 class SqlRecordings(RecordingStore):
@@ -28,8 +37,8 @@ class SqlRecordings(RecordingStore):
         async with self._db.transaction() as db:
             inserted = await db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
-                " conference_id, audio, video, state, created, lease_until, screen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT DO NOTHING",
+                " conference_id, audio, video, state, created, lease_until, screen, start_reason, pauses, rules,"
+                " limits) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 recording.recorder_id,
                 recording.conversation_id,
                 recording.instance_id,
@@ -42,6 +51,10 @@ class SqlRecordings(RecordingStore):
                 time_text(recording.created),
                 recording.lease_until,
                 int(recording.screen),
+                reason_text(recording.start_reason),
+                pauses_text(recording.pauses),
+                rules_text(recording.rules),
+                limits_text(recording.limits),
             )
             if inserted:
                 await db.execute(
@@ -86,7 +99,8 @@ class SqlRecordings(RecordingStore):
 
     async def save(self, recording: Recording) -> bool:
         changed = await self._db.execute(
-            "UPDATE recordings SET state = ?, started = ?, stopped = ?, recovered = ?, error = ?,"
+            "UPDATE recordings SET state = ?, started = ?, stopped = ?, recovered = ?, error = ?, stop_reason = ?,"
+            " pauses = ?, rules = ?, limits = ?,"
             f" lease_until = CASE WHEN ? IN ({LIVE}) THEN lease_until END"
             " WHERE recorder_id = ? AND instance_id = ?",
             recording.state.value,
@@ -94,6 +108,10 @@ class SqlRecordings(RecordingStore):
             time_text(recording.stopped),
             time_text(recording.recovered),
             error_text(recording.error),
+            reason_text(recording.stop_reason),
+            pauses_text(recording.pauses),
+            rules_text(recording.rules),
+            limits_text(recording.limits),
             recording.state.value,
             recording.recorder_id,
             recording.instance_id,

@@ -3,21 +3,28 @@ streams, tracks and transcript."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from typing import Any
 
 from recorder.models import (
     LIVE_STATES,
+    Caller,
     ChatTranscript,
     Composition,
     CompositionState,
     CompositionType,
     ErrorInfo,
     Layout,
+    Limits,
     MediaKind,
+    Pause,
+    Reason,
     Recording,
     RecordingState,
+    Rules,
+    StopReason,
     Stream,
     StreamState,
     Track,
@@ -53,6 +60,38 @@ def parse_error(value: str | None) -> ErrorInfo | None:
     return ErrorInfo(data["code"], data["message"], datetime.fromisoformat(data["occurred"]))
 
 
+def reason_text(value: Reason | None) -> str | None:
+    if value is None:
+        return None
+    caller = value.caller
+    return json.dumps(
+        {"reason": value.reason.value, "caller": [caller.name, caller.type, caller.user_id] if caller else None}
+    )
+
+
+def parse_reason(value: str | None) -> Reason | None:
+    if not value:
+        return None
+    data = json.loads(value)
+    return Reason(StopReason(data["reason"]), Caller(*data["caller"]) if data["caller"] else None)
+
+
+def pauses_text(pauses: list[Pause]) -> str:
+    return json.dumps([[p.paused.isoformat(), time_text(p.resumed)] for p in pauses])
+
+
+def rules_text(rules: Rules) -> str:
+    return json.dumps(rules.to_data())
+
+
+def parse_rules(value: str | None) -> Rules:
+    return Rules.from_data(json.loads(value)) if value else Rules()
+
+
+def limits_text(limits: Limits | None) -> str | None:
+    return json.dumps(dataclasses.asdict(limits)) if limits else None
+
+
 def recording_(row: Row) -> Recording:
     return Recording(
         recorder_id=row["recorder_id"],
@@ -71,6 +110,11 @@ def recording_(row: Row) -> Recording:
         error=parse_error(row["error"]),
         lease_until=row["lease_until"],
         screen=bool(row["video"] if row["screen"] is None else row["screen"]),
+        start_reason=parse_reason(row["start_reason"]),
+        stop_reason=parse_reason(row["stop_reason"]),
+        pauses=[Pause(datetime.fromisoformat(a), parse_time(b)) for a, b in json.loads(row["pauses"] or "[]")],
+        rules=parse_rules(row["rules"]),
+        limits=Limits(**json.loads(row["limits"])) if row["limits"] else None,
     )
 
 
