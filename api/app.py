@@ -33,6 +33,7 @@ from recorder.settings import ClientSettings, Role, Settings
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.sidecars.documents import Documents
+from recorder.sidecars.manifest import Manifests
 from recorder.signing import UrlSigner
 from recorder.uploads.admin import StorageAdmin
 from recorder.uploads.profiles import StorageProfiles
@@ -112,10 +113,12 @@ def create_app(settings: Settings) -> web.Application:
             documents = Documents(uploader, key_template, settings.spool / "artifacts")
             chat = ChatTranscripts(store.sidecars, store.recordings, documents, uploader)
             cobrowse = CobrowseSessions(store.sidecars, store.recordings, documents, uploader)
+            manifests = Manifests(store.sidecars, store.recordings, documents, uploader)
 
             async def finished(recording: Recording) -> None:  # a recording's end stores its sidecars
                 await chat.store(recording)
                 await cobrowse.store(recording)
+                await manifests.store(recording, key_template(recording.application_id))
 
             address = settings.public_url or f"http://{settings.host}:{settings.port}"
             cluster = Cluster(

@@ -140,10 +140,12 @@ async def state(request: web.Request) -> web.Response:
 
 
 async def _recording_message(request: web.Request, recording: Recording) -> web.Response:
-    """A recording with its storage and a URL for each track file."""
-    urls = await request.app[DOWNLOADS].track_urls(recording, _origin(request))
+    """A recording with its storage, a URL for each track file and for its manifest."""
+    downloads = request.app[DOWNLOADS]
+    urls = await downloads.track_urls(recording, _origin(request))
+    manifest = await downloads.manifest_url(recording, _origin(request))
     location = request.app[STORAGE].location(recording.application_id)
-    return web.json_response(recording_message(recording, location, urls).wire())
+    return web.json_response(recording_message(recording, location, urls, manifest).wire())
 
 
 async def info(request: web.Request) -> web.Response:
@@ -323,6 +325,16 @@ async def track_attachment(request: web.Request) -> web.StreamResponse:
     recording = await request.app[RECORDINGS].get(None, *_ids(request))
     info = request.match_info
     return await _serve(request, await request.app[DOWNLOADS].track_file(recording, info["trackId"], info["fileName"]))
+
+
+async def manifest_attachment(request: web.Request) -> web.StreamResponse:
+    """A signed manifest link: no Authorization header; Range supported."""
+    _check_link(request)
+    recording = await request.app[RECORDINGS].get(None, *_ids(request))
+    served = await request.app[DOWNLOADS].locate(
+        recording.application_id, request.match_info["fileName"], recording.manifest_location, None
+    )
+    return await _serve(request, served)
 
 
 async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:

@@ -35,6 +35,7 @@ from schemas.recording import (
     GapData,
     LimitsData,
     LocalFileDataMessage,
+    ManifestData,
     PauseData,
     PublicationData,
     ReasonData,
@@ -99,6 +100,9 @@ def _track(track: Track, url: str | None) -> TrackDataMessage:
         or None,
         started=timestamp(track.started),
         stopped=timestamp(track.stopped),
+        media_start=timestamp(track.timeline_start) if track.frames else None,
+        media_end=timestamp(track.media_end) if track.frames and track.stopped else None,
+        codec=track.codec,
         type=TrackType(track.kind.upper()),
         url=url,
         storage=TrackStorageDataMessage(
@@ -142,7 +146,7 @@ def _chat(transcript: ChatTranscript | None) -> ChatTranscriptData | None:
 
 
 def recording_message(
-    recording: Recording, storage: tuple[str, str | None], urls: dict[str, str]
+    recording: Recording, storage: tuple[str, str | None], urls: dict[str, str], manifest_url: str | None = None
 ) -> RecordingDataMessage:
     return RecordingDataMessage(
         audio=recording.audio,
@@ -170,6 +174,9 @@ def recording_message(
             for s in recording.streams
         ],
         video=recording.video,
+        manifest=ManifestData(location=recording.manifest_location, url=manifest_url)
+        if recording.manifest_location
+        else None,
         paused=recording.paused,
         pauses=[PauseData(paused=iso(p.paused), resumed=timestamp(p.resumed)) for p in recording.pauses],
         start_reason=_reason(recording.start_reason),

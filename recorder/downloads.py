@@ -78,6 +78,18 @@ class Downloads:
                 urls[track.id] = url
         return urls
 
+    async def manifest_url(self, recording: Recording, origin: str) -> str | None:
+        """The URL of a stored manifest (None until it is stored)."""
+        location = recording.manifest_location
+        if location is None:
+            return None
+        url = await self._storage_url(recording.application_id, location, now())
+        if url is not None:
+            return url
+        ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
+        name = Path(location).name
+        return self._link(origin, self._recorder_api, "recordings", "attachment", "manifest", *ids, name)[0]
+
     def cobrowse_url(self, recording: Recording, session: CobrowseSession, origin: str) -> tuple[str, str]:
         """(URL, valid until) of a stored cobrowse session's file."""
         if session.location is None:

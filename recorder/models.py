@@ -70,6 +70,12 @@ class Track:
     writer: str | None = None  # the instance that writes the file (its leftovers are finalized by others)
     # holes in the file's media (seconds from its time 0): what the network lost and could not be repaired
     gaps: list[tuple[float, float]] = field(default_factory=list)
+    codec: str | None = None  # vp8, vp9, h264, opus
+
+    @property
+    def media_end(self) -> datetime:
+        """The sender's wall-clock time of the end of the file's media (its first frame's time + its length)."""
+        return self.timeline_start + timedelta(seconds=self.duration)
 
     @property
     def timeline_start(self) -> datetime:
@@ -234,6 +240,7 @@ class Recording:
     pauses: list[Pause] = field(default_factory=list)
     rules: Rules = field(default_factory=Rules)
     limits: Limits | None = None  # None: the service's defaults (a recording made before limits existed)
+    manifest_location: str | None = None  # where the manifest (every file on one timeline) is stored
 
     @property
     def paused(self) -> bool:
@@ -293,6 +300,7 @@ class CobrowseSession:
 
 class UploadKind(StrEnum):
     TRACK = "TRACK"  # subject: the track id
+    MANIFEST = "MANIFEST"  # subject: the recorder id
     CHAT = "CHAT"  # subject: the recorder id
     COBROWSE = "COBROWSE"  # subject: the cobrowse session id
     COMPOSITION = "COMPOSITION"  # subject: the composition id

@@ -281,6 +281,11 @@ class TrackDataMessage(WireModel):
     gaps: list[GapData] | None = None  # extension, when the file has holes
     started: str | None = None
     stopped: str | None = None
+    # extensions: the sender-clock time of the file's first frame and of the end of its media (RTCP sender
+    # reports; without one, the first frame's arrival), and the codec
+    media_start: str | None = None
+    media_end: str | None = None
+    codec: str | None = None
     storage: TrackStorageDataMessage | None = None
     type: TrackType
     url: str | None = None
@@ -304,6 +309,11 @@ class ChatTranscriptData(WireModel):
     created: str
     id: str
     location: str
+
+
+class ManifestData(WireModel):
+    location: str
+    url: str | None = None
 
 
 class CallerData(WireModel):
@@ -373,7 +383,8 @@ class RecordingDataMessage(WireModel):
     storage_profile: StorageProfileDataMessage | None = None
     streams: list[StreamDataMessage]
     video: bool
-    # extensions: the controls
+    # extensions: the manifest (every file on one timeline), and the controls
+    manifest: ManifestData | None = None
     paused: bool = False
     pauses: list[PauseData] = Field(default_factory=list)
     start_reason: ReasonData | None = None

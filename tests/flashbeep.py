@@ -9,6 +9,7 @@ track files the way the recorder does (`write_track_files`), and is found again 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,7 +34,8 @@ class Signal:
     frequency: float  # Hz of the beep
 
     def on(self, t: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return np.asarray(((t - self.epoch - self.phase) % 1.0) < FLASH)
+        # (a microsecond's grace: a frame on the flash's instant reads as on, whatever the float rounding)
+        return np.asarray(((t - self.epoch - self.phase + 1e-6) % 1.0) < FLASH)
 
     def picture(self, t: float, n: int, width: int, height: int) -> av.VideoFrame:
         """A dark frame with a moving bar, or all white during a flash."""
@@ -52,7 +54,9 @@ class Signal:
 
 
 class FlashTrack(MediaStreamTrack):
-    """30 fps video paced in real time, flashing as the signal says at each frame's wall-clock time."""
+    """30 fps video paced in real time, flashing as the signal says at each frame's wall-clock time. Its frames
+    fall on the 30 fps grid of the signal's epoch, so that a flash (a phase on that grid) starts on a frame: the
+    picture is not up to a frame late by construction."""
 
     kind = "video"
 
@@ -64,7 +68,8 @@ class FlashTrack(MediaStreamTrack):
 
     async def recv(self) -> av.VideoFrame:
         if self._start is None:
-            self._start = time.time()
+            epoch = self.signal.epoch
+            self._start = epoch + math.ceil((time.time() - epoch) * FPS) / FPS
         t = self._start + self._n / FPS
         await asyncio.sleep(max(0.0, t - time.time()))
         frame = self.signal.picture(t, self._n, self.width, self.height)

@@ -84,8 +84,13 @@ def _h264_nals(data: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
+# Opus encoders look 312 samples (6.5 ms) ahead: decoders drop that many at the start (the header's pre-skip),
+# so a file's decoded sound plays 6.5 ms after the RTP time its packets carry
+OPUS_PRE_SKIP = 312
+
+
 def _opus_head(channels: int, sample_rate: int) -> bytes:
-    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, 312, sample_rate, 0, 0)
+    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, OPUS_PRE_SKIP, sample_rate, 0, 0)
 
 
 def _probe_size(codec: str, data: bytes) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from aiortc.sdp import SessionDescription
 from recorder.clock import now
 from recorder.media.assembler import Frame, LossStats
 from recorder.media.hook import TappedJitterBuffer, enlarge_receive_buffers, tap_receiver
-from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, WriterResult
+from recorder.media.passthrough import OPUS_PRE_SKIP, PassthroughWriter, UnsupportedCodecError, WriterResult
 from recorder.models import MediaKind
 
 logger = logging.getLogger(__name__)
@@ -120,15 +120,18 @@ class TrackSink:
         ]
 
     def media_start(self) -> datetime | None:
-        """The sender's wall-clock time of the file's first frame, from its RTCP sender reports (None
+        """Where the file's time 0 goes on the sender's wall clock, from its RTCP sender reports (None
         without a report). Each report dates the first frame as its wall clock minus the RTP time elapsed
         since; a report is late by however long the last packet took to reach the sender's socket, never
-        early, so the earliest estimate is the best one."""
+        early, so the earliest estimate is the best one. An Opus file's decoded sound starts its pre-skip
+        later than its first packet's RTP time says (the encoder's look-ahead): that is counted, so that a
+        player placing the file at this time plays each sound when it was made."""
         if self.writer is None or self.writer.first_rtp is None or not self.reports:
             return None
         first, rate = self.writer.first_rtp, self.writer.clock_rate
         estimates = [wall - _rtp_delta(rtp, first) / rate for wall, rtp in self.reports]
-        return datetime.fromtimestamp(min(estimates), UTC)
+        look_ahead = OPUS_PRE_SKIP / 48000 if self.codec == "opus" else 0.0
+        return datetime.fromtimestamp(min(estimates) - look_ahead, UTC)
 
     def close(self) -> WriterResult:
         if self.writer is None:

@@ -91,13 +91,16 @@ ALTER TABLE recordings ADD COLUMN screen INTEGER
     """
 ALTER TABLE tracks ADD COLUMN gaps TEXT
 """,
-    # the controls, as JSON: why it started and ended, its pauses, its rules and limits
+    # the controls, as JSON: why it started and ended, its pauses, its rules and limits; the manifest's place
+    # and each track's codec
     """
 ALTER TABLE recordings ADD COLUMN start_reason TEXT;
 ALTER TABLE recordings ADD COLUMN stop_reason TEXT;
 ALTER TABLE recordings ADD COLUMN pauses TEXT;
 ALTER TABLE recordings ADD COLUMN rules TEXT;
-ALTER TABLE recordings ADD COLUMN limits TEXT
+ALTER TABLE recordings ADD COLUMN limits TEXT;
+ALTER TABLE recordings ADD COLUMN manifest_location TEXT;
+ALTER TABLE tracks ADD COLUMN codec TEXT
 """,
 ]
 _SERIAL = {

@@ -99,6 +99,11 @@ class RecordingStore(ABC):
         happens for an unknown track."""
 
     @abstractmethod
+    async def set_manifest(self, recorder_id: str, location: str) -> None:
+        """Record where the recording's manifest is stored (whichever instance stored it). Nothing happens for an
+        unknown recording."""
+
+    @abstractmethod
     async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:
         """Record that a track's local file was deleted (it is stored). Nothing happens for an unknown track."""
 

@@ -323,6 +323,7 @@ class RecordingSession:
             started=sink.started,
             local_location=str(sink.writer.path),
             writer=self.recording.instance_id,
+            codec=sink.codec,
         )
         stream.tracks.append(track)
         self._tracks[track.id] = track

@@ -137,7 +137,8 @@ class SqlRecordings(RecordingStore):
         await self._db.execute(
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
             " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
-            " media_start, writer, gaps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+            " media_start, writer, gaps, codec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET"
             " started = excluded.started, stopped = excluded.stopped, media_start = excluded.media_start,"
             " gaps = excluded.gaps,"
             " local_deleted = excluded.local_deleted, local_error = excluded.local_error,"
@@ -162,6 +163,7 @@ class SqlRecordings(RecordingStore):
             time_text(track.media_start),
             track.writer,
             json.dumps(track.gaps) if track.gaps else None,
+            track.codec,
         )
 
     async def set_track_object(
@@ -180,6 +182,11 @@ class SqlRecordings(RecordingStore):
             time_text(uploaded),
             error_text(error),
             track_id,
+        )
+
+    async def set_manifest(self, recorder_id: str, location: str) -> None:
+        await self._db.execute(
+            "UPDATE recordings SET manifest_location = ? WHERE recorder_id = ?", location, recorder_id
         )
 
     async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:

@@ -115,6 +115,7 @@ def recording_(row: Row) -> Recording:
         pauses=[Pause(datetime.fromisoformat(a), parse_time(b)) for a, b in json.loads(row["pauses"] or "[]")],
         rules=parse_rules(row["rules"]),
         limits=Limits(**json.loads(row["limits"])) if row["limits"] else None,
+        manifest_location=row["manifest_location"],
     )
 
 
@@ -150,6 +151,7 @@ def track(row: Row) -> Track:
         media_start=parse_time(row["media_start"]),
         writer=row["writer"],
         gaps=[(float(a), float(b)) for a, b in json.loads(row["gaps"] or "[]")],
+        codec=row["codec"],
     )
 
 
@@ -225,6 +227,7 @@ _TRACK_COLUMNS = (
     "media_start",
     "writer",
     "gaps",
+    "codec",
 )
 _LOAD = (
     "SELECT r.*, "
