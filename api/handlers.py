@@ -361,6 +361,7 @@ async def request_composition(request: web.Request) -> web.Response:
             height=height,
             layout=body.layout,
             priority=body.priority,
+            keep_pauses=body.keep_pauses,
         )
     )
     return web.json_response(composition_message(composition).wire())

@@ -318,4 +318,5 @@ def composition_message(composition: Composition) -> CompositionMessage:
         resolution=f"{composition.width}x{composition.height}" if video else None,
         layout=composition.layout if video else None,
         priority=composition.priority,
+        keep_pauses=composition.keep_pauses,
     )

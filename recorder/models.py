@@ -362,6 +362,7 @@ class Composition:
     object_uploaded: datetime | None = None
     deleted: datetime | None = None
     owner: str | None = None  # the instance running the job while its lease lasts
+    keep_pauses: bool = False  # the recordings' pauses stay in the file as silence (and black); else left out
 
     @property
     def extension(self) -> str:

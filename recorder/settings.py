@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     no_media_timeout_seconds: float = Field(default=600.0, ge=1)
     no_media_timeout_seconds_max: float = Field(default=86400.0, ge=1)
     pause_timeout_seconds: float = Field(default=7200.0, ge=1)
+    # media still on its way when a recording stops (the SFU, the network, our socket) is received this long
+    # more, so that its files keep their last sound and frame (at the cost of as much after the stop)
+    stop_drain_seconds: float = Field(default=0.15, ge=0, le=5)
     # each media socket's receive buffer: a burst (a keyframe) that arrives while the event loop is busy waits
     # in the kernel instead of being dropped (0: the kernel's default, about 208 KiB)
     media_receive_buffer_bytes: int = Field(default=4 << 20, ge=0, le=64 << 20)

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StrictBool, field_validator, model_validator
 
 from schemas.recording import _COMMAND, Error, Id, JsonInt, WireModel
 
@@ -82,6 +82,7 @@ class CompositionRequest(WireModel):
     resolution: Annotated[str, BeforeValidator(_named_resolution)] = "640x480"
     layout: Annotated[Layout, BeforeValidator(_upper)] = Layout.GRID
     priority: Annotated[JsonInt, BeforeValidator(_priority), Field(ge=0, le=100)] = 1
+    keep_pauses: StrictBool = False  # extension: keep the recordings' pauses as silence (and black)
 
     @field_validator("resolution")
     @classmethod
@@ -141,6 +142,7 @@ class CompositionMessage(WireModel):
     resolution: str | None  # VIDEO only
     layout: Layout | None  # VIDEO only
     priority: int
+    keep_pauses: bool  # extension: the pauses are kept as silence (and black), else left out
 
     def wire(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)

@@ -77,6 +77,7 @@ class CompositionCommand:
     height: int
     layout: Layout
     priority: int
+    keep_pauses: bool = False
 
 
 class CompositionFailed(Exception):
@@ -129,6 +130,7 @@ class Compositions:
             height=command.height,
             layout=command.layout,
             priority=command.priority,
+            keep_pauses=command.keep_pauses,
             state=CompositionState.QUEUED,
             created=_now(),
         )
@@ -302,7 +304,8 @@ class Compositions:
         if not files:
             raise CompositionFailed("NO_MEDIA", f"conversation {composition.conversation_id} has no recorded media")
         output = work / f"composed.{composition.extension}"
-        return timeline(composition, files, output), recordings[-1]
+        pauses = [] if composition.keep_pauses else [p for r in recordings for p in r.pauses if p.resumed]
+        return timeline(composition, files, output, pauses), recordings[-1]
 
     async def _fetch(self, recording: Recording, track: Track, inputs: Path) -> Path | None:
         """A track's file in the work folder: a hard link to the local file, else a copy of the stored one."""

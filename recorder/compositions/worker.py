@@ -79,6 +79,9 @@ def _decoded(container: av.container.InputContainer, stream: Any, source: Source
         print(f"{source.path}: composed up to a damaged part: {exc}", file=sys.stderr, flush=True)
 
 
+MP3_DELAY = 1105  # samples: LAME's encoder delay (576) and the decoder's (529), which decoders skip at the start
+
+
 def _audio_chunks(source: Source) -> Iterator[tuple[int, Audio]]:
     """(timeline sample index, samples) of one audio file, decoded as they are asked for."""
     with av.open(source.path) as container:
@@ -319,8 +322,12 @@ def compose(plan: Plan, progress: Progress | None = None) -> float:
         with av.open(plan.output, "w", format="mp3") as container:
             stream = container.add_stream("libmp3lame", rate=RATE, layout="stereo")
             stream.bit_rate = plan.audio_bitrate
-            for start in range(0, total, RATE):
-                for packet in stream.encode(audio.mix(start, min(RATE, total - start))):
+            # decoders drop the encoder's delay and start the sound that much later: the mix starts that much
+            # in, so that every sound plays when it was made (as in the MP4, whose AAC priming its edit list hides)
+            for start in range(MP3_DELAY, total, RATE):
+                frame = audio.mix(start, min(RATE, total - start))
+                frame.pts = start - MP3_DELAY
+                for packet in stream.encode(frame):
                     container.mux(packet)
                 if progress:
                     progress.report(start / total)

@@ -133,6 +133,7 @@ class RecordingService:
             settings.flush_interval_ms,
             settings.conference_rejoin_seconds,
             settings.media_receive_buffer_bytes,
+            settings.stop_drain_seconds,
         )
         self._sessions: dict[str, RecordingSession] = {}
         self._tasks = TaskSet("recordings")

@@ -75,6 +75,7 @@ class SessionOptions:
     flush_interval_ms: int
     rejoin_seconds: float = 60.0  # how long a lost conference server is waited for before the recording ends
     receive_buffer_bytes: int = 0  # each media socket's receive buffer (0: the kernel's default)
+    drain_seconds: float = 0.15  # media still in flight when a recording stops is received this long
 
 
 @dataclass
@@ -86,6 +87,7 @@ class _Active:
 
 
 WATCH_INTERVAL = 0.25  # seconds between two looks at the limits
+GONE = frozenset({StopReason.CONFERENCE_ENDED, StopReason.JOIN_FAILED, StopReason.SPOOL_FULL})
 
 
 class RecordingSession:
@@ -436,6 +438,10 @@ class RecordingSession:
             self._watching.cancel()
         await self._pending.wait()  # changes under way finish first; no new ones start (see _add)
         async with self._lock:
+            if self._active and reason is not None and reason.reason not in GONE:
+                # what was sent before the stop is still on its way (the SFU, the network, our socket): it is
+                # received for a moment more, so that a file does not lose its last sound and frame
+                await asyncio.sleep(self._options.drain_seconds)
             await self._end_all()
             await self._pending.wait()
             await self._conference.aclose()

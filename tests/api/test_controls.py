@@ -14,7 +14,7 @@ import av
 from aiortc.mediastreams import MediaStreamTrack
 
 from tests.checks import parse_time
-from tests.client import API, ids, uploaded
+from tests.client import API, COMPOSITION_API, ids, uploaded
 from tests.conftest import Client
 from tests.flashbeep import BeepTrack, FlashTrack, Signal
 from tests.janus_host import JanusHost
@@ -73,6 +73,22 @@ async def test_a_pause_cuts_every_track_into_two_segments_with_nothing_in_betwee
         assert latency < 0.5, f"{kind}: the first frame after resume came {latency:.3f} s later"
         for track in (first, second):
             assert _frames(tmp_path / "storage" / track["storage"]["objectStorage"]["location"]) > 0
+
+    # a composition leaves the pause out: its length is the recorded time
+    tracks = [t for s in info["streams"] for t in s["tracks"]]
+    span = max(parse_time(t["mediaEnd"]) for t in tracks) - min(parse_time(t["mediaStart"]) for t in tracks)
+    recorded = span - (pause_end - pause_start)
+    for keep, expected in ((False, recorded), (True, span)):
+        body = {"conversationId": "conv-pause", "type": "audio", "keepPauses": keep}
+        requested = await client.json("POST", f"{COMPOSITION_API}/request", json=body)
+        assert requested["keepPauses"] is keep
+        query = f"{COMPOSITION_API}/query/conversation/conv-pause"
+        done = await client.wait_for(
+            query, lambda q: all(c["state"] in ("COMPLETED", "FAILED") for c in q["compositions"])
+        )
+        (composed,) = [c for c in done["compositions"] if c["id"] == requested["id"]]
+        assert composed["state"] == "COMPLETED", composed
+        assert abs(composed["duration"] - expected) <= 0.01 * expected, (keep, composed["duration"], expected)
 
 
 async def test_pause_and_rules_of_a_recording_that_is_not_live_are_409(client: Client) -> None:

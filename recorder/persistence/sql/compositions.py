@@ -18,7 +18,7 @@ class SqlCompositionJobs(CompositionJobStore):
         c = composition
         await self._db.execute(
             "INSERT INTO compositions (id, organization_id, application_id, conversation_id, name, type, width,"
-            " height, layout, priority, state, created, progress) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " height, layout, priority, state, created, progress, keep_pauses) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             c.id,
             c.organization_id,
             c.application_id,
@@ -32,6 +32,7 @@ class SqlCompositionJobs(CompositionJobStore):
             c.state.value,
             time_text(c.created),
             c.progress,
+            int(c.keep_pauses),
         )
 
     async def save(self, composition: Composition) -> None:

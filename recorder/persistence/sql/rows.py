@@ -200,6 +200,7 @@ def composition(row: Row) -> Composition:
         object_uploaded=parse_time(row["object_uploaded"]),
         deleted=parse_time(row["deleted"]),
         owner=row["owner"],
+        keep_pauses=bool(row["keep_pauses"]),
     )
 
 
