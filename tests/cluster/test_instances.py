@@ -14,9 +14,10 @@ import aiohttp
 import asyncpg
 import pytest
 
+from tests.client import ids
 from tests.conftest import ROOMS
 from tests.eventually import eventually
-from tests.instances import KEY, Client, Cluster, all_uploaded, segments
+from tests.instances import KEY, Client, Cluster, all_uploaded, parse_time, segments
 from tests.janus_host import JanusHost
 from tests.postgres import PostgresServer
 from tests.processes import composer_parents
@@ -248,3 +249,46 @@ async def test_a_composition_is_cancelled_through_another_instance(
         (listed,) = (await resp.json())["compositions"]
     assert listed["state"] == "CANCELLED" and listed["size"] is None, listed
     assert list(cluster.storage.rglob(f"{composition['id']}*")) == []
+
+
+async def test_controls_reach_the_owner_and_a_paused_recording_stays_paused_across_a_takeover(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A"), cluster.start("B")
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice"])
+
+    def tracks(info: dict[str, Any]) -> int:
+        return sum(len(s["tracks"]) for s in info["streams"])
+
+    try:
+        recording = await client.start(a, room, "c-paused")
+        await client.wait(b, recording, lambda i: tracks(i) == 2, 10)
+        await asyncio.sleep(1)
+        paused = await client.call(b, "POST", f"/recordings/{ids(recording)}/pause")  # A runs it: sent there
+        assert paused["paused"] is True and paused["instanceId"] == "A", paused
+        a.kill()
+
+        def recovered(info: dict[str, Any]) -> bool:
+            return info["state"] == "ACTIVE" and info["instanceId"] == "B" and info.get("recovered") is not None
+
+        info = await client.wait(b, recording, recovered, LEASE + 5)
+        assert info["paused"] is True, "recovered paused"
+        await asyncio.sleep(2)
+        assert tracks(await client.get(b, recording)) == 2, "nothing is written while paused, on either instance"
+        resumed = await client.call(b, "POST", f"/recordings/{ids(recording)}/resume")
+        assert resumed["paused"] is False
+        await client.wait(b, recording, lambda i: tracks(i) == 4, 10)
+        await asyncio.sleep(1)
+        await client.stop(b, recording)
+        info = await client.wait(b, recording, all_uploaded, 30, step=0.2)
+        pause = info["pauses"][0]
+        pieces = segments(cluster.storage, info)
+        for key, (before, after) in pieces.items():
+            assert before[2] > 0 and after[2] > 0, (key, pieces)
+            assert before[1] <= parse_time(pause["paused"]) + 0.1, (key, "media after the pause", before)
+            assert after[0] >= parse_time(pause["resumed"]) - 0.02, (key, "media inside the pause", after)
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
