@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ class TrackReport:
     back_after: float | None  # seconds from the loss's end to the first frame after it
     holes: list[float]  # the file's holes of more than 0.2 s (seconds)
     gaps: list[float]  # the track's gaps in the API's answer (seconds)
+    manifest_gaps: list[float]  # the track's gaps in the recording's manifest (seconds)
 
     @property
     def share(self) -> float:
@@ -105,7 +107,9 @@ async def record_with_loss(
             for publisher in publishers.values():
                 await publisher.leave()
     await api.stop(event)
-    info = await api.recording(event)
+    info = await eventually(lambda: api.recording(event), lambda i: "url" in i.get("manifest", {}), what="manifest")
+    async with aiohttp.ClientSession() as http, http.get(info["manifest"]["url"]) as answer:
+        manifest = {t["trackId"]: t for t in json.loads(await answer.read())["tracks"]}
     reports = []
     for stream in info["streams"]:
         publisher = publishers[stream["userId"]]
@@ -131,6 +135,7 @@ async def record_with_loss(
                     (after_end[0] - loss_end) if after_end else None,
                     [g for g in gaps if g > 0.2],
                     [epoch(g["stopped"]) - epoch(g["started"]) for g in track.get("gaps", [])],
+                    [epoch(g["stopped"]) - epoch(g["started"]) for g in manifest[track["id"]]["gaps"]],
                 )
             )
     return reports

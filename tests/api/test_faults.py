@@ -44,6 +44,7 @@ async def test_five_percent_loss_leaves_only_whole_frames_and_video_comes_back(
             # every hole the network left in the file is in the recording's answer, as long as it is
             for hole in r.holes:
                 assert any(abs(gap - hole) < 0.05 for gap in r.gaps), (hole, r.gaps)
+            assert r.manifest_gaps == r.gaps, "the manifest lists the same gaps"
         else:
             assert r.share >= 0.92 and r.longest_gap <= 0.1, r
 
