@@ -94,6 +94,7 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
     stopped = await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     assert stopped["state"] == "ABORTED", "a stop answers the final state"
     info = await client.wait_for(f"{API}/recordings/{ids(event)}", uploaded)
+    assert info["stopReason"] == {"reason": "SPOOL_FULL"}, info["stopReason"]
     tracks = [t for s in info["streams"] for t in s["tracks"]]
     assert len(tracks) == 4, info
     for track in tracks:  # stored, and every frame written before the disk filled decodes
@@ -189,4 +190,5 @@ async def test_a_janus_that_stays_down_ends_the_recording_after_the_window(
     assert state["state"] == "ABORTED" and state["error"]["code"] == "CONFERENCE_ENDED", state
     assert 3 <= ended <= 10, f"ended {ended:.1f} s after Janus went down (window 3 s, detection up to ~2 s)"
     info = await client.wait_for(f"{API}/recordings/{ids(event)}", uploaded)
+    assert info["stopReason"] == {"reason": "CONFERENCE_ENDED"}, info["stopReason"]
     assert len([t for s in info["streams"] for t in s["tracks"]]) == 2, "what was recorded is kept"

@@ -168,6 +168,8 @@ async def test_destroyed_room_aborts_the_recording(
     state = await client.wait_for(f"{API}/recordings/{ids(event)}/state", lambda s: s["state"] != "ACTIVE", 5)
     await owner.leave()
     assert state["state"] == "ABORTED" and state["error"]["code"] == "CONFERENCE_ENDED"
+    info = await client.json("GET", f"{API}/recordings/{ids(event)}")
+    assert info["stopReason"] == {"reason": "CONFERENCE_ENDED"}
 
 
 async def test_unreachable_janus_fails(aiohttp_client: Any, tmp_path: Any) -> None:
