@@ -239,7 +239,7 @@ class Recording:
     stop_reason: Reason | None = None
     pauses: list[Pause] = field(default_factory=list)
     rules: Rules = field(default_factory=Rules)
-    limits: Limits | None = None  # None: the service's defaults (a recording made before limits existed)
+    limits: Limits | None = None  # None: none (a recording made before limits existed; a takeover sets them)
     manifest_location: str | None = None  # where the manifest (every file on one timeline) is stored
 
     @property

@@ -422,6 +422,8 @@ class RecordingService:
             recording.stop_reason = Reason(StopReason.JOIN_FAILED)
             await self._repo.save(recording)
             return
+        if recording.limits is None:  # recorded before limits existed: the service's defaults
+            recording.limits = _limits(self._settings, StartCommand(recording.organization_id, app.id, "", ""))
         self._session(recording, app)
 
     # ------------------------------------------------------------ reads

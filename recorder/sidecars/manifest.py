@@ -65,7 +65,9 @@ class Manifests(Sidecar):
     kind = UploadKind.MANIFEST
 
     async def store(self, recording: Recording, key_template: str) -> None:
-        """At the end of a recording: write and store its manifest."""
+        """At the end of a recording: write and store its manifest (none when it recorded no media)."""
+        if not any(stream.tracks for stream in recording.streams):
+            return
         async with self._lock:
             document = manifest(recording, key_template)
             await self._documents.store(recording, UploadKind.MANIFEST, recording.recorder_id, MANIFEST, document)

@@ -117,8 +117,8 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
         async with http.get(track["url"]) as answer:  # the service's own link serves the local file meanwhile
             assert answer.status == 200 and len(await answer.read()) > 1000
 
-    # the retry extension queues the failed uploads again; still refused
-    assert await client.json("POST", f"{path}/upload", status=202) == {"queued": 2}
+    # the retry extension queues the failed uploads again (both tracks and the manifest); still refused
+    assert await client.json("POST", f"{path}/upload", status=202) == {"queued": 3}
     info = await client.wait_for(
         path, lambda i: uploaded(i) and all("objectStorage" in t["storage"] for t in _tracks(i))
     )
