@@ -20,7 +20,7 @@ from recorder.models import (
     Track,
     iso,
 )
-from schemas.composition import CompositionMessage
+from schemas.composition import CompositionMessage, PauseSpan
 from schemas.recording import (
     CallerData,
     ChatTranscriptData,
@@ -319,4 +319,8 @@ def composition_message(composition: Composition) -> CompositionMessage:
         layout=composition.layout if video else None,
         priority=composition.priority,
         keep_pauses=composition.keep_pauses,
+        timeline_start=timestamp(composition.timeline_start),
+        pauses_left_out=[
+            PauseSpan(paused=iso(p.paused), resumed=iso(p.resumed)) for p in composition.pauses_left_out if p.resumed
+        ],
     )

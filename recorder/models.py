@@ -363,6 +363,10 @@ class Composition:
     deleted: datetime | None = None
     owner: str | None = None  # the instance running the job while its lease lasts
     keep_pauses: bool = False  # the recordings' pauses stay in the file as silence (and black); else left out
+    # where the file's time 0 is on the wall clock, and the pauses left out of the file (a moment at wall time t
+    # plays at t - timeline_start - the pauses before t): how chat and cobrowse times map onto the file
+    timeline_start: datetime | None = None
+    pauses_left_out: list[Pause] = field(default_factory=list)
 
     @property
     def extension(self) -> str:

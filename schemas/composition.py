@@ -124,6 +124,11 @@ def parse_resolution(value: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+class PauseSpan(WireModel):
+    paused: str
+    resumed: str
+
+
 class CompositionMessage(WireModel):
     """One composition. Every field is always there (null until known), unlike the recorder's answers."""
 
@@ -143,6 +148,11 @@ class CompositionMessage(WireModel):
     layout: Layout | None  # VIDEO only
     priority: int
     keep_pauses: bool  # extension: the pauses are kept as silence (and black), else left out
+    # extension: where the file's time 0 is on the wall clock (known from PREPROCESSING on), and the pauses
+    # left out: a moment at wall time t (a chat entry, a cobrowse event) plays at t - timelineStart - the
+    # pauses before t
+    timeline_start: str | None
+    pauses_left_out: list[PauseSpan]
 
     def wire(self) -> dict[str, object]:
         return self.model_dump(mode="json", by_alias=True)

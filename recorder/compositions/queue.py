@@ -305,6 +305,8 @@ class Compositions:
             raise CompositionFailed("NO_MEDIA", f"conversation {composition.conversation_id} has no recorded media")
         output = work / f"composed.{composition.extension}"
         pauses = [] if composition.keep_pauses else [p for r in recordings for p in r.pauses if p.resumed]
+        composition.timeline_start = min(track.timeline_start for _, track, _ in files)
+        composition.pauses_left_out = pauses
         return timeline(composition, files, output, pauses), recordings[-1]
 
     async def _fetch(self, recording: Recording, track: Track, inputs: Path) -> Path | None:

@@ -89,6 +89,9 @@ async def test_a_pause_cuts_every_track_into_two_segments_with_nothing_in_betwee
         (composed,) = [c for c in done["compositions"] if c["id"] == requested["id"]]
         assert composed["state"] == "COMPLETED", composed
         assert abs(composed["duration"] - expected) <= 0.01 * expected, (keep, composed["duration"], expected)
+        # how chat and cobrowse times map onto the file: its start and the pauses it leaves out
+        assert parse_time(composed["timelineStart"]) == min(parse_time(t["mediaStart"]) for t in tracks)
+        assert composed["pausesLeftOut"] == ([] if keep else [pause])
 
 
 async def test_pause_and_rules_of_a_recording_that_is_not_live_are_409(client: Client) -> None:

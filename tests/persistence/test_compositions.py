@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from recorder.models import CompositionState, ErrorInfo
+from recorder.models import CompositionState, ErrorInfo, Pause
 from recorder.persistence.store import Store
 from tests.persistence.conftest import T0, Opener, composition
 
@@ -106,3 +106,12 @@ async def test_requeue_refuses_completed_and_deleted(store: Store) -> None:
     await store.compositions.save(gone)
     assert await store.compositions.requeue(done.id) is False
     assert await store.compositions.requeue(gone.id) is False
+
+
+async def test_the_timeline_of_a_composition_round_trips(store: Store) -> None:
+    c = composition()
+    await store.compositions.add(c)
+    c.timeline_start, c.pauses_left_out = T0, [Pause(T0 + timedelta(seconds=3), T0 + timedelta(seconds=5))]
+    await store.compositions.save(c)
+    got = await store.compositions.by_id(c.id)
+    assert got is not None and (got.timeline_start, got.pauses_left_out) == (T0, c.pauses_left_out)

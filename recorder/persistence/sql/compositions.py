@@ -7,7 +7,7 @@ from datetime import datetime
 from recorder.models import Composition
 from recorder.persistence.database import Database
 from recorder.persistence.ports import CompositionJobStore
-from recorder.persistence.sql.rows import RUNNING_COMPOSITION, composition, error_text, time_text
+from recorder.persistence.sql.rows import RUNNING_COMPOSITION, composition, error_text, pauses_text, time_text
 
 
 class SqlCompositionJobs(CompositionJobStore):
@@ -39,8 +39,8 @@ class SqlCompositionJobs(CompositionJobStore):
         c = composition
         await self._db.execute(
             "UPDATE compositions SET state = ?, progress = ?, completed = ?, duration = ?, size = ?, error = ?,"
-            " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ?"
-            " WHERE id = ? AND (state <> 'CANCELLED' OR CAST(? AS TEXT) = 'CANCELLED')",
+            " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ?, timeline_start = ?,"
+            " pauses_left_out = ? WHERE id = ? AND (state <> 'CANCELLED' OR CAST(? AS TEXT) = 'CANCELLED')",
             c.state.value,
             c.progress,
             time_text(c.completed),
@@ -51,6 +51,8 @@ class SqlCompositionJobs(CompositionJobStore):
             c.object_location,
             time_text(c.object_uploaded),
             time_text(c.deleted),
+            time_text(c.timeline_start),
+            pauses_text(c.pauses_left_out),
             c.id,
             c.state.value,
         )

@@ -80,6 +80,10 @@ def pauses_text(pauses: list[Pause]) -> str:
     return json.dumps([[p.paused.isoformat(), time_text(p.resumed)] for p in pauses])
 
 
+def parse_pauses(value: str | None) -> list[Pause]:
+    return [Pause(datetime.fromisoformat(a), parse_time(b)) for a, b in json.loads(value or "[]")]
+
+
 def rules_text(rules: Rules) -> str:
     return json.dumps(rules.to_data())
 
@@ -112,7 +116,7 @@ def recording_(row: Row) -> Recording:
         screen=bool(row["video"] if row["screen"] is None else row["screen"]),
         start_reason=parse_reason(row["start_reason"]),
         stop_reason=parse_reason(row["stop_reason"]),
-        pauses=[Pause(datetime.fromisoformat(a), parse_time(b)) for a, b in json.loads(row["pauses"] or "[]")],
+        pauses=parse_pauses(row["pauses"]),
         rules=parse_rules(row["rules"]),
         limits=Limits(**json.loads(row["limits"])) if row["limits"] else None,
         manifest_location=row["manifest_location"],
@@ -201,6 +205,8 @@ def composition(row: Row) -> Composition:
         deleted=parse_time(row["deleted"]),
         owner=row["owner"],
         keep_pauses=bool(row["keep_pauses"]),
+        timeline_start=parse_time(row["timeline_start"]),
+        pauses_left_out=parse_pauses(row["pauses_left_out"]),
     )
 
 
