@@ -184,6 +184,7 @@ def create_app(settings: Settings) -> web.Application:
                 await cluster.aclose()
                 await uploader.aclose()
                 await providers.aclose()
+                logger.info("shut down: recordings, compositions, uploads and leases given up; closing the database")
 
     app.cleanup_ctx.append(resources)
     add_routes(app)

@@ -164,5 +164,5 @@ class Cluster:
         self.draining = True
         await self._tasks.aclose()
         self._info = InstanceInfo(self.instance_id, self._options.address, "STOPPED", self._info.started)
-        with contextlib.suppress(Exception):
-            await self._repo.heartbeat(self._info, now(), 0.0)
+        with contextlib.suppress(Exception):  # (the others see the lease end anyway: never wait long for this)
+            await asyncio.wait_for(self._repo.heartbeat(self._info, now(), 0.0), self._options.heartbeat_seconds)

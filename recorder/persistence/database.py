@@ -24,6 +24,7 @@ import asyncpg
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[str], None]  # gets a notification's payload
+CLOSE_TIMEOUT = 10.0  # seconds a shutdown waits for the database's connections to be given back
 
 
 class Row(Protocol):
@@ -232,7 +233,13 @@ class PostgresDatabase(Database):
         await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def aclose(self) -> None:
+        """Close the connections; one still held after `CLOSE_TIMEOUT` s (a task that never gave it back) is
+        cut, so that a shutdown never hangs on the database (every write has been made by then)."""
         if self._listening is not None:
             with contextlib.suppress(Exception):
                 await self._listening.close()
-        await self._pool.close()
+        try:
+            await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("a database connection was still in use after %.0f s: closed anyway", CLOSE_TIMEOUT)
+            self._pool.terminate()

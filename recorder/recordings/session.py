@@ -39,7 +39,7 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
-from recorder.logcontext import bind
+from recorder.logcontext import bind, scope
 from recorder.media.passthrough import WriterResult
 from recorder.media.repair import repair
 from recorder.media.subscription import Subscription, TrackSink
@@ -430,7 +430,14 @@ class RecordingSession:
         """End the recording once, whoever asks first (stop, or the conference ending); others wait for it.
         None: this instance lets the recording go (handed over, or taken over) and writes nothing about it."""
         if self._finishing is None:
-            self._finishing = asyncio.create_task(self._close(state, error, reason))
+            recording = self.recording
+            # the end's lines name the recording, whoever ends it (a stop request, the service's shutdown)
+            with scope(
+                recorderId=recording.recorder_id,
+                conversationId=recording.conversation_id,
+                instanceId=recording.instance_id,
+            ):
+                self._finishing = asyncio.create_task(self._close(state, error, reason))
         await asyncio.shield(self._finishing)
 
     async def _close(self, state: RecordingState | None, error: ErrorInfo | None, reason: Reason | None) -> None:
