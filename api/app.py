@@ -3,10 +3,11 @@ the capabilities under the keys of `api.keys`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,23 @@ def _clients(settings: Settings) -> list[ClientSettings]:
 
 def _database_url(settings: Settings) -> str | None:
     return settings.database_url.get_secret_value() if settings.database_url is not None else None
+
+
+SHUTDOWN_STEP_SECONDS = 10.0
+
+
+async def _bounded(name: str, step: Coroutine[Any, Any, None]) -> None:
+    """A shutdown step that must not hold the exit (the recordings are handed over, the uploads drained by
+    then): after `SHUTDOWN_STEP_SECONDS` it is left, and what every task was doing is logged."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_STEP_SECONDS)
+    if not done:
+        stacks = [
+            f"{other.get_name()}: " + " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in other.get_stack(limit=4))
+            for other in asyncio.all_tasks()
+        ]
+        task.cancel()  # (not waited for: whatever holds it, the exit goes on)
+        logger.error("shutdown: %s did not end in %.0f s; going on. Tasks: %s", name, SHUTDOWN_STEP_SECONDS, stacks)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -177,13 +195,13 @@ def create_app(settings: Settings) -> web.Application:
                 # take no new work; hand the recordings over (or stop them); give uploads under way
                 # `shutdown_upload_deadline_seconds`; leave the rest (leases given up) to the others or the next start
                 await recordings.aclose()
-                await compositions.aclose()
+                await _bounded("compositions", compositions.aclose())
                 left = await uploader.drain(settings.shutdown_upload_deadline_seconds)
                 if left:
                     logger.warning("%d uploads are left to the other instances (or the next start)", left)
-                await cluster.aclose()
-                await uploader.aclose()
-                await providers.aclose()
+                await _bounded("cluster", cluster.aclose())
+                await _bounded("uploader", uploader.aclose())
+                await _bounded("storage providers", providers.aclose())
                 logger.info("shut down: recordings, compositions, uploads and leases given up; closing the database")
 
     app.cleanup_ctx.append(resources)
