@@ -48,6 +48,10 @@ async def _publishers(http: aiohttp.ClientSession, janus: JanusHost, room: int, 
     return publishers
 
 
+def _recovered_by_b(info: dict[str, Any]) -> bool:
+    return info["state"] == "ACTIVE" and info["instanceId"] == "B" and info.get("recovered") is not None
+
+
 async def _states(cluster: Cluster) -> dict[str, int]:
     """How many recordings are in each state, read from the shared database."""
     connection = await asyncpg.connect(cluster.database_url)
@@ -85,10 +89,7 @@ async def test_a_stop_at_another_instance_and_a_killed_instance_recovered(
         a.kill()
         killed = time.monotonic()
 
-        def recovered(info: dict[str, Any]) -> bool:
-            return info["state"] == "ACTIVE" and info["instanceId"] == "B" and info.get("recovered") is not None
-
-        info = await client.wait(b, second, recovered, LEASE + 5)  # (PENDING_RECOVERY lasts while B joins)
+        info = await client.wait(b, second, _recovered_by_b, LEASE + 5)  # (PENDING_RECOVERY lasts while B joins)
         takeover = time.monotonic() - killed
         assert takeover <= LEASE + 5
         # the ids with the old instance still find it; so do the new ones
@@ -270,10 +271,7 @@ async def test_controls_reach_the_owner_and_a_paused_recording_stays_paused_acro
         assert paused["paused"] is True and paused["instanceId"] == "A", paused
         a.kill()
 
-        def recovered(info: dict[str, Any]) -> bool:
-            return info["state"] == "ACTIVE" and info["instanceId"] == "B" and info.get("recovered") is not None
-
-        info = await client.wait(b, recording, recovered, LEASE + 5)
+        info = await client.wait(b, recording, _recovered_by_b, LEASE + 5)
         assert info["paused"] is True, "recovered paused"
         await asyncio.sleep(2)
         assert tracks(await client.get(b, recording)) == 2, "nothing is written while paused, on either instance"
