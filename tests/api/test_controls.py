@@ -12,10 +12,11 @@ from typing import Any
 import aiohttp
 import av
 from aiortc.mediastreams import MediaStreamTrack
+from pytest_aiohttp import AiohttpClient
 
 from tests.checks import parse_time
 from tests.client import API, COMPOSITION_API, ids, uploaded
-from tests.conftest import Client
+from tests.conftest import Client, make_client, make_settings
 from tests.flashbeep import BeepTrack, FlashTrack, Signal
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
@@ -242,3 +243,22 @@ async def test_limits_stop_a_recording_by_themselves(
         assert info["stopReason"] == {"reason": "NO_MEDIA"}, info["stopReason"]
     finally:
         await quiet.leave()
+
+
+async def test_a_shutdown_that_stops_recordings_says_so(
+    aiohttp_client: AiohttpClient, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, janus.url, shutdown_recordings="stop")
+    client = await make_client(aiohttp_client, settings)
+    event = await client.start(room, "conv-shutdown")
+    alice = Publisher(http, janus.url, room, display("alice"))
+    try:
+        await alice.join()
+        await alice.publish()
+        await client.wait_tracks(event, "alice", 2)
+        await client.close()  # the service shuts down with `shutdown_recordings = stop`
+    finally:
+        await alice.leave()
+    again = await make_client(aiohttp_client, settings)
+    info = await again.json("GET", f"{API}/recordings/{ids(event)}")
+    assert info["state"] == "STOPPED" and info["stopReason"] == {"reason": "SHUTDOWN"}, info["stopReason"]
