@@ -174,8 +174,10 @@ def recording_message(
             for s in recording.streams
         ],
         video=recording.video,
-        manifest=ManifestData(location=recording.manifest_location, url=manifest_url)
-        if recording.manifest_location
+        manifest=ManifestData(
+            location=recording.manifest_location, url=manifest_url, error=_error(recording.manifest_error)
+        )
+        if recording.manifest_location or recording.manifest_error
         else None,
         paused=recording.paused,
         pauses=[PauseData(paused=iso(p.paused), resumed=timestamp(p.resumed)) for p in recording.pauses],

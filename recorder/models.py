@@ -241,6 +241,7 @@ class Recording:
     rules: Rules = field(default_factory=Rules)
     limits: Limits | None = None  # None: none (a recording made before limits existed; a takeover sets them)
     manifest_location: str | None = None  # where the manifest (every file on one timeline) is stored
+    manifest_error: ErrorInfo | None = None  # why the manifest is not stored (its upload failed)
 
     @property
     def paused(self) -> bool:

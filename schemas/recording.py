@@ -312,8 +312,9 @@ class ChatTranscriptData(WireModel):
 
 
 class ManifestData(WireModel):
-    location: str
+    location: str | None = None
     url: str | None = None
+    error: Error | None = None  # why it is not stored (its upload failed; the retry extension tries again)
 
 
 class CallerData(WireModel):

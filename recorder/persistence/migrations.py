@@ -100,6 +100,7 @@ ALTER TABLE recordings ADD COLUMN pauses TEXT;
 ALTER TABLE recordings ADD COLUMN rules TEXT;
 ALTER TABLE recordings ADD COLUMN limits TEXT;
 ALTER TABLE recordings ADD COLUMN manifest_location TEXT;
+ALTER TABLE recordings ADD COLUMN manifest_error TEXT;
 ALTER TABLE tracks ADD COLUMN codec TEXT;
 ALTER TABLE compositions ADD COLUMN keep_pauses INTEGER;
 ALTER TABLE compositions ADD COLUMN timeline_start TEXT;

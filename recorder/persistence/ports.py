@@ -99,9 +99,9 @@ class RecordingStore(ABC):
         happens for an unknown track."""
 
     @abstractmethod
-    async def set_manifest(self, recorder_id: str, location: str) -> None:
-        """Record where the recording's manifest is stored (whichever instance stored it). Nothing happens for an
-        unknown recording."""
+    async def set_manifest(self, recorder_id: str, location: str | None, error: ErrorInfo | None = None) -> None:
+        """Record where the recording's manifest is stored (whichever instance stored it), or why it is not
+        (`error`; all None clears both). Nothing happens for an unknown recording."""
 
     @abstractmethod
     async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:

@@ -73,5 +73,10 @@ class Manifests(Sidecar):
             await self._documents.store(recording, UploadKind.MANIFEST, recording.recorder_id, MANIFEST, document)
 
     async def _uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
+        """The manifest is stored (say where), failed (say why), or is tried again (neither yet)."""
         if job.state is UploadState.UPLOADED and stored is not None:
             await self._recordings.set_manifest(job.recorder_id, stored.location)
+        elif job.state in (UploadState.FAILED, UploadState.PENDING):
+            await self._recordings.set_manifest(
+                job.recorder_id, None, job.error if job.state is UploadState.FAILED else None
+            )

@@ -108,7 +108,8 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
     await publish_two_seconds(client, janus, room, http, event)
     await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
     path = f"{API}/recordings/{ids(event)}"
-    info = await client.wait_for(path, uploaded)
+    info = await client.wait_for(path, lambda i: uploaded(i) and "error" in i.get("manifest", {}))
+    assert info["manifest"]["error"]["code"] == "STORAGE_DESTINATION_REFUSED", "the manifest is not stored either"
     for track in _tracks(info):
         error = track["storage"]["objectStorage"]["error"]
         assert error["code"] == "STORAGE_DESTINATION_REFUSED" and "InvalidAccessKeyId" in error["message"]
@@ -133,6 +134,8 @@ async def test_refused_credentials_are_reported_and_the_file_kept_until_fixed(
         assert "error" not in track["storage"]["objectStorage"]
         async with http.get(track["url"]) as answer:
             assert answer.status == 200 and len(await answer.read()) == int(track["storage"]["objectStorage"]["size"])
+    info = await client.wait_for(path, lambda i: "location" in i["manifest"])
+    assert "error" not in info["manifest"], "the manifest went up with them"
     assert await client.json("POST", f"{path}/upload", status=202) == {"queued": 0}
 
 

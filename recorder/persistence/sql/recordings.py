@@ -184,9 +184,12 @@ class SqlRecordings(RecordingStore):
             track_id,
         )
 
-    async def set_manifest(self, recorder_id: str, location: str) -> None:
+    async def set_manifest(self, recorder_id: str, location: str | None, error: ErrorInfo | None = None) -> None:
         await self._db.execute(
-            "UPDATE recordings SET manifest_location = ? WHERE recorder_id = ?", location, recorder_id
+            "UPDATE recordings SET manifest_location = ?, manifest_error = ? WHERE recorder_id = ?",
+            location,
+            error_text(error),
+            recorder_id,
         )
 
     async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:

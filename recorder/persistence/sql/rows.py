@@ -120,6 +120,7 @@ def recording_(row: Row) -> Recording:
         rules=parse_rules(row["rules"]),
         limits=Limits(**json.loads(row["limits"])) if row["limits"] else None,
         manifest_location=row["manifest_location"],
+        manifest_error=parse_error(row["manifest_error"]),
     )
 
 
