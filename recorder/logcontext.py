@@ -26,10 +26,6 @@ def bind(**ids: str | None) -> None:
     _ids.set({**_ids.get(), **{k: v for k, v in ids.items() if v is not None}})
 
 
-def current() -> dict[str, str]:
-    return dict(_ids.get())
-
-
 def install(instance_id: str) -> None:
     """Every log record from now on carries the context's ids (once per process; the instance id is updated)."""
     global _installed

@@ -40,9 +40,6 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             logger.error("%s: task %s failed", self._owner, task.get_name(), exc_info=task.exception())
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     async def wait(self) -> None:
         """Wait until every task (including those started meanwhile) has ended."""
         while self._tasks:
