@@ -75,8 +75,8 @@ async def test_a_pause_cuts_every_track_into_two_segments_with_nothing_in_betwee
         for track in (first, second):
             assert _frames(tmp_path / "storage" / track["storage"]["objectStorage"]["location"]) > 0
 
-    # a composition leaves the pause out: its length is the recorded time
-    tracks = [t for s in info["streams"] for t in s["tracks"]]
+    # an audio composition leaves the pause out: its length is the audio's recorded time
+    tracks = [t for s in info["streams"] for t in s["tracks"] if t["type"] == "AUDIO"]
     span = max(parse_time(t["mediaEnd"]) for t in tracks) - min(parse_time(t["mediaStart"]) for t in tracks)
     recorded = span - (pause_end - pause_start)
     for keep, expected in ((False, recorded), (True, span)):
