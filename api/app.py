@@ -17,7 +17,19 @@ from pydantic import SecretStr
 
 from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
 from api.errors import body_timeout, error_middleware
-from api.keys import CHAT, COBROWSE, COMPOSITIONS, DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
+from api.keys import (
+    CHAT,
+    COBROWSE,
+    COMPOSITIONS,
+    DELIVERER,
+    DOWNLOADS,
+    METRICS,
+    READINESS,
+    RECORDINGS,
+    SETTINGS,
+    STORAGE,
+    WEBHOOKS,
+)
 from api.paths import API, COMPOSITION_API
 from api.routes import add_routes
 from recorder import logcontext
@@ -26,6 +38,10 @@ from recorder.cluster.membership import Cluster, ClusterOptions
 from recorder.compositions.queue import CompositionOptions, Compositions
 from recorder.conference.base import Conferences
 from recorder.downloads import Downloads
+from recorder.events.delivery import Deliverer, Links
+from recorder.events.health import Readiness
+from recorder.events.metrics import Metrics
+from recorder.events.subscriptions import Webhooks
 from recorder.models import Recording
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
@@ -36,6 +52,7 @@ from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.sidecars.documents import Documents
 from recorder.sidecars.manifest import Manifests
 from recorder.signing import UrlSigner
+from recorder.tasks import TaskSet
 from recorder.uploads.admin import StorageAdmin
 from recorder.uploads.profiles import StorageProfiles
 from recorder.uploads.providers import Providers
@@ -103,6 +120,7 @@ def create_app(settings: Settings) -> web.Application:
     app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
     credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
     logcontext.install(settings.instance_id)
+    metrics = app[METRICS] = Metrics()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with (
@@ -111,6 +129,8 @@ def create_app(settings: Settings) -> web.Application:
         ):
             profiles = StorageProfiles(settings, store.profiles, credentials_key)
             await profiles.load()
+            webhooks = Webhooks(settings, store.webhooks, credentials_key)
+            await webhooks.load()
             providers = Providers(profiles)
             uploader = Uploader(
                 store.uploads,
@@ -123,6 +143,7 @@ def create_app(settings: Settings) -> web.Application:
                     settings.instance_id,
                     settings.lease_seconds,
                 ),
+                metrics,
             )
 
             def key_template(application_id: str) -> str:
@@ -144,7 +165,7 @@ def create_app(settings: Settings) -> web.Application:
                 store.database,
                 ClusterOptions(settings.instance_id, address, settings.lease_seconds, settings.heartbeat_seconds),
             )
-            admission = Admission(settings)
+            admission = Admission(settings, metrics)
             recordings = RecordingService(
                 settings,
                 store.recordings,
@@ -156,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
                 Leftovers(store.cluster, store.recordings, uploader, key_template),
                 key_template,
                 finished,
+                metrics,
             )
             compositions = Compositions(
                 store.compositions,
@@ -175,6 +197,7 @@ def create_app(settings: Settings) -> web.Application:
                 tell_owner=lambda owner, composition_id: cluster.send(
                     owner, "cancel-composition", compositionId=composition_id
                 ),
+                metrics=metrics,
             )
 
             async def cancel_composition(message: dict[str, Any]) -> None:
@@ -183,12 +206,29 @@ def create_app(settings: Settings) -> web.Application:
             cluster.on("cancel-composition", cancel_composition)
             app[RECORDINGS], app[COMPOSITIONS], app[CHAT], app[COBROWSE] = recordings, compositions, chat, cobrowse
             app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
-            app[DOWNLOADS] = Downloads(signer, providers, settings.public_url, API, COMPOSITION_API)
+            downloads = app[DOWNLOADS] = Downloads(signer, providers, settings.public_url, API, COMPOSITION_API)
+            links = Links(downloads, store.recordings, store.compositions, address)
+            deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics)
+            app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
+            app[READINESS] = Readiness(settings, store.database, admission, lambda: cluster.draining)
+
+            async def counts() -> None:  # what the database knows, counted at each scrape
+                uploads, queue = await store.uploads.counts(), await store.compositions.counts()
+                for state in ("PENDING", "UPLOADED", "FAILED"):
+                    metrics.upload_jobs.labels(state).set(uploads.get(state, 0))
+                for state in ("QUEUED", "PREPROCESSING", "PROCESSING"):
+                    metrics.compositions.labels(state).set(queue.get(state, 0))
+
+            metrics.on_refresh(counts)
+            metrics.on_refresh(deliverer.refresh_metrics)
+            background = TaskSet("service")
+            background.spawn(metrics.watch_loop_lag(), name="event-loop-lag")
 
             await admission.keep_reserve()
             await uploader.start()
             await cluster.start()
             await compositions.start()
+            await deliverer.start()
             try:
                 yield
             finally:
@@ -199,6 +239,8 @@ def create_app(settings: Settings) -> web.Application:
                 left = await uploader.drain(settings.shutdown_upload_deadline_seconds)
                 if left:
                     logger.warning("%d uploads are left to the other instances (or the next start)", left)
+                await _bounded("webhooks", deliverer.aclose())
+                await background.aclose()
                 await _bounded("cluster", cluster.aclose())
                 await _bounded("uploader", uploader.aclose())
                 await _bounded("storage providers", providers.aclose())

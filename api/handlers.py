@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.resources
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +16,38 @@ from aiohttp import web
 from pydantic import TypeAdapter
 
 from api.auth import principal
-from api.keys import CHAT, COBROWSE, COMPOSITIONS, DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
+from api.keys import (
+    CHAT,
+    COBROWSE,
+    COMPOSITIONS,
+    DELIVERER,
+    DOWNLOADS,
+    METRICS,
+    READINESS,
+    RECORDINGS,
+    SETTINGS,
+    STORAGE,
+    WEBHOOKS,
+)
 from api.paths import API, LEGACY_PREFIX
 from api.presenters import (
     cobrowse_sessions_message,
     composition_message,
     conversation_message,
+    delivery_view,
     recording_event,
     recording_message,
     rules_message,
     storage_profile,
     storage_profile_view,
+    subscription_view,
 )
 from recorder.compositions.queue import CompositionCommand
 from recorder.downloads import Served
+from recorder.errors import InvalidRequestError
+from recorder.events.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from recorder.models import Caller, ChatEntry, CobrowseEvent, Recording, Rules
+from recorder.persistence.ports import StoredSubscription
 from recorder.recordings.service import StartCommand
 from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition
 from schemas.recording import (
@@ -44,6 +62,7 @@ from schemas.recording import (
     ThroughputTestResult,
     URLResourceMessage,
 )
+from schemas.webhooks import DeliveriesMessage, ReplayMessage, ReplayRequest, SubscriptionsMessage
 from storage_providers.base import CheckResult
 
 _JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
@@ -417,3 +436,113 @@ def openapi_document() -> bytes:
 
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=openapi_document(), content_type="application/yaml")
+
+
+# ------------------------------------------------------------ webhooks (ADMIN)
+
+
+def _application(request: web.Request) -> str:
+    """The caller's application named in the path (another organization's is as unknown as none: 404)."""
+    return request.app[SETTINGS].application_of(_org(request), request.match_info["applicationId"]).id
+
+
+def _subscription(request: web.Request, subscription: StoredSubscription, status: int = 200) -> web.Response:
+    return web.json_response(subscription_view(subscription, time.time()).wire(), status=status)
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    subscriptions = await request.app[WEBHOOKS].of(_application(request))
+    message = SubscriptionsMessage(subscriptions=[subscription_view(s, time.time()) for s in subscriptions])
+    return web.json_response(message.wire())
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    """The secret is write-only: never answered, never logged, encrypted at rest."""
+    body = _JSON_OBJECT.validate_json(await request.read())
+    return _subscription(request, await request.app[WEBHOOKS].create(_application(request), body), 201)
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    webhooks = request.app[WEBHOOKS]
+    return _subscription(request, await webhooks.get(_application(request), request.match_info["subscriptionId"]))
+
+
+async def put_webhook(request: web.Request) -> web.Response:
+    body = _JSON_OBJECT.validate_json(await request.read())
+    application_id, subscription_id = _application(request), request.match_info["subscriptionId"]
+    return _subscription(request, await request.app[WEBHOOKS].update(application_id, subscription_id, body))
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    await request.app[WEBHOOKS].delete(_application(request), request.match_info["subscriptionId"])
+    return web.Response(status=204)
+
+
+async def rotate_webhook_secret(request: web.Request) -> web.Response:
+    """The new secret signs from now on; the old one signs beside it for `webhook_rotation_grace_seconds`."""
+    body = _JSON_OBJECT.validate_json(await request.read())
+    application_id, subscription_id = _application(request), request.match_info["subscriptionId"]
+    return _subscription(request, await request.app[WEBHOOKS].rotate(application_id, subscription_id, body))
+
+
+def _int_query(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidRequestError(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+async def webhook_deliveries(request: web.Request) -> web.Response:
+    """Newest first, `limit` (1..500, default 100) at a time; `before` pages on; `status` filters."""
+    limit = _int_query(request, "limit", 100, 1, 500) or 100
+    before = _int_query(request, "before", None, 1, 2**62)
+    deliveries = await request.app[WEBHOOKS].deliveries(
+        _application(request), request.match_info["subscriptionId"], request.query.get("status"), limit, before
+    )
+    following = deliveries[-1].id if len(deliveries) == limit else None
+    message = DeliveriesMessage(deliveries=[delivery_view(d) for d in deliveries], next_before=following)
+    return web.json_response(message.wire())
+
+
+async def redeliver_webhook(request: web.Request) -> web.Response:
+    text = request.match_info["deliveryId"]
+    if not text.isdigit() or int(text) > 2**62:
+        raise InvalidRequestError("deliveryId must be a delivery's number")
+    delivery = await request.app[WEBHOOKS].redeliver(
+        _application(request), request.match_info["subscriptionId"], int(text)
+    )
+    request.app[DELIVERER].wake()
+    return web.json_response(delivery_view(delivery).wire(), status=202)
+
+
+async def replay_webhooks(request: web.Request) -> web.Response:
+    """Every event of a recording (`recorderId`), or of a time range (`since`, `until`), sent again in order."""
+    body = ReplayRequest.model_validate_json(await request.read())
+    replayed = await request.app[WEBHOOKS].replay(
+        _application(request), request.match_info["subscriptionId"], body.recorder_id, body.since, body.until
+    )
+    request.app[DELIVERER].wake()
+    return web.json_response(ReplayMessage(replayed=replayed).wire(), status=202)
+
+
+# ------------------------------------------------------------ metrics, liveness, readiness (no Authorization)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = await request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def livez(request: web.Request) -> web.Response:
+    """The process and its event loop answer."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """503 with the reasons when the database does not answer, the instance is draining, or the spool is full."""
+    reasons = await request.app[READINESS].reasons()
+    if reasons:
+        return web.json_response({"status": "unavailable", "reasons": reasons}, status=503)
+    return web.json_response({"status": "ready", "reasons": []})

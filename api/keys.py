@@ -6,6 +6,10 @@ from aiohttp import web
 
 from recorder.compositions.queue import Compositions
 from recorder.downloads import Downloads
+from recorder.events.delivery import Deliverer
+from recorder.events.health import Readiness
+from recorder.events.metrics import Metrics
+from recorder.events.subscriptions import Webhooks
 from recorder.recordings.service import RecordingService
 from recorder.settings import Settings
 from recorder.sidecars.chat import ChatTranscripts
@@ -19,3 +23,7 @@ CHAT = web.AppKey("chat", ChatTranscripts)
 COBROWSE = web.AppKey("cobrowse", CobrowseSessions)
 STORAGE = web.AppKey("storage", StorageAdmin)
 DOWNLOADS = web.AppKey("downloads", Downloads)
+WEBHOOKS = web.AppKey("webhooks", Webhooks)
+DELIVERER = web.AppKey("deliverer", Deliverer)
+METRICS = web.AppKey("metrics", Metrics)
+READINESS = web.AppKey("readiness", Readiness)

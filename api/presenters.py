@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from recorder.conference.base import Publication
+from recorder.events.delivery import message_id
 from recorder.models import (
     ChatTranscript,
     CobrowseSession,
@@ -20,6 +21,7 @@ from recorder.models import (
     Track,
     iso,
 )
+from recorder.persistence.ports import Delivery, StoredSubscription
 from schemas.composition import CompositionMessage, PauseSpan
 from schemas.recording import (
     CallerData,
@@ -56,6 +58,7 @@ from schemas.recording import (
     UploadDataMessage,
 )
 from schemas.recording import RuleKind as WireRuleKind
+from schemas.webhooks import DeliveryView, SubscriptionView
 from storage_providers.settings import StorageSettings
 
 
@@ -325,4 +328,44 @@ def composition_message(composition: Composition) -> CompositionMessage:
         pauses_left_out=[
             PauseSpan(paused=iso(p.paused), resumed=iso(p.resumed)) for p in composition.pauses_left_out if p.resumed
         ],
+    )
+
+
+def _epoch(value: float | None) -> str | None:
+    return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
+
+
+def subscription_view(subscription: StoredSubscription, now: float) -> SubscriptionView:
+    s = subscription
+    previous = s.previous_until if s.previous_secret and (s.previous_until or 0) > now else None
+    return SubscriptionView(
+        id=s.id,
+        application_id=s.application_id,
+        url=s.url,
+        events=s.events,
+        format=s.format,
+        origin=s.origin,
+        created=iso(datetime.fromtimestamp(s.created, UTC)),
+        updated=iso(datetime.fromtimestamp(s.updated, UTC)),
+        previous_secret_until=_epoch(previous),
+    )
+
+
+def delivery_view(delivery: Delivery) -> DeliveryView:
+    d = delivery
+    return DeliveryView(
+        id=d.id,
+        event_id=d.event.id,
+        message_id=message_id(d),
+        event_type=d.event.type.value,
+        message=d.message,
+        subject=d.event.subject,
+        sequence=d.event.sequence,
+        status=d.status,
+        attempts=d.attempts,
+        next_attempt=_epoch(d.next_attempt) if d.status == "PENDING" else None,
+        last_error=d.last_error,
+        last_status=d.last_status,
+        created=iso(datetime.fromtimestamp(d.created, UTC)),
+        finished=_epoch(d.finished),
     )

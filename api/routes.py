@@ -54,7 +54,28 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", "/storageproviders/{applicationId}", ADMIN, handlers.get_storage_profile),
     ("PUT", "/storageproviders/{applicationId}", ADMIN, handlers.put_storage_profile),
     ("DELETE", "/storageproviders/{applicationId}", ADMIN, handlers.delete_storage_profile),
+    ("GET", "/webhooks/{applicationId}", ADMIN, handlers.list_webhooks),
+    ("POST", "/webhooks/{applicationId}", ADMIN, handlers.create_webhook),
+    ("GET", "/webhooks/{applicationId}/{subscriptionId}/deliveries", ADMIN, handlers.webhook_deliveries),
+    (
+        "POST",
+        "/webhooks/{applicationId}/{subscriptionId}/deliveries/{deliveryId}/redeliver",
+        ADMIN,
+        handlers.redeliver_webhook,
+    ),
+    ("POST", "/webhooks/{applicationId}/{subscriptionId}/replay", ADMIN, handlers.replay_webhooks),
+    ("POST", "/webhooks/{applicationId}/{subscriptionId}/secret", ADMIN, handlers.rotate_webhook_secret),
+    ("GET", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.get_webhook),
+    ("PUT", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.put_webhook),
+    ("DELETE", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.delete_webhook),
     ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
+]
+
+# at the root: for Prometheus, and for the orchestrator's probes (no Authorization)
+OPERATIONS_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/metrics", handlers.metrics),
+    ("GET", "/livez", handlers.livez),
+    ("GET", "/readyz", handlers.readyz),
 ]
 
 # the same, below /composition/api
@@ -71,6 +92,8 @@ COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
+    for _, path, handler in OPERATIONS_ROUTES:
+        app.router.add_get(path, handler)
     tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
     for prefix, table in tables:
         for method, path, roles, handler in table:

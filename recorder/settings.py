@@ -33,11 +33,26 @@ class JanusSettings(BaseModel):
     string_ids: bool = False
 
 
+WebhookFormat = Literal["native", "videosdk", "realtimekit"]
+
+
+class WebhookSettings(BaseModel):
+    """A webhook subscription of the configuration (the admin API adds others): events signed with `secret`
+    (Standard Webhooks: `whsec_` and the base64 of 24 to 64 random bytes); `events` None: every event."""
+
+    id: str | None = None  # default: cfg-<application>-<its place in the list>
+    url: str = Field(pattern=r"^https?://")
+    events: list[str] | None = None
+    format: WebhookFormat = "native"
+    secret: SecretStr
+
+
 class ApplicationSettings(BaseModel):
     id: str
     organization_id: str
     janus: JanusSettings = Field(default_factory=JanusSettings)
     storage: StorageSettings
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
 
 
 class Role(StrEnum):
@@ -151,6 +166,17 @@ class Settings(BaseSettings):
     # that passes (Mbit/s)
     storage_probe_bytes: int = Field(default=1 << 20, ge=1024, le=5 << 20)
     storage_min_throughput_mbps: float = Field(default=5.0, ge=0)
+    # webhooks: a delivery is tried at once, then after each wait of the schedule (with +-20 % jitter; Standard
+    # Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27.6 h), then it is FAILED
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0], max_length=20
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    # an instance holds the deliveries it sends this long; one that dies leaves them to the others after it
+    webhook_lease_seconds: float = Field(default=30.0, ge=1)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)  # a look at the outbox at least this often
+    webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0)  # the old secret signs too, meanwhile
     composition_preset: str = Field(default="veryfast", pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium)$")
 
     @classmethod
@@ -180,6 +206,8 @@ class Settings(BaseSettings):
     def _heartbeat_within_lease(self) -> Settings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError("heartbeat_seconds must be at most half of lease_seconds (a lease outlives a late beat)")
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
         return self
 
     @property

@@ -30,6 +30,7 @@ from recorder.clock import now as _now
 from recorder.compositions.timeline import timeline
 from recorder.compositions.worker import Plan
 from recorder.errors import ConflictError, NotFoundError
+from recorder.events.metrics import Metrics
 from recorder.logcontext import bind
 from recorder.models import (
     LIVE_STATES,
@@ -96,8 +97,10 @@ class Compositions:
         key_template: Callable[[str], str],
         options: CompositionOptions,
         tell_owner: Callable[[str, str], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._jobs = jobs
+        self._metrics = metrics or Metrics()
         self._recordings = recordings  # a conversation's recordings, oldest first; NotFoundError if none
         self._uploader = uploader
         self._storage = storage
@@ -264,7 +267,10 @@ class Compositions:
             plan, recording = await self._prepare(composition, work)
             composition.state = CompositionState.PROCESSING
             await self._jobs.save(composition)
+            began = time.monotonic()
             await self._compose(composition, plan, work / "plan.json")
+            if composition.duration:
+                self._metrics.composition_speed.observe(composition.duration / max(time.monotonic() - began, 1e-3))
             await self._store(composition, plan, recording)
             logger.info("composition %s is COMPLETED: %s s", composition.id, composition.duration)
         except CompositionFailed as exc:

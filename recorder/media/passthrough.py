@@ -133,6 +133,7 @@ class PassthroughWriter:
         self._last_rtp: int | None = None
         self._wrap = 0
         self.frames = 0
+        self.bytes = 0  # media bytes written (the container's own are not counted)
         self.needs_keyframe = True
 
     @property
@@ -173,6 +174,7 @@ class PassthroughWriter:
         self._container.mux(packet)
         self._last_ts = pts
         self.frames += 1
+        self.bytes += len(data)
         return True
 
     def close(self) -> WriterResult:

@@ -106,6 +106,29 @@ ALTER TABLE compositions ADD COLUMN keep_pauses INTEGER;
 ALTER TABLE compositions ADD COLUMN timeline_start TEXT;
 ALTER TABLE compositions ADD COLUMN pauses_left_out TEXT
 """,
+    # 6: the outbox (events, numbered per subject), webhook subscriptions and their deliveries; times in epoch s
+    """
+CREATE TABLE event_sequences (subject TEXT PRIMARY KEY, last BIGINT NOT NULL);
+CREATE TABLE events (
+    id TEXT PRIMARY KEY, subject TEXT NOT NULL, sequence BIGINT NOT NULL, type TEXT NOT NULL,
+    application_id TEXT NOT NULL, organization_id TEXT NOT NULL, occurred DOUBLE PRECISION NOT NULL,
+    data TEXT NOT NULL, UNIQUE (subject, sequence));
+CREATE INDEX events_occurred ON events (application_id, occurred);
+CREATE TABLE webhook_subscriptions (
+    id TEXT PRIMARY KEY, application_id TEXT NOT NULL, url TEXT NOT NULL, events TEXT, format TEXT NOT NULL,
+    secret TEXT NOT NULL, previous_secret TEXT, previous_until DOUBLE PRECISION, origin TEXT NOT NULL,
+    recorder_id TEXT, created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL);
+CREATE INDEX webhook_subscriptions_application ON webhook_subscriptions (application_id);
+CREATE TABLE webhook_deliveries (
+    id {serial}, event_id TEXT NOT NULL REFERENCES events (id),
+    subscription_id TEXT NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
+    subject TEXT NOT NULL, sequence BIGINT NOT NULL, part INTEGER NOT NULL, message TEXT NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt DOUBLE PRECISION NOT NULL,
+    owner TEXT, lease_until DOUBLE PRECISION, last_error TEXT, last_status INTEGER,
+    created DOUBLE PRECISION NOT NULL, finished DOUBLE PRECISION);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt);
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, subject, status, sequence, part)
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

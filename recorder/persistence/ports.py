@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
+from recorder.events.events import Event
 from recorder.models import (
     ChatEntry,
     ChatTranscript,
@@ -46,6 +47,43 @@ class InstanceInfo:
     state: str
     started: datetime
     heartbeat: datetime | None = None
+
+
+@dataclass
+class StoredSubscription:
+    """A webhook subscription: its secrets as encrypted tokens; `events` None: every event. `recorder_id`: it
+    hears that recording only (a per-request webhook URL); `origin`: CONFIGURATION or API."""
+
+    id: str
+    application_id: str
+    url: str
+    events: list[str] | None
+    format: str
+    secret: str
+    origin: str
+    created: float
+    updated: float
+    previous_secret: str | None = None
+    previous_until: float | None = None
+    recorder_id: str | None = None
+
+
+@dataclass
+class Delivery:
+    """One message of one event to one subscription. PENDING until DELIVERED or FAILED (given up)."""
+
+    id: int
+    event: Event
+    subscription_id: str
+    part: int  # the message's place among those its event became (a format may make several)
+    message: str
+    status: str
+    attempts: int
+    next_attempt: float
+    created: float
+    last_error: str | None = None
+    last_status: int | None = None
+    finished: float | None = None
 
 
 class RecordingStore(ABC):
@@ -149,6 +187,10 @@ class UploadJobStore(ABC):
         """FAILED jobs of one recording, or of one application, or all (None, None), oldest first."""
 
     @abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """How many jobs are PENDING, UPLOADED and FAILED (a state with none is left out)."""
+
+    @abstractmethod
     async def superseded(self, job: UploadJob) -> bool:
         """Whether a newer job (not failed) goes to the same key of the same application: this one need not
         be sent."""
@@ -186,6 +228,10 @@ class CompositionJobStore(ABC):
     async def claim(self, owner: str, now: float, lease_until: float) -> Composition | None:
         """The composition to run next (QUEUED, or running under a lease that ran out), made PREPROCESSING and
         leased to `owner`: atomic, so two instances never run the same one. None when nothing waits."""
+
+    @abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """How many compositions are QUEUED, PREPROCESSING and PROCESSING (a state with none is left out)."""
 
     @abstractmethod
     async def release(self, owner: str) -> int:
@@ -280,3 +326,64 @@ class ClusterStore(ABC):
     @abstractmethod
     async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
         """Write a leftover track's end, unless another instance did it first (then False)."""
+
+
+class WebhookStore(ABC):
+    """Webhook subscriptions, the outbox's events and their deliveries. Events are written by the other stores,
+    in the transaction of the change that causes them (`recorder.persistence.sql.outbox`), with a delivery for
+    each message to each subscription that wants them."""
+
+    @abstractmethod
+    async def subscriptions(self, application_id: str | None = None) -> list[StoredSubscription]:
+        """Every subscription (of one application), oldest first."""
+
+    @abstractmethod
+    async def subscription(self, subscription_id: str) -> StoredSubscription | None:
+        """One subscription; None when unknown."""
+
+    @abstractmethod
+    async def save_subscription(self, subscription: StoredSubscription) -> None:
+        """Insert or replace a subscription."""
+
+    @abstractmethod
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """Delete a subscription and its deliveries; False when unknown."""
+
+    @abstractmethod
+    async def claim(self, owner: str, now: float, limit: int, lease_until: float) -> list[Delivery]:
+        """Lease to `owner` up to `limit` PENDING deliveries that are due, nobody else holds, and come first in
+        their order (no earlier message of the same subject to the same subscription is PENDING): atomic, so two
+        instances never send the same one at once. Oldest due first; empty when none."""
+
+    @abstractmethod
+    async def finish(self, delivery: Delivery) -> None:
+        """Write a delivery's outcome (status, attempts, next attempt, last error and status) and free its lease."""
+
+    @abstractmethod
+    async def release(self, owner: str) -> int:
+        """Give up `owner`'s leases at once; how many."""
+
+    @abstractmethod
+    async def next_due(self) -> float | None:
+        """When the earliest PENDING delivery is due (epoch s); None when there is none."""
+
+    @abstractmethod
+    async def deliveries(
+        self, subscription_id: str, status: str | None, limit: int, before: int | None = None
+    ) -> list[Delivery]:
+        """A subscription's deliveries, newest first (ids below `before`), of one status or all."""
+
+    @abstractmethod
+    async def redeliver(self, subscription_id: str, delivery_id: int, now: float) -> Delivery | None:
+        """Make a delivery PENDING again, due now, its attempts from zero; None when unknown."""
+
+    @abstractmethod
+    async def replay(
+        self, subscription_id: str, recorder_id: str | None, since: float | None, until: float | None, now: float
+    ) -> int:
+        """New deliveries to a subscription of every event it wants (of one recording, or occurred in a time
+        range), in their order; how many."""
+
+    @abstractmethod
+    async def counts(self) -> tuple[int, int, float | None]:
+        """(PENDING deliveries, FAILED deliveries, when the oldest PENDING one was made)."""

@@ -15,6 +15,7 @@ from recorder.persistence.ports import (
     SidecarStore,
     StorageProfileStore,
     UploadJobStore,
+    WebhookStore,
 )
 from recorder.persistence.sql.cluster import SqlCluster
 from recorder.persistence.sql.compositions import SqlCompositionJobs
@@ -22,6 +23,7 @@ from recorder.persistence.sql.profiles import SqlStorageProfiles
 from recorder.persistence.sql.recordings import SqlRecordings
 from recorder.persistence.sql.sidecars import SqlSidecars
 from recorder.persistence.sql.uploads import SqlUploadJobs
+from recorder.persistence.sql.webhooks import SqlWebhooks
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Store:
     sidecars: SidecarStore
     profiles: StorageProfileStore
     cluster: ClusterStore
+    webhooks: WebhookStore
 
     @classmethod
     def on(cls, database: Database) -> Store:
@@ -44,6 +47,7 @@ class Store:
             SqlSidecars(database),
             SqlStorageProfiles(database),
             SqlCluster(database),
+            SqlWebhooks(database),
         )
 
     async def aclose(self) -> None:

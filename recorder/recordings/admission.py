@@ -16,14 +16,16 @@ import shutil
 from pathlib import Path
 
 from recorder.errors import UnavailableError
+from recorder.events.metrics import Metrics
 from recorder.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 class Admission:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self._settings = settings
+        self._metrics = metrics or Metrics()
 
     @property
     def _reserve(self) -> Path:
@@ -72,12 +74,17 @@ class Admission:
                 "the spool's disk is full: its reserve of %d bytes is freed", self._settings.spool_reserve_bytes
             )
 
+    async def room(self) -> int:
+        """Bytes the spool may still take (its headroom included)."""
+        return await asyncio.to_thread(self._room)
+
     async def check(self) -> None:
         """Raise UnavailableError (SPOOL_FULL) when the spool cannot take a new recording."""
         await self.keep_reserve()
-        room = await asyncio.to_thread(self._room)
+        room = await self.room()
         if room < self._settings.spool_headroom_bytes:
             logger.warning("refusing a recording: the spool has %d bytes left", room)
+            self._metrics.admission_refusals.labels("SPOOL_FULL").inc()
             raise UnavailableError(
                 f"the recorder's local disk is nearly full ({max(room, 0)} bytes left, "
                 f"{self._settings.spool_headroom_bytes} kept free); try again when uploads have freed space",

@@ -24,6 +24,7 @@ from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import EVERYONE, Cluster
 from recorder.conference.base import Conferences, Publication
 from recorder.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
+from recorder.events.metrics import Live, MediaCounts, Metrics
 from recorder.logcontext import scope
 from recorder.models import (
     LIVE_STATES,
@@ -115,8 +116,11 @@ class RecordingService:
         leftovers: Leftovers,
         key_template: Callable[[str], str],
         on_finished: Callable[[Recording], Awaitable[None]],
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics or Metrics()
+        self._metrics.live = self.live_metrics
         self.instance_id = settings.instance_id
         self._repo = recordings
         self._cluster_store = cluster_store
@@ -177,6 +181,7 @@ class RecordingService:
             self._options,
             on_finished=self._on_finished,
             on_disk_full=self._admission.release_reserve,
+            metrics=self._metrics,
         )
         self._sessions[recording.recorder_id] = session
         session.start()
@@ -187,7 +192,9 @@ class RecordingService:
     async def start(self, command: StartCommand) -> Recording:
         """Start recording a conversation; a retry while it is live returns the live recording."""
         self._forget_finished()
+        asked = time.monotonic()
         if self._cluster.draining:
+            self._metrics.admission_refusals.labels("SHUTTING_DOWN").inc()
             raise UnavailableError(
                 "this instance is shutting down; send the request to another one",
                 retry_after=1,
@@ -236,6 +243,8 @@ class RecordingService:
         if session is not None:
             with contextlib.suppress(TimeoutError):  # still joining: the answer says INITIALISED
                 await asyncio.wait_for(asyncio.shield(session.joined), self._settings.start_timeout_seconds)
+            if created and session.recording.state is RecordingState.ACTIVE:
+                self._metrics.start_latency.observe(time.monotonic() - asked)
             return session.recording
         return recording
 
@@ -422,11 +431,27 @@ class RecordingService:
             recording.stop_reason = Reason(StopReason.JOIN_FAILED)
             await self._repo.save(recording)
             return
+        self._metrics.takeovers.inc()
         if recording.limits is None:  # recorded before limits existed: the service's defaults
             recording.limits = _limits(self._settings, StartCommand(recording.organization_id, app.id, "", ""))
         self._session(recording, app)
 
     # ------------------------------------------------------------ reads
+
+    def live_metrics(self) -> Live:
+        """The recordings this instance runs by state (PAUSED counted apart), and what their tracks count."""
+        live = Live()
+        for session in self._sessions.values():
+            recording = session.recording
+            if recording.state not in LIVE_STATES:
+                continue
+            state = "PAUSED" if recording.paused else recording.state.value
+            live.recordings[state] = live.recordings.get(state, 0) + 1
+            writing, counts = session.media_now()
+            live.tracks += writing
+            for kind, count in counts.items():
+                live.media.setdefault(kind, MediaCounts()).add(count)
+        return live
 
     def _live_here(self, organization_id: str | None, ids: Ids) -> Recording | None:
         """The recording as this instance runs it (no query), when it is one of its live sessions."""

@@ -39,6 +39,7 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
+from recorder.events.metrics import MediaCounts, Metrics
 from recorder.logcontext import bind, scope
 from recorder.media.passthrough import WriterResult
 from recorder.media.repair import repair
@@ -101,8 +102,10 @@ class RecordingSession:
         options: SessionOptions,
         on_finished: Callable[[Recording], Awaitable[None]] | None = None,
         on_disk_full: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.recording = recording
+        self._metrics = metrics
         self._on_finished = on_finished
         self._on_disk_full = on_disk_full  # frees the spool's reserve, so that files can still be closed
         self._aborting: asyncio.Task[None] | None = None
@@ -371,7 +374,13 @@ class RecordingSession:
         with contextlib.suppress(ConferenceError):
             await self._conference.unsubscribe(active.subscription_id)
         stopped = _now()
-        await self._finish_segments(active.stream, await active.subscription.close(), stopped)
+        ended = await active.subscription.close()
+        await self._finish_segments(active.stream, ended, stopped)
+        if self._metrics is not None:  # what the network did to each track, counted once its receiver ends
+            for sink, _ in ended:
+                stats = sink.stats
+                lost = MediaCounts(frames_lost=stats.frames_dropped, keyframe_requests=stats.keyframe_requests)
+                self._metrics.segment_finished(sink.kind.value, lost)
         active.stream.state, active.stream.stopped = state, stopped
         await self._repo.save_stream(active.stream)
 
@@ -381,6 +390,9 @@ class RecordingSession:
         """Tracks whose file ended (a subscription closed, or a pause cut them): their ends written, their
         files stored."""
         for sink, result in ended:
+            if self._metrics is not None and sink.writer is not None:
+                written = MediaCounts(frames_written=result.frames, bytes_written=sink.writer.bytes)
+                self._metrics.segment_finished(sink.kind.value, written)
             track = self._tracks.get(sink.id)
             if track is None:
                 continue  # no frame ever arrived: no file, no track
@@ -535,6 +547,19 @@ class RecordingSession:
                     await self._end(active, StreamState.STOPPED)
                 await self._subscribe(publication)
             logger.info("recording %s: rules replaced (%s)", self.recording.recorder_id, rules)
+
+    def media_now(self) -> tuple[int, dict[str, MediaCounts]]:
+        """(files being written, what the live tracks counted so far by kind), for the metrics."""
+        writing = 0
+        counts: dict[str, MediaCounts] = {}
+        for active in self._active.values():
+            for sink in active.subscription.sinks:
+                stats, writer = sink.stats, sink.writer
+                frames, size = (writer.frames, writer.bytes) if writer is not None else (0, 0)
+                writing += frames > 0
+                live = MediaCounts(frames, stats.frames_dropped, stats.keyframe_requests, size)
+                counts.setdefault(sink.kind.value, MediaCounts()).add(live)
+        return writing, counts
 
     def recorded_now(self) -> list[tuple[Publication, frozenset[MediaKind]]]:
         """Every publication in the room with the kinds recorded of it now (none: not recorded)."""

@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from recorder.clock import now as _now
+from recorder.events.metrics import Metrics
 from recorder.logcontext import bind
 from recorder.models import ErrorInfo, UploadJob, UploadKind, UploadState
 from recorder.persistence.ports import UploadJobStore
@@ -62,8 +63,15 @@ def _digest(path: Path) -> tuple[int, str]:
 
 
 class Uploader:
-    def __init__(self, jobs: UploadJobStore, storage: Callable[[str], StorageProvider], options: UploadOptions) -> None:
+    def __init__(
+        self,
+        jobs: UploadJobStore,
+        storage: Callable[[str], StorageProvider],
+        options: UploadOptions,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._jobs = jobs
+        self._metrics = metrics or Metrics()
         self._storage = storage
         self._options = options
         self._handlers: dict[UploadKind, ProgressHandler] = {}
@@ -178,6 +186,7 @@ class Uploader:
         await asyncio.to_thread(source.unlink, missing_ok=True)
         job.state = UploadState.DONE
         await self._jobs.save(job)
+        self._metrics.upload_latency.observe(max(0.0, (_now() - job.created).total_seconds()))
         await self._progress(job, None)
 
     @staticmethod
@@ -193,6 +202,11 @@ class Uploader:
 
     async def _failed(self, job: UploadJob, exc: StorageError) -> None:
         job.attempts += 1
+        try:
+            provider = type(self._storage(job.application_id)).__name__
+        except Exception:  # no profile any more: the failure is counted all the same
+            provider = "unknown"
+        self._metrics.upload_failures.labels(provider, exc.code).inc()
         job.error = ErrorInfo(exc.code, exc.message, _now())
         if exc.retryable and job.attempts < self._options.max_attempts:
             wait = min(self._options.backoff_max_seconds, self._options.backoff_seconds * 2 ** (job.attempts - 1))

@@ -39,7 +39,9 @@ async def test_release_queues_an_owners_running_compositions_again(store: Store)
     c = composition()
     await store.compositions.add(c)
     await store.compositions.claim("i1", time.time(), time.time() + 30)
+    assert await store.compositions.counts() == {"PREPROCESSING": 1}
     assert await store.compositions.release("i1") == 1
+    assert await store.compositions.counts() == {"QUEUED": 1}
     got = await store.compositions.by_id(c.id)
     assert got is not None and got.state is CompositionState.QUEUED and got.owner is None
 

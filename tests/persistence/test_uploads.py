@@ -113,6 +113,9 @@ async def test_save_writes_state_attempts_next_attempt_and_error(store: Store) -
     (got,) = await store.uploads.for_recording(recorder_id)
     assert (got.state, got.attempts, got.next_attempt, got.error) == (job.state, 8, job.next_attempt, job.error)
     assert got.size == 5_000_000_000
+    assert await store.uploads.counts() == {"FAILED": 1}
+    rows = await store.database.fetch("SELECT type, data FROM events WHERE subject = ?", recorder_id)
+    assert [r["type"] for r in rows] == ["upload.failed"]  # told once, with the change
 
 
 async def test_failed_filters_by_application_and_recording(store: Store) -> None:

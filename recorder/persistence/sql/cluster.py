@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from recorder.events.events import recovered, track_changes
 from recorder.models import Recording, Track
 from recorder.persistence.database import Database
 from recorder.persistence.ports import ClusterStore, InstanceInfo
+from recorder.persistence.sql.outbox import changing
 from recorder.persistence.sql.rows import (
     LIVE,
     RUNNING_COMPOSITION,
     UNFINISHED_UPLOAD,
     error_text,
-    load_recordings,
+    load_recording,
     parse_time,
     time_text,
     track,
@@ -83,16 +85,18 @@ class SqlCluster(ClusterStore):
         self, instance_id: str, now: float, lease_until: float, recorder_id: str | None = None
     ) -> Recording | None:
         free = "state = 'PENDING_RECOVERY' AND (lease_until IS NULL OR lease_until < ?)"
-        async with self._db.transaction() as db:
+        async with changing(self._db) as change:
+            db = change.db
+            pick = f"SELECT recorder_id, instance_id FROM recordings WHERE {free} AND (CAST(? AS TEXT) IS NULL OR"
+            found = await db.fetch(f"{pick} recorder_id = ?) ORDER BY created LIMIT 1", now, recorder_id, recorder_id)
+            if not found:
+                return None
             rows = await db.fetch(
-                "UPDATE recordings SET instance_id = ?, lease_until = ? WHERE recorder_id ="
-                f" (SELECT recorder_id FROM recordings WHERE {free} AND (CAST(? AS TEXT) IS NULL OR recorder_id = ?)"
-                f" ORDER BY created LIMIT 1) AND {free} RETURNING recorder_id",
+                f"UPDATE recordings SET instance_id = ?, lease_until = ? WHERE recorder_id = ? AND {free}"
+                " RETURNING recorder_id",
                 instance_id,
                 lease_until,
-                now,
-                recorder_id,
-                recorder_id,
+                found[0]["recorder_id"],
                 now,
             )
             if not rows:
@@ -102,7 +106,10 @@ class SqlCluster(ClusterStore):
                 rows[0]["recorder_id"],
                 instance_id,
             )
-        return next(iter(await load_recordings(self._db, "r.recorder_id = ?", rows[0]["recorder_id"])), None)
+            recording = await load_recording(db, rows[0]["recorder_id"])
+            if recording is not None:
+                change.events.append(recovered(recording, found[0]["instance_id"]))
+        return recording
 
     async def release_recordings(self, instance_id: str, recorder_id: str | None = None) -> int:
         return await self._db.execute(
@@ -126,14 +133,18 @@ class SqlCluster(ClusterStore):
 
     async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
         """Record a leftover track as finished, unless another instance did it first."""
-        changed = await self._db.execute(
-            "UPDATE tracks SET stopped = ?, frames = ?, duration = ?, local_error = ? WHERE id = ?"
-            " AND recorder_id = ? AND stopped IS NULL",
-            time_text(track.stopped),
-            track.frames,
-            float(track.duration),
-            error_text(track.local_error),
-            track.id,
-            recorder_id,
-        )
+        async with changing(self._db) as change:
+            changed = await change.db.execute(
+                "UPDATE tracks SET stopped = ?, frames = ?, duration = ?, local_error = ? WHERE id = ?"
+                " AND recorder_id = ? AND stopped IS NULL",
+                time_text(track.stopped),
+                track.frames,
+                float(track.duration),
+                error_text(track.local_error),
+                track.id,
+                recorder_id,
+            )
+            recording = await load_recording(change.db, recorder_id) if changed == 1 else None
+            if recording is not None:
+                change.events += track_changes(recording, track, False)
         return changed == 1

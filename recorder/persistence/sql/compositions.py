@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from recorder.models import Composition
-from recorder.persistence.database import Database
+from recorder.events.events import composition_changes
+from recorder.models import Composition, CompositionState
+from recorder.persistence.database import Connection, Database
 from recorder.persistence.ports import CompositionJobStore
+from recorder.persistence.sql.outbox import changing
 from recorder.persistence.sql.rows import RUNNING_COMPOSITION, composition, error_text, pauses_text, time_text
 
 
@@ -37,7 +39,15 @@ class SqlCompositionJobs(CompositionJobStore):
 
     async def save(self, composition: Composition) -> None:
         c = composition
-        await self._db.execute(
+        async with changing(self._db) as change:
+            rows = await change.db.fetch("SELECT state FROM compositions WHERE id = ?", c.id)
+            changed = await self._update(change.db, c)
+            if changed and rows:
+                change.events += composition_changes(CompositionState(rows[0]["state"]), c)
+
+    @staticmethod
+    async def _update(db: Connection, c: Composition) -> int:
+        return await db.execute(
             "UPDATE compositions SET state = ?, progress = ?, completed = ?, duration = ?, size = ?, error = ?,"
             " local_location = ?, object_location = ?, object_uploaded = ?, deleted = ?, timeline_start = ?,"
             " pauses_left_out = ? WHERE id = ? AND (state <> 'CANCELLED' OR CAST(? AS TEXT) = 'CANCELLED')",
@@ -108,6 +118,13 @@ class SqlCompositionJobs(CompositionJobStore):
             now,
         )
         return next((composition(row) for row in rows), None)
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._db.fetch(
+            f"SELECT state, COUNT(*) AS n FROM compositions WHERE state = 'QUEUED' OR state IN {RUNNING_COMPOSITION}"
+            " GROUP BY state"
+        )
+        return {row["state"]: int(row["n"]) for row in rows}
 
     async def release(self, owner: str) -> int:
         return await self._db.execute(

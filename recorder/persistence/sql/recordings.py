@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from recorder.models import ErrorInfo, Recording, Stream, Track
-from recorder.persistence.database import Database
+from recorder.events.events import Before, EventType, recording_changes, recording_event, track_changes, track_stored
+from recorder.models import ErrorInfo, Recording, RecordingState, Stream, Track
+from recorder.persistence.database import Connection, Database
 from recorder.persistence.ports import RecordingStore
+from recorder.persistence.sql.outbox import changing
 from recorder.persistence.sql.rows import (
     LIVE,
     error_text,
     limits_text,
+    load_recording,
     load_recordings,
+    parse_pauses,
     pauses_text,
     reason_text,
     rules_text,
@@ -98,7 +102,22 @@ class SqlRecordings(RecordingStore):
         return next(iter(await load_recordings(self._db, "r.recorder_id = ?", recorder_id)), None)
 
     async def save(self, recording: Recording) -> bool:
-        changed = await self._db.execute(
+        async with changing(self._db) as change:
+            rows = await change.db.fetch(
+                "SELECT state, pauses FROM recordings WHERE recorder_id = ? AND instance_id = ?",
+                recording.recorder_id,
+                recording.instance_id,
+            )
+            changed = await self._update(change.db, recording)
+            if changed == 1 and rows:
+                pauses = parse_pauses(rows[0]["pauses"])
+                before = Before(RecordingState(rows[0]["state"]), len(pauses), bool(pauses) and not pauses[-1].resumed)
+                change.events += recording_changes(before, recording)
+        return changed == 1
+
+    @staticmethod
+    async def _update(db: Connection, recording: Recording) -> int:
+        return await db.execute(
             "UPDATE recordings SET state = ?, started = ?, stopped = ?, recovered = ?, error = ?, stop_reason = ?,"
             " pauses = ?, rules = ?, limits = ?,"
             f" lease_until = CASE WHEN ? IN ({LIVE}) THEN lease_until END"
@@ -116,7 +135,6 @@ class SqlRecordings(RecordingStore):
             recording.recorder_id,
             recording.instance_id,
         )
-        return changed == 1
 
     async def save_stream(self, stream: Stream) -> None:
         await self._db.execute(
@@ -134,7 +152,17 @@ class SqlRecordings(RecordingStore):
         )
 
     async def save_track(self, recorder_id: str, track: Track) -> None:
-        await self._db.execute(
+        async with changing(self._db) as change:
+            rows = await change.db.fetch("SELECT stopped FROM tracks WHERE id = ?", track.id)
+            await self._upsert_track(change.db, recorder_id, track)
+            recording = await load_recording(change.db, recorder_id)
+            if recording is not None:
+                was_stopped = bool(rows[0]["stopped"]) if rows else None
+                change.events += track_changes(recording, track, was_stopped)
+
+    @staticmethod
+    async def _upsert_track(db: Connection, recorder_id: str, track: Track) -> None:
+        await db.execute(
             "INSERT INTO tracks (id, stream_id, recorder_id, type, started, stopped, local_location, local_deleted,"
             " local_error, object_location, object_size, object_uploaded, object_error, frames, duration,"
             " media_start, writer, gaps, codec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -174,23 +202,37 @@ class SqlRecordings(RecordingStore):
         uploaded: datetime | None,
         error: ErrorInfo | None,
     ) -> None:
-        await self._db.execute(
-            "UPDATE tracks SET object_location = ?, object_size = ?, object_uploaded = ?, object_error = ?"
-            " WHERE id = ?",
-            location,
-            size,
-            time_text(uploaded),
-            error_text(error),
-            track_id,
-        )
+        async with changing(self._db) as change:
+            await change.db.execute(
+                "UPDATE tracks SET object_location = ?, object_size = ?, object_uploaded = ?, object_error = ?"
+                " WHERE id = ?",
+                location,
+                size,
+                time_text(uploaded),
+                error_text(error),
+                track_id,
+            )
+            if location is None or uploaded is None:
+                return  # a failure is told by the upload job's store (upload.failed), a retry by none
+            rows = await change.db.fetch("SELECT recorder_id FROM tracks WHERE id = ?", track_id)
+            recording = await load_recording(change.db, rows[0]["recorder_id"]) if rows else None
+            tracks = [t for s in recording.streams for t in s.tracks if t.id == track_id] if recording else []
+            if recording is not None and tracks:
+                track = tracks[0]
+                change.events += track_stored(recording, track, location, size)
 
     async def set_manifest(self, recorder_id: str, location: str | None, error: ErrorInfo | None = None) -> None:
-        await self._db.execute(
-            "UPDATE recordings SET manifest_location = ?, manifest_error = ? WHERE recorder_id = ?",
-            location,
-            error_text(error),
-            recorder_id,
-        )
+        async with changing(self._db) as change:
+            await change.db.execute(
+                "UPDATE recordings SET manifest_location = ?, manifest_error = ? WHERE recorder_id = ?",
+                location,
+                error_text(error),
+                recorder_id,
+            )
+            recording = await load_recording(change.db, recorder_id) if location is not None else None
+            if recording is not None and location is not None:
+                file = {"kind": "MANIFEST", "location": location}
+                change.events.append(recording_event(EventType.MANIFEST_STORED, recording, file=file))
 
     async def set_track_local_deleted(self, track_id: str, deleted: datetime) -> None:
         await self._db.execute("UPDATE tracks SET local_deleted = ? WHERE id = ?", time_text(deleted), track_id)

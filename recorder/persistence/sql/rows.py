@@ -282,3 +282,8 @@ async def load_recordings(db: Connection, where: str, *args: Any) -> list[Record
         if row["t_id"] is not None:
             stream.tracks.append(track(_Prefixed(row, "t_")))
     return list(recordings.values())
+
+
+async def load_recording(db: Connection, recorder_id: str) -> Recording | None:
+    """One recording as it is now (inside the caller's transaction: the snapshot its events carry)."""
+    return next(iter(await load_recordings(db, "r.recorder_id = ?", recorder_id)), None)

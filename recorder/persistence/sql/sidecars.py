@@ -6,10 +6,12 @@ import hashlib
 import json
 from datetime import datetime
 
+from recorder.events.events import EventType, recording_event
 from recorder.models import ChatEntry, ChatTranscript, CobrowseEvent, CobrowseSession
 from recorder.persistence.database import Database
 from recorder.persistence.ports import SidecarStore
-from recorder.persistence.sql.rows import marks, parse_time, time_text
+from recorder.persistence.sql.outbox import changing
+from recorder.persistence.sql.rows import load_recording, marks, parse_time, time_text
 
 
 class SqlSidecars(SidecarStore):
@@ -42,14 +44,19 @@ class SqlSidecars(SidecarStore):
         ]
 
     async def save_chat_transcript(self, recorder_id: str, transcript: ChatTranscript) -> None:
-        await self._db.execute(
-            "INSERT INTO chat_transcripts (recorder_id, id, created, location) VALUES (?,?,?,?)"
-            " ON CONFLICT (recorder_id) DO UPDATE SET location = excluded.location",
-            recorder_id,
-            transcript.id,
-            time_text(transcript.created),
-            transcript.location,
-        )
+        async with changing(self._db) as change:
+            await change.db.execute(
+                "INSERT INTO chat_transcripts (recorder_id, id, created, location) VALUES (?,?,?,?)"
+                " ON CONFLICT (recorder_id) DO UPDATE SET location = excluded.location",
+                recorder_id,
+                transcript.id,
+                time_text(transcript.created),
+                transcript.location,
+            )
+            recording = await load_recording(change.db, recorder_id)
+            if recording is not None and transcript.location is not None:
+                file = {"kind": "CHAT", "location": transcript.location, "transcriptId": transcript.id}
+                change.events.append(recording_event(EventType.CHAT_TRANSCRIPT_STORED, recording, file=file))
 
     async def add_cobrowse_event(self, recorder_id: str, instance_id: str, event: CobrowseEvent) -> bool:
         async with self._db.transaction() as db:
@@ -96,13 +103,18 @@ class SqlSidecars(SidecarStore):
         ]
 
     async def save_cobrowse_session(self, session: CobrowseSession) -> None:
-        await self._db.execute(
-            "UPDATE cobrowse_sessions SET location = ?, uploaded = ? WHERE recorder_id = ? AND session_id = ?",
-            session.location,
-            time_text(session.uploaded),
-            session.recorder_id,
-            session.session_id,
-        )
+        async with changing(self._db) as change:
+            changed = await change.db.execute(
+                "UPDATE cobrowse_sessions SET location = ?, uploaded = ? WHERE recorder_id = ? AND session_id = ?",
+                session.location,
+                time_text(session.uploaded),
+                session.recorder_id,
+                session.session_id,
+            )
+            recording = await load_recording(change.db, session.recorder_id) if changed else None
+            if recording is not None and session.location is not None:
+                file = {"kind": "COBROWSE", "location": session.location, "sessionId": session.session_id}
+                change.events.append(recording_event(EventType.COBROWSE_SESSION_STORED, recording, file=file))
 
 
 def entry_key(entry: ChatEntry) -> str:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from recorder.models import UploadJob
+from recorder.events.events import upload_failed
+from recorder.models import UploadJob, UploadKind, UploadState
 from recorder.persistence.database import Database
 from recorder.persistence.ports import UploadJobStore
-from recorder.persistence.sql.rows import UNFINISHED_UPLOAD, error_text, marks, parse_time, time_text, upload
+from recorder.persistence.sql.outbox import changing
+from recorder.persistence.sql.rows import (
+    UNFINISHED_UPLOAD,
+    error_text,
+    load_recording,
+    marks,
+    parse_time,
+    time_text,
+    upload,
+)
 
 
 class SqlUploadJobs(UploadJobStore):
@@ -40,14 +50,22 @@ class SqlUploadJobs(UploadJobStore):
         return job
 
     async def save(self, job: UploadJob) -> None:
-        await self._db.execute(
-            "UPDATE upload_jobs SET state = ?, attempts = ?, next_attempt = ?, error = ? WHERE id = ?",
-            job.state.value,
-            job.attempts,
-            time_text(job.next_attempt),
-            error_text(job.error),
-            job.id,
-        )
+        async with changing(self._db) as change:
+            rows = await change.db.fetch("SELECT state FROM upload_jobs WHERE id = ?", job.id)
+            await change.db.execute(
+                "UPDATE upload_jobs SET state = ?, attempts = ?, next_attempt = ?, error = ? WHERE id = ?",
+                job.state.value,
+                job.attempts,
+                time_text(job.next_attempt),
+                error_text(job.error),
+                job.id,
+            )
+            if job.state is UploadState.FAILED and rows and rows[0]["state"] != UploadState.FAILED.value:
+                recording = await load_recording(change.db, job.recorder_id)
+                if recording is not None:
+                    tracks = [(s, t) for s in recording.streams for t in s.tracks if t.id == job.subject]
+                    track = tracks[0] if job.kind is UploadKind.TRACK and tracks else None
+                    change.events.append(upload_failed(recording, job, track))
 
     async def claim(
         self, owner: str, now: datetime, limit: int, busy_keys: set[str], lease_until: float
@@ -72,6 +90,12 @@ class SqlUploadJobs(UploadJobStore):
             now.timestamp(),
         )
         return sorted((upload(row) for row in rows), key=lambda job: job.id or 0)
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._db.fetch(
+            "SELECT state, COUNT(*) AS n FROM upload_jobs WHERE state IN ('PENDING', 'UPLOADED', 'FAILED') GROUP BY state"
+        )
+        return {row["state"]: int(row["n"]) for row in rows}
 
     async def release(self, owner: str, job_id: int | None = None) -> int:
         return await self._db.execute(

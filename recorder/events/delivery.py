@@ -1,0 +1,253 @@
+"""The deliverer: sends the outbox's deliveries as signed webhooks, at least once, in order per subject.
+
+Any instance delivers. Each claims due deliveries under a lease (`webhook_lease_seconds`, longer than a
+request's timeout); one that dies leaves them to the others when the lease runs out. A subject's next message
+is claimed only after the one before it was DELIVERED or FAILED, so a receiver sees a recording's events in
+order; different subjects go out side by side (`webhook_concurrency`).
+
+Each request is a POST of the rendered JSON with Standard Webhooks' headers: `webhook-id` (the event's id, and
+`_<n>` for a format's n-th extra message: stable across retries, receivers deduplicate on it),
+`webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256>`, one per secret in force). A 2xx answer is
+delivered; anything else, a timeout or a connection error is a failure tried again after the next wait of
+`webhook_retry_schedule_seconds` (+-20 % jitter), and FAILED after the last. Redirects are not followed; the
+answer's body is not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+from standardwebhooks.webhooks import Webhook
+
+from recorder.downloads import Downloads
+from recorder.events.events import Event
+from recorder.events.formats import render
+from recorder.events.metrics import Metrics
+from recorder.events.subscriptions import Webhooks
+from recorder.logcontext import scope
+from recorder.persistence.database import Database
+from recorder.persistence.ports import CompositionJobStore, Delivery, RecordingStore, WebhookStore
+from recorder.persistence.sql.outbox import CHANNEL
+from recorder.settings import Settings
+from recorder.tasks import TaskSet
+
+logger = logging.getLogger(__name__)
+USER_AGENT = "webrtc-recorder-webhooks/1"
+
+
+class Links:
+    """Download URLs of the files an event names, valid from the moment it is sent."""
+
+    def __init__(
+        self, downloads: Downloads, recordings: RecordingStore, compositions: CompositionJobStore, origin: str
+    ) -> None:
+        self._downloads = downloads
+        self._recordings = recordings
+        self._compositions = compositions
+        self._origin = origin
+
+    async def urls(self, event: Event) -> dict[str, str]:
+        """{file location: URL} for the event's `file`, `files` and `composition`."""
+        data = event.data
+        composition = data.get("composition")
+        if composition is not None:
+            found = await self._compositions.by_id(composition["id"])
+            if found is None or found.object_location is None or found.deleted is not None:
+                return {}
+            return {found.object_location: (await self._downloads.composition_url(found, self._origin))[0]}
+        files = [f for f in [data.get("file"), *data.get("files", [])] if f and f.get("location")]
+        if not files:
+            return {}
+        recording = await self._recordings.by_id(event.subject)
+        if recording is None:
+            return {}
+        urls: dict[str, str] = {}
+        by_track = await self._downloads.track_urls(recording, self._origin)
+        for track in (t for s in recording.streams for t in s.tracks):
+            if track.object_location and track.id in by_track:
+                urls[track.object_location] = by_track[track.id]
+        manifest = await self._downloads.manifest_url(recording, self._origin)
+        if manifest is not None and recording.manifest_location:
+            urls[recording.manifest_location] = manifest
+        return urls
+
+
+def message_id(delivery: Delivery) -> str:
+    return delivery.event.id if delivery.part == 0 else f"{delivery.event.id}_{delivery.part}"
+
+
+def signature(keys: list[bytes], msg_id: str, at: datetime, body: str) -> str:
+    """Standard Webhooks' `webhook-signature`: `v1,<base64>` for each key, space separated."""
+    return " ".join(Webhook(key).sign(msg_id, at, body) for key in keys)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: Settings,
+        store: WebhookStore,
+        webhooks: Webhooks,
+        links: Links,
+        database: Database,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._webhooks = webhooks
+        self._links = links
+        self._database = database
+        self._metrics = metrics
+        self._me = settings.instance_id
+        self._wake = asyncio.Event()
+        self._running: set[int] = set()
+        self._tasks = TaskSet("webhooks")
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        await self._store.release(self._me)  # what an earlier run of this instance held: at once, not at lease end
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_seconds),
+            headers={"User-Agent": USER_AGENT},
+        )
+        await self._database.listen(CHANNEL, lambda _: self._wake.set())
+        self._tasks.spawn(self._loop(), name="webhooks-loop")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        poll = self._settings.webhook_poll_seconds
+        while True:
+            self._wake.clear()
+            try:
+                await self._claim()
+                due = await self._store.next_due()
+            except Exception:  # the database is away for a moment: look again later
+                logger.exception("webhook deliveries could not be read; trying again in %.1f s", poll)
+                due = None
+            delay = poll if due is None else min(poll, max(0.005, due - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _claim(self) -> None:
+        free = self._settings.webhook_concurrency - len(self._running)
+        if free <= 0:
+            return
+        now = time.time()
+        for delivery in await self._store.claim(self._me, now, free, now + self._settings.webhook_lease_seconds):
+            if delivery.id in self._running:
+                continue
+            self._running.add(delivery.id)
+
+            def finished(_: asyncio.Task[None], delivery_id: int = delivery.id) -> None:
+                self._running.discard(delivery_id)
+                self._wake.set()  # the subject's next message may go now
+
+            self._tasks.spawn(self._deliver(delivery), name=f"webhook-{delivery.id}", done=finished)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        event = delivery.event
+        recorder_id = event.data.get("recording", {}).get("recorderId")
+        with scope(recorderId=recorder_id, compositionId=event.data.get("composition", {}).get("id")):
+            try:
+                await self._attempt(delivery)
+            except Exception as exc:  # a bug must not lose the delivery: it counts as a failed attempt
+                logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
+                await self._failed(delivery, f"unexpected {type(exc).__name__}: {exc}", None)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        assert self._http is not None
+        subscription = await self._store.subscription(delivery.subscription_id)
+        if subscription is None:
+            return  # deleted meanwhile, its deliveries with it
+        event = delivery.event
+        body = json.dumps(render(subscription.format, delivery.message, event, await self._links.urls(event)))
+        now = datetime.now(UTC)
+        msg_id = message_id(delivery)
+        keys = self._webhooks.secrets(subscription, now.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature(keys, msg_id, now, body),
+        }
+        status: int | None = None
+        try:
+            async with self._http.post(subscription.url, data=body, headers=headers, allow_redirects=False) as answer:
+                status = answer.status
+        except TimeoutError:
+            error = f"no answer within {self._settings.webhook_timeout_seconds:g} s"
+        except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            if 200 <= status < 300:
+                await self._delivered(delivery, status)
+                return
+            error = f"HTTP {status}"
+        await self._failed(delivery, error, status)
+
+    async def _delivered(self, delivery: Delivery, status: int) -> None:
+        now = time.time()
+        delivery.attempts += 1
+        delivery.status, delivery.last_status, delivery.last_error, delivery.finished = "DELIVERED", status, None, now
+        await self._store.finish(delivery)
+        self._metrics.webhook_attempts.labels("delivered").inc()
+        self._metrics.webhook_latency.observe(max(0.0, now - delivery.event.occurred.timestamp()))
+        logger.info(
+            "webhook %s (%s #%d) delivered to subscription %s after %d attempt(s)",
+            message_id(delivery),
+            delivery.message,
+            delivery.event.sequence,
+            delivery.subscription_id,
+            delivery.attempts,
+        )
+
+    async def _failed(self, delivery: Delivery, error: str, status: int | None) -> None:
+        schedule = self._settings.webhook_retry_schedule_seconds
+        delivery.attempts += 1
+        delivery.last_error, delivery.last_status = error, status
+        now = time.time()
+        if delivery.attempts > len(schedule):
+            delivery.status, delivery.finished = "FAILED", now
+            self._metrics.webhook_attempts.labels("failed").inc()
+            logger.error(
+                "webhook %s to subscription %s FAILED after %d attempts: %s",
+                message_id(delivery),
+                delivery.subscription_id,
+                delivery.attempts,
+                error,
+            )
+        else:
+            wait = schedule[delivery.attempts - 1] * random.uniform(0.8, 1.2)
+            delivery.next_attempt = now + wait
+            self._metrics.webhook_attempts.labels("retried").inc()
+            logger.warning(
+                "webhook %s to subscription %s: attempt %d failed (%s); next in %.1f s",
+                message_id(delivery),
+                delivery.subscription_id,
+                delivery.attempts,
+                error,
+                wait,
+            )
+        await self._store.finish(delivery)
+
+    async def refresh_metrics(self) -> None:
+        pending, failed, oldest = await self._store.counts()
+        self._metrics.webhook_pending.set(pending)
+        self._metrics.webhook_failed.set(failed)
+        self._metrics.webhook_oldest.set(max(0.0, time.time() - oldest) if oldest is not None else 0.0)
+
+    async def aclose(self) -> None:
+        """Stop sending; deliveries under way are released for the next look (any instance's)."""
+        await self._tasks.aclose()
+        with contextlib.suppress(Exception):
+            await self._store.release(self._me)
+        if self._http is not None:
+            await self._http.close()
