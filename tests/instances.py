@@ -51,6 +51,7 @@ class Cluster:
     janus_url: str
     lease_seconds: float = 4.0
     heartbeat_seconds: float = 1.0
+    webhooks: list[dict[str, Any]] = field(default_factory=list)  # the application's configured subscriptions
     instances: dict[str, Instance] = field(default_factory=dict)
 
     @property
@@ -89,6 +90,7 @@ class Cluster:
                         "organization_id": "org1",
                         "janus": {"url": self.janus_url},
                         "storage": {"provider": "LOCAL_STORAGE", "path": str(self.storage)},
+                        "webhooks": self.webhooks,
                     }
                 ]
             ),

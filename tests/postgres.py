@@ -46,11 +46,18 @@ class PostgresServer:
             await connection.close()
         return self.url(name)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server at once (its data kept: `start` brings it back)."""
         subprocess.run(
             [*self.run_as, _binary("pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "stop"],
             capture_output=True,
         )
+
+    def start(self) -> None:
+        _pg_ctl_start(self.directory, self.port, self.run_as)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -75,7 +82,13 @@ def start_postgres() -> PostgresServer:
     )
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed: {result.stderr[-2000:]}")
+    _pg_ctl_start(directory, port, run_as)
+    return PostgresServer(directory, port, run_as)
+
+
+def _pg_ctl_start(directory: Path, port: int, run_as: list[str]) -> None:
     options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    data = directory / "data"
     result = subprocess.run(
         [*run_as, _binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w", "start"],
         capture_output=True,
@@ -84,4 +97,3 @@ def start_postgres() -> PostgresServer:
     if result.returncode != 0:
         log = (directory / "log").read_text(errors="replace") if (directory / "log").exists() else ""
         raise RuntimeError(f"PostgreSQL did not start: {result.stderr[-1000:]} {log[-2000:]}")
-    return PostgresServer(directory, port, run_as)

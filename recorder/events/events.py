@@ -151,7 +151,8 @@ class Before:
 def recording_changes(before: Before, after: Recording) -> list[Event]:
     """The events a recording's write causes: started, paused, resumed, and how it ended."""
     events: list[Event] = []
-    if after.state is RecordingState.ACTIVE and before.state is RecordingState.INITIALISED:
+    if before.state is RecordingState.INITIALISED and after.state is not before.state and after.started is not None:
+        # (a stop right after the start may be the first write since it: it started all the same)
         events.append(recording_event(EventType.RECORDING_STARTED, after))
     if after.state in LIVE_STATES:
         if len(after.pauses) > before.pauses or (after.paused and not before.paused):

@@ -40,6 +40,7 @@ class Receiver:
     tries: Counter[tuple[str, str]] = field(default_factory=Counter)  # (path, webhook-id) -> requests
     delivered: list[Received] = field(default_factory=list)  # accepted (2xx), in arrival order
     errors: list[str] = field(default_factory=list)  # signatures that did not verify
+    raw: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # webhook-id -> its last body, headers
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
@@ -56,6 +57,7 @@ class Receiver:
             self.errors.append(f"{request.path} {request.headers.get('webhook-id')}: {exc}")
             return web.Response(status=401)
         msg_id = request.headers["webhook-id"]
+        self.raw[msg_id] = (body, dict(request.headers))
         self.tries[request.path, msg_id] += 1
         if self.refuse or self.tries[request.path, msg_id] <= self.fail_first:
             return web.Response(status=500, text="not now")
