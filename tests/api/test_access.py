@@ -34,6 +34,8 @@ class World:
     i: str
     composition: str = ""
     live_conversation: str | None = None
+    webhook: str = ""  # a subscription of app1 (made before the recording: its delivery is `delivery`)
+    delivery: int = 0
 
     @property
     def ids(self) -> str:
@@ -52,6 +54,7 @@ S3_PROFILE = {
     "endpointUrl": "http://127.0.0.1:9",
     "credentials": {"accessKeyId": "id", "secretAccessKey": "secret"},
 }
+HOOK = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_" + "QUNDRVNTLXRlc3QtMDEyMzQ1Njc4OWFiY2RlZg=="}
 
 # handler name -> the request a client makes (against World), and whether it needs the live recording
 OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
@@ -127,6 +130,24 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
         ),
         False,
     ),
+    "list_webhooks": (lambda w: ("GET", "/webhooks/app1", {}), False),
+    "create_webhook": (lambda w: ("POST", "/webhooks/app1", {"json": HOOK}), False),
+    "get_webhook": (lambda w: ("GET", f"/webhooks/app1/{w.webhook}", {}), False),
+    "put_webhook": (lambda w: ("PUT", f"/webhooks/app1/{w.webhook}", {"json": {**HOOK, "format": "videosdk"}}), False),
+    "delete_webhook": (lambda w: ("DELETE", f"/webhooks/app1/{w.webhook}", {}), False),
+    "rotate_webhook_secret": (
+        lambda w: ("POST", f"/webhooks/app1/{w.webhook}/secret", {"json": {"secret": HOOK["secret"]}}),
+        False,
+    ),
+    "webhook_deliveries": (lambda w: ("GET", f"/webhooks/app1/{w.webhook}/deliveries", {}), False),
+    "redeliver_webhook": (
+        lambda w: ("POST", f"/webhooks/app1/{w.webhook}/deliveries/{w.delivery}/redeliver", {}),
+        False,
+    ),
+    "replay_webhooks": (
+        lambda w: ("POST", f"/webhooks/app1/{w.webhook}/replay", {"json": {"recorderId": w.r}}),
+        False,
+    ),
 }
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
@@ -142,6 +163,15 @@ ADMINISTRATION = {
     "get_storage_profile",
     "put_storage_profile",
     "delete_storage_profile",
+    "list_webhooks",
+    "create_webhook",
+    "get_webhook",
+    "put_webhook",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "webhook_deliveries",
+    "redeliver_webhook",
+    "replay_webhooks",
 }
 COMPOSING = {
     "request_composition",
@@ -178,6 +208,8 @@ async def _call(client: Client, request: Request, headers: dict[str, str]) -> tu
 
 async def _world(client: Client, room: int, live: bool) -> World:
     conversation = f"acc{next(_conversations)}"
+    status, hook = await _call(client, ("POST", "/webhooks/app1", {"json": HOOK}), auth("all"))
+    assert status == 201, hook
     status, event = await _call(
         client,
         (
@@ -188,7 +220,11 @@ async def _world(client: Client, room: int, live: bool) -> World:
         auth("all"),
     )
     assert status == 200 and event["state"] == "FAILED", event
-    world = World(client, event["conversationId"], event["recorderId"], event["instanceId"])
+    world = World(client, event["conversationId"], event["recorderId"], event["instanceId"], webhook=hook["id"])
+    deliveries: Request = ("GET", f"/webhooks/app1/{hook['id']}/deliveries", {})
+    status, listed = await _call(client, deliveries, auth("all"))
+    assert status == 200 and listed["deliveries"][0]["eventType"] == "recording.failed", listed
+    world.delivery = listed["deliveries"][0]["id"]
     for request in (
         OPERATIONS["add_chat_transcript"][0](world),
         ("POST", "/recordings/cobrowse/event", {"json": {**world.body_ids(), "event": EVENT}}),
@@ -225,6 +261,7 @@ async def _snapshot(world: World) -> list[Any]:
         f"/recordings/{world.c}/cobrowse",
         "/storageproviders/app1",
         f"{COMPOSITION_API}/query/conversation/{world.c}",
+        "/webhooks/app1",
     ]
     if world.live_conversation:
         paths.append(f"/recordings/{world.live_conversation}/active")
@@ -248,7 +285,7 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
         role = next(r for r in ALL_ROLES if r in GUARDED[operation])
         status, body = await _call(client, request, auth(role))
         conflict = operation in {"composition_url", "cancel_composition", "pause", "resume", "put_rules"}
-        assert status in ((409,) if conflict else (200, 202, 204)), body
+        assert status in ((409,) if conflict else (200, 201, 202, 204)), body
         return
     before = await _snapshot(world)
     if case == "401":

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from api.paths import TOKEN_PATH
-from api.routes import COMPOSITION_ROUTES, ROUTES
+from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES, ROUTES
 from tests.client import API
 from tests.conftest import Client
 
@@ -26,9 +26,11 @@ def test_openapi_matches_the_route_table() -> None:
     routes = {
         (method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in [*ROUTES, *COMPOSITION_ROUTES]
     }
-    assert documented == routes | {("POST", TOKEN_PATH, frozenset())}
+    operations = {(method, path, frozenset[str]()) for method, path, _ in OPERATIONS_ROUTES}
+    assert documented == routes | operations | {("POST", TOKEN_PATH, frozenset())}
     assert [s["url"] for s in spec["servers"]] == [API, "/auvious.video" + API]
-    assert spec["paths"][TOKEN_PATH]["servers"] == [{"url": "/"}]
+    for path in [TOKEN_PATH, *(path for _, path, _ in OPERATIONS_ROUTES)]:
+        assert spec["paths"][path]["servers"] == [{"url": "/"}], path
     for _, path, _, _ in COMPOSITION_ROUTES:
         assert spec["paths"][path]["servers"] == [{"url": "/composition/api"}], path
     for _, path, _, _ in ROUTES:

@@ -16,7 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from api.routes import COMPOSITION_ROUTES
+from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
 from tests.conftest import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port
@@ -101,7 +101,7 @@ def _local_only(case: schemathesis.Case[Any], live: str) -> None:
 
 
 def _base(live: str, path: str) -> str:
-    if path.startswith("/security"):
+    if path.startswith("/security") or path in {p for _, p, _ in OPERATIONS_ROUTES}:
         return live
     if path in {p for _, p, _, _ in COMPOSITION_ROUTES}:
         return live + "/composition/api"
