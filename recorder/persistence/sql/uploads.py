@@ -93,7 +93,8 @@ class SqlUploadJobs(UploadJobStore):
 
     async def counts(self) -> dict[str, int]:
         rows = await self._db.fetch(
-            "SELECT state, COUNT(*) AS n FROM upload_jobs WHERE state IN ('PENDING', 'UPLOADED', 'FAILED') GROUP BY state"
+            "SELECT state, COUNT(*) AS n FROM upload_jobs WHERE state IN ('PENDING', 'UPLOADED', 'FAILED')"
+            " GROUP BY state"
         )
         return {row["state"]: int(row["n"]) for row in rows}
 
