@@ -72,6 +72,7 @@ class Cluster:
             "RECORDER_HEARTBEAT_SECONDS": str(self.heartbeat_seconds),
             "RECORDER_URL_SIGNING_KEY": "cluster-signing-key-0123456789",
             "RECORDER_TOKEN_SIGNING_KEY": "cluster-token-signing-key-0123456789abcdef",
+            "RECORDER_STORAGE_CREDENTIALS_KEY": "cluster-credentials-key-0123456789abcdef",
             "RECORDER_SPOOL_HEADROOM_BYTES": "0",
             "RECORDER_API_KEYS": json.dumps(
                 [

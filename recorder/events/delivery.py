@@ -171,7 +171,11 @@ class Deliverer:
         body = json.dumps(render(subscription.format, delivery.message, event, await self._links.urls(event)))
         now = datetime.now(UTC)
         msg_id = message_id(delivery)
-        keys = self._webhooks.secrets(subscription, now.timestamp())
+        try:
+            keys = self._webhooks.secrets(subscription, now.timestamp())
+        except ValueError as exc:
+            await self._failed(delivery, str(exc), None)
+            return
         headers = {
             "Content-Type": "application/json",
             "webhook-id": msg_id,

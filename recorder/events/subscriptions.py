@@ -79,6 +79,7 @@ class Webhooks:
     def __init__(self, settings: Settings, store: WebhookStore, key: bytes) -> None:
         self._settings = settings
         self._store = store
+        self._configured_secrets: dict[str, str] = {}  # this instance's configuration's, by subscription id
         self._cipher = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"webhooks:" + key).digest()))
 
     def _seal(self, secret: str) -> str:
@@ -94,6 +95,7 @@ class Webhooks:
             for index, hook in enumerate(app.webhooks):
                 subscription = self._configured(app.id, index, hook, known, now)
                 configured.add(subscription.id)
+                self._configured_secrets[subscription.id] = hook.secret.get_secret_value()
                 await self._store.save_subscription(subscription)
         for subscription in known.values():
             if subscription.origin == CONFIGURATION and subscription.id not in configured:
@@ -195,17 +197,22 @@ class Webhooks:
         await self._store.delete_subscription(subscription_id)
 
     def secrets(self, subscription: StoredSubscription, now: float) -> list[bytes]:
-        """The keys that sign now: the secret, and the one before it during its grace period."""
+        """The keys that sign now: the secret, and the one before it during its grace period. A configured
+        subscription's is this instance's configuration's; one set through the API is read with the storage
+        credentials key, which every instance must share (ValueError when it cannot be read: nothing unsigned
+        is ever sent)."""
+        configured = self._configured_secrets.get(subscription.id)
+        if configured is not None:
+            return [secret_bytes(configured)]
         sealed = [subscription.secret]
         if subscription.previous_secret and (subscription.previous_until or 0) > now:
             sealed.append(subscription.previous_secret)
-        keys = []
-        for token in sealed:
-            try:
-                keys.append(secret_bytes(self._cipher.decrypt(token.encode()).decode()))
-            except (InvalidToken, ValueError):
-                logger.error("webhook subscription %s: a secret cannot be read (key changed?)", subscription.id)
-        return keys
+        try:
+            return [secret_bytes(self._cipher.decrypt(token.encode()).decode()) for token in sealed]
+        except InvalidToken:
+            raise ValueError(
+                "its secret cannot be read here: every instance needs the same storage_credentials_key"
+            ) from None
 
     async def deliveries(
         self, application_id: str, subscription_id: str, status: str | None, limit: int, before: int | None

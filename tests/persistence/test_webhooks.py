@@ -96,7 +96,7 @@ async def test_deliveries_go_to_the_subscriptions_that_want_them(store: Store) -
     await store.webhooks.save_subscription(subscription("other-app", application="app2"))
     await store.webhooks.save_subscription(subscription("vsdk", format="videosdk"))
     r = await live_with_stream(store)
-    r.state = RecordingState.ACTIVE
+    r.state, r.started = RecordingState.ACTIVE, T0
     await store.recordings.save(r)
     await store.recordings.save_track(r.recorder_id, track())
     r.state = RecordingState.STOPPED
@@ -113,7 +113,7 @@ async def test_a_recordings_next_message_waits_for_the_one_before(store: Store) 
     await store.webhooks.save_subscription(subscription())
     a, b = await live_with_stream(store, "c1"), await live_with_stream(store, "c2")
     for r in (a, b):
-        r.state = RecordingState.ACTIVE
+        r.state, r.started = RecordingState.ACTIVE, T0
         await store.recordings.save(r)
     a.state = RecordingState.STOPPED
     await store.recordings.save(a)
@@ -138,7 +138,7 @@ async def test_two_instances_never_claim_the_same_delivery(opener: Opener) -> No
     await one.webhooks.save_subscription(subscription())
     for n in range(20):
         r = await live_with_stream(one, f"c{n}")
-        r.state = RecordingState.ACTIVE
+        r.state, r.started = RecordingState.ACTIVE, T0
         await one.recordings.save(r)
     lease, ids = time.time() + 30, []
     for _ in range(10):  # claims at once may leave some for the next look; none is ever claimed twice
@@ -152,7 +152,7 @@ async def test_two_instances_never_claim_the_same_delivery(opener: Opener) -> No
 async def test_a_lease_that_ran_out_is_taken_over_and_release_frees_at_once(store: Store) -> None:
     await store.webhooks.save_subscription(subscription())
     r = await live_with_stream(store)
-    r.state = RecordingState.ACTIVE
+    r.state, r.started = RecordingState.ACTIVE, T0
     await store.recordings.save(r)
     now = time.time()
     assert len(await store.webhooks.claim("dead", now, 10, now + 0.2)) == 1
@@ -165,6 +165,7 @@ async def test_a_lease_that_ran_out_is_taken_over_and_release_frees_at_once(stor
 async def test_deliveries_list_redeliver_replay_counts_and_delete(store: Store) -> None:
     await store.webhooks.save_subscription(subscription())
     r = await live_with_stream(store)
+    r.started = T0
     for state in (RecordingState.ACTIVE, RecordingState.STOPPED):
         r.state = state
         await store.recordings.save(r)

@@ -88,7 +88,10 @@ class SqlCluster(ClusterStore):
         async with changing(self._db) as change:
             db = change.db
             pick = f"SELECT recorder_id, instance_id FROM recordings WHERE {free} AND (CAST(? AS TEXT) IS NULL OR"
-            found = await db.fetch(f"{pick} recorder_id = ?) ORDER BY created LIMIT 1", now, recorder_id, recorder_id)
+            skip = f"{change.for_update} SKIP LOCKED" if change.for_update else ""  # instances claiming at once
+            found = await db.fetch(
+                f"{pick} recorder_id = ?) ORDER BY created LIMIT 1{skip}", now, recorder_id, recorder_id
+            )
             if not found:
                 return None
             rows = await db.fetch(

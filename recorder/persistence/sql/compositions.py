@@ -40,7 +40,7 @@ class SqlCompositionJobs(CompositionJobStore):
     async def save(self, composition: Composition) -> None:
         c = composition
         async with changing(self._db) as change:
-            rows = await change.db.fetch("SELECT state FROM compositions WHERE id = ?", c.id)
+            rows = await change.db.fetch(f"SELECT state FROM compositions WHERE id = ?{change.for_update}", c.id)
             changed = await self._update(change.db, c)
             if changed and rows:
                 change.events += composition_changes(CompositionState(rows[0]["state"]), c)

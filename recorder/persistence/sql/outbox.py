@@ -71,18 +71,21 @@ async def add_deliveries(
 
 
 class Changes:
-    """The events of one change, written with it."""
+    """The events of one change, written with it. What the change was is read first with `for_update`
+    after the SELECT: on PostgreSQL the row stays locked to the transaction's end, so that two writes at once
+    (a pause while the start is being written) each see the other's result and tell each event once."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, dialect: str) -> None:
         self.db = connection
         self.events: list[Event] = []
+        self.for_update = " FOR UPDATE" if dialect == "postgresql" else ""  # (SQLite: one writer at a time)
 
 
 @contextlib.asynccontextmanager
 async def changing(database: Database) -> AsyncIterator[Changes]:
     """A transaction whose `events` are written into the outbox before it commits; deliverers are told after."""
     async with database.transaction() as connection:
-        changes = Changes(connection)
+        changes = Changes(connection, database.dialect)
         yield changes
         if changes.events:
             await append(connection, changes.events)

@@ -104,7 +104,7 @@ class SqlRecordings(RecordingStore):
     async def save(self, recording: Recording) -> bool:
         async with changing(self._db) as change:
             rows = await change.db.fetch(
-                "SELECT state, pauses FROM recordings WHERE recorder_id = ? AND instance_id = ?",
+                f"SELECT state, pauses FROM recordings WHERE recorder_id = ? AND instance_id = ?{change.for_update}",
                 recording.recorder_id,
                 recording.instance_id,
             )
@@ -153,7 +153,7 @@ class SqlRecordings(RecordingStore):
 
     async def save_track(self, recorder_id: str, track: Track) -> None:
         async with changing(self._db) as change:
-            rows = await change.db.fetch("SELECT stopped FROM tracks WHERE id = ?", track.id)
+            rows = await change.db.fetch(f"SELECT stopped FROM tracks WHERE id = ?{change.for_update}", track.id)
             await self._upsert_track(change.db, recorder_id, track)
             recording = await load_recording(change.db, recorder_id)
             if recording is not None:

@@ -51,7 +51,7 @@ class SqlUploadJobs(UploadJobStore):
 
     async def save(self, job: UploadJob) -> None:
         async with changing(self._db) as change:
-            rows = await change.db.fetch("SELECT state FROM upload_jobs WHERE id = ?", job.id)
+            rows = await change.db.fetch(f"SELECT state FROM upload_jobs WHERE id = ?{change.for_update}", job.id)
             await change.db.execute(
                 "UPDATE upload_jobs SET state = ?, attempts = ?, next_attempt = ?, error = ? WHERE id = ?",
                 job.state.value,
