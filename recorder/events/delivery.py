@@ -141,32 +141,34 @@ class Deliverer:
         if free <= 0:
             return
         now = time.time()
-        for delivery in await self._store.claim(self._me, now, free, now + self._settings.webhook_lease_seconds):
+        for delivery in await self._store.claim(self._me, now, free, self._lease()):
             if delivery.id in self._running:
                 continue
             self._running.add(delivery.id)
+            self._tasks.spawn(self._deliver(delivery), name=f"webhook-{delivery.id}", done=lambda _: self._wake.set())
 
-            def finished(_: asyncio.Task[None], delivery_id: int = delivery.id) -> None:
-                self._running.discard(delivery_id)
-                self._wake.set()  # the subject's next message may go now
+    async def _deliver(self, first: Delivery) -> None:
+        """Send `first`, then, while they are due, the next messages of its subject to its subscription."""
+        delivery: Delivery | None = first
+        while delivery is not None:
+            self._running.add(delivery.id)
+            event = delivery.event
+            recorder_id = event.data.get("recording", {}).get("recorderId")
+            with scope(recorderId=recorder_id, compositionId=event.data.get("composition", {}).get("id")):
+                try:
+                    following = await self._attempt(delivery)
+                except Exception as exc:  # a bug must not lose the delivery: it counts as a failed attempt
+                    logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
+                    following = await self._failed(delivery, f"unexpected {type(exc).__name__}: {exc}", None)
+            self._running.discard(delivery.id)
+            delivery = following
 
-            self._tasks.spawn(self._deliver(delivery), name=f"webhook-{delivery.id}", done=finished)
-
-    async def _deliver(self, delivery: Delivery) -> None:
-        event = delivery.event
-        recorder_id = event.data.get("recording", {}).get("recorderId")
-        with scope(recorderId=recorder_id, compositionId=event.data.get("composition", {}).get("id")):
-            try:
-                await self._attempt(delivery)
-            except Exception as exc:  # a bug must not lose the delivery: it counts as a failed attempt
-                logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
-                await self._failed(delivery, f"unexpected {type(exc).__name__}: {exc}", None)
-
-    async def _attempt(self, delivery: Delivery) -> None:
+    async def _attempt(self, delivery: Delivery) -> Delivery | None:
+        """One try; the subject's next message when this one is done with and the next is due."""
         assert self._http is not None
         subscription = await self._store.subscription(delivery.subscription_id)
         if subscription is None:
-            return  # deleted meanwhile, its deliveries with it
+            return None  # deleted meanwhile, its deliveries with it
         event = delivery.event
         body = json.dumps(render(subscription.format, delivery.message, event, await self._links.urls(event)))
         now = datetime.now(UTC)
@@ -174,8 +176,7 @@ class Deliverer:
         try:
             keys = self._webhooks.secrets(subscription, now.timestamp())
         except ValueError as exc:
-            await self._failed(delivery, str(exc), None)
-            return
+            return await self._failed(delivery, str(exc), None)
         headers = {
             "Content-Type": "application/json",
             "webhook-id": msg_id,
@@ -192,16 +193,18 @@ class Deliverer:
             error = f"{type(exc).__name__}: {exc}"
         else:
             if 200 <= status < 300:
-                await self._delivered(delivery, status)
-                return
+                return await self._delivered(delivery, status)
             error = f"HTTP {status}"
-        await self._failed(delivery, error, status)
+        return await self._failed(delivery, error, status)
 
-    async def _delivered(self, delivery: Delivery, status: int) -> None:
+    def _lease(self) -> float:
+        return time.time() + self._settings.webhook_lease_seconds
+
+    async def _delivered(self, delivery: Delivery, status: int) -> Delivery | None:
         now = time.time()
         delivery.attempts += 1
         delivery.status, delivery.last_status, delivery.last_error, delivery.finished = "DELIVERED", status, None, now
-        await self._store.finish(delivery)
+        following = await self._store.finish(delivery, self._me, self._lease())
         self._metrics.webhook_attempts.labels("delivered").inc()
         self._metrics.webhook_latency.observe(max(0.0, now - delivery.event.occurred.timestamp()))
         logger.info(
@@ -212,8 +215,9 @@ class Deliverer:
             delivery.subscription_id,
             delivery.attempts,
         )
+        return following
 
-    async def _failed(self, delivery: Delivery, error: str, status: int | None) -> None:
+    async def _failed(self, delivery: Delivery, error: str, status: int | None) -> Delivery | None:
         schedule = self._settings.webhook_retry_schedule_seconds
         delivery.attempts += 1
         delivery.last_error, delivery.last_status = error, status
@@ -240,7 +244,7 @@ class Deliverer:
                 error,
                 wait,
             )
-        await self._store.finish(delivery)
+        return await self._store.finish(delivery, self._me, self._lease())
 
     async def refresh_metrics(self) -> None:
         pending, failed, oldest = await self._store.counts()

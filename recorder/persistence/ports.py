@@ -356,8 +356,11 @@ class WebhookStore(ABC):
         instances never send the same one at once. Oldest due first; empty when none."""
 
     @abstractmethod
-    async def finish(self, delivery: Delivery) -> None:
-        """Write a delivery's outcome (status, attempts, next attempt, last error and status) and free its lease."""
+    async def finish(self, delivery: Delivery, owner: str | None = None, lease_until: float = 0) -> Delivery | None:
+        """Write a delivery's outcome (status, attempts, next attempt, last error and status) and free its lease.
+        With an `owner`, in the same transaction: the next message of the same subject to the same subscription,
+        if it is due and free, leased to `owner` (a subject's messages follow each other without waiting for
+        the next look); None when there is none."""
 
     @abstractmethod
     async def release(self, owner: str) -> int:

@@ -183,11 +183,15 @@ class Uploader:
             job.state, job.error = UploadState.UPLOADED, None
             await self._jobs.save(job)
             await self._progress(job, stored)
+        elif job.state is UploadState.UPLOADED:
+            # taken up again (the instance died after storing it): its handler may not have heard of it yet;
+            # handlers are idempotent
+            await self._progress(job, await self._storage(job.application_id).stat(job.key))
         await asyncio.to_thread(source.unlink, missing_ok=True)
         job.state = UploadState.DONE
+        await self._progress(job, None)  # before the job is DONE: a death in between tells it again
         await self._jobs.save(job)
         self._metrics.upload_latency.observe(max(0.0, (_now() - job.created).total_seconds()))
-        await self._progress(job, None)
 
     @staticmethod
     def _check(job: UploadJob, stored: StoredObject | None) -> None:

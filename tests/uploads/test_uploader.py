@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from recorder.uploads.uploader import Uploader, UploadOptions
 from storage_providers.base import DestinationError, StoredObject, TransientStorageError
 from storage_providers.local import LocalStorage
 from tests.eventually import eventually
+
+T = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 class FlakyStorage(LocalStorage):
@@ -143,3 +146,30 @@ async def test_an_unexpected_error_is_retried_not_lost(store: Store, tmp_path: P
     job = await _finished(store)
     await uploader.aclose()
     assert job.state is UploadState.DONE and job.attempts == 1
+
+
+async def test_a_job_left_uploaded_by_a_dead_run_tells_its_handler_again(store: Store, tmp_path: Path) -> None:
+    """An instance that died after storing a file, before its handler wrote where (or before the local copy
+    was deleted and the job DONE): the next run tells the handler the stored object, then DONE."""
+    source = _file(tmp_path)
+    storage = FlakyStorage(tmp_path / "storage", failures=0)
+    await storage.upload(source, "k/t1.webm")  # what the dead run stored
+    job = UploadJob("app1", "r1", UploadKind.TRACK, "t1", str(source), "k/t1.webm", 1000, "", T, T)
+    job.state, job.owner = UploadState.UPLOADED, "i1"
+    await store.uploads.add(job, time.time() - 1)
+    heard: list[tuple[UploadState, StoredObject | None]] = []
+
+    async def handler(job: UploadJob, stored: StoredObject | None) -> None:
+        heard.append((job.state, stored))
+
+    options = UploadOptions(2, 4, 0.02, 0.08, "i1")
+    uploader = Uploader(store.uploads, lambda application_id: storage, options)
+    uploader.on(UploadKind.TRACK, handler)
+    await uploader.start()
+    try:
+        assert (await _finished(store)).state is UploadState.DONE
+    finally:
+        await uploader.aclose()
+    (first, stored), (last, none) = heard
+    assert (first, last, none) == (UploadState.UPLOADED, UploadState.DONE, None)
+    assert stored is not None and stored.size == 1000 and not source.exists()

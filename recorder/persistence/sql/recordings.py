@@ -203,6 +203,7 @@ class SqlRecordings(RecordingStore):
         error: ErrorInfo | None,
     ) -> None:
         async with changing(self._db) as change:
+            was = await change.db.fetch(f"SELECT object_location FROM tracks WHERE id = ?{change.for_update}", track_id)
             await change.db.execute(
                 "UPDATE tracks SET object_location = ?, object_size = ?, object_uploaded = ?, object_error = ?"
                 " WHERE id = ?",
@@ -212,8 +213,8 @@ class SqlRecordings(RecordingStore):
                 error_text(error),
                 track_id,
             )
-            if location is None or uploaded is None:
-                return  # a failure is told by the upload job's store (upload.failed), a retry by none
+            if location is None or uploaded is None or not was or was[0]["object_location"] == location:
+                return  # a failure is told by the upload job's store (upload.failed); a retry, or again: no event
             rows = await change.db.fetch("SELECT recorder_id FROM tracks WHERE id = ?", track_id)
             recording = await load_recording(change.db, rows[0]["recorder_id"]) if rows else None
             tracks = [t for s in recording.streams for t in s.tracks if t.id == track_id] if recording else []
@@ -223,13 +224,17 @@ class SqlRecordings(RecordingStore):
 
     async def set_manifest(self, recorder_id: str, location: str | None, error: ErrorInfo | None = None) -> None:
         async with changing(self._db) as change:
+            was = await change.db.fetch(
+                f"SELECT manifest_location FROM recordings WHERE recorder_id = ?{change.for_update}", recorder_id
+            )
             await change.db.execute(
                 "UPDATE recordings SET manifest_location = ?, manifest_error = ? WHERE recorder_id = ?",
                 location,
                 error_text(error),
                 recorder_id,
             )
-            recording = await load_recording(change.db, recorder_id) if location is not None else None
+            new = location is not None and bool(was) and was[0]["manifest_location"] != location
+            recording = await load_recording(change.db, recorder_id) if new else None
             if recording is not None and location is not None:
                 file = {"kind": "MANIFEST", "location": location}
                 change.events.append(recording_event(EventType.MANIFEST_STORED, recording, file=file))

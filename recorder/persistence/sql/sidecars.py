@@ -45,6 +45,9 @@ class SqlSidecars(SidecarStore):
 
     async def save_chat_transcript(self, recorder_id: str, transcript: ChatTranscript) -> None:
         async with changing(self._db) as change:
+            was = await change.db.fetch(
+                f"SELECT location FROM chat_transcripts WHERE recorder_id = ?{change.for_update}", recorder_id
+            )
             await change.db.execute(
                 "INSERT INTO chat_transcripts (recorder_id, id, created, location) VALUES (?,?,?,?)"
                 " ON CONFLICT (recorder_id) DO UPDATE SET location = excluded.location",
@@ -53,7 +56,8 @@ class SqlSidecars(SidecarStore):
                 time_text(transcript.created),
                 transcript.location,
             )
-            recording = await load_recording(change.db, recorder_id)
+            again = bool(was) and was[0]["location"] == transcript.location
+            recording = None if again else await load_recording(change.db, recorder_id)
             if recording is not None and transcript.location is not None:
                 file = {"kind": "CHAT", "location": transcript.location, "transcriptId": transcript.id}
                 change.events.append(recording_event(EventType.CHAT_TRANSCRIPT_STORED, recording, file=file))
@@ -104,6 +108,11 @@ class SqlSidecars(SidecarStore):
 
     async def save_cobrowse_session(self, session: CobrowseSession) -> None:
         async with changing(self._db) as change:
+            was = await change.db.fetch(
+                f"SELECT location FROM cobrowse_sessions WHERE recorder_id = ? AND session_id = ?{change.for_update}",
+                session.recorder_id,
+                session.session_id,
+            )
             changed = await change.db.execute(
                 "UPDATE cobrowse_sessions SET location = ?, uploaded = ? WHERE recorder_id = ? AND session_id = ?",
                 session.location,
@@ -111,7 +120,8 @@ class SqlSidecars(SidecarStore):
                 session.recorder_id,
                 session.session_id,
             )
-            recording = await load_recording(change.db, session.recorder_id) if changed else None
+            new = changed and bool(was) and was[0]["location"] != session.location
+            recording = await load_recording(change.db, session.recorder_id) if new else None
             if recording is not None and session.location is not None:
                 file = {"kind": "COBROWSE", "location": session.location, "sessionId": session.session_id}
                 change.events.append(recording_event(EventType.COBROWSE_SESSION_STORED, recording, file=file))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,18 +137,37 @@ class SqlWebhooks(WebhookStore):
             found = await db.fetch(f"{_DELIVERY} WHERE d.id IN ({','.join('?' * len(ids))})", *ids)
         return sorted((_delivery(row) for row in found), key=lambda d: (d.next_attempt, d.id))
 
-    async def finish(self, delivery: Delivery) -> None:
-        await self._db.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt = ?, last_error = ?,"
-            " last_status = ?, finished = ?, owner = NULL, lease_until = NULL WHERE id = ?",
-            delivery.status,
-            delivery.attempts,
-            delivery.next_attempt,
-            delivery.last_error,
-            delivery.last_status,
-            delivery.finished,
-            delivery.id,
-        )
+    async def finish(self, delivery: Delivery, owner: str | None = None, lease_until: float = 0) -> Delivery | None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt = ?, last_error = ?,"
+                " last_status = ?, finished = ?, owner = NULL, lease_until = NULL WHERE id = ?",
+                delivery.status,
+                delivery.attempts,
+                delivery.next_attempt,
+                delivery.last_error,
+                delivery.last_status,
+                delivery.finished,
+                delivery.id,
+            )
+            if owner is None or delivery.status == "PENDING":
+                return None
+            now = time.time()
+            rows = await db.fetch(
+                f"UPDATE webhook_deliveries SET owner = ?, lease_until = ? WHERE id = (SELECT d.id FROM"
+                f" webhook_deliveries d WHERE d.subscription_id = ? AND d.subject = ? AND {_FREE.format(p='d.')}"
+                f" AND {_ORDER} ORDER BY d.sequence, d.part LIMIT 1) AND {_FREE.format(p='')} RETURNING id",
+                owner,
+                lease_until,
+                delivery.subscription_id,
+                delivery.event.subject,
+                now,
+                now,
+                now,
+                now,
+            )
+            found = await db.fetch(f"{_DELIVERY} WHERE d.id = ?", rows[0]["id"]) if rows else []
+        return _delivery(found[0]) if found else None
 
     async def release(self, owner: str) -> int:
         return await self._db.execute(
