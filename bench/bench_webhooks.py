@@ -40,6 +40,7 @@ from tests.storage_servers import free_port
 ROOMS = list(range(1001, 1026))
 RECORDINGS = 50
 PAUSES = 9  # started + 9 x (paused, resumed) + stopped = 20 events a recording
+EXTRA: dict[str, str] = {}  # more settings of the instances (--concurrency)
 
 
 class Receiver:
@@ -121,7 +122,7 @@ async def one_run(kill: bool, janus_url: str, postgres: Any) -> dict[str, Any]:
     hook = {"url": f"http://127.0.0.1:{receiver.port}/hook", "secret": secret}
     database = await postgres.new_database()
     cluster = Cluster(directory, database, janus_url, lease_seconds=4.0, heartbeat_seconds=1.0, webhooks=[hook])
-    settings = {"webhook_lease_seconds": "3", "webhook_timeout_seconds": "2", "log_level": "WARNING"}
+    settings = {"webhook_lease_seconds": "3", "webhook_timeout_seconds": "2", "log_level": "WARNING", **EXTRA}
     try:
         a, b = cluster.start("A", **settings), cluster.start("B", **settings)
         async with aiohttp.ClientSession() as http:
@@ -186,8 +187,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recordings", type=int, default=RECORDINGS)
     parser.add_argument("--pauses", type=int, default=PAUSES)
+    parser.add_argument("--concurrency", type=int, default=None, help="webhook_concurrency of each instance")
     arguments = parser.parse_args()
     RECORDINGS, PAUSES = arguments.recordings, arguments.pauses
+    if arguments.concurrency:
+        EXTRA["webhook_concurrency"] = str(arguments.concurrency)
     asyncio.run(run())
 
 

@@ -149,15 +149,19 @@ class Before:
 
 
 def recording_changes(before: Before, after: Recording) -> list[Event]:
-    """The events a recording's write causes: started, paused, resumed, and how it ended."""
+    """The events a recording's write causes, in the order they happened: started, each pause and resume since
+    the last write (one write may carry several: a pause and a resume saved while the other's write waited),
+    and how it ended. A pause that ends with the recording is not a resume."""
     events: list[Event] = []
     if before.state is RecordingState.INITIALISED and after.state is not before.state and after.started is not None:
         # (a stop right after the start may be the first write since it: it started all the same)
         events.append(recording_event(EventType.RECORDING_STARTED, after))
-    if after.state in LIVE_STATES:
-        if len(after.pauses) > before.pauses or (after.paused and not before.paused):
-            events.append(recording_event(EventType.RECORDING_PAUSED, after))
-        elif before.paused and not after.paused:
+    live, last, open_ = after.state in LIVE_STATES, len(after.pauses) - 1, before.pauses - 1
+    if before.paused and 0 <= open_ <= last and after.pauses[open_].resumed is not None and (live or open_ < last):
+        events.append(recording_event(EventType.RECORDING_RESUMED, after))
+    for index in range(before.pauses, len(after.pauses)):
+        events.append(recording_event(EventType.RECORDING_PAUSED, after))
+        if after.pauses[index].resumed is not None and (live or index < last):
             events.append(recording_event(EventType.RECORDING_RESUMED, after))
     ended = ENDED.get(after.state)
     if ended is not None and before.state is not after.state:

@@ -164,13 +164,15 @@ class RecordingSession:
         finally:
             if not self.joined.done():
                 self.joined.set_result(None)
-        now = _now()
-        self.recording.state = RecordingState.ACTIVE
-        if self._recovering:
-            self.recording.recovered = now
-        else:
-            self.recording.started = now
-        if not await self._repo.save(self.recording):
+        async with self._lock:  # a pause asked for as soon as the start answered is written after this
+            now = _now()
+            self.recording.state = RecordingState.ACTIVE
+            if self._recovering:
+                self.recording.recovered = now
+            else:
+                self.recording.started = now
+            saved = await self._repo.save(self.recording)
+        if not saved:
             logger.warning("recording %s was taken over by another instance", self.recording.recorder_id)
             await self._finish(None)
             return

@@ -84,6 +84,18 @@ def types(events: list[Any]) -> list[str]:
             ["recording.stopped"],
         ),
         (ACTIVE, {"state": RecordingState.ABORTED}, ["recording.aborted"]),
+        # several changes in one write: each is told, in order
+        (
+            Before(RecordingState.ACTIVE, 1, True),
+            {"pauses": [Pause(T0, T0), Pause(T0, T0), Pause(T0)]},
+            ["recording.resumed", "recording.paused", "recording.resumed", "recording.paused"],
+        ),
+        (INITIALISED, {"pauses": [Pause(T0, T0)]}, ["recording.started", "recording.paused", "recording.resumed"]),
+        (
+            ACTIVE,
+            {"state": RecordingState.STOPPED, "pauses": [Pause(T0, T0), Pause(T0, T0)]},
+            ["recording.paused", "recording.resumed", "recording.paused", "recording.stopped"],
+        ),
         (Before(RecordingState.STOPPED, 0, False), {"state": RecordingState.STOPPED}, []),
         (ACTIVE, {}, []),  # rules or limits changed: no event
     ],

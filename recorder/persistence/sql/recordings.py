@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime
 
@@ -102,6 +103,9 @@ class SqlRecordings(RecordingStore):
         return next(iter(await load_recordings(self._db, "r.recorder_id = ?", recorder_id)), None)
 
     async def save(self, recording: Recording) -> bool:
+        # what is written, and told: the recording as it is now (its owner may change it while this waits)
+        recording = copy.copy(recording)
+        recording.pauses = [copy.copy(pause) for pause in recording.pauses]
         async with changing(self._db) as change:
             rows = await change.db.fetch(
                 f"SELECT state, pauses FROM recordings WHERE recorder_id = ? AND instance_id = ?{change.for_update}",
@@ -152,6 +156,7 @@ class SqlRecordings(RecordingStore):
         )
 
     async def save_track(self, recorder_id: str, track: Track) -> None:
+        track = copy.copy(track)  # (as `save`)
         async with changing(self._db) as change:
             rows = await change.db.fetch(f"SELECT stopped FROM tracks WHERE id = ?{change.for_update}", track.id)
             await self._upsert_track(change.db, recorder_id, track)
