@@ -11,4 +11,6 @@ USER recorder
 WORKDIR /var/lib/recorder
 ENV RECORDER_HOST=0.0.0.0 RECORDER_DATA_DIR=/var/lib/recorder
 EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('RECORDER_PORT', '8080'), timeout=4)"
 CMD ["recorder-service"]

@@ -18,6 +18,7 @@ from pytest_aiohttp import AiohttpClient
 
 from tests.client import API, ids, uploaded
 from tests.conftest import ROOMS, Client, make_client, make_settings
+from tests.eventually import eventually
 from tests.janus_host import JanusHost, start_janus
 from tests.loss import CODECS, epoch, inspect, record_with_loss
 from tests.publisher import Publisher, display
@@ -101,12 +102,18 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
         assert track["storage"]["localStorage"]["deleted"], track
         times, errors = inspect(tmp_path / "storage" / track["storage"]["objectStorage"]["location"], track["type"])
         assert len(times) > 10 and errors == 0, (track, len(times), errors)
-    assert sorted(p.name for p in small_spool.rglob("*") if p.is_file()) == ["filler"], "the spool is freed"
+    await eventually(  # (the manifest's and the transcript's files go last, once the tracks are stored)
+        lambda: _files(small_spool), lambda names: names == ["filler"], within=10, what="the spool freed"
+    )
     filler.unlink()
     again = await client.start(room, "conv-after-full")  # room again: new recordings start
     assert again["state"] == "ACTIVE", again
     await client.json("POST", f"{API}/recordings/{ids(again)}/stop")
     assert (small_spool / ".reserve").exists(), "the reserve is made again once there is room"
+
+
+async def _files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.rglob("*") if p.is_file())
 
 
 @pytest.fixture(scope="module")

@@ -174,3 +174,36 @@ async def _fire(admin: Client, room: int) -> str:
 
 async def _ready(value: Any) -> Any:
     return value
+
+
+async def test_sidecars_and_compositions_tell_when_they_are_stored_or_fail(
+    admin: Client, room: int, receiver: Receiver
+) -> None:
+    """A recording with a chat transcript and a cobrowse session: both stored, each told with its file; a
+    composition of a conversation without media fails, and says so (its own sequence)."""
+    await _create(admin, receiver, events=["chat_transcript.stored", "cobrowse_session.stored", "composition.failed"])
+    event = await admin.start(room, f"conv-sidecars-{room}")
+    body_ids = {k: event[k] for k in ("conversationId", "recorderId", "instanceId")}
+    chat = {"timeStamp": "2026-01-01T10:00:00Z", "transcript": "hello", "userId": "u1"}
+    await admin.json("POST", f"{API}/recordings/chat/transcript/add", json={**body_ids, "chatTranscriptList": [chat]})
+    cobrowse = {"payload": "{}", "sequenceId": 1, "sessionId": "s1", "timestamp": 1}
+    await admin.json("POST", f"{API}/recordings/cobrowse/event", json={**body_ids, "event": cobrowse})
+    await admin.stop(event)
+    requested = await admin.json(
+        "POST", "/composition/api/request", json={"conversationId": event["conversationId"], "type": "audio"}
+    )
+    got = await eventually(lambda: _ready(receiver.at("/api")), lambda got: len(got) == 3, within=15)
+    by_type = {r.body["type"]: r.body["data"] for r in got}
+    assert by_type["chat_transcript.stored"]["file"]["kind"] == "CHAT"
+    assert (
+        by_type["cobrowse_session.stored"]["file"] | {"kind": "COBROWSE", "sessionId": "s1"}
+        == by_type["cobrowse_session.stored"]["file"]
+    )
+    for kind in ("chat_transcript.stored", "cobrowse_session.stored"):
+        assert by_type[kind]["recording"]["recorderId"] == event["recorderId"]
+    failed = by_type["composition.failed"]
+    assert (failed["composition"]["id"], failed["composition"]["error"]["code"], failed["sequence"]) == (
+        requested["id"],
+        "NO_MEDIA",
+        1,
+    )
