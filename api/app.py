@@ -46,7 +46,7 @@ from recorder.models import Recording
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
 from recorder.recordings.service import RecordingService
-from recorder.settings import ClientSettings, Role, Settings
+from recorder.settings import ClientSettings, Role, Settings, VideoSdkKeySettings
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.sidecars.documents import Documents
@@ -87,6 +87,17 @@ def _clients(settings: Settings) -> list[ClientSettings]:
     return [ClientSettings.model_validate(demo)]
 
 
+def _demo_videosdk_key(settings: Settings) -> None:
+    """On the embedded defaults (no client, API key or VideoSDK key configured), the demo VideoSDK key `demo`
+    of the first application, whose secret is in <data_dir>/videosdk-demo-secret."""
+    if settings.clients or settings.api_keys or settings.videosdk_keys or not settings.applications:
+        return
+    path = settings.data_dir / "videosdk-demo-secret"
+    demo = {"api_key": "demo", "secret": _kept_secret(path), "application_id": settings.applications[0].id}
+    settings.videosdk_keys = [VideoSdkKeySettings.model_validate(demo)]
+    logger.info("demo VideoSDK key: apikey demo, its secret is in %s", path)
+
+
 def _database_url(settings: Settings) -> str | None:
     return settings.database_url.get_secret_value() if settings.database_url is not None else None
 
@@ -118,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     signer = UrlSigner(_key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds)
     token_key = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
     app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
+    _demo_videosdk_key(settings)
     credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
     logcontext.install(settings.instance_id)
     metrics = app[METRICS] = Metrics()
@@ -157,7 +169,7 @@ def create_app(settings: Settings) -> web.Application:
             async def finished(recording: Recording) -> None:  # a recording's end stores its sidecars
                 await chat.store(recording)
                 await cobrowse.store(recording)
-                await manifests.store(recording, key_template(recording.application_id))
+                await manifests.store(recording, recording.key_template or key_template(recording.application_id))
 
             address = settings.public_url or f"http://{settings.host}:{settings.port}"
             cluster = Cluster(
@@ -178,6 +190,7 @@ def create_app(settings: Settings) -> web.Application:
                 key_template,
                 finished,
                 metrics,
+                subscribe=lambda recording, url, format_: webhooks.for_recording(recording, url, format_),
             )
             compositions = Compositions(
                 store.compositions,

@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 import pydantic
 from aiohttp import web
 
+from api.paths import VIDEOSDK
 from recorder.errors import (
     ConflictError,
     ForbiddenError,
@@ -37,10 +39,13 @@ _STATUS: dict[type[Exception], int] = {
 
 
 def error_response(
-    status: int, error: str, message: str, details: list[dict[str, object]] | None = None
+    status: int, error: str, message: str, details: list[dict[str, object]] | None = None, path: str = ""
 ) -> web.Response:
-    body = ErrorBody(error=error, message=message, details=details).wire()
-    return web.json_response(body, status=status)
+    """The error in the envelope of the API `path` belongs to: a facade's own, else ours (ErrorBody)."""
+    if path.startswith(VIDEOSDK + "/"):  # VideoSDK's REST API answers errors as {statusCode, error, message}
+        body: dict[str, object] = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+        return web.json_response(body, status=status)
+    return web.json_response(ErrorBody(error=error, message=message, details=details).wire(), status=status)
 
 
 def _validation_details(exc: pydantic.ValidationError) -> list[dict[str, object]]:
@@ -67,6 +72,15 @@ def body_timeout(seconds: float) -> Callable[..., Awaitable[web.StreamResponse]]
     return read_in_time
 
 
+def _first_problem(exc: pydantic.ValidationError) -> str:
+    """The first problem, as a sentence (Joi's way, which VideoSDK answers with: `"roomId" is required`)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "missing":
+        return f'"{field}" is required'
+    return f'"{field}" {first["msg"][:1].lower()}{first["msg"][1:]}' if field else first["msg"]
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,15 +89,16 @@ async def error_middleware(
         return await handler(request)
     except pydantic.ValidationError as exc:
         logger.info("%s %s: invalid request: %s", request.method, request.path, exc.error_count())
-        return error_response(400, "INVALID_REQUEST", "the request is not valid", _validation_details(exc))
+        message = _first_problem(exc) if request.path.startswith(VIDEOSDK + "/") else "the request is not valid"
+        return error_response(400, "INVALID_REQUEST", message, _validation_details(exc), path=request.path)
     except json.JSONDecodeError as exc:
         logger.info("%s %s: malformed JSON", request.method, request.path)
-        return error_response(400, "MALFORMED_JSON", f"the body is not JSON: {exc.msg}")
+        return error_response(400, "MALFORMED_JSON", f"the body is not JSON: {exc.msg}", path=request.path)
     except (RecorderError, SignatureError) as exc:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         code = exc.code if isinstance(exc, RecorderError) else "FORBIDDEN"
         logger.info("%s %s: %s %s", request.method, request.path, status, exc)
-        response = error_response(status, code, str(exc))
+        response = error_response(status, code, str(exc), path=request.path)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="recorder"'
         if isinstance(exc, UnavailableError):
@@ -92,14 +107,15 @@ async def error_middleware(
     except StorageError as exc:  # the application's storage failed a read or a link
         status = 503 if exc.retryable else 502
         logger.warning("%s %s: %s %s", request.method, request.path, status, exc.message)
-        response = error_response(status, exc.code, exc.message)
+        response = error_response(status, exc.code, exc.message, path=request.path)
         if exc.retryable:
             response.headers["Retry-After"] = "5"
         return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(exc.status, exc.reason.upper().replace(" ", "_"), exc.text or exc.reason)
+        code = exc.reason.upper().replace(" ", "_")
+        response = error_response(exc.status, code, exc.text or exc.reason, path=request.path)
         for name in ("Allow", "Retry-After", "Content-Range"):  # e.g. 405 says which methods are allowed
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
@@ -108,4 +124,4 @@ async def error_middleware(
         return response
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
-        return error_response(500, "INTERNAL_ERROR", "the recorder failed; see its log")
+        return error_response(500, "INTERNAL_ERROR", "the recorder failed; see its log", path=request.path)

@@ -6,3 +6,4 @@ API = "/rtc-recorder/api"  # the recorder API (Auvious)
 LEGACY_PREFIX = "/auvious.video"  # the recorder API answers below this prefix too
 COMPOSITION_API = "/composition/api"
 TOKEN_PATH = "/security/oauth/token"
+VIDEOSDK = "/videosdk"  # the VideoSDK facade: its clients change https://api.videosdk.live to <base>/videosdk

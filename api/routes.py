@@ -8,7 +8,8 @@ from aiohttp import web
 
 from api import auth, handlers
 from api.auth import Handler
-from api.paths import API, COMPOSITION_API, LEGACY_PREFIX, TOKEN_PATH
+from api.paths import API, COMPOSITION_API, LEGACY_PREFIX, TOKEN_PATH, VIDEOSDK
+from api.videosdk import VIDEOSDK_ROUTES
 from recorder.settings import Role
 
 IDS = "{conversationId}/{recorderId}/{instanceId}"
@@ -94,6 +95,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
     for _, path, handler in OPERATIONS_ROUTES:
         app.router.add_get(path, handler)
+    for method, path, handler in VIDEOSDK_ROUTES:  # (they check VideoSDK's token themselves)
+        app.router.add_route(method, VIDEOSDK + path, handler)
     tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
     for prefix, table in tables:
         for method, path, roles, handler in table:

@@ -242,6 +242,7 @@ class Recording:
     limits: Limits | None = None  # None: none (a recording made before limits existed; a takeover sets them)
     manifest_location: str | None = None  # where the manifest (every file on one timeline) is stored
     manifest_error: ErrorInfo | None = None  # why the manifest is not stored (its upload failed)
+    key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
 
     @property
     def paused(self) -> bool:

@@ -29,9 +29,16 @@ class KeyParts:
     ext: str
 
 
+def videosdk_kind(stream_type: str, track_type: str) -> str:
+    """VideoSDK's name of a track's kind: audio, video, screen_audio or screen_video."""
+    kind = track_type.lower()
+    return f"screen_{kind}" if stream_type == "SCREEN" else kind
+
+
 def object_key(template: str, recording: Recording, parts: KeyParts) -> str:
     """The key of one file in the application's storage; every value is made safe for a path segment."""
     values = {
+        "kind": videosdk_kind(parts.stream_type, parts.track_type),
         "organizationId": recording.organization_id,
         "applicationId": recording.application_id,
         "conversationId": recording.conversation_id,

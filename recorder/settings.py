@@ -55,6 +55,15 @@ class ApplicationSettings(BaseModel):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
 
 
+class VideoSdkKeySettings(BaseModel):
+    """A VideoSDK-style API key: clients send a JWT (HS256) signed with `secret` whose `apikey` claim is
+    `api_key`; its calls act for `application_id` (and that application's organization) as an AGENT."""
+
+    api_key: str = Field(min_length=1)
+    secret: SecretStr
+    application_id: str
+
+
 class Role(StrEnum):
     AGENT = "AGENT"  # starts and stops recordings, sends chat transcripts and cobrowse events
     SUPERVISOR = "SUPERVISOR"  # reads recordings, cobrowse sessions, compositions and their URLs
@@ -129,6 +138,7 @@ class Settings(BaseSettings):
     # is made, its secret written to <data_dir>/demo-client-secret.
     clients: list[ClientSettings] = Field(default_factory=list)
     api_keys: list[ApiKeySettings] = Field(default_factory=list)
+    videosdk_keys: list[VideoSdkKeySettings] = Field(default_factory=list)  # the VideoSDK facade's clients
     token_signing_key: SecretStr | None = None  # HS256 key of access tokens; default: <data_dir>/token-signing.key
     token_ttl_seconds: int = Field(default=3600, gt=0, le=24 * 3600)
     # key that encrypts the credentials of storage profiles set through the API; default: kept in

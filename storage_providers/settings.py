@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 DEFAULT_KEY_TEMPLATE = "{organizationId}/{conversationId}/{recorderId}/{streamId}/{trackId}.{ext}"
 KEY_FIELDS = frozenset(
     {
+        "kind",  # VideoSDK's: audio, video, screen_audio, screen_video
         "organizationId",
         "applicationId",
         "conversationId",

@@ -66,7 +66,8 @@ class Leftovers:
                     track.frames,
                     track.duration,
                 )
-                key = track_key(self._key_template(recording.application_id), recording, stream, track)
+                template = recording.key_template or self._key_template(recording.application_id)
+                key = track_key(template, recording, stream, track)
                 await self._uploader.enqueue(
                     recording.application_id, recorder_id, UploadKind.TRACK, track.id, path, key
                 )

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from recorder.events.events import Event, EventType
+from recorder.naming import videosdk_kind
 
 
 class Format(StrEnum):
@@ -68,11 +69,6 @@ def render(format_: str, message: str, event: Event, urls: dict[str, str]) -> di
     if file is not None and file.get("location") in urls:
         payload["data"]["file"] = {**file, "url": urls[file["location"]]}
     return payload
-
-
-def videosdk_kind(stream_type: str, kind: str) -> str:
-    """VideoSDK's kind of a track: audio, video, screen_audio or screen_video."""
-    return f"screen_{kind.lower()}" if stream_type == "SCREEN" else kind.lower()
 
 
 def _videosdk(message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:

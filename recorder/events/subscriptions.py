@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from recorder.errors import ConflictError, InvalidRequestError, NotFoundError
 from recorder.events.events import EventType
 from recorder.events.formats import Format
+from recorder.models import Recording
 from recorder.persistence.ports import Delivery, StoredSubscription, WebhookStore
 from recorder.settings import Settings, WebhookSettings
 
@@ -154,6 +156,13 @@ class Webhooks:
         await self._store.save_subscription(subscription)
         logger.info("webhook subscription %s of application %s: %s", subscription.id, application_id, request.url)
         return subscription
+
+    async def for_recording(self, recording: Recording, url: str, format_: str) -> StoredSubscription:
+        """A subscription to one recording's events (a facade's per-request webhook URL), signed with a secret
+        of its own (the vendor's receivers do not check it; Standard Webhooks receivers cannot, not knowing it)."""
+        secret = SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
+        body = {"url": url, "format": format_, "secret": secret}
+        return await self.create(recording.application_id, body, recording.recorder_id)
 
     async def update(self, application_id: str, subscription_id: str, body: dict[str, Any]) -> StoredSubscription:
         """Replace url, events and format (a secret given here rotates it, like `rotate`)."""

@@ -129,6 +129,10 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt);
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, subject, status, sequence, part)
 """,
+    # 7: a recording's own key template (a facade's storage layout)
+    """
+ALTER TABLE recordings ADD COLUMN key_template TEXT
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -70,6 +70,8 @@ class StartCommand:
     max_duration_seconds: float | None = None
     empty_room_timeout_seconds: float | None = None
     no_media_timeout_seconds: float | None = None
+    key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
+    webhook: tuple[str, str] | None = None  # (url, format): a subscription to this recording's events alone
 
 
 def _limits(settings: Settings, command: StartCommand) -> Limits:
@@ -117,8 +119,10 @@ class RecordingService:
         key_template: Callable[[str], str],
         on_finished: Callable[[Recording], Awaitable[None]],
         metrics: Metrics | None = None,
+        subscribe: Callable[[Recording, str, str], Awaitable[object]] | None = None,
     ) -> None:
         self._settings = settings
+        self._subscribe = subscribe  # (recording, url, format): a webhook subscription to that recording alone
         self._metrics = metrics or Metrics()
         self._metrics.live = self.live_metrics
         self.instance_id = settings.instance_id
@@ -225,6 +229,7 @@ class RecordingService:
                 start_reason=Reason(StopReason.API_CALL, command.caller),
                 rules=command.rules,
                 limits=limits,
+                key_template=command.key_template,
             )
         )
         session = self._sessions.get(recording.recorder_id)
@@ -232,6 +237,8 @@ class RecordingService:
             with scope(recorderId=recording.recorder_id, conversationId=recording.conversation_id):
                 logger.info("recording %s of conversation %s starts", recording.recorder_id, command.conversation_id)
                 try:
+                    if command.webhook is not None and self._subscribe is not None:  # before its first event
+                        await self._subscribe(recording, *command.webhook)
                     session = self._session(recording, app)
                 except Exception as exc:  # the recording was stored: it must not stay live
                     recording.state, recording.stopped = RecordingState.FAILED, now()

@@ -429,7 +429,7 @@ class RecordingSession:
     async def _store(self, stream: Stream, track: Track) -> None:
         """Hand the finished file to the uploader: the job is durable before this returns."""
         source = Path(track.local_location)
-        key = track_key(self._key_template, self.recording, stream, track)
+        key = track_key(self.recording.key_template or self._key_template, self.recording, stream, track)
         await self._repo.save_track(self.recording.recorder_id, track)
         if not await asyncio.to_thread(source.is_file):
             logger.warning("track %s has no file to store: %s", track.id, source)

@@ -27,7 +27,7 @@ class Documents:
     async def store(
         self, recording: Recording, kind: UploadKind, subject: str, parts: KeyParts, document: object
     ) -> None:
-        key = object_key(self._key_template(recording.application_id), recording, parts)
+        key = object_key(recording.key_template or self._key_template(recording.application_id), recording, parts)
         self._spool.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self._spool, prefix=f"{safe_name(recording.recorder_id)}-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as file:

@@ -7,8 +7,9 @@ from typing import Any
 
 import yaml
 
-from api.paths import TOKEN_PATH
+from api.paths import TOKEN_PATH, VIDEOSDK
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES, ROUTES
+from api.videosdk import VIDEOSDK_ROUTES
 from tests.client import API
 from tests.conftest import Client
 
@@ -26,8 +27,11 @@ def test_openapi_matches_the_route_table() -> None:
     routes = {
         (method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in [*ROUTES, *COMPOSITION_ROUTES]
     }
-    operations = {(method, path, frozenset[str]()) for method, path, _ in OPERATIONS_ROUTES}
+    operations = {(method, path, frozenset[str]()) for method, path, _ in [*OPERATIONS_ROUTES, *VIDEOSDK_ROUTES]}
     assert documented == routes | operations | {("POST", TOKEN_PATH, frozenset())}
+    for _, path, _ in VIDEOSDK_ROUTES:  # a facade: its own servers, its own tag
+        assert spec["paths"][path]["servers"] == [{"url": VIDEOSDK}], path
+        assert spec["paths"][path]["post"]["tags"] == ["VideoSDK"], path
     assert [s["url"] for s in spec["servers"]] == [API, "/auvious.video" + API]
     for path in [TOKEN_PATH, *(path for _, path, _ in OPERATIONS_ROUTES)]:
         assert spec["paths"][path]["servers"] == [{"url": "/"}], path

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from api.paths import VIDEOSDK
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
+from api.videosdk import VIDEOSDK_ROUTES
 from tests.conftest import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port
@@ -44,6 +47,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RECORDER_LOG_LEVEL": "WARNING",
         "RECORDER_CONFERENCE_REQUEST_TIMEOUT_SECONDS": "2",
         "RECORDER_API_KEYS": json.dumps(api_keys()),
+        "RECORDER_VIDEOSDK_KEYS": json.dumps([{"api_key": VSDK_KEY, "secret": VSDK_SECRET, "application_id": "app1"}]),
         "RECORDER_APPLICATIONS": json.dumps(
             [
                 {
@@ -76,7 +80,7 @@ def test_every_operation_conforms(case: schemathesis.Case[Any], live: str) -> No
     _local_only(case, live)
     case.call_and_validate(
         base_url=_base(live, case.path),
-        headers={"Authorization": f"Bearer {KEYS['all']}"},
+        headers=_auth(case.path),
         # The spec's paths overlap (GET /recordings/{conversationId} also matches /recordings/start), so a
         # 405's truthful Allow header names methods of the other path; every other check runs.
         excluded_checks=[schemathesis.checks.allow_header_conformance],
@@ -100,11 +104,23 @@ def _local_only(case: schemathesis.Case[Any], live: str) -> None:
             case.body["endpointUrl"] = live
 
 
+VSDK_KEY, VSDK_SECRET = "schemathesis-vsdk", "schemathesis-vsdk-secret-0123456789"
+
+
+def _auth(path: str) -> dict[str, str]:
+    """The facade's own token on its paths (VideoSDK: a JWT without a prefix), else the tests' API key."""
+    if path in {p for _, p, _ in VIDEOSDK_ROUTES}:
+        return {"Authorization": jwt.encode({"apikey": VSDK_KEY}, VSDK_SECRET, algorithm="HS256")}
+    return {"Authorization": f"Bearer {KEYS['all']}"}
+
+
 def _base(live: str, path: str) -> str:
     if path.startswith("/security") or path in {p for _, p, _ in OPERATIONS_ROUTES}:
         return live
     if path in {p for _, p, _, _ in COMPOSITION_ROUTES}:
         return live + "/composition/api"
+    if path in {p for _, p, _ in VIDEOSDK_ROUTES}:
+        return live + VIDEOSDK
     return live + "/rtc-recorder/api"
 
 
@@ -125,7 +141,7 @@ def test_linked_operations_reach_the_core(live: str) -> None:
             _local_only(case, live)
 
         def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
-            return {"base_url": _base(live, case.path), "headers": {"Authorization": f"Bearer {KEYS['all']}"}}
+            return {"base_url": _base(live, case.path), "headers": _auth(case.path)}
 
         def validate_response(self, response: Any, case: schemathesis.Case[Any], **kw: Any) -> None:
             statuses[response.status_code] += 1

@@ -52,7 +52,8 @@ class Receiver:
         try:
             if secret is None:
                 raise WebhookVerificationError(f"no secret for {request.path}")
-            payload = Webhook(secret).verify(body, dict(request.headers))
+            # "": a vendor's receiver that does not verify (the secret of a per-request URL is the service's own)
+            payload = Webhook(secret).verify(body, dict(request.headers)) if secret else json.loads(body)
         except WebhookVerificationError as exc:
             self.errors.append(f"{request.path} {request.headers.get('webhook-id')}: {exc}")
             return web.Response(status=401)

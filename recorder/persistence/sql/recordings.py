@@ -43,7 +43,7 @@ class SqlRecordings(RecordingStore):
             inserted = await db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
                 " conference_id, audio, video, state, created, lease_until, screen, start_reason, pauses, rules,"
-                " limits) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                " limits, key_template) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 recording.recorder_id,
                 recording.conversation_id,
                 recording.instance_id,
@@ -60,6 +60,7 @@ class SqlRecordings(RecordingStore):
                 pauses_text(recording.pauses),
                 rules_text(recording.rules),
                 limits_text(recording.limits),
+                recording.key_template,
             )
             if inserted:
                 await db.execute(

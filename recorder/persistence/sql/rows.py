@@ -121,6 +121,7 @@ def recording_(row: Row) -> Recording:
         limits=Limits(**json.loads(row["limits"])) if row["limits"] else None,
         manifest_location=row["manifest_location"],
         manifest_error=parse_error(row["manifest_error"]),
+        key_template=row["key_template"],
     )
 
 
