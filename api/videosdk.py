@@ -46,7 +46,7 @@ class TrackStart(BaseModel):
     participantId: Text
     kind: RuleKind
     fileFormat: Literal["webm"] = "webm"
-    webhookUrl: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)] | None = None
+    webhookUrl: Annotated[str, Field(pattern=r"^https?://[!-~]+$", max_length=2048)] | None = None
     bucketDirPath: Annotated[str, Field(max_length=512)] | None = None
 
 

@@ -41,7 +41,7 @@ class WebhookSettings(BaseModel):
     (Standard Webhooks: `whsec_` and the base64 of 24 to 64 random bytes); `events` None: every event."""
 
     id: str | None = None  # default: cfg-<application>-<its place in the list>
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^https?://[!-~]+$")
     events: list[str] | None = None
     format: WebhookFormat = "native"
     secret: SecretStr

@@ -57,7 +57,7 @@ class SubscriptionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048)
+    url: str = Field(pattern=r"^https?://[!-~]+$", max_length=2048)
     events: list[str] | None = None
     format: Format = Format.NATIVE
     secret: SecretStr | None = None

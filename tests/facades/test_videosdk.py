@@ -194,7 +194,7 @@ async def test_bad_tokens_and_bodies_get_videosdks_errors_and_start_nothing(clie
     for auth, message in (
         ("", "Authorization token is required."),
         ("not-a-jwt", "Invalid token."),
-        (token("another-secret"), "Invalid token."),
+        (token("another-secret-0123456789abcdef-0123"), "Invalid token."),
         (token(exp=int(time.time()) - 10), "Invalid token."),
         (jwt.encode({"apikey": "unknown"}, SECRET, algorithm="HS256"), "Invalid API key."),
     ):
