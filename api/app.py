@@ -46,7 +46,7 @@ from recorder.models import Recording
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
 from recorder.recordings.service import RecordingService
-from recorder.settings import ClientSettings, Role, Settings, VideoSdkKeySettings
+from recorder.settings import ClientSettings, RealtimeKitKeySettings, Role, Settings, VideoSdkKeySettings
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.sidecars.documents import Documents
@@ -87,15 +87,23 @@ def _clients(settings: Settings) -> list[ClientSettings]:
     return [ClientSettings.model_validate(demo)]
 
 
-def _demo_videosdk_key(settings: Settings) -> None:
-    """On the embedded defaults (no client, API key or VideoSDK key configured), the demo VideoSDK key `demo`
-    of the first application, whose secret is in <data_dir>/videosdk-demo-secret."""
-    if settings.clients or settings.api_keys or settings.videosdk_keys or not settings.applications:
+def _demo_facade_keys(settings: Settings) -> None:
+    """On the embedded defaults (no client, API key or facade key configured), the facades' demo keys of the
+    first application: VideoSDK's `demo` (its secret in <data_dir>/videosdk-demo-secret) and RealtimeKit's
+    organization `demo` (its API key in <data_dir>/realtimekit-demo-key)."""
+    configured = settings.clients or settings.api_keys or settings.videosdk_keys or settings.realtimekit_keys
+    if configured or not settings.applications:
         return
-    path = settings.data_dir / "videosdk-demo-secret"
-    demo = {"api_key": "demo", "secret": _kept_secret(path), "application_id": settings.applications[0].id}
-    settings.videosdk_keys = [VideoSdkKeySettings.model_validate(demo)]
-    logger.info("demo VideoSDK key: apikey demo, its secret is in %s", path)
+    app = settings.applications[0].id
+    secret = _kept_secret(settings.data_dir / "videosdk-demo-secret")
+    settings.videosdk_keys = [VideoSdkKeySettings(api_key="demo", secret=SecretStr(secret), application_id=app)]
+    key = _kept_secret(settings.data_dir / "realtimekit-demo-key")
+    settings.realtimekit_keys = [
+        RealtimeKitKeySettings(organization_id="demo", api_key=SecretStr(key), application_id=app)
+    ]
+    logger.info(
+        "demo facade keys: VideoSDK apikey demo and RealtimeKit organization demo (secrets in %s)", settings.data_dir
+    )
 
 
 def _database_url(settings: Settings) -> str | None:
@@ -129,7 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     signer = UrlSigner(_key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds)
     token_key = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
     app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
-    _demo_videosdk_key(settings)
+    _demo_facade_keys(settings)
     credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
     logcontext.install(settings.instance_id)
     metrics = app[METRICS] = Metrics()

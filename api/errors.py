@@ -11,7 +11,7 @@ from http import HTTPStatus
 import pydantic
 from aiohttp import web
 
-from api.paths import VIDEOSDK
+from api.paths import REALTIMEKIT, VIDEOSDK
 from recorder.errors import (
     ConflictError,
     ForbiddenError,
@@ -42,8 +42,12 @@ def error_response(
     status: int, error: str, message: str, details: list[dict[str, object]] | None = None, path: str = ""
 ) -> web.Response:
     """The error in the envelope of the API `path` belongs to: a facade's own, else ours (ErrorBody)."""
+    body: dict[str, object]
     if path.startswith(VIDEOSDK + "/"):  # VideoSDK's REST API answers errors as {statusCode, error, message}
-        body: dict[str, object] = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+        body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+        return web.json_response(body, status=status)
+    if path.startswith(REALTIMEKIT + "/"):  # RealtimeKit's: {success: false, error: {code, message}}
+        body = {"success": False, "error": {"code": status, "message": message}}
         return web.json_response(body, status=status)
     return web.json_response(ErrorBody(error=error, message=message, details=details).wire(), status=status)
 
@@ -89,7 +93,8 @@ async def error_middleware(
         return await handler(request)
     except pydantic.ValidationError as exc:
         logger.info("%s %s: invalid request: %s", request.method, request.path, exc.error_count())
-        message = _first_problem(exc) if request.path.startswith(VIDEOSDK + "/") else "the request is not valid"
+        facade = request.path.startswith((VIDEOSDK + "/", REALTIMEKIT + "/"))
+        message = _first_problem(exc) if facade else "the request is not valid"
         return error_response(400, "INVALID_REQUEST", message, _validation_details(exc), path=request.path)
     except json.JSONDecodeError as exc:
         logger.info("%s %s: malformed JSON", request.method, request.path)

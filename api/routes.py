@@ -8,7 +8,8 @@ from aiohttp import web
 
 from api import auth, handlers
 from api.auth import Handler
-from api.paths import API, COMPOSITION_API, LEGACY_PREFIX, TOKEN_PATH, VIDEOSDK
+from api.paths import API, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK
+from api.realtimekit import REALTIMEKIT_ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
 from recorder.settings import Role
 
@@ -95,8 +96,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
     for _, path, handler in OPERATIONS_ROUTES:
         app.router.add_get(path, handler)
-    for method, path, handler in VIDEOSDK_ROUTES:  # (they check VideoSDK's token themselves)
-        app.router.add_route(method, VIDEOSDK + path, handler)
+    for prefix, facade in ((VIDEOSDK, VIDEOSDK_ROUTES), (REALTIMEKIT, REALTIMEKIT_ROUTES)):
+        for method, path, handler in facade:  # (each checks its vendor's credentials itself)
+            if method == "GET":
+                app.router.add_get(prefix + path, handler)
+            else:
+                app.router.add_route(method, prefix + path, handler)
     tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
     for prefix, table in tables:
         for method, path, roles, handler in table:

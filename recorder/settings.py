@@ -64,6 +64,15 @@ class VideoSdkKeySettings(BaseModel):
     application_id: str
 
 
+class RealtimeKitKeySettings(BaseModel):
+    """A RealtimeKit organization's API key: clients send `Authorization: Basic base64(organization_id:api_key)`;
+    its calls act for `application_id` (and that application's organization) as an AGENT and a SUPERVISOR."""
+
+    organization_id: str = Field(min_length=1)
+    api_key: SecretStr
+    application_id: str
+
+
 class Role(StrEnum):
     AGENT = "AGENT"  # starts and stops recordings, sends chat transcripts and cobrowse events
     SUPERVISOR = "SUPERVISOR"  # reads recordings, cobrowse sessions, compositions and their URLs
@@ -139,6 +148,7 @@ class Settings(BaseSettings):
     clients: list[ClientSettings] = Field(default_factory=list)
     api_keys: list[ApiKeySettings] = Field(default_factory=list)
     videosdk_keys: list[VideoSdkKeySettings] = Field(default_factory=list)  # the VideoSDK facade's clients
+    realtimekit_keys: list[RealtimeKitKeySettings] = Field(default_factory=list)  # the RealtimeKit facade's
     token_signing_key: SecretStr | None = None  # HS256 key of access tokens; default: <data_dir>/token-signing.key
     token_ttl_seconds: int = Field(default=3600, gt=0, le=24 * 3600)
     # key that encrypts the credentials of storage profiles set through the API; default: kept in

@@ -190,6 +190,11 @@ def track_changes(recording: Recording, track: Track, was_stopped: bool | None) 
     return []
 
 
+def rtk_file(track: Track) -> dict[str, Any]:
+    """A stored track file as the RealtimeKit format lists it."""
+    return {"type": track.kind.upper(), "location": track.object_location, "size": track.object_size}
+
+
 def file_data(kind: str, location: str, size: int | None = None, **extra: Any) -> dict[str, Any]:
     return {"kind": kind, "location": location, **({"size": size} if size is not None else {}), **extra}
 
@@ -202,7 +207,7 @@ def track_stored(recording: Recording, track: Track, location: str, size: int | 
     tracks = [t for s in recording.streams for t in s.tracks]
     extra: dict[str, Any] = {}
     if recording.state not in LIVE_STATES and all(t.object_uploaded or t.object_error for t in tracks):
-        files = [{"type": t.kind.upper(), "location": t.object_location} for t in tracks if t.object_location]
+        files = [rtk_file(t) for t in tracks if t.object_location]
         extra = {"allStored": True, "files": files}
     return [
         recording_event(

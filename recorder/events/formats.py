@@ -13,10 +13,12 @@ sent, with download URLs valid from then on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from recorder.events.events import Event, EventType
+from recorder.models import Recording, RecordingState
 from recorder.naming import videosdk_kind
 
 
@@ -97,25 +99,60 @@ def _rtk_reason(reason: dict[str, Any] | None) -> dict[str, Any] | None:
     return data
 
 
+def realtimekit_status(recording: Recording) -> str:
+    """RealtimeKit's status of a recording: INVOKED until it records, RECORDING or PAUSED, UPLOADING once it
+    stopped until every file is stored, then UPLOADED; ERRORED when it failed or was cut short."""
+    if recording.state in (RecordingState.INITIALISED, RecordingState.PENDING_RECOVERY):
+        return "INVOKED"
+    if recording.state is RecordingState.ACTIVE:
+        return "PAUSED" if recording.paused else "RECORDING"
+    if recording.state is not RecordingState.STOPPED:
+        return "ERRORED"
+    tracks = [t for s in recording.streams for t in s.tracks]
+    return "UPLOADED" if all(t.object_uploaded or t.object_error for t in tracks) else "UPLOADING"
+
+
+def realtimekit_recording(
+    recording: dict[str, Any], status: str, files: list[dict[str, Any]], urls: dict[str, str]
+) -> dict[str, Any]:
+    """RealtimeKit's recording object of a recording (`recording_data`'s shape) whose stored `files` are
+    `[{type, location, size}]`: its first video file is `download_url`, its first audio file
+    `audio_download_url` (RealtimeKit makes one composite file; we keep every track's own)."""
+    video = [f for f in files if f.get("type") == "VIDEO"]
+    audio = [f for f in files if f.get("type") == "AUDIO"]
+    first = video[0] if video else audio[0] if audio else None
+    started, stopped = recording["started"], recording["stopped"]
+    duration = None
+    if started and stopped:
+        duration = round((_parse(stopped) - _parse(started)).total_seconds(), 3)
+    return {
+        "id": recording["recorderId"],
+        "audio_download_url": urls.get(audio[0]["location"]) if audio else None,
+        "download_url": urls.get(video[0]["location"]) if video else None,
+        "download_url_expiry": None,
+        "file_size": first.get("size") if first else None,
+        "invoked_time": recording["created"],
+        "output_file_name": first["location"] if first else None,
+        "session_id": recording["recorderId"],
+        "started_time": started,
+        "status": status,
+        "stopped_time": stopped,
+        "recording_duration": duration,
+        "start_reason": _rtk_reason(recording["startReason"]),
+        "stop_reason": _rtk_reason(recording["stopReason"]),
+        "storage_config": None,
+    }
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _realtimekit(event: Event, urls: dict[str, str]) -> dict[str, Any]:
     recording = event.data["recording"]
     status = "UPLOADED" if event.type is EventType.UPLOAD_STORED else _RTK_STATUS[event.type]
-    files = event.data.get("files", [])
-    audio = [f for f in files if f.get("type") == "AUDIO"]
     return {
         "event": RTK_STATUS_UPDATE,
         "meeting": {"id": recording["conferenceId"], "sessionId": recording["recorderId"]},
-        "recording": {
-            "id": recording["recorderId"],
-            "session_id": recording["recorderId"],
-            "status": status,
-            "invoked_time": recording["created"],
-            "started_time": recording["started"],
-            "stopped_time": recording["stopped"],
-            "download_url": next((urls.get(f["location"]) for f in files if f.get("type") == "VIDEO"), None),
-            "audio_download_url": urls.get(audio[0]["location"]) if audio else None,
-            "output_file_name": next((f["location"] for f in files), None),
-            "start_reason": _rtk_reason(recording["startReason"]),
-            "stop_reason": _rtk_reason(recording["stopReason"]),
-        },
+        "recording": realtimekit_recording(recording, status, event.data.get("files", []), urls),
     }

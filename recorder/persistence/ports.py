@@ -49,6 +49,21 @@ class InstanceInfo:
     heartbeat: datetime | None = None
 
 
+@dataclass(frozen=True)
+class RecordingQuery:
+    """Which recordings of an application a page lists: of one conversation, created in [since, until), in
+    these states; `offset` and `limit` cut the page, newest first unless `oldest_first`."""
+
+    application_id: str
+    conversation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    states: tuple[str, ...] = ()
+    offset: int = 0
+    limit: int = 25
+    oldest_first: bool = False
+
+
 @dataclass
 class StoredSubscription:
     """A webhook subscription: its secrets as encrypted tokens; `events` None: every event. `recorder_id`: it
@@ -110,6 +125,11 @@ class RecordingStore(ABC):
     @abstractmethod
     async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
         """Every recording of a conversation, oldest first; empty when it has none."""
+
+    @abstractmethod
+    async def page(self, query: RecordingQuery) -> tuple[list[Recording], int]:
+        """One page of an application's recordings that match `query`, by creation time; and how many match
+        in all."""
 
     @abstractmethod
     async def by_id(self, recorder_id: str) -> Recording | None:

@@ -42,7 +42,7 @@ from recorder.models import (
     UploadKind,
     UploadState,
 )
-from recorder.persistence.ports import ClusterStore, RecordingStore
+from recorder.persistence.ports import ClusterStore, RecordingQuery, RecordingStore
 from recorder.recordings.admission import Admission
 from recorder.recordings.session import RecordingSession, SessionOptions
 from recorder.settings import ApplicationSettings, Settings
@@ -485,6 +485,17 @@ class RecordingService:
         if recording is None:
             raise NotFoundError(f"no recording {conversation_id}/{recorder_id}/{instance_id}")
         return recording
+
+    async def by_id(self, recorder_id: str) -> Recording | None:
+        """A recording by its id alone (a facade names recordings so; the caller checks it is theirs)."""
+        session = self._sessions.get(recorder_id)
+        if session is not None and session.recording.state in LIVE_STATES:
+            return session.recording
+        return await self._repo.by_id(recorder_id)
+
+    async def page(self, query: RecordingQuery) -> tuple[list[Recording], int]:
+        """One page of an application's recordings, and how many match in all."""
+        return await self._repo.page(query)
 
     async def get_live(self, organization_id: str, conversation_id: str) -> Recording:
         recording = await self._repo.get_live(organization_id, conversation_id)

@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from api.paths import TOKEN_PATH, VIDEOSDK
+from api.paths import REALTIMEKIT, TOKEN_PATH, VIDEOSDK
+from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES, ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
 from tests.client import API
@@ -27,11 +28,16 @@ def test_openapi_matches_the_route_table() -> None:
     routes = {
         (method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in [*ROUTES, *COMPOSITION_ROUTES]
     }
-    operations = {(method, path, frozenset[str]()) for method, path, _ in [*OPERATIONS_ROUTES, *VIDEOSDK_ROUTES]}
+    facades = [*VIDEOSDK_ROUTES, *REALTIMEKIT_ROUTES]
+    operations = {(method, path, frozenset[str]()) for method, path, _ in [*OPERATIONS_ROUTES, *facades]}
     assert documented == routes | operations | {("POST", TOKEN_PATH, frozenset())}
-    for _, path, _ in VIDEOSDK_ROUTES:  # a facade: its own servers, its own tag
-        assert spec["paths"][path]["servers"] == [{"url": VIDEOSDK}], path
-        assert spec["paths"][path]["post"]["tags"] == ["VideoSDK"], path
+    for prefix, tag, table in (
+        (VIDEOSDK, "VideoSDK", VIDEOSDK_ROUTES),
+        (REALTIMEKIT, "RealtimeKit", REALTIMEKIT_ROUTES),
+    ):
+        for method, path, _ in table:  # a facade: its own servers, its own tag
+            assert spec["paths"][path]["servers"] == [{"url": prefix}], path
+            assert spec["paths"][path][method.lower()]["tags"] == [tag], path
     assert [s["url"] for s in spec["servers"]] == [API, "/auvious.video" + API]
     for path in [TOKEN_PATH, *(path for _, path, _ in OPERATIONS_ROUTES)]:
         assert spec["paths"][path]["servers"] == [{"url": "/"}], path

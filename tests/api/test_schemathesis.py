@@ -3,6 +3,7 @@ authenticated; no 5xx, and every answer conforms to the document (status, conten
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -17,7 +18,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from api.paths import VIDEOSDK
+from api.paths import REALTIMEKIT, VIDEOSDK
+from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
 from tests.conftest import KEYS, api_keys
@@ -48,6 +50,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RECORDER_CONFERENCE_REQUEST_TIMEOUT_SECONDS": "2",
         "RECORDER_API_KEYS": json.dumps(api_keys()),
         "RECORDER_VIDEOSDK_KEYS": json.dumps([{"api_key": VSDK_KEY, "secret": VSDK_SECRET, "application_id": "app1"}]),
+        "RECORDER_REALTIMEKIT_KEYS": json.dumps(
+            [{"organization_id": RTK_ORG, "api_key": RTK_KEY, "application_id": "app1"}]
+        ),
         "RECORDER_APPLICATIONS": json.dumps(
             [
                 {
@@ -105,12 +110,15 @@ def _local_only(case: schemathesis.Case[Any], live: str) -> None:
 
 
 VSDK_KEY, VSDK_SECRET = "schemathesis-vsdk", "schemathesis-vsdk-secret-0123456789"
+RTK_ORG, RTK_KEY = "schemathesis-org", "schemathesis-rtk-key-0123456789"
 
 
 def _auth(path: str) -> dict[str, str]:
     """The facade's own token on its paths (VideoSDK: a JWT without a prefix), else the tests' API key."""
     if path in {p for _, p, _ in VIDEOSDK_ROUTES}:
         return {"Authorization": jwt.encode({"apikey": VSDK_KEY}, VSDK_SECRET, algorithm="HS256")}
+    if path in {p for _, p, _ in REALTIMEKIT_ROUTES}:
+        return {"Authorization": "Basic " + base64.b64encode(f"{RTK_ORG}:{RTK_KEY}".encode()).decode()}
     return {"Authorization": f"Bearer {KEYS['all']}"}
 
 
@@ -121,6 +129,8 @@ def _base(live: str, path: str) -> str:
         return live + "/composition/api"
     if path in {p for _, p, _ in VIDEOSDK_ROUTES}:
         return live + VIDEOSDK
+    if path in {p for _, p, _ in REALTIMEKIT_ROUTES}:
+        return live + REALTIMEKIT
     return live + "/rtc-recorder/api"
 
 

@@ -19,6 +19,7 @@ from recorder.models import (
     StopReason,
     StreamState,
 )
+from recorder.persistence.ports import RecordingQuery
 from recorder.persistence.store import Store
 from tests.persistence.conftest import T0, Opener, live_with_stream, recording, stream, track
 
@@ -202,3 +203,22 @@ async def test_a_recording_from_before_the_controls_reads_with_none(store: Store
     )
     got = await store.recordings.by_id(r.recorder_id)
     assert got is not None and (got.rules, got.pauses, got.limits, got.start_reason) == (Rules(), [], None, None)
+
+
+async def test_a_page_of_an_applications_recordings_with_its_total(store: Store) -> None:
+    made = []
+    for n in range(5):
+        r, _ = await store.recordings.create_or_get_live(recording(f"c{n}", created=T0 + timedelta(seconds=n)))
+        made.append(r.recorder_id)
+        if n % 2:
+            r.state = RecordingState.STOPPED
+            await store.recordings.save(r)
+    page, total = await store.recordings.page(RecordingQuery("app1", offset=1, limit=2))
+    assert total == 5 and [r.recorder_id for r in page] == [made[3], made[2]]  # newest first
+    page, total = await store.recordings.page(RecordingQuery("app1", states=("STOPPED",), oldest_first=True))
+    assert total == 2 and [r.recorder_id for r in page] == [made[1], made[3]]
+    page, total = await store.recordings.page(
+        RecordingQuery("app1", since=T0 + timedelta(seconds=1), until=T0 + timedelta(seconds=3), conversation_id="c2")
+    )
+    assert total == 1 and page[0].recorder_id == made[2]
+    assert await store.recordings.page(RecordingQuery("app2")) == ([], 0)

@@ -9,7 +9,7 @@ from datetime import datetime
 from recorder.events.events import Before, EventType, recording_changes, recording_event, track_changes, track_stored
 from recorder.models import ErrorInfo, Recording, RecordingState, Stream, Track
 from recorder.persistence.database import Connection, Database
-from recorder.persistence.ports import RecordingStore
+from recorder.persistence.ports import RecordingQuery, RecordingStore
 from recorder.persistence.sql.outbox import changing
 from recorder.persistence.sql.rows import (
     LIVE,
@@ -17,6 +17,7 @@ from recorder.persistence.sql.rows import (
     limits_text,
     load_recording,
     load_recordings,
+    marks,
     parse_pauses,
     pauses_text,
     reason_text,
@@ -99,6 +100,34 @@ class SqlRecordings(RecordingStore):
         return await load_recordings(
             self._db, "r.organization_id = ? AND r.conversation_id = ?", organization_id, conversation_id
         )
+
+    async def page(self, query: RecordingQuery) -> tuple[list[Recording], int]:
+        where, args = "application_id = ?", [query.application_id]
+        for clause, value in (
+            ("conversation_id = ?", query.conversation_id),
+            ("created >= ?", time_text(query.since)),
+            ("created < ?", time_text(query.until)),
+        ):
+            if value is not None:
+                where += f" AND {clause}"
+                args.append(value)
+        if query.states:
+            where += f" AND state IN ({marks(list(query.states))})"
+            args += query.states
+        order = "ASC" if query.oldest_first else "DESC"
+        async with self._db.transaction() as db:
+            total = (await db.fetch(f"SELECT COUNT(*) AS n FROM recordings WHERE {where}", *args))[0]["n"]
+            rows = await db.fetch(
+                f"SELECT recorder_id FROM recordings WHERE {where} ORDER BY created {order}, recorder_id"
+                " LIMIT ? OFFSET ?",
+                *args,
+                query.limit,
+                query.offset,
+            )
+            ids = [row["recorder_id"] for row in rows]
+            found = await load_recordings(db, f"r.recorder_id IN ({marks(ids)})", *ids) if ids else []
+        by_id = {r.recorder_id: r for r in found}
+        return [by_id[i] for i in ids if i in by_id], int(total)
 
     async def by_id(self, recorder_id: str) -> Recording | None:
         return next(iter(await load_recordings(self._db, "r.recorder_id = ?", recorder_id)), None)
