@@ -7,6 +7,7 @@ organization id and API key to one of `realtimekit_keys` (`Authorization: Basic 
 - Answers are `{success: true, data}` (lists add `paging`); errors `{success: false, error: {code, message}}`
   (`api.errors`). The recording object is `recorder.events.formats.realtimekit_recording`, the same the
   `realtimekit` webhook format sends.
+- `file_name_prefix` puts the recording's files below that prefix (in the storage profile's layout).
 - Not yet: `storage_config` (a per-recording destination) is refused with 400 rather than ignored.
 """
 
@@ -22,11 +23,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import Handler
-from api.keys import DOWNLOADS, RECORDINGS, SETTINGS
+from api.keys import DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
 from recorder.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from recorder.events.events import recording_data, rtk_file
 from recorder.events.formats import realtimekit_recording, realtimekit_status
 from recorder.models import Caller, Recording, RecordingState, Rules
+from recorder.naming import safe_name
 from recorder.persistence.ports import RecordingQuery
 from recorder.recordings.service import StartCommand
 from recorder.settings import ApplicationSettings
@@ -116,7 +118,13 @@ async def _mine(request: web.Request, app: ApplicationSettings, recording_id: st
 async def start_recording(request: web.Request) -> web.Response:
     app, caller = _caller(request)
     body = StartRecording.model_validate_json(await request.read())
-    return await _start(request, app, caller, body.meeting_id, body.max_seconds, body.storage_config, video=True)
+    template = None
+    if body.file_name_prefix:  # the recording's files go below the prefix, in the profile's layout
+        prefix = "/".join(safe_name(p) for p in body.file_name_prefix.split("/") if p.strip())
+        template = f"{prefix}/{request.app[STORAGE].profile(app.id)[0].key_template}" if prefix else None
+    return await _start(
+        request, app, caller, body.meeting_id, body.max_seconds, body.storage_config, video=True, template=template
+    )
 
 
 async def start_track_recording(request: web.Request) -> web.Response:
@@ -134,6 +142,7 @@ async def _start(
     max_seconds: int | None,
     storage_config: dict[str, Any] | None,
     video: bool,
+    template: str | None = None,
 ) -> web.Response:
     if storage_config is not None:
         raise InvalidRequestError("storage_config is not supported yet: the application's storage is used")
@@ -157,6 +166,7 @@ async def _start(
                 caller=caller,
                 rules=Rules(),
                 max_duration_seconds=max_seconds,
+                key_template=template,
             )
         )
     except InvalidRequestError as exc:

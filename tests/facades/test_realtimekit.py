@@ -53,7 +53,8 @@ async def test_a_meeting_recorded_paused_resumed_stopped_listed_and_downloaded(
     try:
         await alice.join()
         await alice.publish()
-        started = await rtk(client, "POST", "", 201, json={"meeting_id": str(room), "max_seconds": 600})
+        body = {"meeting_id": str(room), "max_seconds": 600, "file_name_prefix": "sales/q4"}
+        started = await rtk(client, "POST", "", 201, json=body)
         assert started["success"] is True
         recording = started["data"]
         assert recording["status"] == "RECORDING" and recording["invoked_time"] and recording["started_time"]
@@ -85,6 +86,7 @@ async def test_a_meeting_recorded_paused_resumed_stopped_listed_and_downloaded(
     )
     data = done["data"]
     assert data["stop_reason"]["reason"] == "API_CALL" and data["recording_duration"] > 3
+    assert data["output_file_name"].startswith(f"sales/q4/org1/{room}/{recording['id']}/"), data["output_file_name"]
     for field, name in (("download_url", "video.webm"), ("audio_download_url", "audio.webm")):
         async with http.get(data[field]) as answer:  # no Authorization: the link is signed
             assert answer.status == 200
