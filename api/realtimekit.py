@@ -96,11 +96,8 @@ def _caller(request: web.Request) -> tuple[ApplicationSettings, Caller]:
 
 async def _present(request: web.Request, recording: Recording) -> dict[str, Any]:
     """RealtimeKit's recording object of one of ours, with download URLs valid from now."""
-    downloads = request.app[DOWNLOADS]
-    by_track = await downloads.track_urls(recording, str(request.url.origin()))
-    tracks = [t for s in recording.streams for t in s.tracks if t.object_location]
-    urls = {t.object_location: by_track[t.id] for t in tracks if t.object_location and t.id in by_track}
-    files = [rtk_file(t) for t in tracks]
+    urls = await request.app[DOWNLOADS].stored_urls(recording, str(request.url.origin()))
+    files = [rtk_file(t) for s in recording.streams for t in s.tracks if t.object_location]
     return realtimekit_recording(recording_data(recording), realtimekit_status(recording), files, urls)
 
 
@@ -147,11 +144,7 @@ async def _start(
     if storage_config is not None:
         raise InvalidRequestError("storage_config is not supported yet: the application's storage is used")
     service = request.app[RECORDINGS]
-    try:
-        await service.get_live(app.organization_id, meeting_id)
-    except NotFoundError:
-        pass
-    else:
+    if await service.live(app.organization_id, meeting_id) is not None:
         raise InvalidRequestError("The meeting already has an active recording")
     try:
         recording = await service.start(

@@ -85,19 +85,12 @@ def key_template(bucket_dir_path: str | None) -> str:
     return "/".join([*parts, "{recorderId}", "{userId}", "{kind}", "{trackId}.{ext}"])
 
 
-async def _live(request: web.Request, app: ApplicationSettings, room_id: str) -> Recording | None:
-    try:
-        return await request.app[RECORDINGS].get_live(app.organization_id, room_id)
-    except NotFoundError:
-        return None
-
-
 async def start_track_recording(request: web.Request) -> web.Response:
     app, caller = _caller(request)
     body = TrackStart.model_validate_json(await request.read())
     rule = Rule(user_id=body.participantId, kind=body.kind)
     service = request.app[RECORDINGS]
-    live = await _live(request, app, body.roomId)
+    live = await request.app[RECORDINGS].live(app.organization_id, body.roomId)
     if live is not None:  # the room's recording records this participant's kind too, from now on
         if rule not in live.rules.include:
             rules = Rules(include=(*live.rules.include, rule), exclude=live.rules.exclude)
@@ -132,7 +125,7 @@ async def start_track_recording(request: web.Request) -> web.Response:
 async def stop_track_recording(request: web.Request) -> web.Response:
     app, caller = _caller(request)
     body = TrackStop.model_validate_json(await request.read())
-    live = await _live(request, app, body.roomId)
+    live = await request.app[RECORDINGS].live(app.organization_id, body.roomId)
     rule = Rule(user_id=body.participantId, kind=body.kind)
     if live is None or rule not in live.rules.include:
         raise NotFoundError("No track recording found for this participant and kind.")

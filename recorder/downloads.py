@@ -90,6 +90,20 @@ class Downloads:
         name = Path(location).name
         return self._link(origin, self._recorder_api, "recordings", "attachment", "manifest", *ids, name)[0]
 
+    async def stored_urls(self, recording: Recording, origin: str) -> dict[str, str]:
+        """A URL for every stored file of the recording (its tracks and manifest), by storage location."""
+        by_track = await self.track_urls(recording, origin)
+        urls = {
+            t.object_location: by_track[t.id]
+            for s in recording.streams
+            for t in s.tracks
+            if t.object_location and t.id in by_track
+        }
+        manifest = await self.manifest_url(recording, origin)
+        if manifest is not None and recording.manifest_location:
+            urls[recording.manifest_location] = manifest
+        return urls
+
     def cobrowse_url(self, recording: Recording, session: CobrowseSession, origin: str) -> tuple[str, str]:
         """(URL, valid until) of a stored cobrowse session's file."""
         if session.location is None:

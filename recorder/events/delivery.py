@@ -68,15 +68,7 @@ class Links:
         recording = await self._recordings.by_id(event.subject)
         if recording is None:
             return {}
-        urls: dict[str, str] = {}
-        by_track = await self._downloads.track_urls(recording, self._origin)
-        for track in (t for s in recording.streams for t in s.tracks):
-            if track.object_location and track.id in by_track:
-                urls[track.object_location] = by_track[track.id]
-        manifest = await self._downloads.manifest_url(recording, self._origin)
-        if manifest is not None and recording.manifest_location:
-            urls[recording.manifest_location] = manifest
-        return urls
+        return await self._downloads.stored_urls(recording, self._origin)
 
 
 def message_id(delivery: Delivery) -> str:

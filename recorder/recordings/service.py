@@ -497,8 +497,12 @@ class RecordingService:
         """One page of an application's recordings, and how many match in all."""
         return await self._repo.page(query)
 
+    async def live(self, organization_id: str, conversation_id: str) -> Recording | None:
+        """The conversation's live recording; None when it has none."""
+        return await self._repo.get_live(organization_id, conversation_id)
+
     async def get_live(self, organization_id: str, conversation_id: str) -> Recording:
-        recording = await self._repo.get_live(organization_id, conversation_id)
+        recording = await self.live(organization_id, conversation_id)
         if recording is None:
             raise NotFoundError(f"conversation {conversation_id} has no active recording")
         return recording
