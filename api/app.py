@@ -19,6 +19,7 @@ from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
 from api.errors import body_timeout, error_middleware
 from api.keys import (
     CHAT,
+    COACHING,
     COBROWSE,
     COMPOSITIONS,
     DELIVERER,
@@ -46,7 +47,15 @@ from recorder.models import Recording
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
 from recorder.recordings.service import RecordingService
-from recorder.settings import ClientSettings, RealtimeKitKeySettings, Role, Settings, VideoSdkKeySettings
+from recorder.sessions.coaching import CoachingSessions
+from recorder.settings import (
+    ClientSettings,
+    CoachingSettings,
+    RealtimeKitKeySettings,
+    Role,
+    Settings,
+    VideoSdkKeySettings,
+)
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.sidecars.documents import Documents
@@ -89,12 +98,17 @@ def _clients(settings: Settings) -> list[ClientSettings]:
 
 def _demo_facade_keys(settings: Settings) -> None:
     """On the embedded defaults (no client, API key or facade key configured), the facades' demo keys of the
-    first application: VideoSDK's `demo` (its secret in <data_dir>/videosdk-demo-secret) and RealtimeKit's
-    organization `demo` (its API key in <data_dir>/realtimekit-demo-key)."""
+    first application: VideoSDK's `demo` (its secret in <data_dir>/videosdk-demo-secret), RealtimeKit's
+    organization `demo` (its API key in <data_dir>/realtimekit-demo-key) and the coaching session API's HS256
+    secret (<data_dir>/coaching-demo-secret)."""
     configured = settings.clients or settings.api_keys or settings.videosdk_keys or settings.realtimekit_keys
     if configured or not settings.applications:
         return
-    app = settings.applications[0].id
+    first = settings.applications[0]
+    app = first.id
+    if first.coaching is None:
+        coaching = _kept_secret(settings.data_dir / "coaching-demo-secret")
+        first.coaching = CoachingSettings(jwt_secret=SecretStr(coaching))
     secret = _kept_secret(settings.data_dir / "videosdk-demo-secret")
     settings.videosdk_keys = [VideoSdkKeySettings(api_key="demo", secret=SecretStr(secret), application_id=app)]
     key = _kept_secret(settings.data_dir / "realtimekit-demo-key")
@@ -102,7 +116,9 @@ def _demo_facade_keys(settings: Settings) -> None:
         RealtimeKitKeySettings(organization_id="demo", api_key=SecretStr(key), application_id=app)
     ]
     logger.info(
-        "demo facade keys: VideoSDK apikey demo and RealtimeKit organization demo (secrets in %s)", settings.data_dir
+        "demo facade keys: VideoSDK apikey demo, RealtimeKit organization demo and the coaching token secret"
+        " (secrets in %s)",
+        settings.data_dir,
     )
 
 
@@ -231,6 +247,7 @@ def create_app(settings: Settings) -> web.Application:
             links = Links(downloads, store.recordings, store.compositions, address)
             deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics)
             app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
+            app[COACHING] = CoachingSessions(store.sessions, recordings, compositions, downloads)
             app[READINESS] = Readiness(settings, store.database, admission, lambda: cluster.draining)
 
             async def counts() -> None:  # what the database knows, counted at each scrape

@@ -28,6 +28,7 @@ import jwt
 from aiohttp import web
 
 from recorder.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from recorder.models import Caller
 from recorder.settings import ClientSettings, Role, Settings
 
 ISSUER = "recorder"
@@ -146,6 +147,14 @@ def require(roles: frozenset[Role], handler: Handler) -> Handler:
 
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
+
+
+def caller(request: web.Request) -> Caller:
+    """Who calls: an API key (by its name) or an OAuth client (by its id)."""
+    subject = principal(request).subject
+    if subject.startswith("key:"):
+        return Caller(subject.removeprefix("key:"), "API_KEY")
+    return Caller(subject, "CLIENT")
 
 
 async def token(request: web.Request) -> web.Response:

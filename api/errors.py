@@ -11,7 +11,7 @@ from http import HTTPStatus
 import pydantic
 from aiohttp import web
 
-from api.paths import REALTIMEKIT, VIDEOSDK
+from api.paths import COACHING, REALTIMEKIT, VIDEOSDK
 from recorder.errors import (
     ConflictError,
     ForbiddenError,
@@ -45,6 +45,9 @@ def error_response(
     body: dict[str, object]
     if path.startswith(VIDEOSDK + "/"):  # VideoSDK's REST API answers errors as {statusCode, error, message}
         body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+        return web.json_response(body, status=status)
+    if path.startswith(COACHING + "/"):  # the coaching app's: {success, message, data, statusCode}
+        body = {"success": False, "message": message, "data": None, "statusCode": status}
         return web.json_response(body, status=status)
     if path.startswith(REALTIMEKIT + "/"):  # RealtimeKit's: {success: false, error: {code, message}}
         body = {"success": False, "error": {"code": status, "message": message}}

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from api.auth import principal
+from api.auth import caller, principal
 from api.keys import (
     CHAT,
     COBROWSE,
@@ -46,7 +46,7 @@ from recorder.compositions.queue import CompositionCommand
 from recorder.downloads import Served
 from recorder.errors import InvalidRequestError
 from recorder.events.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from recorder.models import Caller, ChatEntry, CobrowseEvent, Recording, Rules
+from recorder.models import ChatEntry, CobrowseEvent, Recording, Rules
 from recorder.persistence.ports import StoredSubscription
 from recorder.recordings.service import StartCommand
 from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition
@@ -83,14 +83,6 @@ def _origin(request: web.Request) -> str:
     return str(request.url.origin())
 
 
-def _caller(request: web.Request) -> Caller:
-    """Who calls: an API key (by its name) or an OAuth client (by its id)."""
-    subject = principal(request).subject
-    if subject.startswith("key:"):
-        return Caller(subject.removeprefix("key:"), "API_KEY")
-    return Caller(subject, "CLIENT")
-
-
 def _rules(body: RecordingRules | None) -> Rules:
     return Rules.from_data(body.model_dump(by_alias=True, exclude_none=True, mode="json")) if body else Rules()
 
@@ -106,7 +98,7 @@ async def start(request: web.Request) -> web.Response:
             audio=body.audio,
             video=body.video,
             screen=body.records_screen,
-            caller=_caller(request),
+            caller=caller(request),
             rules=_rules(body.rules),
             max_duration_seconds=body.max_duration_seconds,
             empty_room_timeout_seconds=body.empty_room_timeout_seconds,
@@ -117,7 +109,7 @@ async def start(request: web.Request) -> web.Response:
 
 
 async def stop(request: web.Request) -> web.Response:
-    recording = await request.app[RECORDINGS].stop(_org(request), *_ids(request), caller=_caller(request))
+    recording = await request.app[RECORDINGS].stop(_org(request), *_ids(request), caller=caller(request))
     return web.json_response(recording_event(recording).wire())
 
 
@@ -143,7 +135,7 @@ async def stop_by_body(request: web.Request) -> web.Response:
     """`POST /recordings/stop` with the ids in the body, as one of Auvious's Postman collections stops."""
     body = StopRecording.model_validate_json(await request.read())
     recording = await request.app[RECORDINGS].stop_by_ids(
-        _org(request), body.application_id, body.recorder_id, body.instance_id, body.conversation_id, _caller(request)
+        _org(request), body.application_id, body.recorder_id, body.instance_id, body.conversation_id, caller(request)
     )
     return web.json_response(recording_event(recording).wire())
 

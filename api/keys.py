@@ -11,6 +11,7 @@ from recorder.events.health import Readiness
 from recorder.events.metrics import Metrics
 from recorder.events.subscriptions import Webhooks
 from recorder.recordings.service import RecordingService
+from recorder.sessions.coaching import CoachingSessions
 from recorder.settings import Settings
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
@@ -27,3 +28,4 @@ WEBHOOKS = web.AppKey("webhooks", Webhooks)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
+COACHING = web.AppKey("coaching", CoachingSessions)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import auth, handlers
+from api import auth, coaching, handlers
 from api.auth import Handler
-from api.paths import API, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK
+from api.coaching import COACHING_ROUTES
+from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK
 from api.realtimekit import REALTIMEKIT_ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
 from recorder.settings import Role
@@ -23,6 +24,7 @@ ADMIN = frozenset({Role.ADMIN})
 # may follow it, fetch it, cancel it and run it again. Deleting stays with supervisors (and machine clients).
 COMPOSERS = AGENT | SUPERVISOR | frozenset({Role.SERVICE})
 SUPERVISOR_OR_SERVICE = SUPERVISOR | frozenset({Role.SERVICE})
+SERVICE = frozenset({Role.SERVICE})  # an application's backend
 
 # (method, path below the API base, roles allowed, handler); more specific paths first
 ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
@@ -70,6 +72,9 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.get_webhook),
     ("PUT", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.put_webhook),
     ("DELETE", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.delete_webhook),
+    ("PUT", "/sessions/{applicationId}/{sessionId}", SERVICE, coaching.put_session),
+    ("PATCH", "/sessions/{applicationId}/{sessionId}", SERVICE, coaching.patch_session),
+    ("GET", "/sessions/{applicationId}/{sessionId}", SERVICE, coaching.get_session),
     ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
 ]
 
@@ -96,7 +101,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
     for _, path, handler in OPERATIONS_ROUTES:
         app.router.add_get(path, handler)
-    for prefix, facade in ((VIDEOSDK, VIDEOSDK_ROUTES), (REALTIMEKIT, REALTIMEKIT_ROUTES)):
+    for prefix, facade in ((VIDEOSDK, VIDEOSDK_ROUTES), (REALTIMEKIT, REALTIMEKIT_ROUTES), (COACHING, COACHING_ROUTES)):
         for method, path, handler in facade:  # (each checks its vendor's credentials itself)
             if method == "GET":
                 app.router.add_get(prefix + path, handler)

@@ -48,17 +48,20 @@ class Downloads:
 
     # ------------------------------------------------------------ URLs handed out
 
-    def _link(self, origin: str, api: str, *segments: str) -> tuple[str, str]:
+    def _link(self, origin: str, api: str, *segments: str, ttl_seconds: int | None = None) -> tuple[str, str]:
         """(absolute signed URL, valid until) of a GET of `api` + the percent-encoded `segments`."""
-        path, valid_until = self._signer.sign(api + "/" + "/".join(quote(s, safe="") for s in segments))
-        return (self._public_url or origin) + path, iso(valid_until)
+        path = api + "/" + "/".join(quote(s, safe="") for s in segments)
+        signed, valid_until = self._signer.sign(path, ttl_seconds=ttl_seconds)
+        return (self._public_url or origin) + signed, iso(valid_until)
 
-    async def _storage_url(self, application_id: str, key: str | None, uploaded: datetime | None) -> str | None:
+    async def _storage_url(
+        self, application_id: str, key: str | None, uploaded: datetime | None, ttl_seconds: int | None = None
+    ) -> str | None:
         """The storage's own signed URL of an uploaded object; None when it has none (local, SFTP), when the file
         is not uploaded yet, or when the storage cannot sign now (the service's own link still works)."""
         if not key or not uploaded:
             return None
-        ttl = timedelta(seconds=self._signer.ttl_seconds)
+        ttl = timedelta(seconds=ttl_seconds or self._signer.ttl_seconds)
         with contextlib.suppress(StorageError):  # unreadable keys: None
             return await self._providers.get(application_id).signed_url(key, ttl)
         return None
@@ -114,13 +117,18 @@ class Downloads:
             origin, self._recorder_api, "recordings", "attachment", "cobrowse", *ids, session.session_id, name
         )
 
-    async def composition_url(self, composition: Composition, origin: str) -> tuple[str, str]:
-        """(URL, valid until) of a completed composition's file."""
+    async def composition_url(
+        self, composition: Composition, origin: str, ttl_seconds: int | None = None
+    ) -> tuple[str, str]:
+        """(URL, valid until) of a completed composition's file, valid for `ttl_seconds` (default: the
+        service's `url_ttl_seconds`)."""
         c = composition
-        url = await self._storage_url(c.application_id, c.object_location, c.object_uploaded)
+        ttl = ttl_seconds or self._signer.ttl_seconds
+        url = await self._storage_url(c.application_id, c.object_location, c.object_uploaded, ttl)
         if url is not None:
-            return url, iso(now() + timedelta(seconds=self._signer.ttl_seconds))
-        return self._link(origin, self._composition_api, "attachment", c.conversation_id, c.id, c.file_name)
+            return url, iso(now() + timedelta(seconds=ttl))
+        segments = ("attachment", c.conversation_id, c.id, c.file_name)
+        return self._link(origin, self._composition_api, *segments, ttl_seconds=ttl)
 
     # ------------------------------------------------------------ links followed
 

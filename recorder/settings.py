@@ -47,12 +47,33 @@ class WebhookSettings(BaseModel):
     secret: SecretStr
 
 
+class CoachingSettings(BaseModel):
+    """The coaching session API of an application (`/coaching/<application id>`): its end users send the app's
+    own bearer tokens, JWTs signed HS256 with `jwt_secret` or RS256 with the private key of `jwt_public_key`
+    (PEM), whose `user_claim` names the user and `user_type_claim` says `coach` or `customer`."""
+
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    user_claim: str = "sub"
+    user_type_claim: str = "user_type"
+    issuer: str | None = None  # checked when set (`iss`)
+    audience: str | None = None  # checked when set (`aud`)
+    url_ttl_seconds: int = Field(default=7200, gt=0, le=MAX_TTL)  # a stream-record URL's life: 2 h
+
+    @model_validator(mode="after")
+    def _one_key(self) -> CoachingSettings:
+        if (self.jwt_secret is None) == (self.jwt_public_key is None):
+            raise ValueError("coaching needs exactly one of jwt_secret (HS256) and jwt_public_key (RS256)")
+        return self
+
+
 class ApplicationSettings(BaseModel):
     id: str
     organization_id: str
     janus: JanusSettings = Field(default_factory=JanusSettings)
     storage: StorageSettings
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    coaching: CoachingSettings | None = None  # the coaching session API (None: not served for this application)
 
 
 class VideoSdkKeySettings(BaseModel):

@@ -34,12 +34,16 @@ class UrlSigner:
         digest = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
-    def sign(self, path: str, *, now: datetime | None = None, method: str = "GET") -> tuple[str, datetime]:
-        """Return (path?query, valid until) for a GET of `path` (already percent-encoded)."""
+    def sign(
+        self, path: str, *, now: datetime | None = None, method: str = "GET", ttl_seconds: int | None = None
+    ) -> tuple[str, datetime]:
+        """Return (path?query, valid until) for a GET of `path` (already percent-encoded), valid for
+        `ttl_seconds` (default: the signer's)."""
+        ttl = ttl_seconds or self.ttl_seconds
         signed_at = (now or datetime.now(UTC)).replace(microsecond=0)
-        date, expires = signed_at.strftime(DATE_FORMAT), str(self.ttl_seconds)
+        date, expires = signed_at.strftime(DATE_FORMAT), str(ttl)
         query = urlencode({"Date": date, "Expires": expires, "Signature": self._signature(method, path, date, expires)})
-        return f"{path}?{query}", signed_at + timedelta(seconds=self.ttl_seconds)
+        return f"{path}?{query}", signed_at + timedelta(seconds=ttl)
 
     def verify(self, method: str, path: str, query: Mapping[str, str], *, now: datetime | None = None) -> None:
         date, expires, signature = query.get("Date", ""), query.get("Expires", ""), query.get("Signature", "")

@@ -92,6 +92,7 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
                     "organization_id": "org1",
                     "janus": {"url": janus_url},
                     "storage": {"provider": "LOCAL_STORAGE", "path": str(tmp_path / "storage")},
+                    "coaching": {"jwt_secret": "test-coaching-jwt-secret-0123456789"},
                 },
             ],
             **overrides,

@@ -133,6 +133,12 @@ CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, su
     """
 ALTER TABLE recordings ADD COLUMN key_template TEXT
 """,
+    # 8: coaching sessions registered by an application's backend, and the recording each one claimed
+    """
+CREATE TABLE coaching_sessions (
+    application_id TEXT NOT NULL, session_id TEXT NOT NULL, document TEXT NOT NULL, recorder_id TEXT,
+    PRIMARY KEY (application_id, session_id))
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -26,6 +26,7 @@ from recorder.models import (
     Track,
     UploadJob,
 )
+from schemas.sessions import CoachingSession
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,28 @@ class StorageProfileStore(ABC):
     @abstractmethod
     async def delete(self, application_id: str) -> bool:
         """Delete an application's profile; False when it had none."""
+
+
+class SessionStore(ABC):
+    """Coaching sessions an application's backend registers; a session's recording is claimed once."""
+
+    @abstractmethod
+    async def get(self, application_id: str, session_id: str) -> CoachingSession | None:
+        """The session with its recording's id (None: not registered)."""
+
+    @abstractmethod
+    async def save(self, session: CoachingSession) -> None:
+        """Insert or replace a session as the backend tells it (its recording's id is not changed here)."""
+
+    @abstractmethod
+    async def claim_recording(self, application_id: str, session_id: str, recorder_id: str) -> bool:
+        """Set the session's recording if it has none: False when it has one (another start won)."""
+
+    @abstractmethod
+    async def replace_recording(
+        self, application_id: str, session_id: str, claimed: str, recorder_id: str | None
+    ) -> None:
+        """Replace a claim by the recording that started (None: it did not start, the claim is taken back)."""
 
 
 class ClusterStore(ABC):

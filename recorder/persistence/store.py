@@ -12,6 +12,7 @@ from recorder.persistence.ports import (
     ClusterStore,
     CompositionJobStore,
     RecordingStore,
+    SessionStore,
     SidecarStore,
     StorageProfileStore,
     UploadJobStore,
@@ -21,6 +22,7 @@ from recorder.persistence.sql.cluster import SqlCluster
 from recorder.persistence.sql.compositions import SqlCompositionJobs
 from recorder.persistence.sql.profiles import SqlStorageProfiles
 from recorder.persistence.sql.recordings import SqlRecordings
+from recorder.persistence.sql.sessions import SqlSessions
 from recorder.persistence.sql.sidecars import SqlSidecars
 from recorder.persistence.sql.uploads import SqlUploadJobs
 from recorder.persistence.sql.webhooks import SqlWebhooks
@@ -36,6 +38,7 @@ class Store:
     profiles: StorageProfileStore
     cluster: ClusterStore
     webhooks: WebhookStore
+    sessions: SessionStore
 
     @classmethod
     def on(cls, database: Database) -> Store:
@@ -48,6 +51,7 @@ class Store:
             SqlStorageProfiles(database),
             SqlCluster(database),
             SqlWebhooks(database),
+            SqlSessions(database),
         )
 
     async def aclose(self) -> None:

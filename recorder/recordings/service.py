@@ -72,6 +72,7 @@ class StartCommand:
     no_media_timeout_seconds: float | None = None
     key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
     webhook: tuple[str, str] | None = None  # (url, format): a subscription to this recording's events alone
+    recorder_id: str | None = None  # the new recording's id (default: a new UUID)
 
 
 def _limits(settings: Settings, command: StartCommand) -> Limits:
@@ -214,7 +215,7 @@ class RecordingService:
             await self._admission.check()
         recording, created = await self._repo.create_or_get_live(
             Recording(
-                recorder_id=str(uuid.uuid4()),
+                recorder_id=command.recorder_id or str(uuid.uuid4()),
                 conversation_id=command.conversation_id,
                 instance_id=self.instance_id,
                 organization_id=app.organization_id,

@@ -54,6 +54,7 @@ S3_PROFILE = {
     "endpointUrl": "http://127.0.0.1:9",
     "credentials": {"accessKeyId": "id", "secretAccessKey": "secret"},
 }
+SESSION = {"type": "SCHEDULED", "status": "SCHEDULED", "coachId": "c1", "customerId": "u1", "conferenceId": "1"}
 HOOK = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_" + "QUNDRVNTLXRlc3QtMDEyMzQ1Njc4OWFiY2RlZg=="}
 
 # handler name -> the request a client makes (against World), and whether it needs the live recording
@@ -148,6 +149,9 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
         lambda w: ("POST", f"/webhooks/app1/{w.webhook}/replay", {"json": {"recorderId": w.r}}),
         False,
     ),
+    "put_session": (lambda w: ("PUT", f"/sessions/app1/{w.c}", {"json": {**SESSION, "status": "PENDING"}}), False),
+    "patch_session": (lambda w: ("PATCH", f"/sessions/app1/{w.c}", {"json": {"status": "IN_PROGRESS"}}), False),
+    "get_session": (lambda w: ("GET", f"/sessions/app1/{w.c}", {}), False),
 }
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
@@ -187,6 +191,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     **{name: {"ADMIN"} for name in ADMINISTRATION},
     **{name: {"AGENT", "SUPERVISOR", "SERVICE"} for name in COMPOSING},
     "delete_composition": {"SUPERVISOR", "SERVICE"},
+    **{name: {"SERVICE"} for name in ("put_session", "patch_session", "get_session")},  # the app's backend
 }
 GUARDED = {handler.__name__: roles for _, _, roles, handler in [*ROUTES, *COMPOSITION_ROUTES] if roles}
 
@@ -221,6 +226,8 @@ async def _world(client: Client, room: int, live: bool) -> World:
     )
     assert status == 200 and event["state"] == "FAILED", event
     world = World(client, event["conversationId"], event["recorderId"], event["instanceId"], webhook=hook["id"])
+    registered: Request = ("PUT", f"/sessions/app1/{conversation}", {"json": SESSION})
+    assert (await _call(client, registered, auth("SERVICE")))[0] == 201
     deliveries: Request = ("GET", f"/webhooks/app1/{hook['id']}/deliveries", {})
     status, listed = await _call(client, deliveries, auth("all"))
     assert status == 200 and listed["deliveries"][0]["eventType"] == "recording.failed", listed
@@ -262,6 +269,7 @@ async def _snapshot(world: World) -> list[Any]:
         "/storageproviders/app1",
         f"{COMPOSITION_API}/query/conversation/{world.c}",
         "/webhooks/app1",
+        f"/sessions/app1/{world.c}",
     ]
     if world.live_conversation:
         paths.append(f"/recordings/{world.live_conversation}/active")

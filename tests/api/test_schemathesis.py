@@ -18,7 +18,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from api.paths import REALTIMEKIT, VIDEOSDK
+from api.coaching import COACHING_ROUTES
+from api.paths import COACHING, REALTIMEKIT, VIDEOSDK
 from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
@@ -60,6 +61,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     "organization_id": "org1",
                     "janus": {"url": "http://127.0.0.1:9/janus"},
                     "storage": {"provider": "LOCAL_STORAGE", "path": str(data / "storage")},
+                    "coaching": {"jwt_secret": COACHING_SECRET},
                 }
             ]
         ),
@@ -111,6 +113,7 @@ def _local_only(case: schemathesis.Case[Any], live: str) -> None:
 
 VSDK_KEY, VSDK_SECRET = "schemathesis-vsdk", "schemathesis-vsdk-secret-0123456789"
 RTK_ORG, RTK_KEY = "schemathesis-org", "schemathesis-rtk-key-0123456789"
+COACHING_SECRET = "schemathesis-coaching-secret-0123456789"
 
 
 def _auth(path: str) -> dict[str, str]:
@@ -119,6 +122,9 @@ def _auth(path: str) -> dict[str, str]:
         return {"Authorization": jwt.encode({"apikey": VSDK_KEY}, VSDK_SECRET, algorithm="HS256")}
     if path in {p for _, p, _ in REALTIMEKIT_ROUTES}:
         return {"Authorization": "Basic " + base64.b64encode(f"{RTK_ORG}:{RTK_KEY}".encode()).decode()}
+    if path in {p for _, p, _ in COACHING_ROUTES}:  # a coach of the app (sessions are the backend's)
+        coach = jwt.encode({"sub": "coach-1", "user_type": "coach"}, COACHING_SECRET, algorithm="HS256")
+        return {"Authorization": f"Bearer {coach}"}
     return {"Authorization": f"Bearer {KEYS['all']}"}
 
 
@@ -131,6 +137,8 @@ def _base(live: str, path: str) -> str:
         return live + VIDEOSDK
     if path in {p for _, p, _ in REALTIMEKIT_ROUTES}:
         return live + REALTIMEKIT
+    if path in {p for _, p, _ in COACHING_ROUTES}:
+        return live + COACHING
     return live + "/rtc-recorder/api"
 
 
