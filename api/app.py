@@ -170,7 +170,7 @@ def create_app(settings: Settings) -> web.Application:
             providers = Providers(profiles)
             uploader = Uploader(
                 store.uploads,
-                providers.get,
+                providers.of,
                 UploadOptions(
                     settings.upload_concurrency,
                     settings.upload_max_attempts,
@@ -220,7 +220,7 @@ def create_app(settings: Settings) -> web.Application:
                 store.compositions,
                 recordings.recordings,
                 uploader,
-                providers.get,
+                providers.of,
                 key_template,
                 CompositionOptions(
                     settings.spool / "compositions",

@@ -155,7 +155,7 @@ async def _recording_message(request: web.Request, recording: Recording) -> web.
     downloads = request.app[DOWNLOADS]
     urls = await downloads.track_urls(recording, _origin(request))
     manifest = await downloads.manifest_url(recording, _origin(request))
-    location = request.app[STORAGE].location(recording.application_id)
+    location = await request.app[STORAGE].location(recording.application_id, recording.recorder_id)
     return web.json_response(recording_message(recording, location, urls, manifest).wire())
 
 
@@ -177,7 +177,7 @@ async def conversation(request: web.Request) -> web.Response:
 
 async def storage_info(request: web.Request) -> web.Response:
     recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
-    location = request.app[STORAGE].location(recording.application_id)
+    location = await request.app[STORAGE].location(recording.application_id, recording.recorder_id)
     return web.json_response(storage_profile(recording.application_id, location).wire())
 
 
@@ -343,7 +343,11 @@ async def manifest_attachment(request: web.Request) -> web.StreamResponse:
     _check_link(request)
     recording = await request.app[RECORDINGS].get(None, *_ids(request))
     served = await request.app[DOWNLOADS].locate(
-        recording.application_id, request.match_info["fileName"], recording.manifest_location, None
+        recording.application_id,
+        request.match_info["fileName"],
+        recording.manifest_location,
+        None,
+        recording.recorder_id,
     )
     return await _serve(request, served)
 
@@ -354,7 +358,7 @@ async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
     recording = await request.app[RECORDINGS].get(None, *_ids(request))
     session = await request.app[COBROWSE].session(recording, request.match_info["sessionId"])
     served = await request.app[DOWNLOADS].locate(
-        recording.application_id, request.match_info["fileName"], session.location, None
+        recording.application_id, request.match_info["fileName"], session.location, None, recording.recorder_id
     )
     return await _serve(request, served)
 

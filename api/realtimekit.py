@@ -8,7 +8,9 @@ organization id and API key to one of `realtimekit_keys` (`Authorization: Basic 
   (`api.errors`). The recording object is `recorder.events.formats.realtimekit_recording`, the same the
   `realtimekit` webhook format sends.
 - `file_name_prefix` puts the recording's files below that prefix (in the storage profile's layout).
-- Not yet: `storage_config` (a per-recording destination) is refused with 400 rather than ignored.
+- `storage_config` is the recording's own destination (AWS S3, DigitalOcean Spaces, Azure Blob, GCS, SFTP with
+  a password or a key): its files go there and not to the application's storage. Its write-only fields
+  (access_key, secret, password, private_key) are kept sealed like our profiles', never answered or logged.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
 from api.auth import Handler
 from api.keys import DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
@@ -32,6 +35,7 @@ from recorder.naming import safe_name
 from recorder.persistence.ports import RecordingQuery
 from recorder.recordings.service import StartCommand
 from recorder.settings import ApplicationSettings
+from storage_providers.settings import DEFAULT_KEY_TEMPLATE
 
 MeetingId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f\x7f]+$")]
 LIST_PARAMETERS = {"meeting_id", "page_no", "per_page", "status", "sort_by", "sort_order", "start_time", "end_time"}
@@ -51,6 +55,110 @@ class AudioConfig(BaseModel):
     export_file: bool | None = None
 
 
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=16384)]
+
+
+class StorageConfig(BaseModel):
+    """RealtimeKit's storage_config; `endpoint_url` (an S3-compatible, Azure or GCS endpoint) and `host_key`
+    (the SFTP server's public host key, which this recorder pins) are ours."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["aws", "azure", "digitalocean", "gcs", "sftp"]
+    access_key: Secret | None = None
+    secret: Secret | None = None
+    bucket: Annotated[str, StringConstraints(min_length=3, max_length=222)] | None = None
+    region: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")] | None = None
+    path: Annotated[str, Field(max_length=512)] | None = None
+    host: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.:_\[\]-]+$")] | None = (
+        None
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    username: Text | None = None
+    auth_method: Literal["KEY", "PASSWORD"] | None = None
+    password: Secret | None = None
+    private_key: Secret | None = None
+    endpoint_url: Annotated[str, Field(pattern=r"^https?://[!-~]+$", max_length=2048)] | None = None
+    host_key: Text | None = None
+
+    def public(self) -> dict[str, Any]:
+        """As answered: every field but the write-only ones."""
+        fields = (
+            "type",
+            "bucket",
+            "region",
+            "path",
+            "host",
+            "port",
+            "username",
+            "auth_method",
+            "endpoint_url",
+            "host_key",
+        )
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+    def profile(self) -> dict[str, Any]:
+        """Our storage profile of it (InvalidRequestError naming what is missing)."""
+        kind = self.type
+
+        def needed(*names: str) -> None:
+            for name in names:
+                if getattr(self, name) is None:
+                    raise InvalidRequestError(f"storage_config.{name} is required for {kind} storage")
+
+        def reveal(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        if kind in ("aws", "digitalocean"):
+            needed("bucket", "access_key", "secret", *(("region",) if kind == "digitalocean" else ()))
+            endpoint = self.endpoint_url
+            if endpoint is None and kind == "digitalocean":
+                endpoint = f"https://{self.region}.digitaloceanspaces.com"
+            credentials = {"accessKeyId": reveal(self.access_key), "secretAccessKey": reveal(self.secret)}
+            return {
+                "provider": "AMAZON_S3",
+                "bucket": self.bucket,
+                "region": self.region or "us-east-1",
+                "endpointUrl": endpoint,
+                "credentials": credentials,
+            }
+        if kind == "azure":  # access_key: the storage account's name; secret: its key
+            needed("bucket", "access_key", "secret")
+            return {
+                "provider": "AZURE_BLOB",
+                "accountName": reveal(self.access_key),
+                "container": self.bucket,
+                "endpointUrl": self.endpoint_url,
+                "credentials": {"accountKey": reveal(self.secret)},
+            }
+        if kind == "gcs":  # secret: the service account's JSON key
+            needed("bucket", "secret")
+            return {
+                "provider": "GOOGLE_CLOUD",
+                "bucket": self.bucket,
+                "endpointUrl": self.endpoint_url,
+                "credentials": {"serviceAccountKey": reveal(self.secret)},
+            }
+        needed("host", "username", "host_key")
+        method = self.auth_method or ("KEY" if self.private_key is not None else "PASSWORD")
+        if method == "KEY":
+            needed("private_key")
+            sftp = {"privateKey": reveal(self.private_key), "passphrase": reveal(self.password)}
+        else:
+            needed("password")
+            sftp = {"password": reveal(self.password)}
+        return {
+            "provider": "SFTP_STORAGE",
+            "host": self.host,
+            "port": self.port or 22,
+            "username": self.username,
+            "path": self.path or ".",  # (the folder the files go below, from the login's)
+            "hostKey": self.host_key,
+            "credentials": {k: v for k, v in sftp.items() if v is not None},
+        }
+
+
 class StartRecording(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -59,7 +167,7 @@ class StartRecording(BaseModel):
     file_name_prefix: Annotated[str, Field(max_length=200)] | None = None
     audio_config: AudioConfig | None = None
     allow_multiple_recordings: bool | None = None
-    storage_config: dict[str, Any] | None = None
+    storage_config: StorageConfig | None = None
 
 
 class TrackRecording(BaseModel):
@@ -74,6 +182,12 @@ class Action(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     action: Literal["stop", "pause", "resume"]
+
+
+def _problem(exc: ValidationError) -> str:
+    """The first problem of our profile made from a storage_config (never the input: it may hold secrets)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _caller(request: web.Request) -> tuple[ApplicationSettings, Caller]:
@@ -98,7 +212,8 @@ async def _present(request: web.Request, recording: Recording) -> dict[str, Any]
     """RealtimeKit's recording object of one of ours, with download URLs valid from now."""
     urls = await request.app[DOWNLOADS].stored_urls(recording, str(request.url.origin()))
     files = [rtk_file(t) for s in recording.streams for t in s.tracks if t.object_location]
-    return realtimekit_recording(recording_data(recording), realtimekit_status(recording), files, urls)
+    storage = await request.app[STORAGE].own_public(recording.recorder_id)
+    return realtimekit_recording(recording_data(recording), realtimekit_status(recording), files, urls, storage)
 
 
 def _ok(data: Any, status: int = 200, **extra: Any) -> web.Response:
@@ -115,13 +230,13 @@ async def _mine(request: web.Request, app: ApplicationSettings, recording_id: st
 async def start_recording(request: web.Request) -> web.Response:
     app, caller = _caller(request)
     body = StartRecording.model_validate_json(await request.read())
-    template = None
-    if body.file_name_prefix:  # the recording's files go below the prefix, in the profile's layout
-        prefix = "/".join(safe_name(p) for p in body.file_name_prefix.split("/") if p.strip())
-        template = f"{prefix}/{request.app[STORAGE].profile(app.id)[0].key_template}" if prefix else None
-    return await _start(
-        request, app, caller, body.meeting_id, body.max_seconds, body.storage_config, video=True, template=template
-    )
+    own = body.storage_config
+    layout = DEFAULT_KEY_TEMPLATE if own is not None else request.app[STORAGE].profile(app.id)[0].key_template
+    # the recording's files go below storage_config.path (SFTP: the folder) and file_name_prefix, in the layout
+    folders = [f for f in (own.path if own and own.type != "sftp" else None, body.file_name_prefix) if f]
+    prefix = "/".join(safe_name(p) for folder in folders for p in folder.split("/") if p.strip())
+    template = f"{prefix}/{layout}" if prefix else None
+    return await _start(request, app, caller, body.meeting_id, body.max_seconds, own, video=True, template=template)
 
 
 async def start_track_recording(request: web.Request) -> web.Response:
@@ -137,15 +252,20 @@ async def _start(
     caller: Caller,
     meeting_id: str,
     max_seconds: int | None,
-    storage_config: dict[str, Any] | None,
+    storage_config: StorageConfig | None,
     video: bool,
     template: str | None = None,
 ) -> web.Response:
-    if storage_config is not None:
-        raise InvalidRequestError("storage_config is not supported yet: the application's storage is used")
     service = request.app[RECORDINGS]
+    profile = storage_config.profile() if storage_config is not None else None  # (a bad one: 400, nothing kept)
     if await service.live(app.organization_id, meeting_id) is not None:
         raise InvalidRequestError("The meeting already has an active recording")
+    recorder_id = str(uuid.uuid4())
+    if storage_config is not None and profile is not None:  # kept before the recording's first file
+        try:
+            await request.app[STORAGE].set_own(recorder_id, profile, storage_config.public())
+        except ValidationError as exc:
+            raise InvalidRequestError(f"storage_config is not valid: {_problem(exc)}") from None
     try:
         recording = await service.start(
             StartCommand(
@@ -160,6 +280,7 @@ async def _start(
                 rules=Rules(),
                 max_duration_seconds=max_seconds,
                 key_template=template,
+                recorder_id=recorder_id,
             )
         )
     except InvalidRequestError as exc:

@@ -1,9 +1,11 @@
 """Downloads: which URL a client gets for a file, and where a signed link's file is served from.
 
 URL policy: once a file is uploaded to a storage that signs URLs of its own (S3, Azure Blob, GCS), the client
-gets that URL; otherwise (local storage, SFTP, or a file not uploaded yet) it gets the service's own signed
-link, which serves the file from wherever it is: the stored object (a local path, or streamed through from
-SFTP), or while it is not stored yet, the recorder's local file. Links expire after `url_ttl_seconds`.
+gets that URL, unless the storage is a recording's own destination (its access key would show in the URL);
+otherwise (local storage, SFTP, a recording's own destination, or a file not uploaded yet) it gets the
+service's own signed link, which serves the file from wherever it is: the stored object (a local path, or
+streamed through from the storage), or while it is not stored yet, the recorder's local file. Links expire
+after `url_ttl_seconds`.
 """
 
 from __future__ import annotations
@@ -55,15 +57,23 @@ class Downloads:
         return (self._public_url or origin) + signed, iso(valid_until)
 
     async def _storage_url(
-        self, application_id: str, key: str | None, uploaded: datetime | None, ttl_seconds: int | None = None
+        self,
+        application_id: str,
+        recorder_id: str | None,
+        key: str | None,
+        uploaded: datetime | None,
+        ttl_seconds: int | None = None,
     ) -> str | None:
         """The storage's own signed URL of an uploaded object; None when it has none (local, SFTP), when the file
-        is not uploaded yet, or when the storage cannot sign now (the service's own link still works)."""
+        is not uploaded yet, or when the storage cannot sign now (the service's own link still works). The
+        storage is the recording's (`recorder_id`; None: the application's)."""
         if not key or not uploaded:
             return None
+        if recorder_id is not None and await self._providers.has_own(recorder_id):
+            return None  # the client's own destination: its keys never appear in a URL (our link streams it)
         ttl = timedelta(seconds=ttl_seconds or self._signer.ttl_seconds)
         with contextlib.suppress(StorageError):  # unreadable keys: None
-            return await self._providers.get(application_id).signed_url(key, ttl)
+            return await (await self._providers.of(application_id, recorder_id)).signed_url(key, ttl)
         return None
 
     async def track_urls(self, recording: Recording, origin: str) -> dict[str, str]:
@@ -71,7 +81,9 @@ class Downloads:
         ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
         urls: dict[str, str] = {}
         for track in (t for s in recording.streams for t in s.tracks):
-            url = await self._storage_url(recording.application_id, track.object_location, track.object_uploaded)
+            url = await self._storage_url(
+                recording.application_id, recording.recorder_id, track.object_location, track.object_uploaded
+            )
             if url is None and (track.object_uploaded or track.local_deleted is None):
                 name = Path(track.object_location or track.local_location).name
                 url = self._link(origin, self._recorder_api, "recordings", "attachment", "track", *ids, track.id, name)[
@@ -86,7 +98,7 @@ class Downloads:
         location = recording.manifest_location
         if location is None:
             return None
-        url = await self._storage_url(recording.application_id, location, now())
+        url = await self._storage_url(recording.application_id, recording.recorder_id, location, now())
         if url is not None:
             return url
         ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
@@ -124,7 +136,7 @@ class Downloads:
         service's `url_ttl_seconds`)."""
         c = composition
         ttl = ttl_seconds or self._signer.ttl_seconds
-        url = await self._storage_url(c.application_id, c.object_location, c.object_uploaded, ttl)
+        url = await self._storage_url(c.application_id, None, c.object_location, c.object_uploaded, ttl)
         if url is not None:
             return url, iso(now() + timedelta(seconds=ttl))
         segments = ("attachment", c.conversation_id, c.id, c.file_name)
@@ -136,13 +148,16 @@ class Downloads:
         """Raise SignatureError unless the link (its path as sent, method and parameters) is signed and valid."""
         self._signer.verify(method, path, query)
 
-    async def locate(self, application_id: str, name: str, key: str | None, local_file: str | None) -> Served:
-        """Where the file `name` of a link is: the stored object `key`, or while it is not stored yet, the local
-        file. NotFoundError when it is neither (or the link's name is not the file's)."""
+    async def locate(
+        self, application_id: str, name: str, key: str | None, local_file: str | None, recorder_id: str | None = None
+    ) -> Served:
+        """Where the file `name` of a link is: the stored object `key` (in the recording's storage; None: the
+        application's), or while it is not stored yet, the local file. NotFoundError when it is neither (or the
+        link's name is not the file's)."""
         if name not in {Path(location).name for location in (key, local_file) if location}:
             raise NotFoundError("no such file")
         if key is not None:
-            provider = self._providers.get(application_id)
+            provider = await self._providers.of(application_id, recorder_id)
             path = provider.local_path(key)
             if path is not None:
                 return Served(name, path=path)
@@ -158,7 +173,7 @@ class Downloads:
         if track is None:
             raise NotFoundError("no such track")
         key = track.object_location if track.object_uploaded else None
-        return await self.locate(recording.application_id, name, key, track.local_location)
+        return await self.locate(recording.application_id, name, key, track.local_location, recording.recorder_id)
 
     async def composition_file(self, composition: Composition, name: str) -> Served:
         key = composition.object_location if composition.object_uploaded else None

@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from typing import Any
 
 FIELDS = ("recorderId", "conversationId", "compositionId", "instanceId")
+# storage clients that write request headers (credentials, signed URLs) at DEBUG: never below INFO here
+CREDENTIAL_LOGGERS = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "azure", "google", "asyncssh")
 
 _ids: ContextVar[dict[str, str]] = ContextVar("log_ids", default={})  # noqa: B039 (never mutated: replaced)
 _process: dict[str, str] = {}
@@ -27,9 +29,14 @@ def bind(**ids: str | None) -> None:
 
 
 def install(instance_id: str) -> None:
-    """Every log record from now on carries the context's ids (once per process; the instance id is updated)."""
+    """Every log record from now on carries the context's ids (once per process; the instance id is updated).
+    The storage clients' loggers stay at INFO or above: at DEBUG they write credentials."""
     global _installed
     _process["instanceId"] = instance_id
+    for name in CREDENTIAL_LOGGERS:
+        library = logging.getLogger(name)
+        if library.level < logging.INFO:  # (NOTSET too: whatever the root's level becomes)
+            library.setLevel(logging.INFO)
     if _installed:
         return
     _installed = True

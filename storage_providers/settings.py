@@ -129,6 +129,7 @@ class GoogleCloudStorageSettings(_Profile):
 class SftpCredentials(_Model):
     password: SecretStr | None = None
     private_key: SecretStr | None = None  # OpenSSH or PEM text
+    passphrase: SecretStr | None = None  # of an encrypted private key
 
     @model_validator(mode="after")
     def _one_way_in(self) -> SftpCredentials:

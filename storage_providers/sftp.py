@@ -40,7 +40,9 @@ class SftpStorage(StorageProvider):
         try:
             self._host_key = asyncssh.import_public_key(settings.host_key)
             key = settings.credentials.private_key
-            self._client_keys = [asyncssh.import_private_key(key.get_secret_value())] if key else []
+            passphrase = settings.credentials.passphrase
+            secret = passphrase.get_secret_value() if passphrase else None
+            self._client_keys = [asyncssh.import_private_key(key.get_secret_value(), secret)] if key else []
         except (asyncssh.KeyImportError, ValueError) as exc:
             raise DestinationError(f"a key of the SFTP profile cannot be read: {exc}") from None
         self._lock = asyncio.Lock()

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from storage_providers.base import StorageProvider
 from storage_providers.settings import StorageSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,3 +317,12 @@ class Servers:
     def stop(self) -> None:
         for server in self.running:
             server.stop()
+
+
+def fixed(storage: StorageProvider) -> Callable[[str, str | None], Awaitable[StorageProvider]]:
+    """A storage lookup (application, recording -> provider) that answers `storage` for every one."""
+
+    async def of(application_id: str, recorder_id: str | None) -> StorageProvider:
+        return storage
+
+    return of

@@ -93,7 +93,7 @@ class Compositions:
         jobs: CompositionJobStore,
         recordings: Callable[[str, str], Awaitable[list[Recording]]],
         uploader: Uploader,
-        storage: Callable[[str], StorageProvider],
+        storage: Callable[[str, str | None], Awaitable[StorageProvider]],
         key_template: Callable[[str], str],
         options: CompositionOptions,
         tell_owner: Callable[[str, str], Awaitable[None]] | None = None,
@@ -210,7 +210,7 @@ class Compositions:
         """Delete the stored file first: when the storage fails, nothing has changed and the client retries."""
         composition = await self.get(organization_id, conversation_id, composition_id)
         if composition.object_location is not None:
-            await self._storage(composition.application_id).delete(composition.object_location)
+            await (await self._storage(composition.application_id, None)).delete(composition.object_location)
         await self.stop_worker(composition.id)
         if composition.local_location is not None:
             await asyncio.to_thread(Path(composition.local_location).unlink, missing_ok=True)
@@ -225,7 +225,7 @@ class Compositions:
         if composition.deleted is not None or composition.state is CompositionState.CANCELLED:
             # deleted or cancelled while its upload ran: nothing of it is kept
             with contextlib.suppress(StorageError):
-                await self._storage(job.application_id).delete(job.key)
+                await (await self._storage(job.application_id, None)).delete(job.key)
             await asyncio.to_thread(Path(job.source).unlink, missing_ok=True)
             return
         if job.state is UploadState.UPLOADED and stored is not None:
@@ -326,7 +326,7 @@ class Compositions:
         if track.object_location is None or track.object_uploaded is None:
             logger.warning("track %s of recording %s has no file left", track.id, recording.recorder_id)
             return None
-        provider = self._storage(recording.application_id)
+        provider = await self._storage(recording.application_id, recording.recorder_id)
         stored = provider.local_path(track.object_location)
         if stored is not None:
             await asyncio.to_thread(_link_or_copy, stored, target)

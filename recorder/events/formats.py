@@ -113,11 +113,16 @@ def realtimekit_status(recording: Recording) -> str:
 
 
 def realtimekit_recording(
-    recording: dict[str, Any], status: str, files: list[dict[str, Any]], urls: dict[str, str]
+    recording: dict[str, Any],
+    status: str,
+    files: list[dict[str, Any]],
+    urls: dict[str, str],
+    storage_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """RealtimeKit's recording object of a recording (`recording_data`'s shape) whose stored `files` are
     `[{type, location, size}]`: its first video file is `download_url`, its first audio file
-    `audio_download_url` (RealtimeKit makes one composite file; we keep every track's own)."""
+    `audio_download_url` (RealtimeKit makes one composite file; we keep every track's own).
+    `storage_config`: the recording's own destination as started, without its write-only fields."""
     video = [f for f in files if f.get("type") == "VIDEO"]
     audio = [f for f in files if f.get("type") == "AUDIO"]
     first = video[0] if video else audio[0] if audio else None
@@ -140,7 +145,7 @@ def realtimekit_recording(
         "recording_duration": duration,
         "start_reason": _rtk_reason(recording["startReason"]),
         "stop_reason": _rtk_reason(recording["stopReason"]),
-        "storage_config": None,
+        "storage_config": storage_config,
     }
 
 

@@ -139,6 +139,11 @@ CREATE TABLE coaching_sessions (
     application_id TEXT NOT NULL, session_id TEXT NOT NULL, document TEXT NOT NULL, recorder_id TEXT,
     PRIMARY KEY (application_id, session_id))
 """,
+    # 9: a recording's own storage destination (a facade's per-recording storage_config), credentials sealed
+    """
+CREATE TABLE recording_storage (
+    recorder_id TEXT PRIMARY KEY, settings TEXT NOT NULL, credentials TEXT, public TEXT NOT NULL)
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

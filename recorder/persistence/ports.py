@@ -309,6 +309,16 @@ class StorageProfileStore(ABC):
     async def delete(self, application_id: str) -> bool:
         """Delete an application's profile; False when it had none."""
 
+    @abstractmethod
+    async def save_own(self, recorder_id: str, profile: StoredProfile, public: str) -> None:
+        """A recording's own destination (keyed by `recorder_id`; the profile's `application_id` is not read),
+        with a description of it that holds no secret (`public`, JSON)."""
+
+    @abstractmethod
+    async def own(self, recorder_id: str) -> tuple[StoredProfile, str] | None:
+        """A recording's own destination (its `application_id`: the recorder id) and its public description;
+        None when the recording uses its application's."""
+
 
 class SessionStore(ABC):
     """Coaching sessions an application's backend registers; a session's recording is claimed once."""

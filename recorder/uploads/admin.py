@@ -32,9 +32,19 @@ class StorageAdmin:
         """The wire name of the application's storage provider (no client is made for it)."""
         return self._profiles.get(application_id).provider
 
-    def location(self, application_id: str) -> tuple[str, str | None]:
-        """The application's storage: the provider's wire name and where it points (None: unreadable keys)."""
-        return self._providers.location(application_id)
+    async def location(self, application_id: str, recorder_id: str) -> tuple[str, str | None]:
+        """Where a recording's files go (its own destination, else its application's storage): the provider's
+        wire name and where it points (None: unreadable keys)."""
+        return await self._providers.location_of(application_id, recorder_id)
+
+    async def set_own(self, recorder_id: str, body: dict[str, Any], public: dict[str, Any]) -> None:
+        """A recording's own destination, kept before it starts (a facade's per-recording storage)."""
+        await self._profiles.set_own(recorder_id, body, public)
+
+    async def own_public(self, recorder_id: str) -> dict[str, Any] | None:
+        """A recording's own destination as its facade described it, without secrets (None: it has none)."""
+        own = await self._profiles.own(recorder_id)
+        return own[1] if own is not None else None
 
     async def verify(self, organization_id: str, application_id: str) -> Verification:
         """Every check of the application's storage, each with its result."""

@@ -16,11 +16,13 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from recorder.errors import InvalidRequestError, NotFoundError
 from recorder.persistence.ports import StorageProfileStore, StoredProfile
 from recorder.settings import Settings
+from storage_providers.base import DestinationError
 from storage_providers.settings import LocalStorageSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
 _PROFILE: TypeAdapter[StorageSettings] = TypeAdapter(StorageSettings)
 ProfileOrigin = Literal["CONFIGURATION", "API"]  # where the profile in force comes from
+OWN_CACHE = 10_000  # recordings remembered as having no destination of their own
 
 
 def _revealed(credentials: BaseModel) -> dict[str, Any]:
@@ -36,15 +38,26 @@ class StorageProfiles:
         self._store = store
         self._configured: dict[str, StorageSettings] = {a.id: a.storage for a in settings.applications}
         self._set: dict[str, StorageSettings] = {}
+        self._own: dict[str, tuple[StorageSettings, dict[str, Any]] | None] = {}  # by recorder id
         self._cipher = Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
+
+    def _open(self, stored: StoredProfile) -> StorageSettings:
+        """A stored profile with its credentials unsealed (InvalidToken, ValidationError, ValueError)."""
+        data = json.loads(stored.settings)
+        if stored.credentials is not None:
+            data["credentials"] = json.loads(self._cipher.decrypt(stored.credentials.encode()))
+        return _PROFILE.validate_python(data)
+
+    def _sealed(self, owner: str, profile: StorageSettings) -> StoredProfile:
+        """The profile as stored: its settings without secrets, its credentials sealed."""
+        credentials = profile.credentials
+        token = self._cipher.encrypt(json.dumps(_revealed(credentials)).encode()).decode() if credentials else None
+        return StoredProfile(owner, profile.model_dump_json(by_alias=True, exclude={"credentials"}), token)
 
     async def load(self) -> None:
         for stored in await self._store.all():
             try:
-                data = json.loads(stored.settings)
-                if stored.credentials is not None:
-                    data["credentials"] = json.loads(self._cipher.decrypt(stored.credentials.encode()))
-                self._set[stored.application_id] = _PROFILE.validate_python(data)
+                self._set[stored.application_id] = self._open(stored)
             except (InvalidToken, ValidationError, ValueError):
                 logger.error(
                     "the storage profile of application %s cannot be read (was the storage credentials key "
@@ -71,12 +84,39 @@ class StorageProfiles:
         if "credentials" not in body and same and current is not None and current.credentials is not None:
             body = {**body, "credentials": _revealed(current.credentials)}
         profile = _PROFILE.validate_python(body)
-        credentials = profile.credentials
-        token = self._cipher.encrypt(json.dumps(_revealed(credentials)).encode()).decode() if credentials else None
-        settings = profile.model_dump_json(by_alias=True, exclude={"credentials"})
-        await self._store.save(StoredProfile(application_id, settings, token))
+        await self._store.save(self._sealed(application_id, profile))
         self._set[application_id] = profile
         return profile
+
+    # ------------------------------------------------------------ a recording's own destination
+
+    async def set_own(self, recorder_id: str, body: dict[str, Any], public: dict[str, Any]) -> StorageSettings:
+        """Keep a recording's own destination (before the recording starts: its files go there), credentials
+        sealed, with `public`, a description of it without secrets. ValidationError when it is not valid."""
+        profile = _PROFILE.validate_python(body)
+        if isinstance(profile, LocalStorageSettings):
+            raise InvalidRequestError("a recording's own storage cannot be this machine's disk")
+        await self._store.save_own(recorder_id, self._sealed(recorder_id, profile), json.dumps(public))
+        self._own[recorder_id] = (profile, public)
+        return profile
+
+    async def own(self, recorder_id: str) -> tuple[StorageSettings, dict[str, Any]] | None:
+        """A recording's own destination and its public description (None: its application's storage)."""
+        if recorder_id not in self._own:
+            if len(self._own) > OWN_CACHE:  # forget the recordings without one (a lookup brings them back)
+                self._own = {k: v for k, v in self._own.items() if v is not None}
+            stored = await self._store.own(recorder_id)
+            if stored is None:
+                self._own[recorder_id] = None
+            else:
+                try:
+                    self._own[recorder_id] = (self._open(stored[0]), json.loads(stored[1]))
+                except (InvalidToken, ValidationError, ValueError):
+                    raise DestinationError(
+                        f"recording {recorder_id}'s own storage cannot be read (was the storage credentials key "
+                        "changed?)"
+                    ) from None
+        return self._own[recorder_id]
 
     async def delete(self, application_id: str) -> None:
         if not await self._store.delete(application_id):

@@ -22,6 +22,30 @@ class Providers:
             provider = self._providers[application_id] = create_provider(self._profiles.get(application_id))
         return provider
 
+    async def of(self, application_id: str, recorder_id: str | None = None) -> StorageProvider:
+        """Where a recording's files are: its own destination if it was started with one, else its
+        application's storage (`recorder_id` None: the application's, e.g. for compositions)."""
+        own = await self._profiles.own(recorder_id) if recorder_id is not None else None
+        if own is None:
+            return self.get(application_id)
+        key = f"recording:{recorder_id}"
+        provider = self._providers.get(key)
+        if provider is None:
+            provider = self._providers[key] = create_provider(own[0])
+        return provider
+
+    async def has_own(self, recorder_id: str) -> bool:
+        """Whether the recording was started with a destination of its own."""
+        return await self._profiles.own(recorder_id) is not None
+
+    async def location_of(self, application_id: str, recorder_id: str) -> tuple[str, str | None]:
+        """`location` of where a recording's files are."""
+        try:
+            provider = await self.of(application_id, recorder_id)
+        except StorageError:
+            return self._profiles.get(application_id).provider, None
+        return provider.provider, provider.url
+
     def location(self, application_id: str) -> tuple[str, str | None]:
         """The provider's wire name and where it points; no place when the profile's keys cannot be read
         (a recording's answer still shows; the storage's failure shows where it is used)."""

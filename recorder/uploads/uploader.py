@@ -62,11 +62,17 @@ def _digest(path: Path) -> tuple[int, str]:
     return size, md5.hexdigest()
 
 
+def _destination(job: UploadJob) -> tuple[str, str | None]:
+    """(application, recording) whose storage a job's file goes to: a composition goes to its application's,
+    a recording's file to the recording's own destination if it has one."""
+    return job.application_id, None if job.kind is UploadKind.COMPOSITION else job.recorder_id
+
+
 class Uploader:
     def __init__(
         self,
         jobs: UploadJobStore,
-        storage: Callable[[str], StorageProvider],
+        storage: Callable[[str, str | None], Awaitable[StorageProvider]],
         options: UploadOptions,
         metrics: Metrics | None = None,
     ) -> None:
@@ -167,7 +173,7 @@ class Uploader:
                 await self._jobs.save(job)
                 await asyncio.to_thread(source.unlink, missing_ok=True)
                 return
-            provider = self._storage(job.application_id)
+            provider = await self._storage(*_destination(job))
             here = await asyncio.to_thread(source.exists)
             if here:
                 await provider.upload(source, job.key)
@@ -186,7 +192,7 @@ class Uploader:
         elif job.state is UploadState.UPLOADED:
             # taken up again (the instance died after storing it): its handler may not have heard of it yet;
             # handlers are idempotent
-            await self._progress(job, await self._storage(job.application_id).stat(job.key))
+            await self._progress(job, await (await self._storage(*_destination(job))).stat(job.key))
         await asyncio.to_thread(source.unlink, missing_ok=True)
         job.state = UploadState.DONE
         await self._progress(job, None)  # before the job is DONE: a death in between tells it again
@@ -207,7 +213,7 @@ class Uploader:
     async def _failed(self, job: UploadJob, exc: StorageError) -> None:
         job.attempts += 1
         try:
-            provider = type(self._storage(job.application_id)).__name__
+            provider = type(await self._storage(*_destination(job))).__name__
         except Exception:  # no profile any more: the failure is counted all the same
             provider = "unknown"
         self._metrics.upload_failures.labels(provider, exc.code).inc()

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncssh
 import av
 import pytest
 from pytest_aiohttp import AiohttpClient
@@ -20,6 +23,7 @@ from tests.conftest import Client, make_client, make_settings
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
+from tests.storage_servers import BUCKET, S3RVER_KEY, SFTP_USER, Servers
 
 ORG, KEY = "rtk-org-0001", "rtk-api-key-0123456789abcdef"
 BASE = "/realtimekit/v2/recordings"
@@ -129,7 +133,6 @@ async def test_realtimekits_errors(client: Client, room: int) -> None:
     for body, problem in (
         ({}, '"meeting_id" is required'),
         ({"meeting_id": str(room), "max_seconds": 30}, '"max_seconds" input should be greater than or equal to 60'),
-        ({"meeting_id": str(room), "storage_config": {"type": "aws"}}, "storage_config is not supported yet"),
     ):
         answer = await rtk(client, "POST", "", 400, json=body)
         assert answer["error"] == {"code": 400, "message": answer["error"]["message"]}
@@ -138,4 +141,116 @@ async def test_realtimekits_errors(client: Client, room: int) -> None:
     assert (await rtk(client, "GET", f"/active-recording/{room}", 404))["success"] is False
     await rtk(client, "PUT", "/no-such-recording", 400, json={"action": "explode"})
     await rtk(client, "GET", "?per_page=0", 400)
+    await client.json("GET", f"{API}/recordings/{room}", 404)  # nothing was started
+
+
+async def test_storage_config_sends_a_recordings_files_to_its_own_s3_or_sftp_and_keeps_its_secrets(
+    client: Client,
+    janus: JanusHost,
+    http: aiohttp.ClientSession,
+    room: int,
+    servers: Servers,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sftp = servers.targets["sftp"]
+    passphrase = "rtk-sftp-key-passphrase-6b1d"
+    locked = asyncssh.import_private_key(sftp.client_key).export_private_key("openssh", passphrase).decode()
+    s3 = {
+        "type": "aws",
+        "access_key": S3RVER_KEY[0],
+        "secret": S3RVER_KEY[1],
+        "bucket": BUCKET,
+        "region": "us-east-1",
+        "path": "rtk/exports",
+        "endpoint_url": servers.targets["s3rver"].url,
+    }
+    key_login = {
+        "type": "sftp",
+        "host": "127.0.0.1",
+        "port": sftp.server.port,
+        "username": SFTP_USER,
+        "auth_method": "KEY",
+        "private_key": locked,
+        "password": passphrase,
+        "path": str(sftp.root / "rtk"),
+        "host_key": sftp.host_key,
+    }
+    secrets = [S3RVER_KEY[1], passphrase, locked.splitlines()[1]]
+    answers: list[str] = []
+    alice = Publisher(http, janus.url, room, display("alice"))
+    try:
+        await alice.join()
+        await alice.publish()
+        for storage_config in (s3, key_login):
+            body = {"meeting_id": str(room), "file_name_prefix": "q4", "storage_config": storage_config}
+            started = await rtk(client, "POST", "", 201, json=body)
+            public = {
+                k: v for k, v in storage_config.items() if k not in ("access_key", "secret", "password", "private_key")
+            }
+            assert started["data"]["storage_config"] == public
+            await asyncio.sleep(2)
+            recording_id = started["data"]["id"]
+            await rtk(client, "PUT", f"/{recording_id}", json={"action": "stop"})
+            done = await eventually(
+                lambda: rtk(client, "GET", f"/{recording_id}"),  # noqa: B023 - awaited here
+                lambda got: got["data"]["status"] == "UPLOADED",
+                within=30,
+                what="UPLOADED",
+            )
+            answers.append(json.dumps(started) + json.dumps(done))
+            data = done["data"]
+            for field, name in (("download_url", "video.webm"), ("audio_download_url", "audio.webm")):
+                assert data[field].startswith(str(client.make_url("/"))), "our own link, not the storage's"
+                async with http.get(data[field]) as answer:  # streamed from the recording's own storage
+                    assert answer.status == 200
+                    assert decodes(await answer.read(), tmp_path, name) > 10, field
+            if storage_config is s3:
+                assert data["output_file_name"].startswith(f"rtk/exports/q4/org1/{room}/{recording_id}/")
+                stored = await _s3_keys(servers, recording_id)
+                assert all(k.startswith(f"rtk/exports/q4/org1/{room}/{recording_id}/") for k in stored), stored
+                assert sorted(k.rsplit(".", 1)[1] for k in stored) == ["json", "webm", "webm"], stored  # + manifest
+            else:
+                files = sorted((sftp.root / "rtk").rglob("*.webm"))
+                assert len(files) == 2 and all(f"q4/org1/{room}/{recording_id}/" in str(f) for f in files), files
+            # nothing of it went to the application's own storage
+            assert not list((tmp_path / "storage").rglob(f"*{recording_id}*"))
+    finally:
+        await alice.leave()
+    logged = caplog.text
+    for secret in secrets:
+        assert secret not in logged, "a storage_config secret was logged"
+        assert all(secret not in answer for answer in answers), "a storage_config secret was answered"
+    assert "S3RVER" not in logged and all("S3RVER" not in a for a in answers)
+
+
+async def _s3_keys(servers: Servers, recording_id: str) -> list[str]:
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=servers.targets["s3rver"].url,
+        aws_access_key_id=S3RVER_KEY[0],
+        aws_secret_access_key=S3RVER_KEY[1],
+        region_name="us-east-1",
+    )
+    listed = await asyncio.to_thread(s3.list_objects_v2, Bucket=BUCKET, Prefix="rtk/")
+    return [o["Key"] for o in listed.get("Contents", []) if recording_id in o["Key"]]
+
+
+async def test_a_bad_storage_config_is_refused_and_starts_nothing(client: Client, room: int) -> None:
+    for storage_config, problem in (
+        ({"type": "aws", "access_key": "a", "secret": "s"}, "storage_config.bucket is required for aws storage"),
+        ({"type": "digitalocean", "bucket": "bkt", "access_key": "a", "secret": "s"}, "storage_config.region is"),
+        ({"type": "gcs", "bucket": "bkt"}, "storage_config.secret is required for gcs storage"),
+        ({"type": "sftp", "host": "h", "username": "u", "password": "p"}, "storage_config.host_key is required"),
+        (
+            {"type": "sftp", "host": "h", "username": "u", "auth_method": "KEY", "host_key": "k"},
+            "storage_config.private_key",
+        ),
+        ({"type": "box"}, '"storage_config.type" input should be'),
+    ):
+        answer = await rtk(client, "POST", "", 400, json={"meeting_id": str(room), "storage_config": storage_config})
+        assert answer["error"]["message"].startswith(problem), answer
     await client.json("GET", f"{API}/recordings/{room}", 404)  # nothing was started

@@ -25,6 +25,7 @@ from recorder.uploads.uploader import Uploader, UploadOptions
 from storage_providers.local import LocalStorage
 from tests.eventually import eventually
 from tests.persistence.conftest import recording
+from tests.storage_servers import fixed
 
 BY_API = Reason(StopReason.API_CALL, Caller("backend", "CLIENT"))
 
@@ -78,7 +79,7 @@ async def _session(
     new = recording(**fields)  # type: ignore[arg-type]
     new.limits = limits
     live, _ = await store.recordings.create_or_get_live(new)
-    uploader = Uploader(store.uploads, lambda app: LocalStorage(tmp_path / "storage"), UploadOptions())
+    uploader = Uploader(store.uploads, fixed(LocalStorage(tmp_path / "storage")), UploadOptions())
     made = iter(conferences)
     session = RecordingSession(
         live,

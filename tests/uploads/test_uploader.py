@@ -17,6 +17,7 @@ from recorder.uploads.uploader import Uploader, UploadOptions
 from storage_providers.base import DestinationError, StoredObject, TransientStorageError
 from storage_providers.local import LocalStorage
 from tests.eventually import eventually
+from tests.storage_servers import fixed
 
 T = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ async def _run(
     options = UploadOptions(
         concurrency=2, max_attempts=max_attempts, backoff_seconds=0.02, backoff_max_seconds=0.08, instance_id="i1"
     )
-    uploader = Uploader(store.uploads, lambda application_id: storage, options)
+    uploader = Uploader(store.uploads, fixed(storage), options)
     uploader.on(UploadKind.TRACK, handler)
     await uploader.start()
     await uploader.enqueue("app1", "r1", UploadKind.TRACK, "t1", source, "k/t1.webm")
@@ -163,7 +164,7 @@ async def test_a_job_left_uploaded_by_a_dead_run_tells_its_handler_again(store: 
         heard.append((job.state, stored))
 
     options = UploadOptions(2, 4, 0.02, 0.08, "i1")
-    uploader = Uploader(store.uploads, lambda application_id: storage, options)
+    uploader = Uploader(store.uploads, fixed(storage), options)
     uploader.on(UploadKind.TRACK, handler)
     await uploader.start()
     try:

@@ -26,3 +26,19 @@ class SqlStorageProfiles(StorageProfileStore):
 
     async def delete(self, application_id: str) -> bool:
         return await self._db.execute("DELETE FROM storage_profiles WHERE application_id = ?", application_id) > 0
+
+    async def save_own(self, recorder_id: str, profile: StoredProfile, public: str) -> None:
+        await self._db.execute(
+            "INSERT INTO recording_storage (recorder_id, settings, credentials, public) VALUES (?,?,?,?)",
+            recorder_id,
+            profile.settings,
+            profile.credentials,
+            public,
+        )
+
+    async def own(self, recorder_id: str) -> tuple[StoredProfile, str] | None:
+        rows = await self._db.fetch("SELECT * FROM recording_storage WHERE recorder_id = ?", recorder_id)
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredProfile(row["recorder_id"], row["settings"], row["credentials"]), row["public"]
