@@ -78,9 +78,12 @@ def _refused(request: web.Request, problems: dict[Problem, tuple[int, str, str]]
     return answer(request, status, (arabic, english_text), [] if problems is START_PROBLEMS else None)
 
 
-def _app(request: web.Request) -> ApplicationSettings | None:
+def _end_user(request: web.Request) -> tuple[ApplicationSettings, User]:
+    """The application of the path (SESSION_NOT_FOUND when it has no coaching API) and the token's user."""
     app = request.app[SETTINGS].application(request.match_info["applicationId"])
-    return app if app is not None and app.coaching is not None else None
+    if app is None or app.coaching is None:
+        raise SessionProblem(Problem.SESSION_NOT_FOUND, "no coaching application")
+    return app, user_of(app, request.headers.get("Authorization", ""))
 
 
 def user_of(app: ApplicationSettings, header: str) -> User:
@@ -117,11 +120,8 @@ def user_of(app: ApplicationSettings, header: str) -> User:
 
 async def start_recording(request: web.Request) -> web.Response:
     """Only the session's coach, once: `{recording_id, status: "recording"}`."""
-    app = _app(request)
     try:
-        if app is None:
-            raise SessionProblem(Problem.SESSION_NOT_FOUND)
-        user = user_of(app, request.headers.get("Authorization", ""))
+        app, user = _end_user(request)
         recording = await request.app[COACHING].start_recording(app, request.match_info["id"], user)
     except SessionProblem as exc:
         return _refused(request, START_PROBLEMS, exc.problem)
@@ -130,11 +130,8 @@ async def start_recording(request: web.Request) -> web.Response:
 
 async def stream_record(request: web.Request) -> web.Response:
     """A temporary URL (2 h) of the completed session's MP4, for the users its viewing policy allows."""
-    app = _app(request)
     try:
-        if app is None:
-            raise SessionProblem(Problem.SESSION_NOT_FOUND)
-        user = user_of(app, request.headers.get("Authorization", ""))
+        app, user = _end_user(request)
         url = await request.app[COACHING].stream_url(app, request.match_info["id"], user, str(request.url.origin()))
     except SessionProblem as exc:
         return _refused(request, STREAM_PROBLEMS, exc.problem)

@@ -33,7 +33,6 @@ from schemas.sessions import ENDED, CoachingSession, SessionCommand, SessionPatc
 
 logger = logging.getLogger(__name__)
 COMPOSED_SIZE = (1280, 720)
-WORKING = {CompositionState.QUEUED, CompositionState.PREPROCESSING, CompositionState.PROCESSING}
 
 
 class Problem(StrEnum):
@@ -116,13 +115,13 @@ class CoachingSessions:
             await self._compose(app, session)
 
     async def _compose(self, app: ApplicationSettings, session: CoachingSession) -> None:
-        """Ask for the session's MP4 unless one is there or on its way (nothing to compose: nothing asked)."""
+        """Ask for the session's MP4 unless one is there, on its way, or failed (an administrator runs a failed
+        one again); nothing recorded: nothing asked."""
         try:
             compositions = await self._compositions.query(app.organization_id, session.session_id)
         except NotFoundError:
             return  # never recorded
-        wanted = {*WORKING, CompositionState.COMPLETED}
-        if any(c.type is CompositionType.VIDEO and c.state in wanted for c in compositions):
+        if any(c.type is CompositionType.VIDEO and c.state is not CompositionState.CANCELLED for c in compositions):
             return
         try:
             composition = await self._compositions.request(
@@ -172,11 +171,11 @@ class CoachingSessions:
             )
         except InvalidRequestError as exc:
             raise SessionProblem(Problem.NOT_STARTED, str(exc)) from None
-        finally:
-            started = recording is not None and recording.state is not RecordingState.FAILED
-            await self._store.replace_recording(
-                app.id, session_id, claim, recording.recorder_id if started and recording else None
-            )
+        finally:  # the claim becomes the recording that started, or is taken back
+            kept: str | None = None  # (a conversation already recorded by other means: that recording)
+            if recording is not None and recording.state is not RecordingState.FAILED:
+                kept = recording.recorder_id
+            await self._store.replace_recording(app.id, session_id, claim, kept)
         if recording.state is RecordingState.FAILED:
             detail = recording.error.message if recording.error else "it failed"
             raise SessionProblem(Problem.NOT_STARTED, detail)
