@@ -20,6 +20,7 @@ from pytest_aiohttp import AiohttpClient
 from api.keys import SETTINGS
 from tests.client import API
 from tests.conftest import Client, make_client, make_settings
+from tests.events.receiver import Receiver, new_secret
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
@@ -53,6 +54,10 @@ def decodes(data: bytes, tmp_path: Path, name: str) -> int:
 async def test_a_meeting_recorded_paused_resumed_stopped_listed_and_downloaded(
     client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, tmp_path: Path
 ) -> None:
+    receiver = Receiver(secrets={"/rtk": new_secret()})  # RealtimeKit's recording.statusUpdate, signed
+    await receiver.start()
+    hook = {"url": receiver.url("/rtk"), "secret": receiver.secrets["/rtk"], "format": "realtimekit"}
+    await client.json("POST", f"{API}/webhooks/app1", 201, json=hook)
     alice = Publisher(http, janus.url, room, display("alice"))
     try:
         await alice.join()
@@ -105,6 +110,20 @@ async def test_a_meeting_recorded_paused_resumed_stopped_listed_and_downloaded(
     assert (await rtk(client, "GET", "?status=UPLOADED"))["data"][0]["id"] == recording["id"]
     assert (await rtk(client, "GET", "?status=RECORDING"))["data"] == []
     assert (await rtk(client, "GET", "?page_no=2&per_page=1"))["data"] == []
+    # the webhooks: every status change, each signed (the receiver verifies with standardwebhooks)
+    statuses = await eventually(
+        lambda: _statuses(receiver),
+        lambda got: "UPLOADED" in got,
+        within=20,
+        what="the UPLOADED webhook",
+    )
+    await receiver.stop()
+    assert statuses == ["RECORDING", "PAUSED", "RECORDING", "UPLOADING", "UPLOADED"] and not receiver.errors
+    assert all(r.body["recording"]["id"] == recording["id"] for r in receiver.at("/rtk"))
+
+
+async def _statuses(receiver: Receiver) -> list[str]:
+    return [r.body["recording"]["status"] for r in receiver.at("/rtk")]
 
 
 async def test_participant_audio_tracks_record_everyones_audio_only(
