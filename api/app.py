@@ -38,6 +38,7 @@ from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import Cluster, ClusterOptions
 from recorder.compositions.queue import CompositionOptions, Compositions
 from recorder.conference.base import Conferences
+from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
 from recorder.events.delivery import Deliverer, Links
 from recorder.events.health import Readiness
@@ -208,7 +209,7 @@ def create_app(settings: Settings) -> web.Application:
                 store.cluster,
                 cluster,
                 uploader,
-                Conferences(http, settings.conference_request_timeout_seconds),
+                Conferences(http, settings.conference_request_timeout_seconds, Ingests()),
                 admission,
                 Leftovers(store.cluster, store.recordings, uploader, key_template),
                 key_template,

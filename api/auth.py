@@ -103,6 +103,31 @@ class Authenticator:
         token = jwt.encode(claims, self._key, algorithm="HS256")
         return {"access_token": token, "token_type": "bearer", "expires_in": self._ttl}
 
+    def issue_ingest_token(self, claims: dict[str, str], ttl_seconds: int) -> tuple[str, int]:
+        """A WHIP publisher's bearer token for one ingest (audience `whip`: never an access token); (token,
+        expiry as a Unix time)."""
+        expires = int(time.time()) + ttl_seconds
+        body = {"iss": ISSUER, "aud": INGEST_AUDIENCE, "exp": expires, "jti": str(uuid.uuid4()), **claims}
+        return jwt.encode(body, self._key, algorithm="HS256"), expires
+
+    def ingest_claims(self, authorization: str | None) -> dict[str, Any]:
+        """The claims of a WHIP publisher's `Bearer` ingest token (UnauthorizedError when it is not valid)."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise UnauthorizedError("the ingest's token is required: Authorization: Bearer <token>")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token.strip(),
+                self._key,
+                algorithms=["HS256"],
+                issuer=ISSUER,
+                audience=INGEST_AUDIENCE,
+                options={"require": ["exp", "sub", "aud"]},
+            )
+        except jwt.InvalidTokenError:
+            raise UnauthorizedError("the ingest's token is not valid or has expired") from None
+        return claims
+
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by an Authorization header: `Bearer <token or key>` or a bare key."""
         if not authorization:
@@ -125,6 +150,7 @@ class Authenticator:
         return Principal(client.id, client.organization_id, frozenset(client.roles))
 
 
+INGEST_AUDIENCE = "whip"
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated caller
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -11,7 +11,7 @@ from http import HTTPStatus
 import pydantic
 from aiohttp import web
 
-from api.paths import COACHING, REALTIMEKIT, VIDEOSDK
+from api.paths import COACHING, REALTIMEKIT, VIDEOSDK, WHIP
 from recorder.errors import (
     ConflictError,
     ForbiddenError,
@@ -90,6 +90,17 @@ def _first_problem(exc: pydantic.ValidationError) -> str:
 
 @web.middleware
 async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await _answer_errors(request, handler)
+    if request.path.startswith(WHIP + "/"):  # a browser's WHIP client reads its errors too
+        from api.whip import CORS
+
+        response.headers.update(CORS)
+    return response
+
+
+async def _answer_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:

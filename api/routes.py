@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import auth, coaching, handlers
+from api import auth, coaching, handlers, whip
 from api.auth import Handler
 from api.coaching import COACHING_ROUTES
-from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK
+from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
 from api.realtimekit import REALTIMEKIT_ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
+from api.whip import WHIP_ROUTES
 from recorder.settings import Role
 
 IDS = "{conversationId}/{recorderId}/{instanceId}"
@@ -32,6 +33,7 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("POST", "/recordings/stop", AGENT, handlers.stop_by_body),
     ("POST", "/recordings/chat/transcript/add", AGENT, handlers.add_chat_transcript),
     ("POST", "/recordings/cobrowse/event", AGENT, handlers.add_cobrowse_event),
+    ("POST", "/ingests", AGENT, whip.create_ingest),
     ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, handlers.track_attachment),
     ("GET", f"/recordings/attachment/manifest/{IDS}/{{fileName}}", PUBLIC, handlers.manifest_attachment),
     (
@@ -101,7 +103,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
     for _, path, handler in OPERATIONS_ROUTES:
         app.router.add_get(path, handler)
-    for prefix, facade in ((VIDEOSDK, VIDEOSDK_ROUTES), (REALTIMEKIT, REALTIMEKIT_ROUTES), (COACHING, COACHING_ROUTES)):
+    for prefix, facade in (
+        (VIDEOSDK, VIDEOSDK_ROUTES),
+        (REALTIMEKIT, REALTIMEKIT_ROUTES),
+        (COACHING, COACHING_ROUTES),
+        (WHIP, WHIP_ROUTES),
+    ):
         for method, path, handler in facade:  # (each checks its vendor's credentials itself)
             if method == "GET":
                 app.router.add_get(prefix + path, handler)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.sdp import SessionDescription
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from recorder.clock import now
 from recorder.media.assembler import Frame, LossStats
@@ -225,11 +225,12 @@ class Subscription:
         if state == "failed":
             self._on_failed()
 
-    async def negotiate(self, offer: str) -> str:
-        """Take the SFU's offer; return our answer. Each track's writer is ready before media can flow."""
+    async def negotiate(self, offer: str, kinds: frozenset[MediaKind] = frozenset(MediaKind)) -> str:
+        """Take the SFU's (or a WHIP publisher's) offer; return our answer, receiving `kinds` only (the others are
+        inactive: never sent). Each track's writer is ready before media can flow."""
         await self._pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         for transceiver in self._pc.getTransceivers():
-            transceiver.direction = "recvonly"
+            transceiver.direction = "recvonly" if MediaKind(transceiver.kind) in kinds else "inactive"
             # Take the DTLS server role: the SFU then starts the handshake itself, which avoids Janus
             # dropping our first handshake message while it is still setting up (a 1 s resend delay).
             transceiver.receiver.transport._set_role("server")
@@ -248,6 +249,19 @@ class Subscription:
             if not self.paused:
                 sink.open(self.directory, self._flush_interval_ms)
         return answer
+
+    async def add_candidates(self, fragment: str) -> None:
+        """Remote ICE candidates trickled in an SDP fragment (RFC 8840: `a=mid:` then `a=candidate:` lines)."""
+        mid: str | None = None
+        for line in fragment.splitlines():
+            line = line.strip()
+            if line.startswith("a=mid:"):
+                mid = line[len("a=mid:") :]
+            elif line.startswith("a=candidate:"):
+                candidate = candidate_from_sdp(line[len("a=candidate:") :])
+                candidate.sdpMid = mid
+                candidate.sdpMLineIndex = None if mid is not None else 0
+                await self._pc.addIceCandidate(candidate)
 
     async def close(self) -> list[tuple[TrackSink, WriterResult]]:
         await self._pc.close()

@@ -23,6 +23,7 @@ from recorder.clock import now
 from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import EVERYONE, Cluster
 from recorder.conference.base import Conferences, Publication
+from recorder.conference.whip import WhipSource
 from recorder.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
 from recorder.events.metrics import Live, MediaCounts, Metrics
 from recorder.logcontext import scope
@@ -152,6 +153,20 @@ class RecordingService:
         for op in ("pause", "resume", "rules"):
             cluster.on(op, self._control_requested)
 
+    async def _finished(self, recording: Recording) -> None:
+        self._conferences.ended(recording.recorder_id)  # its WHIP publishers' offers are refused from now
+        await self._on_finished(recording)
+
+    def whip(self, recorder_id: str) -> RecordingSession | None:
+        """The live session of a recording that runs on this instance (its WHIP publishers send here)."""
+        self._forget_finished()
+        session = self._sessions.get(recorder_id)
+        return session if session is not None and session.recording.state in LIVE_STATES else None
+
+    def whip_source(self, recorder_id: str) -> WhipSource | None:
+        """The WHIP publications of a recording live on this instance."""
+        return self._conferences.whip(recorder_id) if self.whip(recorder_id) is not None else None
+
     async def _track_uploaded(self, job: UploadJob, stored: StoredObject | None) -> None:
         """The uploader's progress with a track's file, written where the API shows it (and on the live
         session's own record, which answers reads while the recording runs here)."""
@@ -179,12 +194,12 @@ class RecordingService:
     def _session(self, recording: Recording, app: ApplicationSettings) -> RecordingSession:
         session = RecordingSession(
             recording,
-            functools.partial(self._conferences.connect, app, recording.conference_id),
+            functools.partial(self._conferences.connect, app, recording.conference_id, recording.recorder_id),
             self._repo,
             self._uploader,
             self._key_template(app.id),
             self._options,
-            on_finished=self._on_finished,
+            on_finished=self._finished,
             on_disk_full=self._admission.release_reserve,
             metrics=self._metrics,
         )

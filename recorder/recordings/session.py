@@ -267,7 +267,10 @@ class RecordingSession:
         """Record what the rules allow of a publication (hold the lock). Excluded kinds are never asked of the
         SFU: nothing of them reaches this machine."""
         kinds = self._kinds(publication)
-        if not kinds or publication.id in self._active:
+        if not kinds:
+            self._conference.declined(publication)
+            return
+        if publication.id in self._active:
             return
         stream = self._streams.get(publication.id) or self._resumed(publication)
         if stream is None:
@@ -296,7 +299,7 @@ class RecordingSession:
         )
         try:
             subscription_id, offer = await self._conference.subscribe(publication, kinds)
-            answer = await subscription.negotiate(offer)
+            answer = await subscription.negotiate(offer, kinds)
             await self._conference.answer(subscription_id, answer)
         except asyncio.CancelledError:
             await subscription.close()
@@ -362,6 +365,14 @@ class RecordingSession:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` as a task this session owns: `_finish` waits for every one of them."""
         return self._pending.spawn(work)
+
+    async def add_candidates(self, publication_id: str, fragment: str) -> bool:
+        """A publisher's trickled ICE candidates (an SDP fragment); False when it is not recorded here."""
+        active = self._active.get(publication_id)
+        if active is None:
+            return False
+        await active.subscription.add_candidates(fragment)
+        return True
 
     async def _remove(self, publication_id: str) -> None:
         async with self._lock:

@@ -152,11 +152,15 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "put_session": (lambda w: ("PUT", f"/sessions/app1/{w.c}", {"json": {**SESSION, "status": "PENDING"}}), False),
     "patch_session": (lambda w: ("PATCH", f"/sessions/app1/{w.c}", {"json": {"status": "IN_PROGRESS"}}), False),
     "get_session": (lambda w: ("GET", f"/sessions/app1/{w.c}", {}), False),
+    "create_ingest": (
+        lambda w: ("POST", "/ingests", {"json": {"applicationId": "app1", "conversationId": f"acc-{w.c}-whip"}}),
+        False,
+    ),
 }
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
 RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event", "pause", "resume"}
-RECORDING_AGENT |= {"put_rules"}
+RECORDING_AGENT |= {"put_rules", "create_ingest"}
 READERS = {"active", "state", "info"}
 SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording"}
 ADMINISTRATION = {

@@ -8,10 +8,11 @@ from typing import Any
 import yaml
 
 from api.coaching import COACHING_ROUTES
-from api.paths import COACHING, REALTIMEKIT, TOKEN_PATH, VIDEOSDK
+from api.paths import COACHING, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
 from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES, ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
+from api.whip import WHIP_ROUTES
 from tests.client import API
 from tests.conftest import Client
 
@@ -29,13 +30,14 @@ def test_openapi_matches_the_route_table() -> None:
     routes = {
         (method, path, frozenset(r.value for r in roles)) for method, path, roles, _ in [*ROUTES, *COMPOSITION_ROUTES]
     }
-    facades = [*VIDEOSDK_ROUTES, *REALTIMEKIT_ROUTES, *COACHING_ROUTES]
+    facades = [*VIDEOSDK_ROUTES, *REALTIMEKIT_ROUTES, *COACHING_ROUTES, *WHIP_ROUTES]
     operations = {(method, path, frozenset[str]()) for method, path, _ in [*OPERATIONS_ROUTES, *facades]}
     assert documented == routes | operations | {("POST", TOKEN_PATH, frozenset())}
     for prefix, tag, table in (
         (VIDEOSDK, "VideoSDK", VIDEOSDK_ROUTES),
         (REALTIMEKIT, "RealtimeKit", REALTIMEKIT_ROUTES),
         (COACHING, "Coaching", COACHING_ROUTES),
+        (WHIP, "WHIP", WHIP_ROUTES),
     ):
         for method, path, _ in table:  # a facade: its own servers, its own tag
             assert spec["paths"][path]["servers"] == [{"url": prefix}], path

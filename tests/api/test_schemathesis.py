@@ -19,10 +19,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.coaching import COACHING_ROUTES
-from api.paths import COACHING, REALTIMEKIT, VIDEOSDK
+from api.paths import COACHING, REALTIMEKIT, VIDEOSDK, WHIP
 from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
 from api.videosdk import VIDEOSDK_ROUTES
+from api.whip import WHIP_ROUTES
 from tests.conftest import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port
@@ -36,6 +37,12 @@ schema = schemathesis.openapi.from_path(
     config=schemathesis.config.SchemathesisConfig.from_path(Path(__file__).with_name("schemathesis.toml")),
 )
 calls: Counter[str] = Counter()
+
+
+@schemathesis.serializer("application/sdp", "application/trickle-ice-sdpfrag")
+def _text(ctx: Any, value: Any) -> bytes:
+    """WHIP's bodies are text (an SDP offer, a trickle fragment)."""
+    return value.encode() if isinstance(value, str) else str(value).encode()
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +146,8 @@ def _base(live: str, path: str) -> str:
         return live + REALTIMEKIT
     if path in {p for _, p, _ in COACHING_ROUTES}:
         return live + COACHING
+    if path in {p for _, p, _ in WHIP_ROUTES}:
+        return live + WHIP
     return live + "/rtc-recorder/api"
 
 

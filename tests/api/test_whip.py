@@ -1,0 +1,145 @@
+"""WHIP ingest (RFC 9725) with aiortc as the publisher: an AGENT makes an ingest, the publisher POSTs its offer
+with the ingest's token and sends audio and video, DELETE ends the publication; the files decode with the
+frames sent. And the RFC's refusals: 415, 406, 401, 404, 422 and the preflight."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from pytest_aiohttp import AiohttpClient
+
+from tests.client import API, ids
+from tests.conftest import Client, auth, make_client, make_settings
+from tests.publisher import PatternTrack, ToneTrack
+
+NOWHERE = "http://127.0.0.1:9/janus"  # no SFU: WHIP publishers only
+
+
+async def ingest(client: Client, conversation: str, **more: Any) -> dict[str, Any]:
+    body = {"applicationId": "app1", "conversationId": conversation, "userId": "alice", **more}
+    answer: dict[str, Any] = await client.json("POST", f"{API}/ingests", 201, json=body, headers=auth("AGENT"))
+    return answer
+
+
+async def offer_of(pc: RTCPeerConnection) -> str:
+    await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers its candidates before it answers
+    return pc.localDescription.sdp
+
+
+async def post(client: Client, url: str, token: str, body: str, content_type: str = "application/sdp") -> Any:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+    return await client.request("POST", url, data=body, headers=headers)
+
+
+def packets(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(container.streams[0]) if p.size)
+
+
+async def test_a_whip_publisher_is_recorded_without_an_sfu(
+    aiohttp_client: AiohttpClient, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    client = await make_client(aiohttp_client, make_settings(tmp_path, NOWHERE))
+    made = await ingest(client, "whip-1")
+    assert made["url"].endswith(f"/whip/{made['ingestId']}") and made["expires"] > time.time() + 3000
+    path = "/whip/" + made["ingestId"]
+    video, audio = PatternTrack(), ToneTrack()
+    pc = RTCPeerConnection()
+    pc.addTrack(audio)
+    pc.addTrack(video)
+    asked = time.monotonic()
+    async with await post(client, path, made["token"], await offer_of(pc)) as answer:
+        assert answer.status == 201, await answer.text()
+        assert answer.content_type == "application/sdp"
+        location, etag = answer.headers["Location"], answer.headers["ETag"]
+        assert location.startswith(path + "/") and etag.startswith('"')
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        await pc.setRemoteDescription(RTCSessionDescription(await answer.text(), "answer"))
+    recording = await client.json("GET", f"{API}/recordings/whip-1/active")
+    info_path = f"{API}/recordings/{ids({**recording, 'conversationId': 'whip-1'})}"
+    first = await client.wait_for(info_path, lambda r: len([t for s in r["streams"] for t in s["tracks"]]) == 2)
+    first_frame = time.monotonic() - asked
+    assert first["conferenceId"] == "" and first["streams"][0]["userId"] == "alice"
+    await asyncio.sleep(3)
+    # trickled candidates are taken (If-Match: the ETag); an ICE restart is not
+    fragment = "a=ice-ufrag:{}\r\na=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n"
+    ufrag = pc.localDescription.sdp.split("a=ice-ufrag:")[1].split()[0]
+    headers = {"Authorization": f"Bearer {made['token']}", "Content-Type": "application/trickle-ice-sdpfrag"}
+    async with client.request(
+        "PATCH", location, data=fragment.format(ufrag), headers={**headers, "If-Match": etag}
+    ) as trickled:
+        assert trickled.status == 204, await trickled.text()
+    async with client.request(
+        "PATCH", location, data=fragment.format(ufrag), headers={**headers, "If-Match": '"x"'}
+    ) as stale:
+        assert stale.status == 412
+    async with client.request(
+        "PATCH", location, data=fragment.format("new"), headers={**headers, "If-Match": "*"}
+    ) as restart:
+        assert restart.status == 422
+    async with client.request("DELETE", location, headers={"Authorization": f"Bearer {made['token']}"}) as ended:
+        assert ended.status == 200
+    await pc.close()
+    async with client.request("DELETE", location, headers={"Authorization": f"Bearer {made['token']}"}) as again:
+        assert again.status == 404
+    stopped = await client.wait_for(info_path, lambda r: r["streams"][0]["state"] != "RECORDING")
+    assert stopped["state"] == "ACTIVE"  # the recording goes on: another publisher may come
+    await client.json("POST", f"{info_path}/stop")
+    await client.wait_for(
+        info_path,
+        lambda r: all(t["storage"].get("objectStorage", {}).get("uploaded") for s in r["streams"] for t in s["tracks"]),
+    )
+    files = sorted((tmp_path / "storage").rglob("*.webm"))
+    assert len(files) == 2, files
+    counts = sorted(packets(f) for f in files)
+    sent = sorted([len(video.sent), len(audio.sent)])
+    assert counts[0] >= 0.99 * sent[0] - 5 and counts[1] >= 0.99 * sent[1] - 5, (counts, sent)
+    print(f"WHIP POST -> both tracks written: {first_frame * 1000:.0f} ms; packets written/sent {counts}/{sent}")
+
+
+async def test_the_rfcs_refusals(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, NOWHERE, ice_servers=["stun:127.0.0.1:3478"])
+    client = await make_client(aiohttp_client, settings)
+    made = await ingest(client, "whip-2")
+    path = "/whip/" + made["ingestId"]
+    async with client.request("OPTIONS", path) as preflight:
+        assert preflight.status == 204 and preflight.headers["Accept-Post"] == "application/sdp"
+        assert preflight.headers["Link"] == '<stun:127.0.0.1:3478>; rel="ice-server"'
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    pc = RTCPeerConnection()
+    pc.addTrack(ToneTrack())
+    offer = await offer_of(pc)
+    await pc.close()
+    async with await post(client, path, made["token"], offer, "application/json") as wrong_type:
+        assert wrong_type.status == 415
+    pcmu = offer.replace("a=rtpmap:96 opus/48000/2", "a=rtpmap:96 PCMU/8000").replace("opus", "PCMU")
+    pcmu = "\r\n".join(line for line in pcmu.split("\r\n") if "rtpmap:" not in line or "PCMU" in line)
+    async with await post(client, path, made["token"], pcmu) as not_recordable:
+        assert not_recordable.status == 406
+        assert "Opus" in (await not_recordable.json())["message"]
+    async with await post(client, path, "not-a-token", offer) as unauthorized:
+        assert unauthorized.status == 401 and unauthorized.headers["Access-Control-Allow-Origin"] == "*"
+    other = await ingest(client, "whip-3")
+    async with await post(client, path, other["token"], offer) as another:
+        assert another.status == 403
+    # an access token is not an ingest token, and an ingest token is not an access token
+    async with await post(client, path, "test-key-org1-agent-0000000000000000", offer) as key:
+        assert key.status == 401
+    async with client.request(
+        "GET", f"{API}/recordings/whip-2/active", headers={"Authorization": f"Bearer {made['token']}"}
+    ) as used:
+        assert used.status == 401
+    recording = await client.json("GET", f"{API}/recordings/whip-2/active")
+    await client.json("POST", f"{API}/recordings/{ids({**recording, 'conversationId': 'whip-2'})}/stop")
+    async with await post(client, path, made["token"], offer) as ended:
+        assert ended.status == 404
+    await client.json("POST", f"{API}/ingests", 400, json={"applicationId": "app1"}, headers=auth("AGENT"))
+    await client.json(
+        "POST", f"{API}/ingests", 404, json={"applicationId": "nope", "conversationId": "c"}, headers=auth("AGENT")
+    )
