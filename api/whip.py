@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from typing import Annotated
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,7 +91,7 @@ async def create_ingest(request: web.Request) -> web.Response:
     base = request.app[SETTINGS].public_url or str(request.url.origin())
     answer = {
         "ingestId": ingest,
-        "url": f"{base.rstrip('/')}/whip/{ingest}",
+        "url": f"{base.rstrip('/')}/whip/{quote(ingest, safe='')}",
         "token": token,
         "expires": expires,
         "conversationId": recording.conversation_id,
@@ -132,7 +133,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
         raise UnavailableError("the recording did not take the publication up in time", retry_after=1) from None
     if answer is None:
         raise ForbiddenError("the recording's rules record nothing of this publisher, or it has ended")
-    location = f"/whip/{request.match_info['ingestId']}/{publication_id}"
+    location = f"/whip/{quote(request.match_info['ingestId'], safe='')}/{publication_id}"
     response = web.Response(status=201, text=answer, content_type=SDP)
     response.headers["Location"] = location
     response.headers["ETag"] = _etag(publication_id, ice_ufrag(offer))
