@@ -9,6 +9,7 @@ import asyncio
 import functools
 import importlib.resources
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from api.presenters import (
     delivery_view,
     recording_event,
     recording_message,
+    recording_summary,
     rules_message,
     storage_profile,
     storage_profile_view,
@@ -46,8 +48,8 @@ from recorder.compositions.queue import CompositionCommand
 from recorder.downloads import Served
 from recorder.errors import InvalidRequestError
 from recorder.events.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from recorder.models import ChatEntry, CobrowseEvent, Recording, Rules
-from recorder.persistence.ports import StoredSubscription
+from recorder.models import ChatEntry, CobrowseEvent, Recording, RecordingState, Rules
+from recorder.persistence.ports import RecordingQuery, StoredSubscription
 from recorder.recordings.service import StartCommand
 from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition
 from schemas.recording import (
@@ -157,6 +159,59 @@ async def _recording_message(request: web.Request, recording: Recording) -> web.
     manifest = await downloads.manifest_url(recording, _origin(request))
     location = await request.app[STORAGE].location(recording.application_id, recording.recorder_id)
     return web.json_response(recording_message(recording, location, urls, manifest).wire())
+
+
+async def search(request: web.Request) -> web.Response:
+    """`GET .../recordings?applicationId=...`: a page of an application's recordings, newest first, found by a
+    conversation id's start, a participant, a time of creation and a state."""
+    query = request.query
+    unknown = sorted(
+        set(query) - {"applicationId", "conversationId", "userId", "since", "until", "state", "page", "size"}
+    )
+    if unknown:
+        raise InvalidRequestError(f"unknown query parameters: {', '.join(unknown)}")
+    app = request.app[SETTINGS].application_of(_org(request), query.get("applicationId", ""))
+    page = _int_query(request, "page", 1, 1, 100_000) or 1
+    size = _int_query(request, "size", 20, 1, 100) or 20
+    try:
+        since, until = (_time_query(query.get(name)) for name in ("since", "until"))
+        states = (RecordingState(query["state"]).value,) if "state" in query else ()
+    except ValueError as exc:
+        raise InvalidRequestError(f"since and until are ISO times; state one of the recording states: {exc}") from None
+    found, total = await request.app[RECORDINGS].page(
+        RecordingQuery(
+            application_id=app.id,
+            conversation_prefix=query.get("conversationId") or None,
+            user_id=query.get("userId") or None,
+            since=since,
+            until=until,
+            states=states,
+            offset=(page - 1) * size,
+            limit=size,
+        )
+    )
+    body = {"recordings": [recording_summary(r) for r in found], "total": total, "page": page, "size": size}
+    return web.json_response(body)
+
+
+def _time_query(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def me(request: web.Request) -> web.Response:
+    """Who calls: its roles and its organization's applications (what the console shows)."""
+    who = principal(request)
+    apps = [a.id for a in request.app[SETTINGS].applications if a.organization_id == who.organization_id]
+    body = {
+        "subject": who.subject.removeprefix("key:"),
+        "organizationId": who.organization_id,
+        "roles": sorted(r.value for r in who.roles),
+        "applications": apps,
+    }
+    return web.json_response(body)
 
 
 async def info(request: web.Request) -> web.Response:

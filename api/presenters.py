@@ -208,6 +208,28 @@ def _reason(reason: Reason | None) -> ReasonData | None:
     )
 
 
+def recording_summary(recording: Recording) -> dict[str, object]:
+    """A recording in a list (the console's search): who took part, what state, why it ended."""
+    reason = _reason(recording.stop_reason)
+    summary: dict[str, object] = {
+        "conversationId": recording.conversation_id,
+        "recorderId": recording.recorder_id,
+        "instanceId": recording.instance_id,
+        "applicationId": recording.application_id,
+        "conferenceId": recording.conference_id,
+        "state": recording.state.value,
+        "paused": recording.paused,
+        "created": timestamp(recording.created),
+        "started": timestamp(recording.started),
+        "stopped": timestamp(recording.stopped),
+        "participants": sorted({s.user_id for s in recording.streams}),
+        "tracks": sum(len(s.tracks) for s in recording.streams),
+    }
+    if reason is not None:
+        summary["stopReason"] = reason.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {k: v for k, v in summary.items() if v is not None}
+
+
 def rules_data(rules: Rules) -> RulesData:
     def entries(rules: tuple[Rule, ...]) -> list[RuleData]:
         return [RuleData(user_id=r.user_id, kind=WireRuleKind(r.kind.value) if r.kind else None) for r in rules]

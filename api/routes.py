@@ -26,6 +26,7 @@ ADMIN = frozenset({Role.ADMIN})
 COMPOSERS = AGENT | SUPERVISOR | frozenset({Role.SERVICE})
 SUPERVISOR_OR_SERVICE = SUPERVISOR | frozenset({Role.SERVICE})
 SERVICE = frozenset({Role.SERVICE})  # an application's backend
+EVERY_ROLE = frozenset(Role)
 
 # (method, path below the API base, roles allowed, handler); more specific paths first
 ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
@@ -42,6 +43,8 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
         PUBLIC,
         handlers.cobrowse_attachment,
     ),
+    ("GET", "/me", EVERY_ROLE, handlers.me),
+    ("GET", "/recordings", SUPERVISOR, handlers.search),
     ("GET", "/recordings/{conversationId}/active", AGENT_OR_SUPERVISOR, handlers.active),
     ("GET", "/recordings/{conversationId}/cobrowse", SUPERVISOR, handlers.cobrowse_sessions),
     ("POST", f"/recordings/{IDS}/stop", AGENT, handlers.stop),

@@ -52,11 +52,14 @@ class InstanceInfo:
 
 @dataclass(frozen=True)
 class RecordingQuery:
-    """Which recordings of an application a page lists: of one conversation, created in [since, until), in
-    these states; `offset` and `limit` cut the page, newest first unless `oldest_first`."""
+    """Which recordings of an application a page lists: of one conversation (or those whose id starts with
+    `conversation_prefix`), with a stream of `user_id`, created in [since, until), in these states; `offset`
+    and `limit` cut the page, newest first unless `oldest_first`."""
 
     application_id: str
     conversation_id: str | None = None
+    conversation_prefix: str | None = None
+    user_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     states: tuple[str, ...] = ()

@@ -152,6 +152,8 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "put_session": (lambda w: ("PUT", f"/sessions/app1/{w.c}", {"json": {**SESSION, "status": "PENDING"}}), False),
     "patch_session": (lambda w: ("PATCH", f"/sessions/app1/{w.c}", {"json": {"status": "IN_PROGRESS"}}), False),
     "get_session": (lambda w: ("GET", f"/sessions/app1/{w.c}", {}), False),
+    "me": (lambda w: ("GET", "/me", {}), False),
+    "search": (lambda w: ("GET", "/recordings", {"params": {"applicationId": "app1", "conversationId": w.c}}), False),
     "create_ingest": (
         lambda w: ("POST", "/ingests", {"json": {"applicationId": "app1", "conversationId": f"acc-{w.c}-whip"}}),
         False,
@@ -162,7 +164,7 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
 RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event", "pause", "resume"}
 RECORDING_AGENT |= {"put_rules", "create_ingest"}
 READERS = {"active", "state", "info"}
-SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording"}
+SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording", "search"}
 ADMINISTRATION = {
     "storage_info",
     "retry_upload",
@@ -196,6 +198,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     **{name: {"AGENT", "SUPERVISOR", "SERVICE"} for name in COMPOSING},
     "delete_composition": {"SUPERVISOR", "SERVICE"},
     **{name: {"SERVICE"} for name in ("put_session", "patch_session", "get_session")},  # the app's backend
+    "me": set(ALL_ROLES),  # who calls: the console asks it first
 }
 GUARDED = {handler.__name__: roles for _, _, roles, handler in [*ROUTES, *COMPOSITION_ROUTES] if roles}
 
@@ -312,6 +315,9 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
         for role in (r for r in ALL_ROLES if r not in GUARDED[operation]):
             status, body = await _call(client, request, auth(role))
             assert status == 403 and body["error"] == "FORBIDDEN", (role, body)
+    elif operation == "me":  # no organization's data: another organization learns only about itself
+        status, body = await _call(client, request, auth("other"))
+        assert status == 200 and body["organizationId"] == "org2" and body["applications"] == [], body
     else:
         status, body = await _call(client, request, auth("other"))
         assert status == 404 and body["error"] == "NOT_FOUND", body

@@ -143,3 +143,25 @@ async def test_the_rfcs_refusals(aiohttp_client: AiohttpClient, tmp_path: Path) 
     await client.json(
         "POST", f"{API}/ingests", 404, json={"applicationId": "nope", "conversationId": "c"}, headers=auth("AGENT")
     )
+
+
+async def test_the_consoles_search_and_who_am_i(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+    """Recordings found by a conversation id's start, a participant and a state; `me` says the roles."""
+    client = await make_client(aiohttp_client, make_settings(tmp_path, NOWHERE))
+    for conversation in ("sales-1", "sales-2", "support-1"):
+        await ingest(client, conversation)
+    stopped = await client.json("GET", f"{API}/recordings/sales-1/active")
+    await client.json("POST", f"{API}/recordings/{ids({**stopped, 'conversationId': 'sales-1'})}/stop")
+    found = await client.json("GET", f"{API}/recordings", params={"applicationId": "app1", "conversationId": "sales"})
+    assert found["total"] == 2 and [r["conversationId"] for r in found["recordings"]] == ["sales-2", "sales-1"]
+    assert found["recordings"][1]["state"] == "STOPPED" and found["recordings"][1]["stopReason"]["reason"] == "API_CALL"
+    active = await client.json(
+        "GET", f"{API}/recordings", params={"applicationId": "app1", "state": "ACTIVE", "size": "1"}
+    )
+    assert active["total"] == 2 and len(active["recordings"]) == 1 and active["size"] == 1
+    nobody = await client.json("GET", f"{API}/recordings", params={"applicationId": "app1", "userId": "nobody"})
+    assert nobody == {"recordings": [], "total": 0, "page": 1, "size": 20}
+    await client.json("GET", f"{API}/recordings", 400, params={"applicationId": "app1", "state": "DONE"})
+    await client.json("GET", f"{API}/recordings", 400, params={"applicationId": "app1", "color": "red"})
+    me = await client.json("GET", f"{API}/me", headers=auth("AGENT"))
+    assert me == {"subject": "AGENT", "organizationId": "org1", "roles": ["AGENT"], "applications": ["app1"]}

@@ -222,3 +222,22 @@ async def test_a_page_of_an_applications_recordings_with_its_total(store: Store)
     )
     assert total == 1 and page[0].recorder_id == made[2]
     assert await store.recordings.page(RecordingQuery("app2")) == ([], 0)
+
+
+async def test_a_page_found_by_a_conversation_ids_start_and_by_a_participant(store: Store) -> None:
+    made = {}
+    for n, conversation in enumerate(("sales-1", "sales_2", "support-1", "sal%")):
+        r, _ = await store.recordings.create_or_get_live(recording(conversation, created=T0 + timedelta(seconds=n)))
+        made[conversation] = r.recorder_id
+    await store.recordings.save_stream(stream(made["support-1"]))  # user u1
+    by_prefix, total = await store.recordings.page(
+        RecordingQuery("app1", conversation_prefix="sales", oldest_first=True)
+    )
+    assert total == 2 and [r.conversation_id for r in by_prefix] == ["sales-1", "sales_2"]
+    literal, _ = await store.recordings.page(RecordingQuery("app1", conversation_prefix="sal%"))
+    assert [r.conversation_id for r in literal] == ["sal%"]  # % and _ are not wildcards
+    underscore, _ = await store.recordings.page(RecordingQuery("app1", conversation_prefix="sales_"))
+    assert [r.conversation_id for r in underscore] == ["sales_2"]
+    by_user, total = await store.recordings.page(RecordingQuery("app1", user_id="u1"))
+    assert total == 1 and by_user[0].recorder_id == made["support-1"]
+    assert await store.recordings.page(RecordingQuery("app1", user_id="u2")) == ([], 0)

@@ -102,15 +102,22 @@ class SqlRecordings(RecordingStore):
         )
 
     async def page(self, query: RecordingQuery) -> tuple[list[Recording], int]:
-        where, args = "application_id = ?", [query.application_id]
+        where, args = "application_id = ?", list[object]([query.application_id])
         for clause, value in (
             ("conversation_id = ?", query.conversation_id),
+            (
+                "EXISTS (SELECT 1 FROM streams s WHERE s.recorder_id = recordings.recorder_id AND s.user_id = ?)",
+                query.user_id,
+            ),
             ("created >= ?", time_text(query.since)),
             ("created < ?", time_text(query.until)),
         ):
             if value is not None:
                 where += f" AND {clause}"
                 args.append(value)
+        if query.conversation_prefix:  # (the same on both databases: case-sensitive, no LIKE wildcards)
+            where += " AND substr(conversation_id, 1, ?) = ?"
+            args += [len(query.conversation_prefix), query.conversation_prefix]
         if query.states:
             where += f" AND state IN ({marks(list(query.states))})"
             args += query.states
