@@ -48,7 +48,7 @@ from recorder.compositions.queue import CompositionCommand
 from recorder.downloads import Served
 from recorder.errors import InvalidRequestError
 from recorder.events.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from recorder.models import ChatEntry, CobrowseEvent, Recording, RecordingState, Rules
+from recorder.models import ChatEntry, CobrowseEvent, Recording, RecordingState, Rules, iso
 from recorder.persistence.ports import RecordingQuery, StoredSubscription
 from recorder.recordings.service import StartCommand
 from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition
@@ -199,6 +199,25 @@ def _time_query(value: str | None) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def chat_entries(request: web.Request) -> web.Response:
+    """A recording's chat transcript entries, in time order (the console shows them beside the timeline)."""
+    recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
+    entries = [
+        {
+            k: v
+            for k, v in (
+                ("timeStamp", iso(e.time_stamp)),
+                ("transcript", e.transcript),
+                ("userId", e.user_id),
+                ("userDisplayName", e.user_display_name),
+            )
+            if v is not None
+        }
+        for e in await request.app[CHAT].entries(recording)
+    ]
+    return web.json_response({"entries": entries})
 
 
 async def me(request: web.Request) -> web.Response:

@@ -52,6 +52,7 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("POST", f"/recordings/{IDS}/resume", AGENT, handlers.resume),
     ("PUT", f"/recordings/{IDS}/rules", AGENT, handlers.put_rules),
     ("GET", f"/recordings/{IDS}/state", AGENT_OR_SUPERVISOR, handlers.state),
+    ("GET", f"/recordings/{IDS}/chat", SUPERVISOR, handlers.chat_entries),
     ("GET", f"/recordings/{IDS}/storage/info", ADMIN, handlers.storage_info),
     ("POST", f"/recordings/{IDS}/upload", ADMIN, handlers.retry_upload),
     ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, handlers.cobrowse_url),

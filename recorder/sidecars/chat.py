@@ -29,6 +29,10 @@ class ChatTranscripts(Sidecar):
                 await self._write(recording)
             return added
 
+    async def entries(self, recording: Recording) -> list[ChatEntry]:
+        """The recording's chat entries, in time order."""
+        return sorted(await self._store.chat_entries(recording.recorder_id), key=lambda e: e.time_stamp)
+
     async def store(self, recording: Recording) -> None:
         """At the end of a recording: store its transcript (nothing when it has no entries)."""
         async with self._lock:

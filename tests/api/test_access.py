@@ -153,6 +153,7 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "patch_session": (lambda w: ("PATCH", f"/sessions/app1/{w.c}", {"json": {"status": "IN_PROGRESS"}}), False),
     "get_session": (lambda w: ("GET", f"/sessions/app1/{w.c}", {}), False),
     "me": (lambda w: ("GET", "/me", {}), False),
+    "chat_entries": (lambda w: ("GET", f"/recordings/{w.ids}/chat", {}), False),
     "search": (lambda w: ("GET", "/recordings", {"params": {"applicationId": "app1", "conversationId": w.c}}), False),
     "create_ingest": (
         lambda w: ("POST", "/ingests", {"json": {"applicationId": "app1", "conversationId": f"acc-{w.c}-whip"}}),
@@ -164,7 +165,7 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
 RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event", "pause", "resume"}
 RECORDING_AGENT |= {"put_rules", "create_ingest"}
 READERS = {"active", "state", "info"}
-SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording", "search"}
+SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording", "search", "chat_entries"}
 ADMINISTRATION = {
     "storage_info",
     "retry_upload",

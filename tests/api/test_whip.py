@@ -163,5 +163,19 @@ async def test_the_consoles_search_and_who_am_i(aiohttp_client: AiohttpClient, t
     assert nobody == {"recordings": [], "total": 0, "page": 1, "size": 20}
     await client.json("GET", f"{API}/recordings", 400, params={"applicationId": "app1", "state": "DONE"})
     await client.json("GET", f"{API}/recordings", 400, params={"applicationId": "app1", "color": "red"})
+    live = await client.json("GET", f"{API}/recordings/support-1/active")
+    body_ids = {"conversationId": "support-1", "recorderId": live["recorderId"], "instanceId": live["instanceId"]}
+    lines = [
+        {"timeStamp": "2026-01-01T10:00:02Z", "transcript": "second", "userId": "u2"},
+        {"timeStamp": "2026-01-01T10:00:01Z", "transcript": "first", "userId": "u1", "userDisplayName": "Ann"},
+    ]
+    await client.json("POST", f"{API}/recordings/chat/transcript/add", json={**body_ids, "chatTranscriptList": lines})
+    chat = await client.json("GET", f"{API}/recordings/{ids(body_ids)}/chat")
+    assert chat == {
+        "entries": [
+            {"timeStamp": "2026-01-01T10:00:01.000Z", "transcript": "first", "userId": "u1", "userDisplayName": "Ann"},
+            {"timeStamp": "2026-01-01T10:00:02.000Z", "transcript": "second", "userId": "u2"},
+        ]
+    }
     me = await client.json("GET", f"{API}/me", headers=auth("AGENT"))
     assert me == {"subject": "AGENT", "organizationId": "org1", "roles": ["AGENT"], "applications": ["app1"]}
