@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import auth, coaching, handlers, whip
+from api import auth, coaching, console_files, handlers, whip
 from api.auth import Handler
 from api.coaching import COACHING_ROUTES
 from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
@@ -84,6 +84,13 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
 ]
 
+# the console's files (a web page, not an API: not in openapi.yaml)
+CONSOLE_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/console", console_files.console_root),
+    ("GET", "/console/", console_files.console_file),
+    ("GET", "/console/{name}", console_files.console_file),
+]
+
 # at the root: for Prometheus, and for the orchestrator's probes (no Authorization)
 OPERATIONS_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/metrics", handlers.metrics),
@@ -105,7 +112,7 @@ COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
-    for _, path, handler in OPERATIONS_ROUTES:
+    for _, path, handler in [*OPERATIONS_ROUTES, *CONSOLE_ROUTES]:
         app.router.add_get(path, handler)
     for prefix, facade in (
         (VIDEOSDK, VIDEOSDK_ROUTES),

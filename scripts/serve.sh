@@ -15,5 +15,6 @@ fi
 data_dir=${RECORDER_DATA_DIR:-data}
 echo "the recorder listens on http://${RECORDER_HOST:-127.0.0.1}:${RECORDER_PORT:-8080}" \
      "(API under /rtc-recorder/api, contract at /rtc-recorder/api/openapi.yaml)"
+echo "console: open http://${RECORDER_HOST:-127.0.0.1}:${RECORDER_PORT:-8080}/console/ and sign in with the demo client"
 echo "demo client: client_id=demo, client_secret=\$(cat $data_dir/demo-client-secret) (written at the first start)"
 exec .venv/bin/recorder-service
