@@ -44,6 +44,7 @@ from recorder.events.delivery import Deliverer, Links
 from recorder.events.health import Readiness
 from recorder.events.metrics import Metrics
 from recorder.events.subscriptions import Webhooks
+from recorder.media.ports import use_port_range
 from recorder.models import Recording
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
@@ -157,6 +158,7 @@ def create_app(settings: Settings) -> web.Application:
     _demo_facade_keys(settings)
     credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
     logcontext.install(settings.instance_id)
+    use_port_range(settings.media_port_min, settings.media_port_max)
     metrics = app[METRICS] = Metrics()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

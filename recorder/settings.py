@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # each media socket's receive buffer: a burst (a keyframe) that arrives while the event loop is busy waits
     # in the kernel instead of being dropped (0: the kernel's default, about 208 KiB)
     media_receive_buffer_bytes: int = Field(default=4 << 20, ge=0, le=64 << 20)
+    # the UDP ports the media (Janus subscriptions and WHIP publishers) arrive on; None: any (the kernel's)
+    media_port_min: int | None = Field(default=None, ge=1024, le=65535)
+    media_port_max: int | None = Field(default=None, ge=1024, le=65535)
     start_timeout_seconds: float = Field(default=10.0, gt=0)
     conference_request_timeout_seconds: float = Field(default=10.0, gt=0)
     # a conference server that is lost (restarted, unreachable) is joined again for this long; then the
@@ -249,6 +252,9 @@ class Settings(BaseSettings):
             raise ValueError("heartbeat_seconds must be at most half of lease_seconds (a lease outlives a late beat)")
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
             raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
+        low, high = self.media_port_min, self.media_port_max
+        if (low is None) != (high is None) or (low is not None and high is not None and high < low):
+            raise ValueError("media_port_min and media_port_max go together, min <= max")
         return self
 
     @property

@@ -179,3 +179,20 @@ async def test_the_consoles_search_and_who_am_i(aiohttp_client: AiohttpClient, t
     }
     me = await client.json("GET", f"{API}/me", headers=auth("AGENT"))
     assert me == {"subject": "AGENT", "organizationId": "org1", "roles": ["AGENT"], "applications": ["app1"]}
+
+
+async def test_media_arrives_on_the_configured_port_range(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, NOWHERE, media_port_min=47100, media_port_max=47109)
+    client = await make_client(aiohttp_client, settings)
+    made = await ingest(client, "whip-ports")
+    pc = RTCPeerConnection()
+    pc.addTrack(ToneTrack())
+    pc.addTrack(PatternTrack())
+    try:
+        async with await post(client, "/whip/" + made["ingestId"], made["token"], await offer_of(pc)) as answer:
+            assert answer.status == 201
+            sdp = await answer.text()
+    finally:
+        await pc.close()
+    ports = {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
+    assert ports and all(47100 <= p <= 47109 for p in ports), ports
