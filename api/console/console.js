@@ -374,9 +374,17 @@ async function testCall() {
   const stop = h("button", { type: "button", id: "stop-call", text: "Stop", disabled: true });
   const preview = h("video", { autoplay: true, muted: true, playsinline: true, width: 320, "aria-label": "Your camera" });
   const written = h("ul", { id: "written", "aria-live": "polite" });
+  const sent = h("p", { id: "sent" });
   page("Record a test call", h("p", { text: "Publishes this browser's camera and microphone to the recorder over WHIP, and shows the recording as it is written." }),
-    h("p", {}, start, " ", stop), preview, written);
+    h("p", {}, start, " ", stop), preview, sent, written);
   let pc = null; let resource = null; let ingest = null; let timer = null;
+  const count = async () => { // what this browser sent, beside what the recorder wrote
+    const stats = [...(await pc.getStats()).values()].filter((r) => r.type === "outbound-rtp");
+    const video = stats.find((r) => r.kind === "video"); const audio = stats.find((r) => r.kind === "audio");
+    sent.dataset.videoFrames = video ? video.framesSent : 0;
+    sent.dataset.audioPackets = audio ? audio.packetsSent : 0;
+    sent.textContent = `Sent: ${sent.dataset.videoFrames} video frames, ${sent.dataset.audioPackets} audio packets`;
+  };
   const finish = () => { clearTimeout(timer); if (pc) pc.close(); if (preview.srcObject) preview.srcObject.getTracks().forEach((t) => t.stop()); };
   leaving.push(finish);
   start.addEventListener("click", async () => {
@@ -405,6 +413,7 @@ async function testCall() {
       const watch = async () => {
         const info = await call("GET", path);
         const tracks = info.streams.flatMap((s) => s.tracks);
+        await count();
         written.replaceChildren(h("li", { text: `${info.state}: ${tracks.length} track(s) written` }), ...tracks.map((t) => h("li", { class: "track", "data-type": t.type, text: `${t.type} ${t.codec || ""} ${t.mediaStart ? `since ${time(t.mediaStart)}` : "being written"}` })));
         timer = setTimeout(watch, 1000);
       };
@@ -414,6 +423,8 @@ async function testCall() {
   stop.addEventListener("click", async () => {
     stop.disabled = true;
     try {
+      clearTimeout(timer);
+      await count(); // the last figures, as the publication ends
       await fetch(resource, { method: "DELETE", headers: { Authorization: `Bearer ${ingest.token}` } });
       finish();
       await call("POST", `${API}/recordings/${idsPath(ingest)}/stop`);

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,6 +95,16 @@ def shot(driver: WebDriver, screens: Path, name: str) -> None:
     path = screens / f"{name}.png"
     driver.save_screenshot(str(path))
     print(f"screenshot: {path}")
+
+
+UNLABELED = """return [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()
+               && !e.placeholder).map(e => e.outerHTML)"""
+
+
+def accessible(driver: WebDriver) -> None:
+    """Every control of the page has a name a screen reader says (a label, aria-label or its text)."""
+    assert driver.execute_script(UNLABELED) == []
 
 
 def timed(driver: WebDriver, hash_: str, ready: str) -> float:
@@ -182,12 +193,20 @@ async def test_an_auditor_finds_plays_reads_and_composes_and_an_admin_verifies(
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "article video"))
         shot(browser, screens, "compositions")
         figures["recording"] = timed(browser, f"#/recording/{ids(event)}", "#play")
+        accessible(browser)
+        browser.set_window_size(390, 844)  # a phone's width: nothing wider than the screen
+        timed(browser, f"#/conversations?q={conversation}", "table tbody tr")
+        accessible(browser)
+        shot(browser, screens, "conversations-phone")
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        browser.set_window_size(1280, 900)
 
     await browse(auditor)
 
     def administrator() -> None:
         sign_in(browser, base, KEYS["ADMIN"])
         figures["storage"] = timed(browser, "#/admin/storage", "textarea")
+        accessible(browser)
         browser.find_element(By.XPATH, "//button[text()='Verify']").click()
         wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".checks li.ok")) >= 4, 60)
         shot(browser, screens, "storage")
@@ -220,13 +239,20 @@ async def test_a_newcomer_records_a_test_call_from_the_browser(
         browser.execute_script("location.hash = '#/test-call'")
         wait(browser, lambda d: d.find_element(By.ID, "start-call")).click()
         wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#written li.track")) == 2)
-        time.sleep(3)
+        time.sleep(5)
         shot(browser, screens, "test-call")
         browser.find_element(By.ID, "stop-call").click()
         link = wait(browser, lambda d: d.find_element(By.ID, "play-it-back"))
+        sent.update(
+            {
+                kind: int(browser.find_element(By.ID, "sent").get_attribute(f"data-{kind}") or -1)
+                for kind in ("video-frames", "audio-packets")
+            }
+        )
         href: str = link.get_attribute("href")
         return href.split("#/recording/")[1]
 
+    sent: dict[str, int] = {}
     path = await browse(record)
     info = await client.wait_for(
         f"{API}/recordings/{path}",
@@ -234,6 +260,7 @@ async def test_a_newcomer_records_a_test_call_from_the_browser(
     )
     tracks = [t for s in info["streams"] for t in s["tracks"]]
     assert sorted(t["type"] for t in tracks) == ["AUDIO", "VIDEO"], tracks
+    written: dict[str, int] = {}
     for t in tracks:
         async with http.get(t["url"]) as answer:  # the signed link, without Authorization
             data = await answer.read()
@@ -241,7 +268,19 @@ async def test_a_newcomer_records_a_test_call_from_the_browser(
         file.write_bytes(data)
         with av.open(str(file)) as container:
             decoded = sum(1 for _ in container.decode(container.streams[0]))
+        with av.open(str(file)) as container:
+            written[t["type"]] = sum(1 for p in container.demux(container.streams[0]) if p.size)
         assert decoded > 20, (t["type"], decoded)
+    video, audio = f"{written['VIDEO']}/{sent['video-frames']}", f"{written['AUDIO']}/{sent['audio-packets']}"
+    print(f"test call: written/sent video {video}, audio {audio}")
+    assert written["VIDEO"] >= 0.99 * sent["video-frames"] and written["AUDIO"] >= 0.99 * sent["audio-packets"]
+    # the manifest puts both files on one timeline: they start together (the browser sends both at once)
+    async with http.get(info["manifest"]["url"]) as answer:
+        manifest = await answer.json(content_type=None)
+    starts = {t["kind"]: datetime.fromisoformat(t["mediaStart"].replace("Z", "+00:00")) for t in manifest["tracks"]}
+    skew = abs((starts["audio"] - starts["video"]).total_seconds())
+    print(f"test call: audio and video start {skew * 1000:.0f} ms apart on the manifest's timeline")
+    assert skew < 0.5, manifest
 
     def play_back() -> None:
         browser.execute_script("location.hash = arguments[0]", f"#/recording/{path}")
