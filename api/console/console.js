@@ -55,7 +55,7 @@ const params = () => new URLSearchParams(location.hash.split("?")[1] || "");
 const idsPath = (r) => [r.conversationId, r.recorderId, r.instanceId].map(encodeURIComponent).join("/");
 
 function page(title, ...content) {
-  main.replaceChildren(h("h2", { text: title }), ...content);
+  main.replaceChildren(h("h2", { text: title }), ...content.filter((c) => c !== null && c !== undefined));
   document.title = `${title} - Recorder console`;
   main.focus();
 }
@@ -236,12 +236,19 @@ async function recording(c, r, i) {
     cobrowse.dataset.loaded = "1";
     try {
       const found = await call("GET", `${API}/recordings/${encodeURIComponent(c)}/cobrowse`);
-      const sessions = found.cobrowseSessions || [];
-      cobrowse.append(sessions.length ? h("ul", {}, sessions.map((s) => h("li", {}, `${s.sessionId}: ${s.events} events `,
-        s.uploaded ? h("button", { type: "button", text: "Download", onclick: async () => {
-          const link = await call("GET", `${path}/cobrowse/${encodeURIComponent(s.sessionId)}/url/attachment`);
-          window.open(link.url, "_blank", "noopener");
-        } }) : "(not stored yet)"))) : h("p", { text: "None." }));
+      const sessions = found.cobrowseSessions.filter((s) => s.recorderId === r);
+      cobrowse.append(sessions.length ? h("ul", {}, sessions.map((s) => {
+        const item = h("li", {}, `${s.cobrowseSessionId} `);
+        if (!s.uploaded) return item.append("(stored when the recording ends)"), item;
+        item.append(h("button", { type: "button", text: "Events and download", onclick: async () => {
+          const query = new URLSearchParams({ conversationId: c, id: r, instanceId: i });
+          const link = await call("GET", `${path}/cobrowse/${encodeURIComponent(s.cobrowseSessionId)}/url/attachment?${query}`);
+          const file = await (await fetch(link.url)).json();
+          item.append(h("a", { href: link.url, download: "", text: " Download" }),
+            h("ol", {}, (file.events || []).map((e) => h("li", { text: `#${e.sequenceId} ${new Date(e.timestamp).toLocaleTimeString()} ${String(e.payload).slice(0, 120)}` }))));
+        } }));
+        return item;
+      })) : h("p", { text: "None." }));
     } catch (e) { cobrowse.append(h("p", { text: e.message })); }
   });
   const reasons = [info.startReason && `started by ${info.startReason.reason}${info.startReason.caller ? ` (${info.startReason.caller.name})` : ""}`,
@@ -351,13 +358,14 @@ async function webhooks() {
             } }))))));
         };
         const recorder = h("input", { id: `replay-${sub.id}`, placeholder: "recorder id" });
+        const shown = h("details", { class: "deliveries" }, h("summary", { text: "Deliveries" }), deliveries);
+        shown.addEventListener("toggle", () => shown.open && load().catch((e) => say(e.message, true)));
         section.append(h("h4", { text: `${sub.url} (${sub.format})` }),
           h("form", { class: "inline", onsubmit: async (event) => {
             event.preventDefault();
-            try { const r = await call("POST", `${base}/${sub.id}/replay`, { recorderId: recorder.value }); say(`Replayed ${r.replayed ?? ""}`); } catch (e) { say(e.message, true); }
+            try { await call("POST", `${base}/${sub.id}/replay`, { recorderId: recorder.value }); say("Replay queued"); } catch (e) { say(e.message, true); }
           } }, h("label", { for: `replay-${sub.id}` }, "Replay a recording's events", recorder), h("button", { type: "submit", text: "Replay" })),
-          deliveries);
-        await load();
+          shown);
       }
       if (!found.subscriptions.length) section.append(h("p", { text: "No subscriptions." }));
     } catch (e) { section.append(h("p", { text: e.message })); }

@@ -158,6 +158,14 @@ async def test_an_auditor_finds_plays_reads_and_composes_and_an_admin_verifies(
         ]
         body = {**{k: event[k] for k in ("conversationId", "recorderId", "instanceId")}, "chatTranscriptList": lines}
         await client.json("POST", f"{API}/recordings/chat/transcript/add", json=body)
+        event_ids = {k: event[k] for k in ("conversationId", "recorderId", "instanceId")}
+        cobrowse = {
+            "payload": '{"click": "#buy"}',
+            "sequenceId": 1,
+            "sessionId": "cb-1",
+            "timestamp": int(time.time() * 1000),
+        }
+        await client.json("POST", f"{API}/recordings/cobrowse/event", json={**event_ids, "event": cobrowse})
         await whip_publish(client, conversation, 4)  # a WHIP publisher in the same recording
     finally:
         await alice.leave()
@@ -184,6 +192,10 @@ async def test_an_auditor_finds_plays_reads_and_composes_and_an_admin_verifies(
         assert len(browser.find_elements(By.CSS_SELECTOR, ".timeline .segment")) == 4
         browser.find_element(By.ID, "play").click()
         wait(browser, lambda d: d.execute_script("return document.querySelector('.players video').currentTime") > 1)
+        browser.find_element(By.CSS_SELECTOR, "#cobrowse summary").click()
+        wait(browser, lambda d: d.find_element(By.XPATH, "//button[text()='Events and download']")).click()
+        wait(browser, lambda d: "#buy" in d.find_element(By.ID, "cobrowse").text)
+        assert "null" not in browser.find_element(By.TAG_NAME, "main").text.split()
         shot(browser, screens, "recording")
         browser.find_element(By.LINK_TEXT, "Compositions of this conversation").click()
         wait(browser, lambda d: d.find_element(By.ID, "compose"))

@@ -117,6 +117,9 @@ async def test_a_new_user_records_with_the_installed_service(
             assert resp.status == 200, await resp.text()
             document = yaml.safe_load(await resp.read())
         assert "/recordings/start" in document["paths"]
+        for name, marker in (("", "<title>Recorder console</title>"), ("console.js", "/rtc-recorder/api")):
+            async with http.get(f"/console/{name}") as resp:  # the console's files are package data too
+                assert resp.status == 200 and marker in await resp.text(), name
 
         body = {"applicationId": "demo", "conferenceId": str(room), "conversationId": "packaged"}
         async with http.post(f"{API}/recordings/start", json=body, headers=headers) as resp:
