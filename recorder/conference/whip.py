@@ -160,6 +160,7 @@ class WithWhip(Conference):
         self._room = room
         self._source = source
         self._room_next: asyncio.Task[ConferenceEvent] | None = None
+        self._whip_next: asyncio.Task[ConferenceEvent] | None = None
 
     async def join(self) -> list[Publication]:
         return await self._room.join() if self._room is not None else []
@@ -167,16 +168,16 @@ class WithWhip(Conference):
     async def next_event(self) -> ConferenceEvent:
         if self._room is None:
             return await self._source.events.get()
+        # both waits outlive a call: nothing here cancels (a stop's cancellation must never be swallowed), and
+        # an event taken from either source is never lost
         if self._room_next is None:
             self._room_next = asyncio.ensure_future(self._room.next_event())
-        whip = asyncio.ensure_future(self._source.events.get())
-        done, _ = await asyncio.wait({self._room_next, whip}, return_when=asyncio.FIRST_COMPLETED)
-        if whip in done:
-            return whip.result()
-        whip.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await whip
-            self._source.events.put_nowait(whip.result())  # (it completed while being cancelled)
+        if self._whip_next is None:
+            self._whip_next = asyncio.ensure_future(self._source.events.get())
+        done, _ = await asyncio.wait({self._room_next, self._whip_next}, return_when=asyncio.FIRST_COMPLETED)
+        if self._whip_next in done:
+            event, self._whip_next = self._whip_next.result(), None
+            return event
         event, self._room_next = self._room_next.result(), None
         return event
 
@@ -204,9 +205,15 @@ class WithWhip(Conference):
             await self._room.unsubscribe(subscription_id)
 
     async def aclose(self) -> None:
-        if self._room_next is not None:
-            self._room_next.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._room_next
+        whip = self._whip_next
+        if whip is not None:  # a WHIP event taken and not handled goes back (a rejoin reads the same source)
+            if whip.done() and not whip.cancelled():
+                self._source.events.put_nowait(whip.result())
+            whip.cancel()
+        for task in (self._room_next, whip):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._room is not None:
             await self._room.aclose()
