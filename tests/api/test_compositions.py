@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -244,8 +245,13 @@ def test_the_mp3_holds_both_voices_in_sync(composed_call: ComposedCall) -> None:
         heard = beep_times(samples, first, frequency)
         assert len(heard) >= EXPECTED[user], (user, heard)
         assert max(abs(x) for x in offsets(composed_call.flashes[user], heard)) < SYNC_LIMIT
-        # the same sound at the same time in both files (the MP3 encoder's delay is accounted for)
-        apart = offsets(heard, beep_times(in_mp4, mp4_first, frequency))
+        # the same sound at the same time in both files (the MP3 encoder's delay is accounted for). Each file
+        # starts at its own timelineStart: the MP4 at the first frame of any track, the MP3 at the first sound
+        # (video may start a few ms earlier), so the times are compared on the wall clock
+        later = (
+            _time(composed_call.audio["timelineStart"]) - _time(composed_call.video["timelineStart"])
+        ).total_seconds()
+        apart = offsets([t + later for t in heard], beep_times(in_mp4, mp4_first, frequency))
         print(f"{user}: MP3 - MP4 beep ms: {[round(x * 1000, 1) for x in apart]}")
         assert max(abs(x) for x in apart) < 0.005, (user, apart)
 
@@ -432,3 +438,7 @@ async def test_named_sizes_cancel_and_run_again(
     await client.json("POST", f"{COMPOSITION_API}/reexecute", 404, json={**body, "compositionId": "nope"})
     await client.json("POST", f"{COMPOSITION_API}/reexecute", 404, json=body, headers=auth("other"))
     await client.json("POST", f"{COMPOSITION_API}/reexecute", 400, json={"conversationId": "conv-cancel"})
+
+
+def _time(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
