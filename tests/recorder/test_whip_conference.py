@@ -7,37 +7,14 @@ import asyncio
 
 import pytest
 
-from recorder.conference.base import Conference, ConferenceEvent, Publication, PublicationAdded, PublicationRemoved
+from recorder.conference.base import Publication, PublicationAdded, PublicationRemoved
 from recorder.conference.whip import WhipSource, WithWhip
 from recorder.models import MediaKind
-
-
-class Room(Conference):
-    def __init__(self) -> None:
-        self.events: asyncio.Queue[ConferenceEvent] = asyncio.Queue()
-        self.closed = False
-
-    async def join(self) -> list[Publication]:
-        return []
-
-    async def next_event(self) -> ConferenceEvent:
-        return await self.events.get()
-
-    async def subscribe(self, publication: Publication, kinds: frozenset[MediaKind]) -> tuple[str, str]:
-        return "s1", "offer"
-
-    async def answer(self, subscription_id: str, sdp: str) -> None:
-        pass
-
-    async def unsubscribe(self, subscription_id: str) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        self.closed = True
+from tests.fakes import FakeConference
 
 
 async def test_a_stop_while_an_event_arrives_is_not_swallowed_and_the_event_is_kept() -> None:
-    room, source = Room(), WhipSource()
+    room, source = FakeConference(), WhipSource()
     conference = WithWhip(room, source)
     reading = asyncio.create_task(conference.next_event())
     await asyncio.sleep(0)  # it waits on both sources now
@@ -51,7 +28,7 @@ async def test_a_stop_while_an_event_arrives_is_not_swallowed_and_the_event_is_k
 
 
 async def test_a_whip_event_taken_before_the_conference_closes_goes_back_to_the_source() -> None:
-    room, source = Room(), WhipSource()
+    room, source = FakeConference(), WhipSource()
     conference = WithWhip(room, source)
     room.events.put_nowait(PublicationRemoved("janus-1"))
     assert await conference.next_event() == PublicationRemoved("janus-1")  # (the WHIP wait stays pending)
@@ -60,6 +37,6 @@ async def test_a_whip_event_taken_before_the_conference_closes_goes_back_to_the_
     await asyncio.sleep(0)  # the pending WHIP wait takes it
     await conference.aclose()
     assert room.closed
-    rejoined = WithWhip(Room(), source)  # a rejoin reads the same source
+    rejoined = WithWhip(FakeConference(), source)  # a rejoin reads the same source
     assert await asyncio.wait_for(rejoined.next_event(), 1) == added
     await rejoined.aclose()

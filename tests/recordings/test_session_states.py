@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from recorder.conference.base import (
-    Conference,
     ConferenceEnded,
     ConferenceError,
-    ConferenceEvent,
     Publication,
 )
 from recorder.models import Caller, Limits, MediaKind, Reason, Recording, RecordingState, StopReason
@@ -24,42 +22,11 @@ from recorder.recordings.session import RecordingSession, SessionOptions
 from recorder.uploads.uploader import Uploader, UploadOptions
 from storage_providers.local import LocalStorage
 from tests.eventually import eventually
+from tests.fakes import FakeConference
 from tests.persistence.conftest import recording
 from tests.storage_servers import fixed
 
 BY_API = Reason(StopReason.API_CALL, Caller("backend", "CLIENT"))
-
-
-class FakeConference(Conference):
-    """A conference with no publications: joins (or refuses), then gives the events a test puts in."""
-
-    def __init__(self, publications: list[Publication] | None = None, refuse: ConferenceError | None = None) -> None:
-        self.publications = publications or []
-        self.refuse = refuse
-        self.events: asyncio.Queue[ConferenceEvent] = asyncio.Queue()
-        self.joins = 0
-        self.closed = False
-
-    async def join(self) -> list[Publication]:
-        self.joins += 1
-        if self.refuse is not None:
-            raise self.refuse
-        return self.publications
-
-    async def next_event(self) -> ConferenceEvent:
-        return await self.events.get()
-
-    async def subscribe(self, publication: Publication, kinds: frozenset[MediaKind]) -> tuple[str, str]:
-        raise ConferenceError("CONFERENCE_ERROR", "no publications here")
-
-    async def answer(self, subscription_id: str, sdp: str) -> None:
-        pass
-
-    async def unsubscribe(self, subscription_id: str) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 @pytest.fixture
