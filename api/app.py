@@ -25,6 +25,7 @@ from api.keys import (
     DELIVERER,
     DOWNLOADS,
     METRICS,
+    OUTBOUND,
     READINESS,
     RECORDINGS,
     SETTINGS,
@@ -46,9 +47,11 @@ from recorder.events.metrics import Metrics
 from recorder.events.subscriptions import Webhooks
 from recorder.media.ports import use_port_range
 from recorder.models import Recording
+from recorder.outbound import policy_of
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
 from recorder.recordings.service import RecordingService
+from recorder.retention import Retention
 from recorder.sessions.coaching import CoachingSessions
 from recorder.settings import (
     ClientSettings,
@@ -160,17 +163,18 @@ def create_app(settings: Settings) -> web.Application:
     logcontext.install(settings.instance_id)
     use_port_range(settings.media_port_min, settings.media_port_max)
     metrics = app[METRICS] = Metrics()
+    policy = app[OUTBOUND] = policy_of(settings)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with (
             await open_store(_database_url(settings), settings.sqlite_file) as store,
             aiohttp.ClientSession() as http,
         ):
-            profiles = StorageProfiles(settings, store.profiles, credentials_key)
+            profiles = StorageProfiles(settings, store.profiles, credentials_key, policy)
             await profiles.load()
-            webhooks = Webhooks(settings, store.webhooks, credentials_key)
+            webhooks = Webhooks(settings, store.webhooks, credentials_key, policy)
             await webhooks.load()
-            providers = Providers(profiles)
+            providers = Providers(profiles, policy)
             uploader = Uploader(
                 store.uploads,
                 providers.of,
@@ -181,6 +185,8 @@ def create_app(settings: Settings) -> web.Application:
                     settings.upload_backoff_max_seconds,
                     settings.instance_id,
                     settings.lease_seconds,
+                    settings.upload_share,
+                    settings.upload_attempt_timeout_seconds,
                 ),
                 metrics,
             )
@@ -189,7 +195,9 @@ def create_app(settings: Settings) -> web.Application:
                 return profiles.get(application_id).key_template
 
             documents = Documents(uploader, key_template, settings.spool / "artifacts")
-            chat = ChatTranscripts(store.sidecars, store.recordings, documents, uploader)
+            chat = ChatTranscripts(
+                store.sidecars, store.recordings, documents, uploader, settings.chat_entries_per_recording
+            )
             cobrowse = CobrowseSessions(store.sidecars, store.recordings, documents, uploader)
             manifests = Manifests(store.sidecars, store.recordings, documents, uploader)
 
@@ -248,7 +256,7 @@ def create_app(settings: Settings) -> web.Application:
             app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
             downloads = app[DOWNLOADS] = Downloads(signer, providers, settings.public_url, API, COMPOSITION_API)
             links = Links(downloads, store.recordings, store.compositions, address)
-            deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics)
+            deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy)
             app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
             app[COACHING] = CoachingSessions(store.sessions, recordings, compositions, downloads)
             app[READINESS] = Readiness(settings, store.database, admission, lambda: cluster.draining)
@@ -262,8 +270,15 @@ def create_app(settings: Settings) -> web.Application:
 
             metrics.on_refresh(counts)
             metrics.on_refresh(deliverer.refresh_metrics)
+
+            async def tidy() -> None:  # after each retention round
+                profiles.forget_own()
+                await providers.evict_idle()
+
+            retention = Retention(settings, store.retention, tidy)
             background = TaskSet("service")
             background.spawn(metrics.watch_loop_lag(), name="event-loop-lag")
+            background.spawn(retention.run(), name="retention")
 
             await admission.keep_reserve()
             await uploader.start()
@@ -276,6 +291,7 @@ def create_app(settings: Settings) -> web.Application:
                 # take no new work; hand the recordings over (or stop them); give uploads under way
                 # `shutdown_upload_deadline_seconds`; leave the rest (leases given up) to the others or the next start
                 await recordings.aclose()
+                await chat.aclose()
                 await _bounded("compositions", compositions.aclose())
                 left = await uploader.drain(settings.shutdown_upload_deadline_seconds)
                 if left:

@@ -27,12 +27,14 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from recorder.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from api.keys import SETTINGS
+from recorder.errors import ForbiddenError, InvalidRequestError, LimitError, UnauthorizedError
 from recorder.models import Caller
 from recorder.settings import ClientSettings, Role, Settings
 
 ISSUER = "recorder"
-_DUMMY_HASH = "sha256$" + "0" * 64  # checked for unknown clients so that they take as long as known ones
+FAILURE_WINDOW_SECONDS = 60
+_WATCHED = 10_000  # client ids and addresses remembered with failures (past that, the oldest are forgotten)
 
 
 def hash_secret(secret: str, *, log_n: int = 14, r: int = 8, p: int = 1) -> str:
@@ -79,12 +81,42 @@ class Authenticator:
         self._ttl = settings.token_ttl_seconds
         self._clients = {c.id: c for c in clients}
         self._api_keys = {k.key_hash.get_secret_value(): k for k in settings.api_keys}
+        self._dummy = _dummy_hash(self._clients.values())
+        self._limits = {"client": settings.token_failures_per_client, "address": settings.token_failures_per_address}
+        self._failures: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, who) -> (window start, failures)
 
-    async def client(self, client_id: str, client_secret: str) -> ClientSettings:
-        """The client with this secret; UnauthorizedError (invalid_client) otherwise, in about the same time."""
+    def _throttled(self, who: dict[str, str], now: float) -> None:
+        """429 while a client id or an address has used up its failed attempts of the window."""
+        for kind, name in who.items():
+            start, count = self._failures.get((kind, name), (now, 0))
+            if now - start < FAILURE_WINDOW_SECONDS and count >= self._limits[kind]:
+                retry = max(1, int(FAILURE_WINDOW_SECONDS - (now - start)) + 1)
+                raise LimitError(
+                    "too many failed attempts: try again later", retry_after=retry, code="too_many_attempts"
+                )
+
+    def _failed(self, who: dict[str, str], now: float) -> None:
+        if len(self._failures) >= _WATCHED:
+            self._failures = {k: v for k, v in self._failures.items() if now - v[0] < FAILURE_WINDOW_SECONDS}
+            while len(self._failures) >= _WATCHED:
+                self._failures.pop(next(iter(self._failures)))
+        for kind, name in who.items():
+            start, count = self._failures.get((kind, name), (now, 0))
+            if now - start >= FAILURE_WINDOW_SECONDS:
+                start, count = now, 0
+            self._failures[(kind, name)] = (start, count + 1)
+
+    async def client(self, client_id: str, client_secret: str, address: str = "") -> ClientSettings:
+        """The client with this secret; UnauthorizedError (invalid_client) otherwise, in the same time for an
+        unknown client as for a wrong secret (the same scrypt work); LimitError (429) once the client id or
+        the address failed `token_failures_per_client`/`_per_address` times in a minute."""
+        who = {"client": client_id, "address": address}
+        now = time.monotonic()
+        self._throttled(who, now)
         client = self._clients.get(client_id)
-        hashed = client.secret_hash.get_secret_value() if client else _DUMMY_HASH
+        hashed = client.secret_hash.get_secret_value() if client else self._dummy
         if not await asyncio.to_thread(check_secret, client_secret, hashed) or client is None:
+            self._failed(who, now)
             raise UnauthorizedError("unknown client or wrong secret", code="invalid_client")
         return client
 
@@ -141,6 +173,8 @@ class Authenticator:
             claims = jwt.decode(
                 credential, self._key, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"]}
             )
+            if not _well_formed(claims):
+                raise ValueError("claims of the wrong types")
             client = self._clients.get(str(claims["sub"]))
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             raise UnauthorizedError("the access token or API key is not valid") from None
@@ -148,6 +182,41 @@ class Authenticator:
             raise UnauthorizedError("the access token's client is not configured")
         # the client's roles as configured now: a role taken away is gone before the token expires
         return Principal(client.id, client.organization_id, frozenset(client.roles))
+
+
+def bounded_lifetime(claims: dict[str, Any], most: int) -> None:
+    """A facade's bearer JWT must expire (`exp`) within `most` seconds of its issue (`iat`, else now):
+    jwt.InvalidTokenError otherwise."""
+    expires, issued = claims.get("exp"), claims.get("iat", time.time())
+    if not isinstance(expires, int | float) or not isinstance(issued, int | float) or isinstance(expires, bool):
+        raise jwt.InvalidTokenError("exp (and iat) must be numbers")
+    if max(expires - issued, expires - time.time()) > most:
+        raise jwt.InvalidTokenError(f"the token lives longer than {most} s")
+
+
+def _well_formed(claims: dict[str, Any]) -> bool:
+    """An access token's claims have the types this service writes (a token with others was never ours)."""
+    roles = claims.get("roles")
+    return (
+        isinstance(claims.get("sub"), str)
+        and isinstance(claims.get("org"), str)
+        and isinstance(roles, list)
+        and all(isinstance(role, str) for role in roles)
+    )
+
+
+def _dummy_hash(clients: Iterable[ClientSettings]) -> str:
+    """What an unknown client's secret is checked against: a hash of the same kind and cost as a configured
+    client's, so that an unknown id takes as long as a wrong secret."""
+    for client in clients:
+        kind, _, rest = client.secret_hash.get_secret_value().partition("$")
+        if kind == "scrypt":
+            try:
+                log_n, r, p = (int(x) for x in rest.split("$")[:3])
+            except ValueError:
+                continue
+            return hash_secret(secrets.token_urlsafe(16), log_n=log_n, r=r, p=p)
+    return sha256_hash(secrets.token_urlsafe(16))
 
 
 INGEST_AUDIENCE = "whip"
@@ -175,6 +244,27 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def origin(request: web.Request) -> str:
+    """The base of the URLs handed out: `public_url`; else the request's own origin, but only for a Host the
+    service answers for (`allowed_hosts`; on a loopback listener, loopback names): a link is never built on a
+    Host header a caller made up (400)."""
+    settings = request.app[SETTINGS]
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = (request.host or "").lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    allowed = {h.lower() for h in settings.allowed_hosts}
+    if host in allowed or name in allowed or (not settings.allowed_hosts and name in _LOOPBACK_NAMES):
+        return str(request.url.origin())
+    raise InvalidRequestError(
+        "the request's Host is not one this service answers for (its operator sets public_url or allowed_hosts)",
+        code="HOST_NOT_ALLOWED",
+    )
+
+
 def caller(request: web.Request) -> Caller:
     """Who calls: an API key (by its name) or an OAuth client (by its id)."""
     subject = principal(request).subject
@@ -187,6 +277,13 @@ async def token(request: web.Request) -> web.Response:
     """POST /security/oauth/token: grant_type=client_credentials, in the query, a form body or HTTP Basic.
     The client is authenticated first (401 invalid_client, also when no credentials came), then the grant."""
     params: dict[str, str] = dict(request.query)
+    settings = request.app[SETTINGS]
+    if "client_secret" in params and not settings.token_secret_in_query:
+        raise InvalidRequestError(
+            "client_secret is not taken from the URL's query (proxies log it): send it in the form body or as"
+            " HTTP Basic",
+            code="invalid_request",
+        )
     if request.content_type == "application/x-www-form-urlencoded":
         params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
     client_id, client_secret = params.get("client_id"), params.get("client_secret")
@@ -199,7 +296,7 @@ async def token(request: web.Request) -> web.Response:
     if not client_id or not client_secret:
         raise UnauthorizedError("client_id and client_secret are required", code="invalid_client")
     authenticator = request.app[AUTHENTICATOR]
-    client = await authenticator.client(client_id, client_secret)
+    client = await authenticator.client(client_id, client_secret, request.remote or "")
     if params.get("grant_type") != "client_credentials":
         raise InvalidRequestError("only grant_type=client_credentials is supported", code="unsupported_grant_type")
     answer = authenticator.issue_token(client)

@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from api.auth import Handler, caller, principal
+from api.auth import Handler, bounded_lifetime, caller, origin, principal
 from api.keys import COACHING, SETTINGS
 from recorder.models import Caller
 from recorder.sessions.coaching import Problem, SessionProblem, User
@@ -83,10 +83,11 @@ def _end_user(request: web.Request) -> tuple[ApplicationSettings, User]:
     app = request.app[SETTINGS].application(request.match_info["applicationId"])
     if app is None or app.coaching is None:
         raise SessionProblem(Problem.SESSION_NOT_FOUND, "no coaching application")
-    return app, user_of(app, request.headers.get("Authorization", ""))
+    max_seconds = request.app[SETTINGS].facade_token_max_seconds
+    return app, user_of(app, request.headers.get("Authorization", ""), max_seconds)
 
 
-def user_of(app: ApplicationSettings, header: str) -> User:
+def user_of(app: ApplicationSettings, header: str, max_seconds: int) -> User:
     """The end user of the app's bearer token; SessionProblem(UNAUTHORIZED) when it is missing or not valid."""
     coaching = app.coaching
     if coaching is None or not header.lower().startswith("bearer "):
@@ -103,8 +104,9 @@ def user_of(app: ApplicationSettings, header: str) -> User:
             algorithms=[algorithm],
             issuer=coaching.issuer,
             audience=coaching.audience,
-            options={"verify_aud": coaching.audience is not None},
+            options={"verify_aud": coaching.audience is not None, "require": ["exp"]},
         )
+        bounded_lifetime(claims, max_seconds)
     except jwt.PyJWTError as exc:
         raise SessionProblem(Problem.UNAUTHORIZED, f"token: {type(exc).__name__}") from None
     user, kind = claims.get(coaching.user_claim), str(claims.get(coaching.user_type_claim, "")).upper()
@@ -132,7 +134,7 @@ async def stream_record(request: web.Request) -> web.Response:
     """A temporary URL (2 h) of the completed session's MP4, for the users its viewing policy allows."""
     try:
         app, user = _end_user(request)
-        url = await request.app[COACHING].stream_url(app, request.match_info["id"], user, str(request.url.origin()))
+        url = await request.app[COACHING].stream_url(app, request.match_info["id"], user, origin(request))
     except SessionProblem as exc:
         return _refused(request, STREAM_PROBLEMS, exc.problem)
     return answer(request, 200, FETCHED, {"url": url})

@@ -16,8 +16,10 @@ from recorder.errors import (
     ConflictError,
     ForbiddenError,
     InvalidRequestError,
+    LimitError,
     NotFoundError,
     RecorderError,
+    TooLargeError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -34,6 +36,8 @@ _STATUS: dict[type[Exception], int] = {
     ForbiddenError: 403,
     SignatureError: 403,
     ConflictError: 409,
+    TooLargeError: 413,
+    LimitError: 429,
     UnavailableError: 503,
 }
 
@@ -120,7 +124,7 @@ async def _answer_errors(
         response = error_response(status, code, str(exc), path=request.path)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="recorder"'
-        if isinstance(exc, UnavailableError):
+        if isinstance(exc, UnavailableError | LimitError) and exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except StorageError as exc:  # the application's storage failed a read or a link

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from api.auth import caller, principal
+from api.auth import caller, origin, principal
 from api.keys import (
     CHAT,
     COBROWSE,
@@ -78,11 +78,6 @@ def _ids(request: web.Request) -> tuple[str, str, str]:
 
 def _org(request: web.Request) -> str:
     return principal(request).organization_id
-
-
-def _origin(request: web.Request) -> str:
-    """The base of the URLs handed out when `public_url` is not set: the request's own origin."""
-    return str(request.url.origin())
 
 
 def _rules(body: RecordingRules | None) -> Rules:
@@ -155,8 +150,8 @@ async def state(request: web.Request) -> web.Response:
 async def _recording_message(request: web.Request, recording: Recording) -> web.Response:
     """A recording with its storage, a URL for each track file and for its manifest."""
     downloads = request.app[DOWNLOADS]
-    urls = await downloads.track_urls(recording, _origin(request))
-    manifest = await downloads.manifest_url(recording, _origin(request))
+    urls = await downloads.track_urls(recording, origin(request))
+    manifest = await downloads.manifest_url(recording, origin(request))
     location = await request.app[STORAGE].location(recording.application_id, recording.recorder_id)
     return web.json_response(recording_message(recording, location, urls, manifest).wire())
 
@@ -349,7 +344,7 @@ async def cobrowse_url(request: web.Request) -> web.Response:
     CobrowseUrlQuery.model_validate(dict(request.query))
     recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
     session = await request.app[COBROWSE].session(recording, request.match_info["sessionId"])
-    url, valid_until = request.app[DOWNLOADS].cobrowse_url(recording, session, _origin(request))
+    url, valid_until = request.app[DOWNLOADS].cobrowse_url(recording, session, origin(request))
     return web.json_response(URLResourceMessage(url=url, valid_until=valid_until).wire())
 
 
@@ -468,7 +463,7 @@ def _composition_ids(request: web.Request) -> tuple[str, str]:
 async def composition_url(request: web.Request) -> web.Response:
     """The file's URL: the storage's own signed URL once uploaded there, else the service's signed link."""
     composition = await request.app[COMPOSITIONS].get_completed(_org(request), *_composition_ids(request))
-    url, valid_until = await request.app[DOWNLOADS].composition_url(composition, _origin(request))
+    url, valid_until = await request.app[DOWNLOADS].composition_url(composition, origin(request))
     return web.json_response(URLResourceMessage(url=url, valid_until=valid_until).wire())
 
 

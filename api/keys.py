@@ -10,6 +10,7 @@ from recorder.events.delivery import Deliverer
 from recorder.events.health import Readiness
 from recorder.events.metrics import Metrics
 from recorder.events.subscriptions import Webhooks
+from recorder.outbound import OutboundPolicy
 from recorder.recordings.service import RecordingService
 from recorder.sessions.coaching import CoachingSessions
 from recorder.settings import Settings
@@ -29,3 +30,4 @@ DELIVERER = web.AppKey("deliverer", Deliverer)
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 COACHING = web.AppKey("coaching", CoachingSessions)
+OUTBOUND = web.AppKey("outbound", OutboundPolicy)

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
-from api.auth import Handler
+from api.auth import Handler, origin
 from api.keys import DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
 from recorder.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from recorder.events.events import recording_data, rtk_file
@@ -210,7 +210,7 @@ def _caller(request: web.Request) -> tuple[ApplicationSettings, Caller]:
 
 async def _present(request: web.Request, recording: Recording) -> dict[str, Any]:
     """RealtimeKit's recording object of one of ours, with download URLs valid from now."""
-    urls = await request.app[DOWNLOADS].stored_urls(recording, str(request.url.origin()))
+    urls = await request.app[DOWNLOADS].stored_urls(recording, origin(request))
     files = [rtk_file(t) for s in recording.streams for t in s.tracks if t.object_location]
     storage = await request.app[STORAGE].own_public(recording.recorder_id)
     return realtimekit_recording(recording_data(recording), realtimekit_status(recording), files, urls, storage)
@@ -258,7 +258,7 @@ async def _start(
 ) -> web.Response:
     service = request.app[RECORDINGS]
     profile = storage_config.profile() if storage_config is not None else None  # (a bad one: 400, nothing kept)
-    if await service.live(app.organization_id, meeting_id) is not None:
+    if await service.live(app.organization_id, meeting_id, app.id) is not None:
         raise InvalidRequestError("The meeting already has an active recording")
     recorder_id = str(uuid.uuid4())
     if storage_config is not None and profile is not None:  # kept before the recording's first file
@@ -337,10 +337,9 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 async def active_recording(request: web.Request) -> web.Response:
     app, _ = _caller(request)
-    try:
-        recording = await request.app[RECORDINGS].get_live(app.organization_id, request.match_info["meeting_id"])
-    except NotFoundError:
-        raise NotFoundError("No active recording found for this meeting") from None
+    recording = await request.app[RECORDINGS].live(app.organization_id, request.match_info["meeting_id"], app.id)
+    if recording is None:
+        raise NotFoundError("No active recording found for this meeting")
     return _ok(await _present(request, recording))
 
 

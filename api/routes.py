@@ -35,6 +35,7 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("POST", "/recordings/chat/transcript/add", AGENT, handlers.add_chat_transcript),
     ("POST", "/recordings/cobrowse/event", AGENT, handlers.add_cobrowse_event),
     ("POST", "/ingests", AGENT, whip.create_ingest),
+    ("DELETE", "/ingests/{ingestId}", AGENT, whip.revoke_ingest),
     ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, handlers.track_attachment),
     ("GET", f"/recordings/attachment/manifest/{IDS}/{{fileName}}", PUBLIC, handlers.manifest_attachment),
     (

@@ -24,8 +24,8 @@ import jwt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.auth import Handler
-from api.keys import RECORDINGS, SETTINGS
+from api.auth import Handler, bounded_lifetime
+from api.keys import RECORDINGS, SETTINGS, WEBHOOKS
 from recorder.errors import InvalidRequestError, NotFoundError, UnauthorizedError, UnavailableError
 from recorder.logcontext import scope
 from recorder.models import Caller, Recording, RecordingState, Rule, RuleKind, Rules
@@ -70,7 +70,8 @@ def _caller(request: web.Request) -> tuple[ApplicationSettings, Caller]:
         key = next((k for k in settings.videosdk_keys if k.api_key == claims.get("apikey")), None)
         if key is None:
             raise UnauthorizedError("Invalid API key.")
-        jwt.decode(token, key.secret.get_secret_value(), algorithms=["HS256"], options={"require": []})
+        claims = jwt.decode(token, key.secret.get_secret_value(), algorithms=["HS256"], options={"require": ["exp"]})
+        bounded_lifetime(claims, settings.facade_token_max_seconds)
     except jwt.PyJWTError:
         raise UnauthorizedError("Invalid token.") from None
     app = settings.application(key.application_id)
@@ -90,7 +91,7 @@ async def start_track_recording(request: web.Request) -> web.Response:
     body = TrackStart.model_validate_json(await request.read())
     rule = Rule(user_id=body.participantId, kind=body.kind)
     service = request.app[RECORDINGS]
-    live = await request.app[RECORDINGS].live(app.organization_id, body.roomId)
+    live = await service.live(app.organization_id, body.roomId, app.id)
     if live is not None:  # the room's recording records this participant's kind too, from now on
         if rule not in live.rules.include:
             rules = Rules(include=(*live.rules.include, rule), exclude=live.rules.exclude)
@@ -98,6 +99,8 @@ async def start_track_recording(request: web.Request) -> web.Response:
         with scope(recorderId=live.recorder_id, conversationId=live.conversation_id):
             logger.info("videosdk: room %s records %s of %s", body.roomId, body.kind.value, body.participantId)
         return web.json_response(STARTED)
+    if body.webhookUrl:  # refused by the outbound policy: 400, nothing started
+        await request.app[WEBHOOKS].check_url(body.webhookUrl)
     command = StartCommand(
         organization_id=app.organization_id,
         application_id=app.id,
@@ -125,7 +128,7 @@ async def start_track_recording(request: web.Request) -> web.Response:
 async def stop_track_recording(request: web.Request) -> web.Response:
     app, caller = _caller(request)
     body = TrackStop.model_validate_json(await request.read())
-    live = await request.app[RECORDINGS].live(app.organization_id, body.roomId)
+    live = await request.app[RECORDINGS].live(app.organization_id, body.roomId, app.id)
     rule = Rule(user_id=body.participantId, kind=body.kind)
     if live is None or rule not in live.rules.include:
         raise NotFoundError("No track recording found for this participant and kind.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from typing import Annotated
 from urllib.parse import quote
 
@@ -24,10 +25,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from api.auth import AUTHENTICATOR, Handler, caller, principal
+from api.auth import AUTHENTICATOR, Handler, caller, origin, principal
 from api.keys import RECORDINGS, SETTINGS
-from recorder.conference.whip import NotRecordable, WhipSource, ice_ufrag
-from recorder.errors import ConflictError, ForbiddenError, NotFoundError, UnavailableError
+from recorder.conference.whip import PREFIX, IngestRefused, NotRecordable, WhipSource, ice_ufrag
+from recorder.errors import (
+    ConflictError,
+    ForbiddenError,
+    LimitError,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+)
 from recorder.recordings.service import StartCommand
 from recorder.recordings.session import RecordingSession
 from schemas.recording import Id
@@ -48,7 +56,7 @@ class IngestCommand(BaseModel):
     conversation_id: Id
     user_id: Id = "whip"
     stream_type: Annotated[str, Field(pattern=r"^(CAM|MIC|SCREEN|VIDEO)$")] = "CAM"
-    ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    ttl_seconds: Annotated[int, Field(ge=60, le=86400)] | None = None  # default: ingest_ttl_seconds
 
 
 def _cors(response: web.StreamResponse, request: web.Request) -> web.StreamResponse:
@@ -65,6 +73,7 @@ def _etag(publication_id: str, ufrag: str) -> str:
 async def create_ingest(request: web.Request) -> web.Response:
     """An ingest for a conversation: its live recording's WHIP URL and a short-lived token."""
     body = IngestCommand.model_validate_json(await request.read())
+    base = origin(request)  # (a Host the service does not answer for: 400 before anything is made)
     service = request.app[RECORDINGS]
     organization = principal(request).organization_id
     recording = await service.live(organization, body.conversation_id)
@@ -85,10 +94,23 @@ async def create_ingest(request: web.Request) -> web.Response:
             f"recording {recording.recorder_id} is {recording.state.value} on instance {recording.instance_id}: "
             "WHIP publishers send to the instance that runs it"
         )
-    ingest = f"{recording.recorder_id}.{body.user_id}"
-    claims = {"sub": ingest, "rid": recording.recorder_id, "uid": body.user_id, "st": body.stream_type}
-    token, expires = request.app[AUTHENTICATOR].issue_ingest_token(claims, body.ttl_seconds)
-    base = request.app[SETTINGS].public_url or str(request.url.origin())
+    session = service.whip(recording.recorder_id)
+    if session is not None and any(
+        s.user_id == body.user_id and not s.publication_id.startswith(PREFIX) and s.stopped is None
+        for s in session.recording.streams
+    ):  # a participant of the conference: nobody publishes in its name
+        raise ConflictError(f"user {body.user_id} is a participant of the conference: a publisher takes another id")
+    ingest = f"{recording.recorder_id}.{uuid.uuid4().hex[:16]}"
+    claims = {
+        "sub": ingest,
+        "rid": recording.recorder_id,
+        "uid": body.user_id,
+        "st": body.stream_type,
+        "app": recording.application_id,
+    }
+    settings = request.app[SETTINGS]
+    ttl = body.ttl_seconds or settings.ingest_ttl_seconds
+    token, expires = request.app[AUTHENTICATOR].issue_ingest_token(claims, ttl)
     answer = {
         "ingestId": ingest,
         "url": f"{base.rstrip('/')}/whip/{quote(ingest, safe='')}",
@@ -99,6 +121,20 @@ async def create_ingest(request: web.Request) -> web.Response:
         "instanceId": recording.instance_id,
     }
     return web.json_response(answer, status=201)
+
+
+async def revoke_ingest(request: web.Request) -> web.Response:
+    """DELETE /ingests/{ingestId} (AGENT of the ingest's organization): its token opens nothing more and its
+    publications end (their tracks are finished and stored)."""
+    ingest = request.match_info["ingestId"]
+    recorder_id = ingest.rsplit(".", 1)[0]
+    service = request.app[RECORDINGS]
+    recording = await service.by_id(recorder_id)
+    source = service.whip_source(recorder_id)
+    if recording is None or recording.organization_id != principal(request).organization_id or source is None:
+        raise NotFoundError(f"ingest {ingest} is not live on this instance")
+    ended = source.revoke(ingest)
+    return web.json_response({"ingestId": ingest, "revoked": True, "publicationsEnded": ended})
 
 
 def _claims(request: web.Request) -> dict[str, str]:
@@ -117,6 +153,12 @@ def _live(request: web.Request, recorder_id: str) -> tuple[RecordingSession, Whi
     return session, source
 
 
+def _own(source: WhipSource, claims: dict[str, str], publication_id: str) -> None:
+    """A WHIP session is reached with the token of the ingest that opened it only (404 otherwise)."""
+    if source.of_ingest(publication_id) != claims["sub"]:
+        raise NotFoundError("no such WHIP session")
+
+
 async def publish(request: web.Request) -> web.StreamResponse:
     """RFC 9725 §4.2: the publisher's offer; 201 with our answer."""
     claims = _claims(request)
@@ -124,11 +166,20 @@ async def publish(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnsupportedMediaType(text=f"the offer is sent as {SDP}")
     offer = await request.text()
     _, source = _live(request, claims["rid"])
+    settings = request.app[SETTINGS]
     try:
-        async with asyncio.timeout(request.app[SETTINGS].start_timeout_seconds):
-            publication_id, answer = await source.publish(claims["uid"], claims["st"], offer)
+        async with asyncio.timeout(settings.start_timeout_seconds):
+            publication_id, answer = await source.publish(
+                claims["uid"], claims["st"], offer, claims["sub"], settings.ingest_max_publications
+            )
     except NotRecordable as exc:
         raise web.HTTPNotAcceptable(text=str(exc)) from None
+    except IngestRefused as exc:
+        if exc.reason == "REVOKED":
+            raise UnauthorizedError(str(exc)) from None
+        if exc.reason == "BUSY":
+            raise ConflictError(str(exc)) from None
+        raise LimitError(str(exc)) from None
     except TimeoutError:
         raise UnavailableError("the recording did not take the publication up in time", retry_after=1) from None
     if answer is None:
@@ -148,6 +199,7 @@ async def patch(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnsupportedMediaType(text=f"candidates are sent as {FRAGMENT}")
     publication_id = request.match_info["publicationId"]
     session, source = _live(request, claims["rid"])
+    _own(source, claims, publication_id)
     fragment = await request.text()
     ufrag = source.ufrag(publication_id)
     if ufrag is None:
@@ -167,6 +219,7 @@ async def end(request: web.Request) -> web.StreamResponse:
     """The publisher ends its publication: its tracks are finished and stored."""
     claims = _claims(request)
     _, source = _live(request, claims["rid"])
+    _own(source, claims, request.match_info["publicationId"])
     if not source.remove(request.match_info["publicationId"]):
         raise NotFoundError("no such WHIP session")
     return _cors(web.Response(status=200), request)

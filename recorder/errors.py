@@ -6,7 +6,9 @@ RecorderError
 ├── ConflictError        a request that the state of its subject does not allow yet (409)
 ├── UnauthorizedError    no valid credentials (401)
 ├── ForbiddenError       valid credentials without the role the operation needs (403)
-└── UnavailableError     the recorder cannot take the work now (503, with Retry-After): a full spool
+├── UnavailableError     the recorder cannot take the work now (503, with Retry-After): a full spool
+├── LimitError           a per-tenant bound was reached (429, with Retry-After when waiting helps)
+└── TooLargeError        a subject grew to its bound (413): chat entries of a recording
 """
 
 from __future__ import annotations
@@ -48,3 +50,15 @@ class UnavailableError(RecorderError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class LimitError(RecorderError):
+    code = "LIMIT_REACHED"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class TooLargeError(RecorderError):
+    code = "TOO_LARGE"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from enum import StrEnum
@@ -67,6 +68,15 @@ class CoachingSettings(BaseModel):
         return self
 
 
+class RetentionSettings(BaseModel):
+    """How long an application's records of what happened are kept once they are done with (days): its
+    recordings' events, their webhook deliveries, and upload jobs that finished."""
+
+    events_days: float = Field(default=90, gt=0)
+    deliveries_days: float = Field(default=30, gt=0)
+    upload_jobs_days: float = Field(default=30, gt=0)
+
+
 class ApplicationSettings(BaseModel):
     id: str
     organization_id: str
@@ -74,6 +84,20 @@ class ApplicationSettings(BaseModel):
     storage: StorageSettings
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     coaching: CoachingSettings | None = None  # the coaching session API (None: not served for this application)
+    # an S3 profile without credentials uses this machine's own AWS credentials (environment, instance role):
+    # only when the operator says so for the application
+    ambient_credentials: bool = False
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+
+    @model_validator(mode="after")
+    def _own_credentials(self) -> ApplicationSettings:
+        s3 = getattr(self.storage, "provider", None) == "AMAZON_S3"
+        if s3 and self.storage.credentials is None and not self.ambient_credentials:
+            raise ValueError(
+                f"application {self.id}: its S3 storage has no credentials; set them, or set"
+                " ambient_credentials = true to use this machine's own (environment, instance role)"
+            )
+        return self
 
 
 class VideoSdkKeySettings(BaseModel):
@@ -92,6 +116,15 @@ class RealtimeKitKeySettings(BaseModel):
     organization_id: str = Field(min_length=1)
     api_key: SecretStr
     application_id: str
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Role(StrEnum):
@@ -131,6 +164,13 @@ class Settings(BaseSettings):
     spool_dir: Path | None = None  # where tracks are written before they are stored; default <data_dir>/spool
     instance_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     public_url: str | None = None  # base of the URLs handed out; default: the request's own origin
+    # without public_url: the Host headers whose origin links may be built on (a name or name:port); the
+    # embedded default (listening on a loopback address) takes loopback names only
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # the outbound policy's exceptions: networks (10.0.0.0/8, [fd00::]/8:443) and host names (minio.internal,
+    # minio.internal:9000) that callers' webhooks and storage may reach although they are not public
+    outbound_allow: list[str] = Field(default_factory=list)
+    outbound_public: bool = True  # False: callers' destinations must be on outbound_allow, public ones too
     url_signing_key: SecretStr | None = None  # default: kept in <data_dir>/url-signing.key
     url_ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TTL)
     ice_servers: list[str] = Field(default_factory=list)
@@ -175,10 +215,32 @@ class Settings(BaseSettings):
     realtimekit_keys: list[RealtimeKitKeySettings] = Field(default_factory=list)  # the RealtimeKit facade's
     token_signing_key: SecretStr | None = None  # HS256 key of access tokens; default: <data_dir>/token-signing.key
     token_ttl_seconds: int = Field(default=3600, gt=0, le=24 * 3600)
+    # the token endpoint: failed attempts allowed per client id and per address in a minute (then 429)
+    token_failures_per_client: int = Field(default=10, ge=1)
+    token_failures_per_address: int = Field(default=30, ge=1)
+    # a client secret in the token URL's query string (it ends up in proxies' logs): for old clients only
+    token_secret_in_query: bool = False
+    # the longest life (exp - iat) of a facade's bearer JWT (VideoSDK's, the coaching app's end users'); exp
+    # is required
+    facade_token_max_seconds: int = Field(default=86400, gt=0, le=30 * 86400)
+    # WHIP ingests: a token's default life, and the publications one ingest may open (one at a time)
+    ingest_ttl_seconds: int = Field(default=300, ge=60, le=86400)
+    ingest_max_publications: int = Field(default=10, ge=1, le=1000)
+    # per-application bounds: live recordings, webhook subscriptions, chat entries of a recording
+    live_recordings_per_application: int = Field(default=200, ge=1)
+    webhook_subscriptions_per_application: int = Field(default=20, ge=1)
+    chat_entries_per_recording: int = Field(default=10000, ge=1)
+    # how often the retention task prunes what outlived its application's retention
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
     # key that encrypts the credentials of storage profiles set through the API; default: kept in
     # <data_dir>/storage-credentials.key. Changing it makes those credentials unreadable (set them again).
     storage_credentials_key: SecretStr | None = None
     upload_concurrency: int = Field(default=4, ge=1, le=64)
+    # the uploads one destination (an application's storage, a recording's own) may run at once: a storage
+    # that never answers holds at most this many workers (default: half of upload_concurrency, at least 1)
+    upload_concurrency_per_destination: int | None = Field(default=None, ge=1, le=64)
+    # one upload attempt ends (and is tried again later) after this long
+    upload_attempt_timeout_seconds: float = Field(default=900.0, gt=0)
     upload_max_attempts: int = Field(default=8, ge=1)  # transient faults; a refusal fails at once
     upload_backoff_seconds: float = Field(default=2.0, gt=0)  # doubles each attempt...
     upload_backoff_max_seconds: float = Field(default=60.0, gt=0)  # ...up to this
@@ -247,15 +309,33 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _allowlist(self) -> Settings:
+        from recorder.outbound import Rule  # (it imports this module)
+
+        for entry in self.outbound_allow:
+            Rule.parse(entry)
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError("heartbeat_seconds must be at most half of lease_seconds (a lease outlives a late beat)")
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
             raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
+        if self.public_url is None and not self.allowed_hosts and not _loopback(self.host):
+            raise ValueError(
+                "public_url (or allowed_hosts) must be set when the service listens beyond loopback: links are"
+                " never built on a request's Host header"
+            )
         low, high = self.media_port_min, self.media_port_max
         if (low is None) != (high is None) or (low is not None and high is not None and high < low):
             raise ValueError("media_port_min and media_port_max go together, min <= max")
         return self
+
+    @property
+    def upload_share(self) -> int:
+        """The uploads one destination may run at once."""
+        return self.upload_concurrency_per_destination or max(1, self.upload_concurrency // 2)
 
     @property
     def sqlite_file(self) -> Path:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -20,6 +23,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
@@ -31,13 +35,17 @@ from storage_providers.base import (
     StoredObject,
     TransientStorageError,
 )
+from storage_providers.guard import REFUSED, Guard, GuardedResolver, endpoint_host_port, refused
 from storage_providers.settings import AzureBlobStorageSettings
+
+logger = logging.getLogger(__name__)
 
 
 class AzureBlobStorage(StorageProvider):
     provider = "AZURE_BLOB"
 
-    def __init__(self, settings: AzureBlobStorageSettings) -> None:
+    def __init__(self, settings: AzureBlobStorageSettings, guard: Guard | None = None) -> None:
+        self._guard = guard
         self._account = settings.account_name
         self._key = settings.credentials.account_key.get_secret_value()
         endpoint = (settings.endpoint_url or f"https://{settings.account_name}.blob.core.windows.net").rstrip("/")
@@ -54,6 +62,8 @@ class AzureBlobStorage(StorageProvider):
             retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1),
             connection_timeout=10,
             read_timeout=60,
+            permit_redirects=False,
+            **({"transport": AioHttpTransport(session=_guarded_session(guard), session_owner=True)} if guard else {}),
         )
         self._container = self._service.get_container_client(settings.container)
 
@@ -61,26 +71,34 @@ class AzureBlobStorage(StorageProvider):
     def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
         where = f"{self._container_name}/{key}" if key else f"container {self._container_name}"
         try:
+            if self._guard is not None:
+                self._guard.check_literal(*endpoint_host_port(self._host))
             yield
         except ResourceNotFoundError as exc:
             if key is not None and getattr(exc, "error_code", None) == "BlobNotFound":
                 raise ObjectNotFoundError(f"{action} {where}: no such blob") from exc
-            raise DestinationError(f"{action} {where}: {_code(exc)} (the container does not exist)") from exc
+            raise DestinationError(
+                f"{action} {where}: {_code(exc) or 'HTTP 404'} (the container does not exist)"
+            ) from exc
         except ClientAuthenticationError as exc:
             raise DestinationError(
-                f"{action} {where}: {_code(exc)} (the account key is wrong or lacks the permission)"
+                f"{action} {where}: {_code(exc) or 'HTTP 403'} (the account key is wrong or lacks the permission)"
             ) from exc
         except HttpResponseError as exc:
-            detail = f"{action} {where}: HTTP {exc.status_code} {_code(exc)}"
+            detail = f"{action} {where}: HTTP {exc.status_code} {_code(exc)}".rstrip()
             if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code in (408, 429)):
                 raise TransientStorageError(detail) from exc
             if exc.status_code in (401, 403):
                 detail += " (the account key is wrong or lacks the permission)"
             raise DestinationError(detail) from exc
         except (ServiceRequestError, ServiceResponseError, OSError, TimeoutError) as exc:
-            raise TransientStorageError(f"{action} {where}: {self._host} did not answer ({exc})") from exc
+            if refused(exc):
+                raise DestinationError(f"{action} {where}: {self._host}: {REFUSED}") from exc
+            logger.info("Azure %s %s: %s did not answer: %r", action, where, self._host, exc)
+            raise TransientStorageError(f"{action} {where}: {self._host} did not answer") from exc
         except AzureError as exc:
-            raise StorageError(f"{action} {where}: {exc}") from exc
+            logger.info("Azure %s %s: %r", action, where, exc)
+            raise StorageError(f"{action} {where}: the Azure client failed ({type(exc).__name__})") from exc
 
     async def upload(self, source: Path, key: str) -> None:
         blob = self._container.get_blob_client(key)
@@ -129,4 +147,10 @@ class AzureBlobStorage(StorageProvider):
 
 
 def _code(exc: AzureError) -> str:
-    return str(getattr(exc, "error_code", None) or getattr(exc, "reason", None) or exc.message).strip()
+    """Azure's error code (a word such as AuthenticationFailed); never the remote's message."""
+    code = str(getattr(exc, "error_code", None) or "")
+    return code if re.fullmatch(r"[A-Za-z]{1,64}", code) else ""
+
+
+def _guarded_session(guard: Guard) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=GuardedResolver(guard)), trust_env=False)

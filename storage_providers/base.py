@@ -147,7 +147,7 @@ class StorageProvider(ABC):
             except StorageError as exc:
                 results.append(CheckResult(False, f"{action} failed: {exc.message}"))
             except Exception as exc:  # a profile the SDK cannot even send (e.g. a name it refuses): the answer says so
-                results.append(CheckResult(False, f"{action} failed: {type(exc).__name__}: {exc}"))
+                results.append(CheckResult(False, f"{action} failed: the client failed ({type(exc).__name__})"))
 
         async def write() -> str:
             await self.upload_bytes(original, key)
@@ -194,7 +194,7 @@ class StorageProvider(ABC):
         except StorageError as exc:
             return Throughput(False, f"the throughput probe failed: {exc.message}")
         except Exception as exc:
-            return Throughput(False, f"the throughput probe failed: {type(exc).__name__}: {exc}")
+            return Throughput(False, f"the throughput probe failed: the client failed ({type(exc).__name__})")
         finally:
             with contextlib.suppress(Exception):  # best effort: the probe's result already says what failed
                 await self.delete(key)

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import requests
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 from google.oauth2 import service_account
 
@@ -34,7 +36,10 @@ from storage_providers.base import (
     StoredObject,
     TransientStorageError,
 )
+from storage_providers.guard import REFUSED, Guard, GuardedAdapter, refused
 from storage_providers.settings import GoogleCloudStorageSettings
+
+logger = logging.getLogger(__name__)
 
 _TIMEOUT = (10, 120)  # connect, read (seconds)
 
@@ -42,7 +47,7 @@ _TIMEOUT = (10, 120)  # connect, read (seconds)
 class GoogleCloudStorage(StorageProvider):
     provider = "GOOGLE_CLOUD"
 
-    def __init__(self, settings: GoogleCloudStorageSettings) -> None:
+    def __init__(self, settings: GoogleCloudStorageSettings, guard: Guard | None = None) -> None:
         try:
             info = json.loads(settings.credentials.service_account_key.get_secret_value())
             self._signer = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
@@ -52,15 +57,23 @@ class GoogleCloudStorage(StorageProvider):
         self._bucket_name = settings.bucket
         self._chunk = settings.chunk_size_bytes
         self.url = f"gs://{settings.bucket}"
+        credentials = AnonymousCredentials() if self._endpoint else self._signer  # type: ignore[no-untyped-call]
+        http: requests.Session | None = None
+        if guard is not None:  # every connection (redirects too) to an address the outbound policy admitted
+            http = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+            http.mount("https://", GuardedAdapter(guard))
+            http.mount("http://", GuardedAdapter(guard))
         self._client = storage.Client(
             project=info.get("project_id"),
-            credentials=AnonymousCredentials() if self._endpoint else self._signer,  # type: ignore[no-untyped-call]
+            credentials=credentials,
             client_options={"api_endpoint": self._endpoint} if self._endpoint else None,
+            _http=http,
         )
         self._bucket = self._client.bucket(settings.bucket)
 
     @contextlib.contextmanager
     def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
+        """The SDK's errors as ours, in our words: never the remote's text (its body) or the socket's."""
         where = f"{self._bucket_name}/{key}" if key else f"bucket {self._bucket_name}"
         host = self._endpoint or "storage.googleapis.com"
         try:
@@ -71,19 +84,24 @@ class GoogleCloudStorage(StorageProvider):
             raise DestinationError(f"{action} {where}: the bucket does not exist") from exc
         except (api.Unauthorized, api.Forbidden) as exc:
             raise DestinationError(
-                f"{action} {where}: HTTP {exc.code} {exc.message} (the service account lacks the permission)"
+                f"{action} {where}: HTTP {exc.code} (the service account lacks the permission)"
             ) from exc
         except api.GoogleAPICallError as exc:
-            detail = f"{action} {where}: HTTP {exc.code} {exc.message}"
+            logger.info("GCS %s %s: HTTP %s %s", action, where, exc.code, exc.message)
+            detail = f"{action} {where}: HTTP {exc.code}"
             if exc.code is None or exc.code >= 500 or exc.code in (408, 429):
                 raise TransientStorageError(detail) from exc
             raise DestinationError(detail) from exc
         except auth.RefreshError as exc:
-            raise DestinationError(f"{action} {where}: the service account key was refused ({exc})") from exc
+            raise DestinationError(f"{action} {where}: the service account key was refused") from exc
         except (requests.ConnectionError, requests.Timeout, auth.TransportError, OSError, TimeoutError) as exc:
-            raise TransientStorageError(f"{action} {where}: {host} did not answer ({exc})") from exc
+            if refused(exc):
+                raise DestinationError(f"{action} {where}: {host}: {REFUSED}") from exc
+            logger.info("GCS %s %s: %s did not answer: %r", action, where, host, exc)
+            raise TransientStorageError(f"{action} {where}: {host} did not answer") from exc
         except (api.GoogleAPIError, requests.RequestException, ValueError) as exc:
-            raise StorageError(f"{action} {where}: {exc}") from exc
+            logger.info("GCS %s %s: %r", action, where, exc)
+            raise StorageError(f"{action} {where}: the GCS client failed ({type(exc).__name__})") from exc
 
     async def upload(self, source: Path, key: str) -> None:
         blob = self._bucket.blob(key, chunk_size=self._chunk)  # chunk_size: a resumable upload

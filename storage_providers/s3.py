@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -35,7 +36,10 @@ from storage_providers.base import (
     StoredObject,
     TransientStorageError,
 )
+from storage_providers.guard import REFUSED, Guard, GuardedResolver, endpoint_host_port, refused
 from storage_providers.settings import S3StorageSettings
+
+logger = logging.getLogger(__name__)
 
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 _TRANSIENT = frozenset({"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "Throttling"})
@@ -51,8 +55,9 @@ _HINTS = {
 class S3Storage(StorageProvider):
     provider = "AMAZON_S3"
 
-    def __init__(self, settings: S3StorageSettings) -> None:
+    def __init__(self, settings: S3StorageSettings, guard: Guard | None = None) -> None:
         self._settings = settings
+        self._guard = guard
         self._bucket = settings.bucket
         self._endpoint = settings.endpoint_url
         self.url = (
@@ -75,6 +80,7 @@ class S3Storage(StorageProvider):
             connect_timeout=10,
             read_timeout=60,
             signature_version="s3v4",
+            connector_args={"resolver": GuardedResolver(guard)} if guard is not None else None,
         )
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold_bytes,
@@ -88,6 +94,12 @@ class S3Storage(StorageProvider):
     async def _s3(self) -> Any:
         async with self._lock:
             if self._client is None:
+                if self._guard is not None and self._endpoint:
+                    host, port = endpoint_host_port(self._endpoint)
+                    try:
+                        self._guard.check_literal(host, port)
+                    except OSError:
+                        raise DestinationError(f"{host}: {REFUSED}") from None
                 try:
                     self._client = await self._stack.enter_async_context(
                         self._session.client("s3", endpoint_url=self._endpoint, config=self._config)
@@ -98,6 +110,7 @@ class S3Storage(StorageProvider):
 
     @contextlib.contextmanager
     def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
+        """The SDK's errors as ours, in our words: never the remote's text (its body) or the socket's."""
         where = f"{self._bucket}/{key}" if key else f"bucket {self._bucket}"
         try:
             yield
@@ -105,7 +118,9 @@ class S3Storage(StorageProvider):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            detail = f"{action} {where}: {code or status} {error.get('Message') or ''}".strip()
+            logger.info("S3 %s %s: %s %s", action, where, code or status, error.get("Message") or "")
+            known = code if code in _HINTS or code in _TRANSIENT or code in _NOT_FOUND else ""
+            detail = f"{action} {where}: {known or f'HTTP {status}'}"
             hint = _HINTS.get(code) or ("the bucket does not exist" if status == 404 and key is None else None)
             if hint:
                 detail += f" ({hint})"
@@ -118,9 +133,13 @@ class S3Storage(StorageProvider):
             raise DestinationError(f"{action} {where}: no credentials configured") from exc
         except (ConnectionError, HTTPClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             host = self._endpoint or "S3"
-            raise TransientStorageError(f"{action} {where}: {host} did not answer ({exc})") from exc
+            if refused(exc):
+                raise DestinationError(f"{action} {where}: {host}: {REFUSED}") from exc
+            logger.info("S3 %s %s: %s did not answer: %r", action, where, host, exc)
+            raise TransientStorageError(f"{action} {where}: {host} did not answer") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"{action} {where}: {exc}") from exc
+            logger.info("S3 %s %s: %r", action, where, exc)
+            raise StorageError(f"{action} {where}: the S3 client failed ({type(exc).__name__})") from exc
 
     async def upload(self, source: Path, key: str) -> None:
         s3 = await self._s3()

@@ -30,6 +30,10 @@ KEY_FIELDS = frozenset(
     }
 )
 MiB = 1 << 20
+# an endpoint is scheme, host, port and a path: no user, query or fragment (a fragment would cut the SDK's own
+# path off the URL and make it fetch whatever path the endpoint names)
+ENDPOINT = r"^https?://[A-Za-z0-9.\-_~%]+(:[0-9]{1,5})?(/[A-Za-z0-9.\-_~%/]*)?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?(/[A-Za-z0-9.\-_~%/]*)?$"
+Endpoint = Annotated[str, Field(pattern=ENDPOINT, max_length=512)]
 
 
 class _Model(BaseModel):
@@ -46,9 +50,12 @@ class _Profile(_Model):
     @classmethod
     def _known_fields(cls, template: str) -> str:
         try:
-            names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)]
         except ValueError as exc:
             raise ValueError(f"keyTemplate is not a template: {exc}") from None
+        if any(name is not None and (spec or conversion) for name, spec, conversion in fields):
+            raise ValueError("keyTemplate placeholders are plain names: no format specs (':...') or conversions ('!r')")
+        names = {name for name, _, _ in fields if name is not None}
         unknown = names - KEY_FIELDS
         if unknown:
             raise ValueError(f"keyTemplate has unknown placeholders {sorted(unknown)}; known: {sorted(KEY_FIELDS)}")
@@ -59,6 +66,10 @@ class _Profile(_Model):
         if template.startswith("/") or "//" in template or "/../" in f"/{template}/":
             raise ValueError("keyTemplate must be a relative path without empty or '..' segments")
         return template
+
+    def destination(self) -> tuple[object, ...]:
+        """What kept credentials are bound to: another destination needs its credentials sent again."""
+        return (getattr(self, "provider", None),)
 
 
 class LocalStorageSettings(_Profile):
@@ -82,10 +93,13 @@ class S3StorageSettings(_Profile):
     provider: Literal["AMAZON_S3"]
     bucket: str = Field(min_length=3, max_length=63)
     region: str = "us-east-1"
-    endpoint_url: str | None = None
+    endpoint_url: Endpoint | None = None
     multipart_threshold_bytes: int = Field(default=16 * MiB, ge=5 * MiB)
     part_size_bytes: int = Field(default=8 * MiB, ge=5 * MiB)
     credentials: S3Credentials | None = None
+
+    def destination(self) -> tuple[object, ...]:
+        return (self.provider, self.endpoint_url, self.region, self.bucket)
 
 
 class AzureBlobCredentials(_Model):
@@ -98,10 +112,13 @@ class AzureBlobStorageSettings(_Profile):
     provider: Literal["AZURE_BLOB"]
     account_name: str = Field(min_length=1)
     container: str = Field(min_length=3, max_length=63)
-    endpoint_url: str | None = None
+    endpoint_url: Endpoint | None = None
     block_size_bytes: int = Field(default=4 * MiB, ge=64 * 1024, le=4000 * MiB)
     single_put_bytes: int = Field(default=8 * MiB, ge=1, le=5000 * MiB)
     credentials: AzureBlobCredentials
+
+    def destination(self) -> tuple[object, ...]:
+        return (self.provider, self.endpoint_url, self.account_name, self.container)
 
 
 class GoogleCloudCredentials(_Model):
@@ -114,9 +131,12 @@ class GoogleCloudStorageSettings(_Profile):
 
     provider: Literal["GOOGLE_CLOUD"]
     bucket: str = Field(min_length=3, max_length=222)
-    endpoint_url: str | None = None
+    endpoint_url: Endpoint | None = None
     chunk_size_bytes: int = Field(default=8 * MiB, ge=256 * 1024)
     credentials: GoogleCloudCredentials
+
+    def destination(self) -> tuple[object, ...]:
+        return (self.provider, self.endpoint_url, self.bucket)
 
     @field_validator("chunk_size_bytes")
     @classmethod
@@ -147,8 +167,11 @@ class SftpStorageSettings(_Profile):
     username: str = Field(min_length=1)
     path: str = "."
     host_key: str = Field(min_length=1, description="the server's public host key, e.g. 'ssh-ed25519 AAAA...'")
-    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     credentials: SftpCredentials
+
+    def destination(self) -> tuple[object, ...]:
+        return (self.provider, self.host.lower(), self.port, self.username, self.host_key)
 
 
 StorageSettings = Annotated[

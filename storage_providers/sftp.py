@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import posixpath
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -26,14 +27,18 @@ from storage_providers.base import (
     StoredObject,
     TransientStorageError,
 )
+from storage_providers.guard import REFUSED, Guard, refused
 from storage_providers.settings import SftpStorageSettings
+
+logger = logging.getLogger(__name__)
 
 
 class SftpStorage(StorageProvider):
     provider = "SFTP_STORAGE"
 
-    def __init__(self, settings: SftpStorageSettings) -> None:
+    def __init__(self, settings: SftpStorageSettings, guard: Guard | None = None) -> None:
         self._settings = settings
+        self._guard = guard
         self._host = f"{settings.host}:{settings.port}"
         self._root = settings.path.rstrip("/") or "/"
         self.url = f"sftp://{settings.username}@{self._host}/{self._root.lstrip('/')}"
@@ -71,9 +76,13 @@ class SftpStorage(StorageProvider):
         except asyncssh.PermissionDenied as exc:
             raise DestinationError(f"{self._host} refused the login of {self._settings.username}") from exc
         except asyncssh.SFTPError as exc:
-            raise StorageError(f"{action} {where}: {exc.reason}") from exc
+            logger.info("SFTP %s %s: %s", action, where, exc.reason)
+            raise StorageError(f"{action} {where}: the SFTP server failed it ({type(exc).__name__})") from exc
         except (asyncssh.Error, OSError, TimeoutError) as exc:
-            raise TransientStorageError(f"{action} {where}: {self._host} did not answer ({exc})") from exc
+            if refused(exc):
+                raise DestinationError(f"{action} {where}: {self._settings.host}: {REFUSED}") from exc
+            logger.info("SFTP %s %s: %s did not answer: %r", action, where, self._host, exc)
+            raise TransientStorageError(f"{action} {where}: {self._host} did not answer") from exc
 
     async def _client(self) -> asyncssh.SFTPClient:
         """One SSH connection and one SFTP channel, shared by every operation (SFTP runs many requests at
@@ -82,8 +91,11 @@ class SftpStorage(StorageProvider):
             if self._connection is None or self._connection.is_closed() or self._sftp_client is None:
                 self._drop()
                 credentials = self._settings.credentials
+                host = self._settings.host
+                if self._guard is not None:  # connect to the address the outbound policy admitted
+                    host = (await self._guard.addresses(host, self._settings.port))[0]
                 self._connection = await asyncssh.connect(
-                    self._settings.host,
+                    host,
                     self._settings.port,
                     username=self._settings.username,
                     password=credentials.password.get_secret_value() if credentials.password else None,

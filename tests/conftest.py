@@ -77,6 +77,9 @@ def make_settings(tmp_path: Path, janus_url: str, **overrides: object) -> Settin
             "conference_request_timeout_seconds": 5,
             "token_signing_key": "test-token-signing-key-0123456789abcdef",
             "spool_reserve_bytes": 1 << 20,
+            # the tests' servers (storage, webhook receivers) listen on 127.0.0.1; nothing else is reached
+            "outbound_allow": ["127.0.0.1"],
+            "outbound_public": False,
             "clients": [
                 {
                     "id": CLIENT_ID,

@@ -74,6 +74,8 @@ class Cluster:
             "RECORDER_TOKEN_SIGNING_KEY": "cluster-token-signing-key-0123456789abcdef",
             "RECORDER_STORAGE_CREDENTIALS_KEY": "cluster-credentials-key-0123456789abcdef",
             "RECORDER_SPOOL_HEADROOM_BYTES": "0",
+            "RECORDER_OUTBOUND_ALLOW": '["127.0.0.1"]',
+            "RECORDER_OUTBOUND_PUBLIC": "false",
             "RECORDER_API_KEYS": json.dumps(
                 [
                     {

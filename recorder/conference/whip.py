@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiortc.sdp import SessionDescription
@@ -72,6 +73,14 @@ class _Offer:
     answered: asyncio.Future[str | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+class IngestRefused(Exception):
+    """An ingest may not open a publication now: REVOKED, BUSY (one at a time) or EXHAUSTED (its bound)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class WhipSource:
     """One recording's WHIP publications, as conference events."""
 
@@ -80,20 +89,49 @@ class WhipSource:
         self._offers: dict[str, _Offer] = {}
         self.live: set[str] = set()  # publications subscribed and not removed
         self._ufrags: dict[str, str] = {}  # publication -> the publisher's ICE ufrag (its WHIP session's ETag)
+        self._ingests: dict[str, str] = {}  # publication -> the ingest that opened it
+        self._opened: Counter[str] = Counter()  # publications each ingest opened
+        self._revoked: set[str] = set()
 
-    async def publish(self, user_id: str, stream_type: str, offer: str) -> tuple[str, str | None]:
+    def _open(self, ingest: str) -> list[str]:
+        """The publications of `ingest` that are there (offered or live)."""
+        return [p for p, i in self._ingests.items() if i == ingest and (p in self.live or p in self._offers)]
+
+    async def publish(
+        self, user_id: str, stream_type: str, offer: str, ingest: str = "", most: int = 0
+    ) -> tuple[str, str | None]:
         """Offer a publication to the recording; (publication id, our answer), None when the recording does
-        not record it (its rules). Cancelled (a caller's timeout): the offer is withdrawn."""
+        not record it (its rules). Cancelled (a caller's timeout): the offer is withdrawn. An ingest opens one
+        publication at a time and `most` in all (0: no bound); a revoked one none (IngestRefused)."""
+        if ingest in self._revoked:
+            raise IngestRefused("REVOKED", "the ingest was revoked")
+        if ingest and self._open(ingest):
+            raise IngestRefused("BUSY", "the ingest has a publication: end it (DELETE) before publishing again")
+        if most and self._opened[ingest] >= most:
+            raise IngestRefused("EXHAUSTED", f"the ingest opened its {most} publications: make another ingest")
+        self._opened[ingest] += 1
         kinds = offered_kinds(offer)
         publication = Publication(f"{PREFIX}{uuid.uuid4()}", user_id, stream_type, kinds)
         pending = self._offers[publication.id] = _Offer(publication, offer)
         self._ufrags[publication.id] = ice_ufrag(offer)
+        self._ingests[publication.id] = ingest
         self.events.put_nowait(PublicationAdded(publication))
         try:
             return publication.id, await pending.answered
         except BaseException:
             self.remove(publication.id)
             raise
+
+    def revoke(self, ingest: str) -> int:
+        """The ingest may publish no more; its publications end. How many ended."""
+        self._revoked.add(ingest)
+        ended = self._open(ingest)
+        for publication_id in ended:
+            self.remove(publication_id)
+        return len(ended)
+
+    def of_ingest(self, publication_id: str) -> str | None:
+        return self._ingests.get(publication_id)
 
     def ufrag(self, publication_id: str) -> str | None:
         """The publisher's ICE ufrag of a publication that is there (None: it is not)."""

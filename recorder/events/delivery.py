@@ -10,7 +10,9 @@ Each request is a POST of the rendered JSON with Standard Webhooks' headers: `we
 `webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256>`, one per secret in force). A 2xx answer is
 delivered; anything else, a timeout or a connection error is a failure tried again after the next wait of
 `webhook_retry_schedule_seconds` (+-20 % jitter), and FAILED after the last. Redirects are not followed; the
-answer's body is not read.
+answer's body is not read. Requests go only where the outbound policy admits (`recorder.outbound`), and a
+failure is recorded in our words (an HTTP status, no answer, could not connect, not permitted), never the
+socket's text.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from recorder.events.formats import render
 from recorder.events.metrics import Metrics
 from recorder.events.subscriptions import Webhooks
 from recorder.logcontext import scope
+from recorder.outbound import OutboundPolicy, origin_only
 from recorder.persistence.database import Database
 from recorder.persistence.ports import CompositionJobStore, Delivery, RecordingStore, WebhookStore
 from recorder.persistence.sql.outbox import CHANNEL
 from recorder.settings import Settings
 from recorder.tasks import TaskSet
+from storage_providers.guard import REFUSED, GuardedResolver, endpoint_host_port, refused
 
 logger = logging.getLogger(__name__)
 USER_AGENT = "webrtc-recorder-webhooks/1"
@@ -89,8 +93,10 @@ class Deliverer:
         links: Links,
         database: Database,
         metrics: Metrics,
+        policy: OutboundPolicy,
     ) -> None:
         self._settings = settings
+        self._policy = policy
         self._store = store
         self._webhooks = webhooks
         self._links = links
@@ -105,6 +111,7 @@ class Deliverer:
     async def start(self) -> None:
         await self._store.release(self._me)  # what an earlier run of this instance held: at once, not at lease end
         self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=GuardedResolver(self._policy)),
             timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_seconds),
             headers={"User-Agent": USER_AGENT},
         )
@@ -176,13 +183,15 @@ class Deliverer:
             "webhook-signature": signature(keys, msg_id, now, body),
         }
         status: int | None = None
-        try:
+        try:  # to an address the outbound policy admitted (a name is checked by the resolver, as it resolves)
+            self._policy.check_literal(*endpoint_host_port(subscription.url))
             async with self._http.post(subscription.url, data=body, headers=headers, allow_redirects=False) as answer:
                 status = answer.status
         except TimeoutError:
             error = f"no answer within {self._settings.webhook_timeout_seconds:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:  # in our words, never the socket's
+            error = f"{origin_only(subscription.url)}: {REFUSED}" if refused(exc) else "could not connect"
+            logger.info("webhook %s: %s (%s)", message_id(delivery), error, type(exc).__name__)
         else:
             if 200 <= status < 300:
                 return await self._delivered(delivery, status)

@@ -18,10 +18,11 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from recorder.errors import ConflictError, InvalidRequestError, NotFoundError
+from recorder.errors import ConflictError, InvalidRequestError, LimitError, NotFoundError
 from recorder.events.events import EventType
 from recorder.events.formats import Format
 from recorder.models import Recording
+from recorder.outbound import OutboundPolicy, check_webhook, origin_only
 from recorder.persistence.ports import Delivery, StoredSubscription, WebhookStore
 from recorder.settings import Settings, WebhookSettings
 
@@ -78,8 +79,11 @@ class SubscriptionRequest(BaseModel):
 class Webhooks:
     """Subscriptions and their deliveries, for the admin API and for the deliverer."""
 
-    def __init__(self, settings: Settings, store: WebhookStore, key: bytes) -> None:
+    def __init__(
+        self, settings: Settings, store: WebhookStore, key: bytes, policy: OutboundPolicy | None = None
+    ) -> None:
         self._settings = settings
+        self._policy = policy
         self._store = store
         self._configured_secrets: dict[str, str] = {}  # this instance's configuration's, by subscription id
         self._cipher = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"webhooks:" + key).digest()))
@@ -140,6 +144,15 @@ class Webhooks:
         request = _parse(body)
         if request.secret is None:
             raise InvalidRequestError("secret is required: whsec_ followed by the base64 of 24 to 64 random bytes")
+        await self.check_url(request.url)
+        if (
+            recorder_id is None
+            and len(await self.of(application_id)) >= self._settings.webhook_subscriptions_per_application
+        ):
+            raise LimitError(
+                f"application {application_id} has {self._settings.webhook_subscriptions_per_application} webhook"
+                " subscriptions, the most it may have"
+            )
         now = time.time()
         subscription = StoredSubscription(
             id=f"wh_{uuid.uuid4().hex}",
@@ -154,8 +167,15 @@ class Webhooks:
             recorder_id=recorder_id,
         )
         await self._store.save_subscription(subscription)
-        logger.info("webhook subscription %s of application %s: %s", subscription.id, application_id, request.url)
+        logger.info(
+            "webhook subscription %s of application %s: %s", subscription.id, application_id, origin_only(request.url)
+        )
         return subscription
+
+    async def check_url(self, url: str) -> None:
+        """400 when the outbound policy refuses the URL's destination."""
+        if self._policy is not None:
+            await check_webhook(self._policy, url)
 
     async def for_recording(self, recording: Recording, url: str, format_: str) -> StoredSubscription:
         """A subscription to one recording's events (a facade's per-request webhook URL), signed with a secret
@@ -168,6 +188,7 @@ class Webhooks:
         """Replace url, events and format (a secret given here rotates it, like `rotate`)."""
         subscription = self._changeable(await self.get(application_id, subscription_id))
         request = _parse(body)
+        await self.check_url(request.url)
         subscription.url, subscription.events, subscription.format = request.url, request.events, request.format.value
         if request.secret is not None:
             self._rotated(subscription, request.secret.get_secret_value())

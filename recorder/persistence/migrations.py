@@ -144,6 +144,13 @@ CREATE TABLE coaching_sessions (
 CREATE TABLE recording_storage (
     recorder_id TEXT PRIMARY KEY, settings TEXT NOT NULL, credentials TEXT, public TEXT NOT NULL)
 """,
+    # 10: per-application bounds (live recordings counted by application) and retention (finished deliveries
+    # and upload jobs found by age)
+    """
+CREATE INDEX recordings_application_state ON recordings (application_id, state);
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished);
+CREATE INDEX upload_jobs_state_created ON upload_jobs (state, created)
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -127,6 +127,10 @@ class RecordingStore(ABC):
         """The conversation's INITIALISED, ACTIVE or PENDING_RECOVERY recording; None when it has none."""
 
     @abstractmethod
+    async def count_live(self, application_id: str) -> int:
+        """How many live (INITIALISED, ACTIVE, PENDING_RECOVERY) recordings the application has."""
+
+    @abstractmethod
     async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
         """Every recording of a conversation, oldest first; empty when it has none."""
 
@@ -183,11 +187,17 @@ class UploadJobStore(ABC):
 
     @abstractmethod
     async def claim(
-        self, owner: str, now: datetime, limit: int, busy_keys: set[str], lease_until: float
+        self,
+        owner: str,
+        now: datetime,
+        limit: int,
+        busy_keys: set[str],
+        lease_until: float,
+        full_applications: frozenset[str] = frozenset(),
     ) -> list[UploadJob]:
         """Lease to `owner` up to `limit` PENDING or UPLOADED jobs that are due and that nobody else holds,
-        oldest first, none with a key in `busy_keys`: atomic, so two instances never claim the same job.
-        Empty when none is free."""
+        oldest first, none with a key in `busy_keys` nor of an application in `full_applications`: atomic, so
+        two instances never claim the same job. Empty when none is free."""
 
     @abstractmethod
     async def release(self, owner: str, job_id: int | None = None) -> int:
@@ -446,3 +456,26 @@ class WebhookStore(ABC):
     @abstractmethod
     async def counts(self) -> tuple[int, int, float | None]:
         """(PENDING deliveries, FAILED deliveries, when the oldest PENDING one was made)."""
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """What an application keeps: events, finished deliveries and finished upload jobs younger than these
+    (Unix times), and a recording's own storage destination until this long after it ended (its uploads done)."""
+
+    events: float
+    deliveries: float
+    upload_jobs: float
+
+
+class RetentionStore(ABC):
+    """Pruning what outlived its application's retention. Any instance may prune at any time: each statement
+    deletes only rows that are done with, so two instances pruning together delete each row once."""
+
+    @abstractmethod
+    async def prune(self, application_id: str, cutoffs: Cutoffs) -> dict[str, int]:
+        """Delete the application's finished deliveries older than `cutoffs.deliveries`; its events older than
+        `cutoffs.events` that no delivery still names; the per-recording webhook subscriptions and own storage
+        destinations (with their sealed secrets) of recordings that ended before `cutoffs.upload_jobs` and have
+        no unfinished delivery or upload; its DONE and SUPERSEDED upload jobs older than `cutoffs.upload_jobs`.
+        How many rows of each were deleted."""

@@ -12,6 +12,7 @@ from recorder.persistence.ports import (
     ClusterStore,
     CompositionJobStore,
     RecordingStore,
+    RetentionStore,
     SessionStore,
     SidecarStore,
     StorageProfileStore,
@@ -22,6 +23,7 @@ from recorder.persistence.sql.cluster import SqlCluster
 from recorder.persistence.sql.compositions import SqlCompositionJobs
 from recorder.persistence.sql.profiles import SqlStorageProfiles
 from recorder.persistence.sql.recordings import SqlRecordings
+from recorder.persistence.sql.retention import SqlRetention
 from recorder.persistence.sql.sessions import SqlSessions
 from recorder.persistence.sql.sidecars import SqlSidecars
 from recorder.persistence.sql.uploads import SqlUploadJobs
@@ -39,6 +41,7 @@ class Store:
     cluster: ClusterStore
     webhooks: WebhookStore
     sessions: SessionStore
+    retention: RetentionStore
 
     @classmethod
     def on(cls, database: Database) -> Store:
@@ -52,6 +55,7 @@ class Store:
             SqlCluster(database),
             SqlWebhooks(database),
             SqlSessions(database),
+            SqlRetention(database),
         )
 
     async def aclose(self) -> None:

@@ -24,7 +24,7 @@ from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import EVERYONE, Cluster
 from recorder.conference.base import Conferences, Publication
 from recorder.conference.whip import WhipSource
-from recorder.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
+from recorder.errors import ConflictError, InvalidRequestError, LimitError, NotFoundError, UnavailableError
 from recorder.events.metrics import Live, MediaCounts, Metrics
 from recorder.logcontext import scope
 from recorder.models import (
@@ -226,8 +226,12 @@ class RecordingService:
         except ValueError as exc:
             raise InvalidRequestError(str(exc), code="INVALID_CONFERENCE_ID") from None
         limits = _limits(self._settings, command)
-        if await self._repo.get_live(app.organization_id, command.conversation_id) is None:
+        live = await self._repo.get_live(app.organization_id, command.conversation_id)
+        if live is not None and live.application_id != app.id:
+            raise ConflictError(f"conversation {command.conversation_id} is being recorded by another application")
+        if live is None:
             await self._admission.check()
+            await self._bound(app.id)
         recording, created = await self._repo.create_or_get_live(
             Recording(
                 recorder_id=command.recorder_id or str(uuid.uuid4()),
@@ -270,6 +274,15 @@ class RecordingService:
                 self._metrics.start_latency.observe(time.monotonic() - asked)
             return session.recording
         return recording
+
+    async def _bound(self, application_id: str) -> None:
+        """429 when the application has `live_recordings_per_application` live recordings (on any instance)."""
+        most = self._settings.live_recordings_per_application
+        if await self._repo.count_live(application_id) >= most:
+            self._metrics.admission_refusals.labels("APPLICATION_LIMIT").inc()
+            raise LimitError(
+                f"application {application_id} has {most} live recordings, the most it may have", retry_after=30
+            )
 
     async def stop(
         self,
@@ -513,9 +526,15 @@ class RecordingService:
         """One page of an application's recordings, and how many match in all."""
         return await self._repo.page(query)
 
-    async def live(self, organization_id: str, conversation_id: str) -> Recording | None:
-        """The conversation's live recording; None when it has none."""
-        return await self._repo.get_live(organization_id, conversation_id)
+    async def live(
+        self, organization_id: str, conversation_id: str, application_id: str | None = None
+    ) -> Recording | None:
+        """The conversation's live recording (of `application_id` when given: a facade's key acts within its
+        application); None when it has none."""
+        recording = await self._repo.get_live(organization_id, conversation_id)
+        if recording is not None and application_id is not None and recording.application_id != application_id:
+            return None
+        return recording
 
     async def get_live(self, organization_id: str, conversation_id: str) -> Recording:
         recording = await self.live(organization_id, conversation_id)
@@ -523,9 +542,14 @@ class RecordingService:
             raise NotFoundError(f"conversation {conversation_id} has no active recording")
         return recording
 
-    async def recordings(self, organization_id: str, conversation_id: str) -> list[Recording]:
-        """Every recording of a conversation, oldest first (NotFoundError when it has none)."""
+    async def recordings(
+        self, organization_id: str, conversation_id: str, application_id: str | None = None
+    ) -> list[Recording]:
+        """Every recording of a conversation (of `application_id` when given), oldest first (NotFoundError when
+        it has none)."""
         recordings = await self._repo.for_conversation(organization_id, conversation_id)
+        if application_id is not None:
+            recordings = [r for r in recordings if r.application_id == application_id]
         if not recordings:
             raise NotFoundError(f"conversation {conversation_id} has no recordings")
         return recordings

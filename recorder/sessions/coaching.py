@@ -106,7 +106,7 @@ class CoachingSessions:
         return session
 
     async def _end(self, app: ApplicationSettings, session: CoachingSession, caller: Caller) -> None:
-        live = await self._recordings.live(app.organization_id, session.session_id)
+        live = await self._recordings.live(app.organization_id, session.session_id, app.id)
         if live is not None:
             logger.info("recording %s: the session ended, it stops", live.recorder_id)
             ids = (live.conversation_id, live.recorder_id, live.instance_id)
@@ -195,7 +195,7 @@ class CoachingSessions:
         if cached is not None and cached[1] - now() > timedelta(seconds=min(300, ttl / 2)):
             return cached[0]
         try:
-            recordings = await self._recordings.recordings(app.organization_id, session_id)
+            recordings = await self._recordings.recordings(app.organization_id, session_id, app.id)
         except NotFoundError:
             raise SessionProblem(Problem.NO_VIDEOS) from None
         if not any(t.frames > 0 for r in recordings for s in r.streams for t in s.tracks):

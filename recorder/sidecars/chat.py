@@ -7,27 +7,75 @@ The key comes from the profile's key template with streamId `chat` and trackId `
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from recorder.clock import now
+from recorder.errors import TooLargeError
 from recorder.models import ChatEntry, ChatTranscript, Recording, UploadJob, UploadKind, UploadState, iso
 from recorder.naming import KeyParts
-from recorder.sidecars.documents import Sidecar
+from recorder.persistence.ports import RecordingStore, SidecarStore
+from recorder.sidecars.documents import Documents, Sidecar
+from recorder.tasks import TaskSet
+from recorder.uploads.uploader import Uploader
 from storage_providers.base import StoredObject
 
 CHAT = KeyParts("chat", "CHAT", "chat", "transcript", "CHAT", "json")
 
 
+BATCH_SECONDS = 1.0  # entries added after a recording's end within this are stored together
+
+
 class ChatTranscripts(Sidecar):
     kind = UploadKind.CHAT
 
+    def __init__(
+        self,
+        store: SidecarStore,
+        recordings: RecordingStore,
+        documents: Documents,
+        uploader: Uploader,
+        most_entries: int = 10_000,
+    ) -> None:
+        super().__init__(store, recordings, documents, uploader)
+        self.most_entries = most_entries  # a recording's chat entries (`chat_entries_per_recording`)
+        self._due: set[str] = set()  # recordings whose transcript is stored again soon (after their end)
+        self._later = TaskSet("chat-later")
+
     async def add(self, recording: Recording, entries: list[ChatEntry]) -> int:
-        """Add entries (a retry adds nothing again); how many were new. After the end, stored again at once."""
+        """Add entries (a retry adds nothing again); how many were new. After the end, the transcript is stored
+        again `BATCH_SECONDS` later, once for every entry that came meanwhile. TooLargeError (nothing added)
+        past `most_entries`."""
         async with self._lock:
+            known = await self._store.chat_entries(recording.recorder_id)
+            new = {(e.time_stamp, e.user_id, e.transcript) for e in entries} - {
+                (e.time_stamp, e.user_id, e.transcript) for e in known
+            }
+            if len(known) + len(new) > self.most_entries:
+                raise TooLargeError(
+                    f"recording {recording.recorder_id} has {len(known)} chat entries; it may have {self.most_entries}"
+                )
             added = await self._store.add_chat_entries(recording.recorder_id, entries)
-            if added and not await self._is_live(recording):
-                await self._write(recording)
+            if added and not await self._is_live(recording) and recording.recorder_id not in self._due:
+                self._due.add(recording.recorder_id)
+                self._later.spawn(self._write_later(recording), name=f"chat-{recording.recorder_id}")
             return added
+
+    async def _write_later(self, recording: Recording) -> None:
+        await asyncio.sleep(BATCH_SECONDS)
+        async with self._lock:
+            self._due.discard(recording.recorder_id)
+            await self._write(recording)
+
+    async def aclose(self) -> None:
+        """Store at once what was waiting for its batch."""
+        await self._later.aclose()
+        async with self._lock:
+            for recorder_id in list(self._due):
+                self._due.discard(recorder_id)
+                recording = await self._recordings.by_id(recorder_id)
+                if recording is not None:
+                    await self._write(recording)
 
     async def entries(self, recording: Recording) -> list[ChatEntry]:
         """The recording's chat entries, in time order."""

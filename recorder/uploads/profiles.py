@@ -14,10 +14,11 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from recorder.errors import InvalidRequestError, NotFoundError
+from recorder.outbound import OutboundPolicy, check_storage
 from recorder.persistence.ports import StorageProfileStore, StoredProfile
 from recorder.settings import Settings
 from storage_providers.base import DestinationError
-from storage_providers.settings import LocalStorageSettings, StorageSettings
+from storage_providers.settings import LocalStorageSettings, S3StorageSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
 _PROFILE: TypeAdapter[StorageSettings] = TypeAdapter(StorageSettings)
@@ -34,9 +35,13 @@ def _revealed(credentials: BaseModel) -> dict[str, Any]:
 
 
 class StorageProfiles:
-    def __init__(self, settings: Settings, store: StorageProfileStore, key: bytes) -> None:
+    def __init__(
+        self, settings: Settings, store: StorageProfileStore, key: bytes, policy: OutboundPolicy | None = None
+    ) -> None:
         self._store = store
+        self._policy = policy
         self._configured: dict[str, StorageSettings] = {a.id: a.storage for a in settings.applications}
+        self._ambient = {a.id for a in settings.applications if a.ambient_credentials}
         self._set: dict[str, StorageSettings] = {}
         self._own: dict[str, tuple[StorageSettings, dict[str, Any]] | None] = {}  # by recorder id
         self._cipher = Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
@@ -81,12 +86,31 @@ class StorageProfiles:
             raise InvalidRequestError("LOCAL_STORAGE profiles are set in the service's configuration only")
         current = self._set.get(application_id) or self._configured.get(application_id)
         same = current is not None and current.provider == body.get("provider")
-        if "credentials" not in body and same and current is not None and current.credentials is not None:
+        kept = "credentials" not in body and same and current is not None and current.credentials is not None
+        if kept and current is not None and current.credentials is not None:
             body = {**body, "credentials": _revealed(current.credentials)}
         profile = _PROFILE.validate_python(body)
+        if kept and current is not None and profile.destination() != current.destination():
+            raise InvalidRequestError(
+                "credentials are required: kept credentials go only to the destination they were given for"
+                " (the endpoint, host, port, account or bucket changed)"
+            )
+        await self._check(application_id, profile)
         await self._store.save(self._sealed(application_id, profile))
         self._set[application_id] = profile
         return profile
+
+    async def _check(self, application_id: str | None, profile: StorageSettings) -> None:
+        """A profile a caller gives: its destination must pass the outbound policy, and an S3 profile without
+        credentials (which would use this machine's own: its instance role) is only for an application whose
+        operator allowed it."""
+        if self._policy is not None:
+            await check_storage(self._policy, profile)
+        ambient = application_id is not None and application_id in self._ambient
+        if isinstance(profile, S3StorageSettings) and profile.credentials is None and not ambient:
+            raise InvalidRequestError(
+                "credentials are required: this application may not use the service's own AWS credentials"
+            )
 
     # ------------------------------------------------------------ a recording's own destination
 
@@ -96,6 +120,7 @@ class StorageProfiles:
         profile = _PROFILE.validate_python(body)
         if isinstance(profile, LocalStorageSettings):
             raise InvalidRequestError("a recording's own storage cannot be this machine's disk")
+        await self._check(None, profile)
         await self._store.save_own(recorder_id, self._sealed(recorder_id, profile), json.dumps(public))
         self._own[recorder_id] = (profile, public)
         return profile
@@ -117,6 +142,11 @@ class StorageProfiles:
                         "changed?)"
                     ) from None
         return self._own[recorder_id]
+
+    def forget_own(self) -> None:
+        """Forget the recordings' own destinations read so far (retention may have deleted some: a later use
+        reads them again)."""
+        self._own.clear()
 
     async def delete(self, application_id: str) -> None:
         if not await self._store.delete(application_id):

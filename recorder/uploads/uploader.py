@@ -22,6 +22,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +51,8 @@ class UploadOptions:
     backoff_max_seconds: float = 60.0
     instance_id: str = "local"
     lease_seconds: float = 10.0
+    share: int = 0  # jobs one application may run at once (0: concurrency): a silent storage holds no more
+    attempt_timeout_seconds: float = 900.0  # one attempt ends (and is tried again) after this long
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -83,6 +86,7 @@ class Uploader:
         self._handlers: dict[UploadKind, ProgressHandler] = {}
         self._wake = asyncio.Event()
         self._running: dict[int, str] = {}  # job id -> its key
+        self._applications: dict[int, str] = {}  # job id -> its application (the fair share)
         self._tasks = TaskSet("uploader")
         self._elsewhere: set[str] = set()  # keys of jobs whose file is on another machine's disk
 
@@ -132,10 +136,18 @@ class Uploader:
             if free > 0:
                 busy = set(self._running.values()) | self._elsewhere
                 me = self._options.instance_id
-                for job in await self._jobs.claim(me, _now(), free, busy, self._lease()):
-                    if job.id is not None and job.id not in self._running and job.key not in busy:
-                        busy.add(job.key)
-                        self._spawn(job)
+                share = self._options.share or self._options.concurrency
+                running = Counter(self._applications.values())
+                full = frozenset(a for a, n in running.items() if n >= share)
+                for job in await self._jobs.claim(me, _now(), free, busy, self._lease(), full):
+                    if job.id is None or job.id in self._running or job.key in busy:
+                        continue
+                    if running[job.application_id] >= share:  # its share is taken: another application's turn
+                        await self._jobs.release(me, job.id)
+                        continue
+                    busy.add(job.key)
+                    running[job.application_id] += 1
+                    self._spawn(job)
             delay = 5.0
             due = await self._jobs.next_due()
             if due is not None:
@@ -146,17 +158,24 @@ class Uploader:
     def _spawn(self, job: UploadJob) -> None:
         assert job.id is not None
         self._running[job.id] = job.key
+        self._applications[job.id] = job.application_id
 
         def finished(_: asyncio.Task[None], job_id: int = job.id) -> None:
             self._running.pop(job_id, None)
+            self._applications.pop(job_id, None)
             self._wake.set()
 
         self._tasks.spawn(self._run(job), name=f"upload-{job.id}", done=finished)
 
     async def _run(self, job: UploadJob) -> None:
         bind(recorderId=job.recorder_id)
+        seconds = self._options.attempt_timeout_seconds
         try:
-            await self._advance(job)
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._advance(job)
+            except TimeoutError:
+                raise TransientStorageError(f"the storage did not finish the upload within {seconds:g} s") from None
         except StorageError as exc:
             await self._failed(job, exc)
         except Exception as exc:  # a bug must not lose the job: keep it, say why, retry later

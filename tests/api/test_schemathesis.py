@@ -56,6 +56,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RECORDER_DATA_DIR": str(data),
         "RECORDER_LOG_LEVEL": "WARNING",
         "RECORDER_CONFERENCE_REQUEST_TIMEOUT_SECONDS": "2",
+        "RECORDER_OUTBOUND_PUBLIC": "false",  # the policy on, with nothing admitted: no call leaves this machine
         "RECORDER_API_KEYS": json.dumps(api_keys()),
         "RECORDER_VIDEOSDK_KEYS": json.dumps([{"api_key": VSDK_KEY, "secret": VSDK_SECRET, "application_id": "app1"}]),
         "RECORDER_REALTIMEKIT_KEYS": json.dumps(

@@ -36,9 +36,23 @@ async def _status(client: Client, method: str, path: str, authorization: str) ->
         return resp.status
 
 
+@pytest.fixture
+async def query_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> Client:
+    """A service whose operator lets old clients send the secret in the token URL's query."""
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/janus", token_secret_in_query=True)
+    return await make_client(aiohttp_client, settings)
+
+
+async def test_the_secret_in_the_query_is_refused_unless_the_operator_allows_it(client: Client) -> None:
+    answer = await _token(client, 400, params=CREDENTIALS)
+    assert answer["error"] == "invalid_request" and "query" in answer["message"]
+    assert set(await _token(client, data={**CREDENTIALS})) == {"access_token", "token_type", "expires_in"}
+
+
 async def test_a_token_from_a_form_body_the_query_or_basic_auth(
-    client: Client, caplog: pytest.LogCaptureFixture
+    query_client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
+    client = query_client
     caplog.set_level(logging.DEBUG)
     basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     answers = [

@@ -221,7 +221,8 @@ async def test_the_apps_errors_tokens_and_languages(aiohttp_client: AiohttpClien
     assert (status, failed["message"]) == (503, "تعذر بدء التسجيل")
     assert "recorderId" not in await backend(client, "GET", "live")
     # RS256 with the app's own claim names
-    signed = jwt.encode({"uid": CUSTOMER, "role": "customer"}, private, algorithm="RS256")
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    signed = jwt.encode({"uid": CUSTOMER, "role": "customer", "exp": expires}, private, algorithm="RS256")
     await client.json("PUT", f"{API}/sessions/app2/done", 201, headers=auth("SERVICE"), json=session(1, "COMPLETED"))
     rs256 = {"Authorization": f"Bearer {signed}"}
     async with client.request("GET", "/coaching/app2/v1/customer/sessions/done/stream-record", headers=rs256) as answer:

@@ -90,8 +90,16 @@ stop_track_recording()
 
 
 def token(secret: str = SECRET, **claims: Any) -> str:
-    """A token as VideoSDK's guide makes one."""
-    payload = {"apikey": API_KEY, "permissions": ["allow_join"], "version": 2, "roles": ["crawler"], **claims}
+    """A token as VideoSDK's guide makes one (`expiresIn: '120m'`)."""
+    payload = {
+        "apikey": API_KEY,
+        "permissions": ["allow_join"],
+        "version": 2,
+        "roles": ["crawler"],
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 7200,
+        **claims,
+    }
     return jwt.encode(payload, secret, algorithm="HS256")
 
 

@@ -96,6 +96,12 @@ class SqlRecordings(RecordingStore):
         )
         return next(iter(found), None)
 
+    async def count_live(self, application_id: str) -> int:
+        rows = await self._db.fetch(
+            f"SELECT COUNT(*) AS n FROM recordings WHERE application_id = ? AND state IN ({LIVE})", application_id
+        )
+        return int(rows[0]["n"])
+
     async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
         return await load_recordings(
             self._db, "r.organization_id = ? AND r.conversation_id = ?", organization_id, conversation_id

@@ -68,13 +68,22 @@ class SqlUploadJobs(UploadJobStore):
                     change.events.append(upload_failed(recording, job, track))
 
     async def claim(
-        self, owner: str, now: datetime, limit: int, busy_keys: set[str], lease_until: float
+        self,
+        owner: str,
+        now: datetime,
+        limit: int,
+        busy_keys: set[str],
+        lease_until: float,
+        full_applications: frozenset[str] = frozenset(),
     ) -> list[UploadJob]:
         free = (
             f"state IN {UNFINISHED_UPLOAD} AND next_attempt <= ?"
             " AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)"
         )
         busy = f" AND key NOT IN ({marks(busy_keys)})" if busy_keys else ""
+        if full_applications:  # applications whose uploads have their share of the workers
+            busy += f" AND application_id NOT IN ({marks(set(full_applications))})"
+        excluded = [*busy_keys, *full_applications]
         rows = await self._db.fetch(
             f"UPDATE upload_jobs SET owner = ?, lease_until = ? WHERE id IN (SELECT id FROM upload_jobs WHERE {free}"
             f"{busy} ORDER BY id LIMIT ?) AND {free} RETURNING *",
@@ -83,7 +92,7 @@ class SqlUploadJobs(UploadJobStore):
             time_text(now),
             owner,
             now.timestamp(),
-            *busy_keys,
+            *excluded,
             limit,
             time_text(now),
             owner,
