@@ -101,13 +101,7 @@ async def create_ingest(request: web.Request) -> web.Response:
     ):  # a participant of the conference: nobody publishes in its name
         raise ConflictError(f"user {body.user_id} is a participant of the conference: a publisher takes another id")
     ingest = f"{recording.recorder_id}.{uuid.uuid4().hex[:16]}"
-    claims = {
-        "sub": ingest,
-        "rid": recording.recorder_id,
-        "uid": body.user_id,
-        "st": body.stream_type,
-        "app": recording.application_id,
-    }
+    claims = {"sub": ingest, "rid": recording.recorder_id, "uid": body.user_id, "st": body.stream_type}
     settings = request.app[SETTINGS]
     ttl = body.ttl_seconds or settings.ingest_ttl_seconds
     token, expires = request.app[AUTHENTICATOR].issue_ingest_token(claims, ttl)

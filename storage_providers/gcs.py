@@ -23,7 +23,7 @@ import requests
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 from google.auth.credentials import AnonymousCredentials
-from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
 from google.oauth2 import service_account
 
@@ -59,10 +59,12 @@ class GoogleCloudStorage(StorageProvider):
         self.url = f"gs://{settings.bucket}"
         credentials = AnonymousCredentials() if self._endpoint else self._signer  # type: ignore[no-untyped-call]
         http: requests.Session | None = None
-        if guard is not None:  # every connection (redirects too) to an address the outbound policy admitted
-            http = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-            http.mount("https://", GuardedAdapter(guard))
-            http.mount("http://", GuardedAdapter(guard))
+        if guard is not None:  # every connection (redirects and token refreshes too) to an address the policy admitted
+            refresh = requests.Session()
+            http = AuthorizedSession(credentials, auth_request=Request(refresh))  # type: ignore[no-untyped-call]
+            for session in (http, refresh):
+                session.mount("https://", GuardedAdapter(guard))
+                session.mount("http://", GuardedAdapter(guard))
         self._client = storage.Client(
             project=info.get("project_id"),
             credentials=credentials,

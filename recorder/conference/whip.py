@@ -109,8 +109,8 @@ class WhipSource:
             raise IngestRefused("BUSY", "the ingest has a publication: end it (DELETE) before publishing again")
         if most and self._opened[ingest] >= most:
             raise IngestRefused("EXHAUSTED", f"the ingest opened its {most} publications: make another ingest")
+        kinds = offered_kinds(offer)  # (an offer that cannot be recorded opens nothing)
         self._opened[ingest] += 1
-        kinds = offered_kinds(offer)
         publication = Publication(f"{PREFIX}{uuid.uuid4()}", user_id, stream_type, kinds)
         pending = self._offers[publication.id] = _Offer(publication, offer)
         self._ufrags[publication.id] = ice_ufrag(offer)

@@ -24,7 +24,7 @@ from recorder.compositions.queue import CompositionCommand, Compositions
 from recorder.downloads import Downloads
 from recorder.errors import ConflictError, InvalidRequestError, NotFoundError
 from recorder.logcontext import scope
-from recorder.models import LIVE_STATES, Caller, Recording, RecordingState
+from recorder.models import LIVE_STATES, Caller, Composition, Recording, RecordingState
 from recorder.persistence.ports import SessionStore
 from recorder.recordings.service import RecordingService, StartCommand
 from recorder.settings import ApplicationSettings
@@ -118,7 +118,7 @@ class CoachingSessions:
         """Ask for the session's MP4 unless one is there, on its way, or failed (an administrator runs a failed
         one again); nothing recorded: nothing asked."""
         try:
-            compositions = await self._compositions.query(app.organization_id, session.session_id)
+            compositions = await self._of_application(app, session.session_id)
         except NotFoundError:
             return  # never recorded
         if any(c.type is CompositionType.VIDEO and c.state is not CompositionState.CANCELLED for c in compositions):
@@ -140,6 +140,13 @@ class CoachingSessions:
             logger.info("session %s: still recording, composed later", session.session_id)
             return
         logger.info("session %s: composition %s requested", session.session_id, composition.id)
+
+    async def _of_application(self, app: ApplicationSettings, session_id: str) -> list[Composition]:
+        """The session's compositions made for this application (another application of the organization may
+        have a conversation of the same id: its files are not this app's users' to see)."""
+        return [
+            c for c in await self._compositions.query(app.organization_id, session_id) if c.application_id == app.id
+        ]
 
     # ------------------------------------------------------------ the session's users
 
@@ -200,7 +207,7 @@ class CoachingSessions:
             raise SessionProblem(Problem.NO_VIDEOS) from None
         if not any(t.frames > 0 for r in recordings for s in r.streams for t in s.tracks):
             raise SessionProblem(Problem.NO_VIDEOS, "nothing was recorded")
-        compositions = await self._compositions.query(app.organization_id, session_id)
+        compositions = await self._of_application(app, session_id)
         mp4 = [c for c in compositions if c.type is CompositionType.VIDEO and c.state is CompositionState.COMPLETED]
         if not mp4:
             if not any(r.state in LIVE_STATES for r in recordings):

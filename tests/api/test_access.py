@@ -36,6 +36,7 @@ class World:
     live_conversation: str | None = None
     webhook: str = ""  # a subscription of app1 (made before the recording: its delivery is `delivery`)
     delivery: int = 0
+    ingest: str = ""  # an ingest of app1 (made for the revoke_ingest operation)
 
     @property
     def ids(self) -> str:
@@ -159,11 +160,12 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
         lambda w: ("POST", "/ingests", {"json": {"applicationId": "app1", "conversationId": f"acc-{w.c}-whip"}}),
         False,
     ),
+    "revoke_ingest": (lambda w: ("DELETE", f"/ingests/{w.ingest}", {}), False),
 }
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
 RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event", "pause", "resume"}
-RECORDING_AGENT |= {"put_rules", "create_ingest"}
+RECORDING_AGENT |= {"put_rules", "create_ingest", "revoke_ingest"}
 READERS = {"active", "state", "info"}
 SUPERVISION = {"cobrowse_sessions", "cobrowse_url", "conversation", "latest_recording", "search", "chat_entries"}
 ADMINISTRATION = {
@@ -297,6 +299,11 @@ async def test_access(client: Client, janus: JanusHost, room: int, operation: st
     request = make(world)
     if operation == "delete_storage_profile":  # something to delete
         assert (await _call(client, OPERATIONS["put_storage_profile"][0](world), auth("all")))[0] == 200
+    if operation == "revoke_ingest":  # something to revoke
+        status, made = await _call(client, OPERATIONS["create_ingest"][0](world), auth("all"))
+        assert status == 201, made
+        world.ingest = made["ingestId"]
+        request = make(world)
     if case == "allowed":
         role = next(r for r in ALL_ROLES if r in GUARDED[operation])
         status, body = await _call(client, request, auth(role))

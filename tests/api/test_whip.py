@@ -16,7 +16,8 @@ from pytest_aiohttp import AiohttpClient
 
 from tests.client import API, ids
 from tests.conftest import Client, auth, make_client, make_settings
-from tests.publisher import PatternTrack, ToneTrack
+from tests.janus_host import JanusHost
+from tests.publisher import PatternTrack, Publisher, ToneTrack, display
 
 NOWHERE = "http://127.0.0.1:9/janus"  # no SFU: WHIP publishers only
 
@@ -198,3 +199,64 @@ async def test_media_arrives_on_the_configured_port_range(aiohttp_client: Aiohtt
         await pc.close()
     ports = {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
     assert ports and all(47100 <= p <= 47109 for p in ports), ports
+
+
+async def test_an_ingest_opens_one_publication_at_a_time_its_bound_in_all_and_none_once_revoked(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    client = await make_client(aiohttp_client, make_settings(tmp_path, NOWHERE, ingest_max_publications=2))
+    made = await ingest(client, "whip-bounds")
+    path = "/whip/" + made["ingestId"]
+    peers: list[RTCPeerConnection] = []
+
+    async def publish(status: int) -> str:
+        pc = RTCPeerConnection()
+        pc.addTrack(ToneTrack())
+        peers.append(pc)
+        async with await post(client, path, made["token"], await offer_of(pc)) as answer:
+            assert answer.status == status, await answer.text()
+            return str(answer.headers.get("Location", ""))
+
+    async def end(location: str) -> None:
+        async with client.request("DELETE", location, headers={"Authorization": f"Bearer {made['token']}"}) as ended:
+            assert ended.status == 200
+
+    try:
+        first = await publish(201)
+        await publish(409)  # one at a time: the first is still there
+        other = await ingest(client, "whip-bounds")  # another ingest's token cannot end this ingest's session
+        async with client.request("DELETE", first, headers={"Authorization": f"Bearer {other['token']}"}) as foreign:
+            assert foreign.status == 403
+        await end(first)
+        second = await publish(201)
+        await end(second)
+        await publish(429)  # its two publications are used
+        third = await ingest(client, "whip-bounds")
+        path = "/whip/" + third["ingestId"]
+        made = third
+        live = await publish(201)
+        await client.json("DELETE", f"{API}/ingests/{third['ingestId']}", headers=auth("AGENT"))
+        async with client.request("DELETE", live, headers={"Authorization": f"Bearer {third['token']}"}) as gone:
+            assert gone.status == 404  # revoking ended it
+        await publish(401)
+    finally:
+        for pc in peers:
+            await pc.close()
+
+
+async def test_nobody_publishes_in_a_conference_participants_name(
+    client: Client, janus: JanusHost, room: int, http: aiohttp.ClientSession
+) -> None:
+    event = await client.start(room, "whip-impersonation")
+    publisher = Publisher(http, janus.url, room, display("alice", "CAM"))
+    try:
+        await publisher.join()
+        await publisher.publish()
+        await client.wait_tracks(event, "alice", 2)
+        body = {"applicationId": "app1", "conversationId": "whip-impersonation", "userId": "alice"}
+        answer = await client.json("POST", f"{API}/ingests", 409, json=body, headers=auth("AGENT"))
+        assert "participant" in answer["message"]
+        await client.json("POST", f"{API}/ingests", 201, json={**body, "userId": "guest"}, headers=auth("AGENT"))
+    finally:
+        await publisher.leave()
+    await client.stop(event)

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from recorder.outbound import OutboundPolicy
 from storage_providers.base import (
     DestinationError,
     ObjectNotFoundError,
@@ -30,10 +31,24 @@ pytestmark = pytest.mark.timeout(300)
 MiB = 1 << 20
 
 
+# as the service makes them: every connection through the outbound policy, which admits the test servers'
+# address (127.0.0.1) and nothing else
+GUARD = OutboundPolicy(["127.0.0.1"], public=False)
+
+
 @pytest.fixture(params=KINDS)
 async def provider(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[StorageProvider]:
-    async with create_provider(servers.profile(request.param)) as opened:
+    async with create_provider(servers.profile(request.param), GUARD) as opened:
         yield opened
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "local"])
+async def test_a_destination_the_policy_refuses_is_never_reached(servers: Servers, kind: str) -> None:
+    async with create_provider(servers.profile(kind), OutboundPolicy([], public=False)) as refused:
+        with pytest.raises(DestinationError, match="not a permitted destination"):
+            await refused.check_destination()
+        verification = await refused.verify(1024, 0)
+        assert not verification.bucket.passed and "not a permitted destination" in verification.bucket.message
 
 
 def _file(directory: Path, size: int) -> tuple[Path, bytes]:
