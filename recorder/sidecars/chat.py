@@ -8,6 +8,7 @@ The key comes from the profile's key template with streamId `chat` and trackId `
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from recorder.clock import now
@@ -23,7 +24,7 @@ from storage_providers.base import StoredObject
 CHAT = KeyParts("chat", "CHAT", "chat", "transcript", "CHAT", "json")
 
 
-BATCH_SECONDS = 1.0  # entries added after a recording's end within this are stored together
+BATCH_SECONDS = 1.0  # after a recording's end, its transcript is stored again at most once in this long
 
 
 class ChatTranscripts(Sidecar):
@@ -40,12 +41,13 @@ class ChatTranscripts(Sidecar):
         super().__init__(store, recordings, documents, uploader)
         self.most_entries = most_entries  # a recording's chat entries (`chat_entries_per_recording`)
         self._due: set[str] = set()  # recordings whose transcript is stored again soon (after their end)
+        self._written: dict[str, float] = {}  # when each recording's transcript was last stored after its end
         self._later = TaskSet("chat-later")
 
     async def add(self, recording: Recording, entries: list[ChatEntry]) -> int:
         """Add entries (a retry adds nothing again); how many were new. After the end, the transcript is stored
-        again `BATCH_SECONDS` later, once for every entry that came meanwhile. TooLargeError (nothing added)
-        past `most_entries`."""
+        again: at once, unless it was stored less than `BATCH_SECONDS` ago; then once at the end of that second
+        for every entry that came meanwhile. TooLargeError (nothing added) past `most_entries`."""
         async with self._lock:
             known = await self._store.chat_entries(recording.recorder_id)
             new = {(e.time_stamp, e.user_id, e.transcript) for e in entries} - {
@@ -56,15 +58,24 @@ class ChatTranscripts(Sidecar):
                     f"recording {recording.recorder_id} has {len(known)} chat entries; it may have {self.most_entries}"
                 )
             added = await self._store.add_chat_entries(recording.recorder_id, entries)
-            if added and not await self._is_live(recording) and recording.recorder_id not in self._due:
-                self._due.add(recording.recorder_id)
-                self._later.spawn(self._write_later(recording), name=f"chat-{recording.recorder_id}")
+            if added and recording.recorder_id not in self._due and not await self._is_live(recording):
+                now = time.monotonic()
+                self._written = {k: t for k, t in self._written.items() if now - t < BATCH_SECONDS}
+                last = self._written.get(recording.recorder_id)
+                if last is None:
+                    self._written[recording.recorder_id] = now
+                    await self._write(recording)
+                else:
+                    self._due.add(recording.recorder_id)
+                    wait = BATCH_SECONDS - (now - last)
+                    self._later.spawn(self._write_later(recording, wait), name=f"chat-{recording.recorder_id}")
             return added
 
-    async def _write_later(self, recording: Recording) -> None:
-        await asyncio.sleep(BATCH_SECONDS)
+    async def _write_later(self, recording: Recording, wait: float) -> None:
+        await asyncio.sleep(wait)
         async with self._lock:
             self._due.discard(recording.recorder_id)
+            self._written[recording.recorder_id] = time.monotonic()
             await self._write(recording)
 
     async def aclose(self) -> None:

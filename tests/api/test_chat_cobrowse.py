@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yarl
 
 from recorder.signing import UrlSigner
@@ -31,7 +33,7 @@ def entry(second: int, text: str, user: str = "agent-1", name: str | None = "Age
 
 
 async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
-    client: Client, janus: JanusHost, room: int, tmp_path: Path
+    client: Client, janus: JanusHost, room: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     event = await client.start(room, "conv-chat")
     assert event["state"] == "ACTIVE"
@@ -62,6 +64,19 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
     assert [text for text, _, _ in lines()] == ["first line", "second line", "after the end"]
     again = (await client.json("GET", f"{API}/recordings/{ids(event)}"))["chatTranscript"]
     assert again == transcript, "the same transcript, rewritten"
+    # a burst after the end: the transcript is stored again once a second at most, not once a request
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="recorder.uploads.uploader")
+    burst = [chat(event, entry(30 + n, f"burst {n}")) for n in range(20)]
+    await asyncio.gather(*(client.json("POST", add, json=body) for body in burst))
+    await eventually(lambda: asyncio.to_thread(lines), lambda seen: len(seen) == 23, what="the burst stored")
+
+    def transcript_jobs() -> list[str]:  # the uploader's line for each job it finished (DONE or SUPERSEDED)
+        return [m for r in caplog.records if "transcript.json" in (m := r.getMessage()) and ") is " in m]
+
+    await eventually(lambda: asyncio.sleep(0, transcript_jobs()), bool, what="the burst's upload logged")
+    await asyncio.sleep(1.5)  # (what else the burst would store comes within its second)
+    assert len(transcript_jobs()) <= 2, transcript_jobs()  # was one upload per request: 20
 
     good = entry(20, "never stored")
     bad_bodies: list[Any] = [
@@ -78,7 +93,7 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
         assert answer["error"] == "INVALID_REQUEST" and answer["details"], answer
     unknown = {**chat(event, good), "recorderId": "no-such-recorder"}
     assert (await client.json("POST", add, status=404, json=unknown))["error"] == "NOT_FOUND"
-    assert len(lines()) == 3, "refused requests changed nothing"
+    assert len(lines()) == 23, "refused requests changed nothing"
 
 
 async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signed_links(
