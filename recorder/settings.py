@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from recorder.addresses import Rule
 from recorder.errors import NotFoundError
 from recorder.signing import MAX_TTL
 from storage_providers.settings import StorageSettings
@@ -310,8 +311,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _allowlist(self) -> Settings:
-        from recorder.outbound import Rule  # (it imports this module)
-
         for entry in self.outbound_allow:
             Rule.parse(entry)
         return self

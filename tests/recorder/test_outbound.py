@@ -13,7 +13,8 @@ import pytest
 import requests
 from aiohttp import web
 
-from recorder.outbound import OutboundPolicy, Rule, origin_only
+from recorder.addresses import Rule
+from recorder.outbound import OutboundPolicy, origin_only
 from storage_providers.guard import GuardedAdapter, GuardedResolver, OutboundRefused
 from tests.storage_servers import free_port
 
