@@ -15,9 +15,10 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
-from api.auth import AUTHENTICATOR, Authenticator, sha256_hash
+from api.credentials import Authenticator, sha256_hash
 from api.errors import body_timeout, error_middleware
 from api.keys import (
+    AUTHENTICATOR,
     CHAT,
     COACHING,
     COBROWSE,
@@ -38,15 +39,13 @@ from recorder import logcontext
 from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import Cluster, ClusterOptions
 from recorder.compositions.queue import CompositionOptions, Compositions
-from recorder.conference.base import Conferences
+from recorder.conference.factory import Conferences
 from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
-from recorder.events.delivery import Deliverer, Links
-from recorder.events.health import Readiness
-from recorder.events.metrics import Metrics
-from recorder.events.subscriptions import Webhooks
 from recorder.media.ports import use_port_range
 from recorder.models import Recording
+from recorder.operations.health import Readiness
+from recorder.operations.metrics import Metrics
 from recorder.outbound import policy_of
 from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
@@ -66,11 +65,13 @@ from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.sidecars.documents import Documents
 from recorder.sidecars.manifest import Manifests
 from recorder.signing import UrlSigner
+from recorder.storage.profiles import StorageProfiles
+from recorder.storage.providers import Providers
 from recorder.tasks import TaskSet
 from recorder.uploads.admin import StorageAdmin
-from recorder.uploads.profiles import StorageProfiles
-from recorder.uploads.providers import Providers
 from recorder.uploads.uploader import Uploader, UploadOptions
+from recorder.webhooks.delivery import Deliverer, Links
+from recorder.webhooks.subscriptions import Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def create_app(settings: Settings) -> web.Application:
             deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy)
             app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
             app[COACHING] = CoachingSessions(store.sessions, recordings, compositions, downloads)
-            app[READINESS] = Readiness(settings, store.database, admission, lambda: cluster.draining)
+            app[READINESS] = Readiness(settings, store.database, admission.room, lambda: cluster.draining)
 
             async def counts() -> None:  # what the database knows, counted at each scrape
                 uploads, queue = await store.uploads.counts(), await store.compositions.counts()

@@ -17,7 +17,8 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from api.auth import Handler, bounded_lifetime, caller, origin, principal
+from api.auth import Handler, caller, origin, principal
+from api.credentials import bounded_lifetime
 from api.keys import COACHING, SETTINGS
 from recorder.models import Caller
 from recorder.sessions.coaching import Problem, SessionProblem, User

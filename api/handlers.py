@@ -47,8 +47,8 @@ from api.presenters import (
 from recorder.compositions.queue import CompositionCommand
 from recorder.downloads import Served
 from recorder.errors import InvalidRequestError
-from recorder.events.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from recorder.models import ChatEntry, CobrowseEvent, Recording, RecordingState, Rules, iso
+from recorder.operations.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from recorder.persistence.ports import RecordingQuery, StoredSubscription
 from recorder.recordings.service import StartCommand
 from schemas.composition import CompositionRequest, CompositionsMessage, ReexecuteComposition

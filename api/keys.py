@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.credentials import Authenticator
 from recorder.compositions.queue import Compositions
 from recorder.downloads import Downloads
-from recorder.events.delivery import Deliverer
-from recorder.events.health import Readiness
-from recorder.events.metrics import Metrics
-from recorder.events.subscriptions import Webhooks
+from recorder.operations.health import Readiness
+from recorder.operations.metrics import Metrics
 from recorder.outbound import OutboundPolicy
 from recorder.recordings.service import RecordingService
 from recorder.sessions.coaching import CoachingSessions
@@ -17,6 +16,8 @@ from recorder.settings import Settings
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
 from recorder.uploads.admin import StorageAdmin
+from recorder.webhooks.delivery import Deliverer
+from recorder.webhooks.subscriptions import Webhooks
 
 SETTINGS = web.AppKey("settings", Settings)
 RECORDINGS = web.AppKey("recordings", RecordingService)
@@ -31,3 +32,4 @@ METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 COACHING = web.AppKey("coaching", CoachingSessions)
 OUTBOUND = web.AppKey("outbound", OutboundPolicy)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from recorder.conference.base import Publication
-from recorder.events.delivery import message_id
 from recorder.models import (
     ChatTranscript,
     CobrowseSession,
@@ -22,6 +21,7 @@ from recorder.models import (
     iso,
 )
 from recorder.persistence.ports import Delivery, StoredSubscription
+from recorder.webhooks.delivery import message_id
 from schemas.composition import CompositionMessage, PauseSpan
 from schemas.recording import (
     CallerData,

@@ -5,7 +5,7 @@ organization id and API key to one of `realtimekit_keys` (`Authorization: Basic 
 - A meeting is a conference of the key's application (`meeting_id`: a Janus VideoRoom room), and the
   conversation id of its recordings; a recording is ours (`id`: our recorder id).
 - Answers are `{success: true, data}` (lists add `paging`); errors `{success: false, error: {code, message}}`
-  (`api.errors`). The recording object is `recorder.events.formats.realtimekit_recording`, the same the
+  (`api.errors`). The recording object is `recorder.webhooks.formats.realtimekit_recording`, the same the
   `realtimekit` webhook format sends.
 - `file_name_prefix` puts the recording's files below that prefix (in the storage profile's layout).
 - `storage_config` is the recording's own destination (AWS S3, DigitalOcean Spaces, Azure Blob, GCS, SFTP with
@@ -28,13 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 from api.auth import Handler, origin
 from api.keys import DOWNLOADS, RECORDINGS, SETTINGS, STORAGE
 from recorder.errors import InvalidRequestError, NotFoundError, UnauthorizedError
-from recorder.events.events import recording_data, rtk_file
-from recorder.events.formats import realtimekit_recording, realtimekit_status
+from recorder.events import recording_data, rtk_file
 from recorder.models import Caller, Recording, RecordingState, Rules
 from recorder.naming import safe_name
 from recorder.persistence.ports import RecordingQuery
 from recorder.recordings.service import StartCommand
 from recorder.settings import ApplicationSettings
+from recorder.webhooks.formats import realtimekit_recording, realtimekit_status
 from storage_providers.settings import DEFAULT_KEY_TEMPLATE
 
 MeetingId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f\x7f]+$")]

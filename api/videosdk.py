@@ -24,7 +24,8 @@ import jwt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.auth import Handler, bounded_lifetime
+from api.auth import Handler
+from api.credentials import bounded_lifetime
 from api.keys import RECORDINGS, SETTINGS, WEBHOOKS
 from recorder.errors import InvalidRequestError, NotFoundError, UnauthorizedError, UnavailableError
 from recorder.logcontext import scope

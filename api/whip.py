@@ -25,8 +25,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from api.auth import AUTHENTICATOR, Handler, caller, origin, principal
-from api.keys import RECORDINGS, SETTINGS
+from api.auth import Handler, caller, origin, principal
+from api.keys import AUTHENTICATOR, RECORDINGS, SETTINGS
 from recorder.conference.whip import PREFIX, IngestRefused, NotRecordable, WhipSource, ice_ufrag
 from recorder.errors import (
     ConflictError,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
-from api.auth import sha256_hash
+from api.credentials import sha256_hash
 from bench.bench_recording import free_port, wait_port
 from tests.client import ApiClient
 from tests.janus_host import start_janus

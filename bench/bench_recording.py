@@ -29,7 +29,7 @@ from typing import Any
 
 import av
 
-from api.auth import sha256_hash
+from api.credentials import sha256_hash
 from bench.media import SECONDS, encode_clip
 from tests.janus_host import JanusHost, start_janus
 

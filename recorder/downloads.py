@@ -22,7 +22,7 @@ from recorder.clock import now
 from recorder.errors import NotFoundError
 from recorder.models import CobrowseSession, Composition, Recording, iso
 from recorder.signing import UrlSigner
-from recorder.uploads.providers import Providers
+from recorder.storage.providers import Providers
 from storage_providers.base import StorageError, StorageProvider
 
 

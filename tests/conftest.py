@@ -9,7 +9,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
-from api.auth import hash_secret, sha256_hash
+from api.credentials import hash_secret, sha256_hash
 from recorder.settings import Settings
 from tests.client import ApiClient
 from tests.janus_host import JanusHost, start_janus

@@ -59,7 +59,7 @@ class Cluster:
         return self.directory / "storage"
 
     def start(self, name: str, **settings: str) -> Instance:
-        from api.auth import sha256_hash
+        from api.credentials import sha256_hash
 
         port, data = free_port(), self.directory / name
         env = {

@@ -30,7 +30,6 @@ from recorder.clock import now as _now
 from recorder.compositions.timeline import timeline
 from recorder.compositions.worker import Plan
 from recorder.errors import ConflictError, NotFoundError
-from recorder.events.metrics import Metrics
 from recorder.logcontext import bind
 from recorder.models import (
     LIVE_STATES,
@@ -48,6 +47,7 @@ from recorder.models import (
     UploadState,
 )
 from recorder.naming import KeyParts, object_key, safe_name
+from recorder.operations.metrics import Metrics
 from recorder.persistence.ports import CompositionJobStore
 from recorder.tasks import TaskSet
 from recorder.uploads.uploader import Uploader

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
-from recorder.events.events import Event
+from recorder.events import Event
 from recorder.models import (
     ChatEntry,
     ChatTranscript,

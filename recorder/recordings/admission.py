@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from recorder.errors import UnavailableError
-from recorder.events.metrics import Metrics
+from recorder.operations.metrics import Metrics
 from recorder.settings import Settings
 
 logger = logging.getLogger(__name__)

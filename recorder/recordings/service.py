@@ -22,10 +22,10 @@ from typing import Any
 from recorder.clock import now
 from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import EVERYONE, Cluster
-from recorder.conference.base import Conferences, Publication
+from recorder.conference.base import Publication
+from recorder.conference.factory import Conferences
 from recorder.conference.whip import WhipSource
 from recorder.errors import ConflictError, InvalidRequestError, LimitError, NotFoundError, UnavailableError
-from recorder.events.metrics import Live, MediaCounts, Metrics
 from recorder.logcontext import scope
 from recorder.models import (
     LIVE_STATES,
@@ -43,6 +43,7 @@ from recorder.models import (
     UploadKind,
     UploadState,
 )
+from recorder.operations.metrics import Live, MediaCounts, Metrics
 from recorder.persistence.ports import ClusterStore, RecordingQuery, RecordingStore
 from recorder.recordings.admission import Admission
 from recorder.recordings.session import RecordingSession, SessionOptions

@@ -39,7 +39,6 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
-from recorder.events.metrics import MediaCounts, Metrics
 from recorder.logcontext import bind, scope
 from recorder.media.passthrough import WriterResult
 from recorder.media.repair import repair
@@ -62,6 +61,7 @@ from recorder.models import (
     media_end,
 )
 from recorder.naming import safe_name, track_key
+from recorder.operations.metrics import MediaCounts, Metrics
 from recorder.persistence.ports import RecordingStore
 from recorder.tasks import TaskSet
 from recorder.uploads.uploader import Uploader

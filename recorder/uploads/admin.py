@@ -8,8 +8,8 @@ from typing import Any
 
 from recorder.errors import ConflictError
 from recorder.settings import Settings
-from recorder.uploads.profiles import ProfileOrigin, StorageProfiles
-from recorder.uploads.providers import Providers
+from recorder.storage.profiles import ProfileOrigin, StorageProfiles
+from recorder.storage.providers import Providers
 from recorder.uploads.uploader import Uploader
 from storage_providers.base import CheckResult, StorageError, Throughput, Verification
 from storage_providers.settings import StorageSettings

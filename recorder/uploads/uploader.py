@@ -29,9 +29,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from recorder.clock import now as _now
-from recorder.events.metrics import Metrics
 from recorder.logcontext import bind
 from recorder.models import ErrorInfo, UploadJob, UploadKind, UploadState
+from recorder.operations.metrics import Metrics
 from recorder.persistence.ports import UploadJobStore
 from recorder.tasks import TaskSet
 from storage_providers.base import StorageError, StorageProvider, StoredObject, TransientStorageError

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from recorder.events.events import (
+from recorder.events import (
     Before,
     EventType,
     composition_changes,
+    messages,
     recording_changes,
     track_changes,
     track_stored,
 )
-from recorder.events.formats import messages, render
 from recorder.models import (
     Caller,
     Composition,
@@ -33,6 +33,7 @@ from recorder.models import (
     StreamState,
     Track,
 )
+from recorder.webhooks.formats import render
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 INITIALISED = Before(RecordingState.INITIALISED, 0, False)

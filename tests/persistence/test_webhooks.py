@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from recorder.events.events import Event, EventType
+from recorder.events import Event, EventType
 from recorder.models import Pause, RecordingState
 from recorder.persistence.ports import Delivery, StoredSubscription
 from recorder.persistence.sql.outbox import changing

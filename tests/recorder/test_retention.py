@@ -8,8 +8,8 @@ from pathlib import Path
 
 from recorder.persistence.store import open_store
 from recorder.retention import DAY, Retention
-from recorder.uploads.profiles import StorageProfiles
-from recorder.uploads.providers import Providers
+from recorder.storage.profiles import StorageProfiles
+from recorder.storage.providers import Providers
 from tests.conftest import make_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from recorder.events.events import recovered, track_changes
+from recorder.events import recovered, track_changes
 from recorder.models import Recording, Track
 from recorder.persistence.database import Database
 from recorder.persistence.ports import ClusterStore, InstanceInfo

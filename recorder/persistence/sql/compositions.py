@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from recorder.events.events import composition_changes
+from recorder.events import composition_changes
 from recorder.models import Composition, CompositionState
 from recorder.persistence.database import Connection, Database
 from recorder.persistence.ports import CompositionJobStore

@@ -8,8 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from recorder.events.events import Event
-from recorder.events.formats import messages
+from recorder.events import Event, messages
 from recorder.persistence.database import Connection, Database
 
 CHANNEL = "recorder_webhooks"  # notified after a commit that wrote events: deliverers look at once

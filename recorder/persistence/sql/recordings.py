@@ -6,7 +6,7 @@ import copy
 import json
 from datetime import datetime
 
-from recorder.events.events import Before, EventType, recording_changes, recording_event, track_changes, track_stored
+from recorder.events import Before, EventType, recording_changes, recording_event, track_changes, track_stored
 from recorder.models import ErrorInfo, Recording, RecordingState, Stream, Track
 from recorder.persistence.database import Connection, Database
 from recorder.persistence.ports import RecordingQuery, RecordingStore

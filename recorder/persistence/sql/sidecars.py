@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from recorder.events.events import EventType, recording_event
+from recorder.events import EventType, recording_event
 from recorder.models import ChatEntry, ChatTranscript, CobrowseEvent, CobrowseSession
 from recorder.persistence.database import Database
 from recorder.persistence.ports import SidecarStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from recorder.events.events import upload_failed
+from recorder.events import upload_failed
 from recorder.models import UploadJob, UploadKind, UploadState
 from recorder.persistence.database import Database
 from recorder.persistence.ports import UploadJobStore

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from recorder.events.events import Event, EventType
+from recorder.events import Event, EventType
 from recorder.persistence.database import Database, Row
 from recorder.persistence.ports import Delivery, StoredSubscription, WebhookStore
 from recorder.persistence.sql.outbox import add_deliveries

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from recorder.uploads.profiles import StorageProfiles
+from recorder.storage.profiles import StorageProfiles
 from storage_providers.base import StorageError, StorageProvider
 from storage_providers.guard import Guard
 from storage_providers.registry import create_provider

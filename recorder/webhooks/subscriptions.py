@@ -19,8 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from recorder.errors import ConflictError, InvalidRequestError, LimitError, NotFoundError
-from recorder.events.events import EventType
-from recorder.events.formats import Format
+from recorder.events import EventType, Format
 from recorder.models import Recording
 from recorder.outbound import OutboundPolicy, check_webhook, origin_only
 from recorder.persistence.ports import Delivery, StoredSubscription, WebhookStore

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from recorder.persistence.database import Database
-from recorder.recordings.admission import Admission
 from recorder.settings import Settings
 
 DATABASE_TIMEOUT = 2.0  # seconds the database gets to answer a readiness probe
@@ -14,11 +13,16 @@ DATABASE_TIMEOUT = 2.0  # seconds the database gets to answer a readiness probe
 
 class Readiness:
     def __init__(
-        self, settings: Settings, database: Database, admission: Admission, draining: Callable[[], bool]
+        self,
+        settings: Settings,
+        database: Database,
+        room: Callable[[], Awaitable[int]],
+        draining: Callable[[], bool],
     ) -> None:
+        """`room`: the bytes the spool has left; `draining`: whether the instance is shutting down."""
         self._settings = settings
         self._database = database
-        self._admission = admission
+        self._room = room
         self._draining = draining
 
     async def reasons(self) -> list[str]:
@@ -31,7 +35,7 @@ class Readiness:
             reasons.append(f"the database does not answer: {type(exc).__name__}: {exc}".rstrip(": "))
         if self._draining():
             reasons.append("the instance is shutting down")
-        room = await self._admission.room()
+        room = await self._room()
         if room < self._settings.spool_headroom_bytes:
             reasons.append(
                 f"the spool has {max(room, 0)} bytes left, less than its headroom of "

@@ -1,4 +1,5 @@
-"""A subscription's payload format: which messages a native event becomes, and their bodies.
+"""A subscription's payload format: the bodies of the messages an event becomes (which messages, in which
+order, is the catalogue's: `recorder.events.messages`). A registry: format name -> renderer.
 
 - `native`: one message per event, `{type, timestamp, data}` (Standard Webhooks' recommended shape).
 - `videosdk`: VideoSDK's participant track recording webhooks, one per track segment: `starting` and `started`
@@ -13,64 +14,29 @@ sent, with download URLs valid from then on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from recorder.events.events import Event, EventType
+from recorder.events import RTK_STATUS, RTK_STATUS_UPDATE, Event, EventType, Format
 from recorder.models import Recording, RecordingState
 from recorder.naming import videosdk_kind
 
 
-class Format(StrEnum):
-    NATIVE = "native"
-    VIDEOSDK = "videosdk"
-    REALTIMEKIT = "realtimekit"
-
-
-_VIDEOSDK = "participant-track-recording-"
-_RTK_STATUS = {
-    EventType.RECORDING_STARTED: "RECORDING",
-    EventType.RECORDING_RESUMED: "RECORDING",
-    EventType.RECORDING_RECOVERED: "RECORDING",
-    EventType.RECORDING_PAUSED: "PAUSED",
-    EventType.RECORDING_STOPPED: "UPLOADING",
-    EventType.RECORDING_FAILED: "ERRORED",
-    EventType.RECORDING_ABORTED: "ERRORED",
-}
-RTK_STATUS_UPDATE = "recording.statusUpdate"
-
-
-def messages(format_: str, event: Event) -> list[str]:
-    """The messages (by name) that `event` becomes in `format_`, in the order they are sent; empty: none."""
-    if format_ == Format.NATIVE:
-        return [event.type.value]
-    if format_ == Format.VIDEOSDK:
-        track_file = event.data.get("file", {}).get("kind") == "TRACK"
-        names = {
-            EventType.TRACK_STARTED: ["starting", "started"],
-            EventType.TRACK_STOPPED: ["stopping"],
-            EventType.UPLOAD_STORED: ["stopped"] if track_file else [],
-            EventType.UPLOAD_FAILED: ["failed"] if track_file else [],
-        }.get(event.type, [])
-        return [_VIDEOSDK + name for name in names]
-    if format_ == Format.REALTIMEKIT:
-        stored_all = event.type is EventType.UPLOAD_STORED and event.data.get("allStored")
-        return [RTK_STATUS_UPDATE] if event.type in _RTK_STATUS or stored_all else []
-    raise ValueError(f"unknown webhook format {format_!r}")
-
-
-def render(format_: str, message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:
-    """The body of one message; `urls`: download URLs by file location, valid from now."""
-    if format_ == Format.VIDEOSDK:
-        return _videosdk(message, event, urls)
-    if format_ == Format.REALTIMEKIT:
-        return _realtimekit(event, urls)
+def _native(message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:
     payload = event.payload()
     file = payload["data"].get("file")
     if file is not None and file.get("location") in urls:
         payload["data"]["file"] = {**file, "url": urls[file["location"]]}
     return payload
+
+
+def render(format_: str, message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:
+    """The body of one message; `urls`: download URLs by file location, valid from now."""
+    renderer = RENDERERS.get(format_)
+    if renderer is None:
+        raise ValueError(f"unknown webhook format {format_!r}")
+    return renderer(message, event, urls)
 
 
 def _videosdk(message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:
@@ -155,9 +121,17 @@ def _parse(value: str) -> datetime:
 
 def _realtimekit(event: Event, urls: dict[str, str]) -> dict[str, Any]:
     recording = event.data["recording"]
-    status = "UPLOADED" if event.type is EventType.UPLOAD_STORED else _RTK_STATUS[event.type]
+    status = "UPLOADED" if event.type is EventType.UPLOAD_STORED else RTK_STATUS[event.type]
     return {
         "event": RTK_STATUS_UPDATE,
         "meeting": {"id": recording["conferenceId"], "sessionId": recording["recorderId"]},
         "recording": realtimekit_recording(recording, status, event.data.get("files", []), urls),
     }
+
+
+Renderer = Callable[[str, Event, dict[str, str]], dict[str, Any]]
+RENDERERS: dict[str, Renderer] = {
+    Format.NATIVE: _native,
+    Format.VIDEOSDK: _videosdk,
+    Format.REALTIMEKIT: lambda _message, event, urls: _realtimekit(event, urls),
+}

@@ -29,17 +29,17 @@ import aiohttp
 from standardwebhooks.webhooks import Webhook
 
 from recorder.downloads import Downloads
-from recorder.events.events import Event
-from recorder.events.formats import render
-from recorder.events.metrics import Metrics
-from recorder.events.subscriptions import Webhooks
+from recorder.events import Event
 from recorder.logcontext import scope
+from recorder.operations.metrics import Metrics
 from recorder.outbound import OutboundPolicy, origin_only
 from recorder.persistence.database import Database
 from recorder.persistence.ports import CompositionJobStore, Delivery, RecordingStore, WebhookStore
 from recorder.persistence.sql.outbox import CHANNEL
 from recorder.settings import Settings
 from recorder.tasks import TaskSet
+from recorder.webhooks.formats import render
+from recorder.webhooks.subscriptions import Webhooks
 from storage_providers.guard import REFUSED, GuardedResolver, endpoint_host_port, refused
 
 logger = logging.getLogger(__name__)

@@ -255,3 +255,44 @@ def composition_changes(before: CompositionState | None, after: Composition) -> 
         }
     }
     return [Event(type_, after.id, after.application_id, after.organization_id, data)]
+
+
+# ------------------------------------------------------------ which messages an event becomes in each format
+
+
+class Format(StrEnum):
+    NATIVE = "native"
+    VIDEOSDK = "videosdk"
+    REALTIMEKIT = "realtimekit"
+
+
+VIDEOSDK_PREFIX = "participant-track-recording-"
+RTK_STATUS = {
+    EventType.RECORDING_STARTED: "RECORDING",
+    EventType.RECORDING_RESUMED: "RECORDING",
+    EventType.RECORDING_RECOVERED: "RECORDING",
+    EventType.RECORDING_PAUSED: "PAUSED",
+    EventType.RECORDING_STOPPED: "UPLOADING",
+    EventType.RECORDING_FAILED: "ERRORED",
+    EventType.RECORDING_ABORTED: "ERRORED",
+}
+RTK_STATUS_UPDATE = "recording.statusUpdate"
+
+
+def messages(format_: str, event: Event) -> list[str]:
+    """The messages (by name) that `event` becomes in `format_`, in the order they are sent; empty: none."""
+    if format_ == Format.NATIVE:
+        return [event.type.value]
+    if format_ == Format.VIDEOSDK:
+        track_file = event.data.get("file", {}).get("kind") == "TRACK"
+        names = {
+            EventType.TRACK_STARTED: ["starting", "started"],
+            EventType.TRACK_STOPPED: ["stopping"],
+            EventType.UPLOAD_STORED: ["stopped"] if track_file else [],
+            EventType.UPLOAD_FAILED: ["failed"] if track_file else [],
+        }.get(event.type, [])
+        return [VIDEOSDK_PREFIX + name for name in names]
+    if format_ == Format.REALTIMEKIT:
+        stored_all = event.type is EventType.UPLOAD_STORED and event.data.get("allStored")
+        return [RTK_STATUS_UPDATE] if event.type in RTK_STATUS or stored_all else []
+    raise ValueError(f"unknown webhook format {format_!r}")
