@@ -17,6 +17,29 @@ from tests.postgres import PostgresServer, start_postgres
 from tests.storage_servers import Servers
 
 Client = ApiClient
+# Tiers, marked by the fixtures a test uses (directly or through another fixture): `pytest -m "not slow"` runs
+# the in-process tier in seconds; the README's test command runs everything.
+TIERS = {
+    "janus": {"janus", "janus_guids", "janus_restartable"},  # a Janus in a network namespace
+    "postgres": {"postgres", "own_postgres"},  # a PostgreSQL server
+    "storage": {"servers"},  # moto, s3rver, Azurite, fake-gcs-server, OpenSSH
+    "browser": {"browser"},  # headless Chromium
+    "process": {"cluster", "live", "service", "venv"},  # the service as processes of its own
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():  # the contract suites' opener
+            used.add("postgres")
+        marked = {mark.name for mark in item.iter_markers()}
+        tiers = [tier for tier, fixtures in TIERS.items() if used & fixtures or tier in marked]
+        for tier in tiers:
+            item.add_marker(tier)
+        if tiers:
+            item.add_marker("slow")
 ROOMS = list(range(1001, 1041))
 _room_numbers = itertools.count()
 

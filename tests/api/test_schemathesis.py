@@ -28,6 +28,7 @@ from tests.conftest import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port
 
+pytestmark = pytest.mark.process  # (the count of cases needs the run against the live service)
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 40
 MIN_CASES = 500
