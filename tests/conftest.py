@@ -40,6 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(tier)
         if tiers:
             item.add_marker("slow")
+
+
 ROOMS = list(range(1001, 1041))
 _room_numbers = itertools.count()
 
