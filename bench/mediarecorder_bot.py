@@ -41,7 +41,7 @@ async def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
-        conference = JanusConference(http, args.janus, str(args.room))
+        conference = JanusConference(http, args.janus, args.room)
         publications = await conference.join()
         while len(publications) < args.count:
             event = await conference.next_event()
