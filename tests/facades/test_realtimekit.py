@@ -227,7 +227,13 @@ async def test_storage_config_sends_a_recordings_files_to_its_own_s3_or_sftp_and
                     assert decodes(await answer.read(), tmp_path, name) > 10, field
             if storage_config is s3:
                 assert data["output_file_name"].startswith(f"rtk/exports/q4/org1/{room}/{recording_id}/")
-                stored = await _s3_keys(servers, recording_id)
+                # UPLOADED tells the track files; the manifest follows them (it may wait for an upload worker)
+                stored = await eventually(
+                    lambda: _s3_keys(servers, recording_id),  # noqa: B023 - awaited here
+                    lambda keys: len(keys) >= 3,
+                    within=10,
+                    what="the manifest stored too",
+                )
                 assert all(k.startswith(f"rtk/exports/q4/org1/{room}/{recording_id}/") for k in stored), stored
                 assert sorted(k.rsplit(".", 1)[1] for k in stored) == ["json", "webm", "webm"], stored  # + manifest
             else:
