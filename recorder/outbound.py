@@ -37,6 +37,11 @@ from storage_providers.settings import (
 )
 
 
+def _name(host: str) -> str:
+    """A host as the allowlist's names are written: lower case, no brackets, no root dot."""
+    return host.lower().strip("[]").rstrip(".")
+
+
 class OutboundPolicy:
     """Decides whether a host may be reached (see the module's docstring). Implements the storage adapters'
     `Guard`."""
@@ -50,8 +55,7 @@ class OutboundPolicy:
         self._rules.extend(Rule.parse(entry) for entry in entries)
 
     def admitted(self, host: str, address: Address | None, port: int) -> bool:
-        name = host.lower().strip("[]").rstrip(".")
-        if any(rule.admits(name, address, port) for rule in self._rules):
+        if any(rule.admits(_name(host), address, port) for rule in self._rules):
             return True
         return self._public and address is not None and category(address) is None
 
@@ -61,8 +65,7 @@ class OutboundPolicy:
             raise OutboundRefused(host)
 
     def _vetted(self, host: str, port: int, found: Iterable[tuple[object, ...]]) -> list[str]:
-        name = host.lower().strip("[]").rstrip(".")
-        if any(rule.name == name and rule.port in (None, port) for rule in self._rules):
+        if any(rule.admits(_name(host), None, port) for rule in self._rules):  # the name itself is listed
             addresses = [str(info[4][0]) for info in found]  # type: ignore[index]
         else:
             addresses = []
