@@ -28,9 +28,11 @@ from api.keys import (
     METRICS,
     OUTBOUND,
     READINESS,
+    REALTIMEKIT,
     RECORDINGS,
     SETTINGS,
     STORAGE,
+    VIDEOSDK,
     WEBHOOKS,
 )
 from api.paths import API, COMPOSITION_API
@@ -42,6 +44,10 @@ from recorder.compositions.queue import CompositionOptions, Compositions
 from recorder.conference.factory import Conferences
 from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
+from recorder.facades.coaching.sessions import CoachingSessions
+from recorder.facades.core import ServiceCore
+from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
+from recorder.facades.videosdk.tracks import VideoSdkTracks
 from recorder.media.ports import use_port_range
 from recorder.models import Recording
 from recorder.operations.health import Readiness
@@ -51,7 +57,6 @@ from recorder.persistence.store import open_store
 from recorder.recordings.admission import Admission
 from recorder.recordings.service import RecordingService
 from recorder.retention import Retention
-from recorder.sessions.coaching import CoachingSessions
 from recorder.settings import (
     ClientSettings,
     CoachingSettings,
@@ -254,12 +259,15 @@ def create_app(settings: Settings) -> web.Application:
 
             cluster.on("cancel-composition", cancel_composition)
             app[RECORDINGS], app[COMPOSITIONS], app[CHAT], app[COBROWSE] = recordings, compositions, chat, cobrowse
-            app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
+            storage = app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
             downloads = app[DOWNLOADS] = Downloads(signer, providers, settings.public_url, API, COMPOSITION_API)
             links = Links(downloads, store.recordings, store.compositions, address)
             deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy)
             app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
-            app[COACHING] = CoachingSessions(store.sessions, recordings, compositions, downloads)
+            core = ServiceCore(recordings)  # the facades' port
+            app[COACHING] = CoachingSessions(store.sessions, core, compositions, downloads)
+            app[REALTIMEKIT] = RealtimeKitRecordings(core, storage, downloads)
+            app[VIDEOSDK] = VideoSdkTracks(core, webhooks.check_url)
             app[READINESS] = Readiness(settings, store.database, admission.room, lambda: cluster.draining)
 
             async def counts() -> None:  # what the database knows, counted at each scrape

@@ -29,7 +29,7 @@ def require(roles: frozenset[Role], handler: Handler) -> Handler:
     """`handler`, callable only by a caller holding one of `roles`; the caller is request[PRINCIPAL]."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        principal = request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+        principal = request.config_dict[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
         if not principal.roles & roles:
             needed = " or ".join(sorted(roles))
             raise ForbiddenError(f"this operation needs the role {needed}")
@@ -51,7 +51,7 @@ def origin(request: web.Request) -> str:
     """The base of the URLs handed out: `public_url`; else the request's own origin, but only for a Host the
     service answers for (`allowed_hosts`; on a loopback listener, loopback names): a link is never built on a
     Host header a caller made up (400)."""
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     if settings.public_url:
         return settings.public_url.rstrip("/")
     host = (request.host or "").lower()
@@ -77,7 +77,7 @@ async def token(request: web.Request) -> web.Response:
     """POST /security/oauth/token: grant_type=client_credentials, in the query, a form body or HTTP Basic.
     The client is authenticated first (401 invalid_client, also when no credentials came), then the grant."""
     params: dict[str, str] = dict(request.query)
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     if "client_secret" in params and not settings.token_secret_in_query:
         raise InvalidRequestError(
             "client_secret is not taken from the URL's query (proxies log it): send it in the form body or as"
@@ -95,7 +95,7 @@ async def token(request: web.Request) -> web.Response:
             raise UnauthorizedError("malformed Basic credentials", code="invalid_client") from None
     if not client_id or not client_secret:
         raise UnauthorizedError("client_id and client_secret are required", code="invalid_client")
-    authenticator = request.app[AUTHENTICATOR]
+    authenticator = request.config_dict[AUTHENTICATOR]
     client = await authenticator.client(client_id, client_secret, request.remote or "")
     if params.get("grant_type") != "client_credentials":
         raise InvalidRequestError("only grant_type=client_credentials is supported", code="unsupported_grant_type")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from http import HTTPStatus
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 import pydantic
 from aiohttp import web
 
-from api.paths import COACHING, REALTIMEKIT, VIDEOSDK, WHIP
 from recorder.errors import (
     ConflictError,
     ForbiddenError,
@@ -42,21 +41,35 @@ _STATUS: dict[type[Exception], int] = {
 }
 
 
-def error_response(
-    status: int, error: str, message: str, details: list[dict[str, object]] | None = None, path: str = ""
-) -> web.Response:
-    """The error in the envelope of the API `path` belongs to: a facade's own, else ours (ErrorBody)."""
-    body: dict[str, object]
-    if path.startswith(VIDEOSDK + "/"):  # VideoSDK's REST API answers errors as {statusCode, error, message}
-        body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
-        return web.json_response(body, status=status)
-    if path.startswith(COACHING + "/"):  # the coaching app's: {success, message, data, statusCode}
-        body = {"success": False, "message": message, "data": None, "statusCode": status}
-        return web.json_response(body, status=status)
-    if path.startswith(REALTIMEKIT + "/"):  # RealtimeKit's: {success: false, error: {code, message}}
-        body = {"success": False, "error": {"code": status, "message": message}}
-        return web.json_response(body, status=status)
-    return web.json_response(ErrorBody(error=error, message=message, details=details).wire(), status=status)
+@dataclass(frozen=True)
+class Envelope:
+    """How an API answers its errors: the body of (status, code, message, details); whether a validation error
+    says its first problem as a sentence (Joi's way, which VideoSDK and RealtimeKit answer with) instead of ours;
+    headers every answer of it carries (WHIP's CORS). A facade's sub-application keeps its own under ENVELOPE."""
+
+    body: Callable[[int, str, str, list[dict[str, object]] | None], object]
+    first_problem: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def response(
+        self, status: int, code: str, message: str, details: list[dict[str, object]] | None = None
+    ) -> web.Response:
+        return web.json_response(self.body(status, code, message, details), status=status)
+
+
+NATIVE = Envelope(
+    lambda _status, code, message, details: ErrorBody(error=code, message=message, details=details).wire()
+)
+ENVELOPE = web.AppKey("envelope", Envelope)
+
+
+def envelope_of(request: web.Request) -> Envelope:
+    """The envelope of the innermost application the request was routed to (a facade's), else ours."""
+    for app in reversed(request.match_info.apps):
+        envelope = app.get(ENVELOPE)
+        if envelope is not None:
+            return envelope
+    return NATIVE
 
 
 def _validation_details(exc: pydantic.ValidationError) -> list[dict[str, object]]:
@@ -96,32 +109,30 @@ def _first_problem(exc: pydantic.ValidationError) -> str:
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    response = await _answer_errors(request, handler)
-    if request.path.startswith(WHIP + "/"):  # a browser's WHIP client reads its errors too
-        from api.whip import CORS
-
-        response.headers.update(CORS)
+    envelope = envelope_of(request)
+    response = await _answer_errors(request, handler, envelope)
+    response.headers.update(envelope.headers)
     return response
 
 
 async def _answer_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]], envelope: Envelope
 ) -> web.StreamResponse:
+    error_response = envelope.response
     try:
         return await handler(request)
     except pydantic.ValidationError as exc:
         logger.info("%s %s: invalid request: %s", request.method, request.path, exc.error_count())
-        facade = request.path.startswith((VIDEOSDK + "/", REALTIMEKIT + "/"))
-        message = _first_problem(exc) if facade else "the request is not valid"
-        return error_response(400, "INVALID_REQUEST", message, _validation_details(exc), path=request.path)
+        message = _first_problem(exc) if envelope.first_problem else "the request is not valid"
+        return error_response(400, "INVALID_REQUEST", message, _validation_details(exc))
     except json.JSONDecodeError as exc:
         logger.info("%s %s: malformed JSON", request.method, request.path)
-        return error_response(400, "MALFORMED_JSON", f"the body is not JSON: {exc.msg}", path=request.path)
+        return error_response(400, "MALFORMED_JSON", f"the body is not JSON: {exc.msg}")
     except (RecorderError, SignatureError) as exc:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
         code = exc.code if isinstance(exc, RecorderError) else "FORBIDDEN"
         logger.info("%s %s: %s %s", request.method, request.path, status, exc)
-        response = error_response(status, code, str(exc), path=request.path)
+        response = error_response(status, code, str(exc))
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="recorder"'
         if isinstance(exc, UnavailableError | LimitError) and exc.retry_after is not None:
@@ -130,7 +141,7 @@ async def _answer_errors(
     except StorageError as exc:  # the application's storage failed a read or a link
         status = 503 if exc.retryable else 502
         logger.warning("%s %s: %s %s", request.method, request.path, status, exc.message)
-        response = error_response(status, exc.code, exc.message, path=request.path)
+        response = error_response(status, exc.code, exc.message)
         if exc.retryable:
             response.headers["Retry-After"] = "5"
         return response
@@ -138,7 +149,7 @@ async def _answer_errors(
         if exc.status < 400:
             raise
         code = exc.reason.upper().replace(" ", "_")
-        response = error_response(exc.status, code, exc.text or exc.reason, path=request.path)
+        response = error_response(exc.status, code, exc.text or exc.reason)
         for name in ("Allow", "Retry-After", "Content-Range"):  # e.g. 405 says which methods are allowed
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
@@ -147,4 +158,4 @@ async def _answer_errors(
         return response
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
-        return error_response(500, "INTERNAL_ERROR", "the recorder failed; see its log", path=request.path)
+        return error_response(500, "INTERNAL_ERROR", "the recorder failed; see its log")

@@ -86,7 +86,7 @@ def _rules(body: RecordingRules | None) -> Rules:
 
 async def start(request: web.Request) -> web.Response:
     body = StartRecording.model_validate_json(await request.read())
-    recording = await request.app[RECORDINGS].start(
+    recording = await request.config_dict[RECORDINGS].start(
         StartCommand(
             organization_id=_org(request),
             application_id=body.application_id,
@@ -106,24 +106,24 @@ async def start(request: web.Request) -> web.Response:
 
 
 async def stop(request: web.Request) -> web.Response:
-    recording = await request.app[RECORDINGS].stop(_org(request), *_ids(request), caller=caller(request))
+    recording = await request.config_dict[RECORDINGS].stop(_org(request), *_ids(request), caller=caller(request))
     return web.json_response(recording_event(recording).wire())
 
 
 async def pause(request: web.Request) -> web.Response:
     """Extension: nothing heard or seen reaches the disk until resumed (idempotent; 409 when not live)."""
-    return await _recording_message(request, await request.app[RECORDINGS].pause(_org(request), _ids(request)))
+    return await _recording_message(request, await request.config_dict[RECORDINGS].pause(_org(request), _ids(request)))
 
 
 async def resume(request: web.Request) -> web.Response:
     """Extension: recording goes on in new segments (idempotent; 409 when not live)."""
-    return await _recording_message(request, await request.app[RECORDINGS].resume(_org(request), _ids(request)))
+    return await _recording_message(request, await request.config_dict[RECORDINGS].resume(_org(request), _ids(request)))
 
 
 async def put_rules(request: web.Request) -> web.Response:
     """Extension: replace who and what is recorded, at once; the rules and what is recorded now, and why."""
     rules = _rules(RecordingRules.model_validate_json(await request.read()))
-    service = request.app[RECORDINGS]
+    service = request.config_dict[RECORDINGS]
     recording = await service.set_rules(_org(request), _ids(request), rules)
     return web.json_response(rules_message(recording, service.publications(recording.recorder_id)).wire())
 
@@ -131,28 +131,28 @@ async def put_rules(request: web.Request) -> web.Response:
 async def stop_by_body(request: web.Request) -> web.Response:
     """`POST /recordings/stop` with the ids in the body, as one of Auvious's Postman collections stops."""
     body = StopRecording.model_validate_json(await request.read())
-    recording = await request.app[RECORDINGS].stop_by_ids(
+    recording = await request.config_dict[RECORDINGS].stop_by_ids(
         _org(request), body.application_id, body.recorder_id, body.instance_id, body.conversation_id, caller(request)
     )
     return web.json_response(recording_event(recording).wire())
 
 
 async def active(request: web.Request) -> web.Response:
-    recording = await request.app[RECORDINGS].get_live(_org(request), request.match_info["conversationId"])
+    recording = await request.config_dict[RECORDINGS].get_live(_org(request), request.match_info["conversationId"])
     return web.json_response(recording_event(recording).wire())
 
 
 async def state(request: web.Request) -> web.Response:
-    recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *_ids(request))
     return web.json_response(recording_event(recording).wire())
 
 
 async def _recording_message(request: web.Request, recording: Recording) -> web.Response:
     """A recording with its storage, a URL for each track file and for its manifest."""
-    downloads = request.app[DOWNLOADS]
+    downloads = request.config_dict[DOWNLOADS]
     urls = await downloads.track_urls(recording, origin(request))
     manifest = await downloads.manifest_url(recording, origin(request))
-    location = await request.app[STORAGE].location(recording.application_id, recording.recorder_id)
+    location = await request.config_dict[STORAGE].location(recording.application_id, recording.recorder_id)
     return web.json_response(recording_message(recording, location, urls, manifest).wire())
 
 
@@ -165,7 +165,7 @@ async def search(request: web.Request) -> web.Response:
     )
     if unknown:
         raise InvalidRequestError(f"unknown query parameters: {', '.join(unknown)}")
-    app = request.app[SETTINGS].application_of(_org(request), query.get("applicationId", ""))
+    app = request.config_dict[SETTINGS].application_of(_org(request), query.get("applicationId", ""))
     page = _int_query(request, "page", 1, 1, 100_000) or 1
     size = _int_query(request, "size", 20, 1, 100) or 20
     try:
@@ -173,7 +173,7 @@ async def search(request: web.Request) -> web.Response:
         states = (RecordingState(query["state"]).value,) if "state" in query else ()
     except ValueError as exc:
         raise InvalidRequestError(f"since and until are ISO times; state one of the recording states: {exc}") from None
-    found, total = await request.app[RECORDINGS].page(
+    found, total = await request.config_dict[RECORDINGS].page(
         RecordingQuery(
             application_id=app.id,
             conversation_prefix=query.get("conversationId") or None,
@@ -198,7 +198,7 @@ def _time_query(value: str | None) -> datetime | None:
 
 async def chat_entries(request: web.Request) -> web.Response:
     """A recording's chat transcript entries, in time order (the console shows them beside the timeline)."""
-    recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *_ids(request))
     entries = [
         {
             k: v
@@ -210,7 +210,7 @@ async def chat_entries(request: web.Request) -> web.Response:
             )
             if v is not None
         }
-        for e in await request.app[CHAT].entries(recording)
+        for e in await request.config_dict[CHAT].entries(recording)
     ]
     return web.json_response({"entries": entries})
 
@@ -218,7 +218,7 @@ async def chat_entries(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     """Who calls: its roles and its organization's applications (what the console shows)."""
     who = principal(request)
-    apps = [a.id for a in request.app[SETTINGS].applications if a.organization_id == who.organization_id]
+    apps = [a.id for a in request.config_dict[SETTINGS].applications if a.organization_id == who.organization_id]
     body = {
         "subject": who.subject.removeprefix("key:"),
         "organizationId": who.organization_id,
@@ -229,29 +229,29 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
-    return await _recording_message(request, await request.app[RECORDINGS].get(_org(request), *_ids(request)))
+    return await _recording_message(request, await request.config_dict[RECORDINGS].get(_org(request), *_ids(request)))
 
 
 async def latest_recording(request: web.Request) -> web.Response:
     """`GET .../compositions/{conversationId}`: the conversation's latest recording, with its track URLs."""
-    recordings = await request.app[RECORDINGS].recordings(_org(request), request.match_info["conversationId"])
+    recordings = await request.config_dict[RECORDINGS].recordings(_org(request), request.match_info["conversationId"])
     return await _recording_message(request, recordings[-1])
 
 
 async def conversation(request: web.Request) -> web.Response:
-    recordings = await request.app[RECORDINGS].recordings(_org(request), request.match_info["conversationId"])
-    provider = request.app[STORAGE].provider_name(recordings[-1].application_id)
+    recordings = await request.config_dict[RECORDINGS].recordings(_org(request), request.match_info["conversationId"])
+    provider = request.config_dict[STORAGE].provider_name(recordings[-1].application_id)
     return web.json_response(conversation_message(recordings, provider).wire())
 
 
 async def storage_info(request: web.Request) -> web.Response:
-    recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
-    location = await request.app[STORAGE].location(recording.application_id, recording.recorder_id)
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *_ids(request))
+    location = await request.config_dict[STORAGE].location(recording.application_id, recording.recorder_id)
     return web.json_response(storage_profile(recording.application_id, location).wire())
 
 
 async def verify_storage(request: web.Request) -> web.Response:
-    result = await request.app[STORAGE].verify(_org(request), request.match_info["applicationId"])
+    result = await request.config_dict[STORAGE].verify(_org(request), request.match_info["applicationId"])
     probe = result.throughput
     message = StorageVerificationStatusMessage(
         **{
@@ -272,17 +272,17 @@ async def verify_storage(request: web.Request) -> web.Response:
 
 async def confirm_storage(request: web.Request) -> web.Response:
     """`POST .../storageproviders/{applicationId}/verified`: the profile in force is confirmed (204)."""
-    await request.app[STORAGE].confirm(_org(request), request.match_info["applicationId"])
+    await request.config_dict[STORAGE].confirm(_org(request), request.match_info["applicationId"])
     return web.Response(status=204)
 
 
 def _profile(request: web.Request, application_id: str) -> web.Response:
-    view = storage_profile_view(application_id, *request.app[STORAGE].profile(application_id))
+    view = storage_profile_view(application_id, *request.config_dict[STORAGE].profile(application_id))
     return web.json_response(view)
 
 
 async def get_storage_profile(request: web.Request) -> web.Response:
-    app = request.app[SETTINGS].application_of(_org(request), request.match_info["applicationId"])
+    app = request.config_dict[SETTINGS].application_of(_org(request), request.match_info["applicationId"])
     return _profile(request, app.id)
 
 
@@ -290,19 +290,19 @@ async def put_storage_profile(request: web.Request) -> web.Response:
     """Credentials are write-only: never answered, never logged, encrypted at rest."""
     body = _JSON_OBJECT.validate_json(await request.read())  # bad bytes or not an object: 400
     application_id = request.match_info["applicationId"]
-    await request.app[STORAGE].set_profile(_org(request), application_id, body)
+    await request.config_dict[STORAGE].set_profile(_org(request), application_id, body)
     return _profile(request, application_id)
 
 
 async def delete_storage_profile(request: web.Request) -> web.Response:
-    await request.app[STORAGE].delete_profile(_org(request), request.match_info["applicationId"])
+    await request.config_dict[STORAGE].delete_profile(_org(request), request.match_info["applicationId"])
     return web.Response(status=204)
 
 
 async def retry_upload(request: web.Request) -> web.Response:
     """Extension: try the recording's failed uploads again."""
-    recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
-    queued = await request.app[STORAGE].retry(recorder_id=recording.recorder_id)
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *_ids(request))
+    queued = await request.config_dict[STORAGE].retry(recorder_id=recording.recorder_id)
     return web.json_response({"queued": queued}, status=202)
 
 
@@ -318,8 +318,8 @@ async def add_chat_transcript(request: web.Request) -> web.Response:
     raw = await request.read()
     body, entries = await asyncio.to_thread(_chat_entries, raw) if len(raw) > LARGE_BODY else _chat_entries(raw)
     ids = (body.conversation_id, body.recorder_id, body.instance_id)
-    recording = await request.app[RECORDINGS].get(_org(request), *ids)
-    added = await request.app[CHAT].add(recording, entries)
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *ids)
+    added = await request.config_dict[CHAT].add(recording, entries)
     return web.json_response({"added": added})
 
 
@@ -327,24 +327,24 @@ async def add_cobrowse_event(request: web.Request) -> web.Response:
     body = AddCobrowseEventCmd.model_validate_json(await request.read())
     event = CobrowseEvent(body.event.session_id, body.event.sequence_id, body.event.timestamp, body.event.payload)
     ids = (body.conversation_id, body.recorder_id, body.instance_id)
-    recording = await request.app[RECORDINGS].get(_org(request), *ids)
-    added = await request.app[COBROWSE].add(recording, event)
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *ids)
+    added = await request.config_dict[COBROWSE].add(recording, event)
     return web.json_response({"added": added})
 
 
 async def cobrowse_sessions(request: web.Request) -> web.Response:
     conversation_id = request.match_info["conversationId"]
-    recordings = await request.app[RECORDINGS].recordings(_org(request), conversation_id)
-    sessions = await request.app[COBROWSE].of(recordings)
+    recordings = await request.config_dict[RECORDINGS].recordings(_org(request), conversation_id)
+    sessions = await request.config_dict[COBROWSE].of(recordings)
     return web.json_response(cobrowse_sessions_message(conversation_id, sessions).wire())
 
 
 async def cobrowse_url(request: web.Request) -> web.Response:
     """The spec repeats the ids as required query parameters (`id`: the recorderId); the path's are used."""
     CobrowseUrlQuery.model_validate(dict(request.query))
-    recording = await request.app[RECORDINGS].get(_org(request), *_ids(request))
-    session = await request.app[COBROWSE].session(recording, request.match_info["sessionId"])
-    url, valid_until = request.app[DOWNLOADS].cobrowse_url(recording, session, origin(request))
+    recording = await request.config_dict[RECORDINGS].get(_org(request), *_ids(request))
+    session = await request.config_dict[COBROWSE].session(recording, request.match_info["sessionId"])
+    url, valid_until = request.config_dict[DOWNLOADS].cobrowse_url(recording, session, origin(request))
     return web.json_response(URLResourceMessage(url=url, valid_until=valid_until).wire())
 
 
@@ -353,7 +353,7 @@ def _check_link(request: web.Request) -> None:
     path = request.rel_url.raw_path
     if path.startswith(LEGACY_PREFIX + API):
         path = path[len(LEGACY_PREFIX) :]
-    request.app[DOWNLOADS].verify(request.method if request.method != "HEAD" else "GET", path, request.query)
+    request.config_dict[DOWNLOADS].verify(request.method if request.method != "HEAD" else "GET", path, request.query)
 
 
 async def _serve(request: web.Request, served: Served) -> web.StreamResponse:
@@ -402,16 +402,18 @@ async def _stream(request: web.Request, served: Served) -> web.StreamResponse:
 async def track_attachment(request: web.Request) -> web.StreamResponse:
     """A signed track link: no Authorization header; Range requests answer 206 (or 416)."""
     _check_link(request)
-    recording = await request.app[RECORDINGS].get(None, *_ids(request))
+    recording = await request.config_dict[RECORDINGS].get(None, *_ids(request))
     info = request.match_info
-    return await _serve(request, await request.app[DOWNLOADS].track_file(recording, info["trackId"], info["fileName"]))
+    return await _serve(
+        request, await request.config_dict[DOWNLOADS].track_file(recording, info["trackId"], info["fileName"])
+    )
 
 
 async def manifest_attachment(request: web.Request) -> web.StreamResponse:
     """A signed manifest link: no Authorization header; Range supported."""
     _check_link(request)
-    recording = await request.app[RECORDINGS].get(None, *_ids(request))
-    served = await request.app[DOWNLOADS].locate(
+    recording = await request.config_dict[RECORDINGS].get(None, *_ids(request))
+    served = await request.config_dict[DOWNLOADS].locate(
         recording.application_id,
         request.match_info["fileName"],
         recording.manifest_location,
@@ -424,9 +426,9 @@ async def manifest_attachment(request: web.Request) -> web.StreamResponse:
 async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
     """A signed cobrowse session link: no Authorization header; Range supported."""
     _check_link(request)
-    recording = await request.app[RECORDINGS].get(None, *_ids(request))
-    session = await request.app[COBROWSE].session(recording, request.match_info["sessionId"])
-    served = await request.app[DOWNLOADS].locate(
+    recording = await request.config_dict[RECORDINGS].get(None, *_ids(request))
+    session = await request.config_dict[COBROWSE].session(recording, request.match_info["sessionId"])
+    served = await request.config_dict[DOWNLOADS].locate(
         recording.application_id, request.match_info["fileName"], session.location, None, recording.recorder_id
     )
     return await _serve(request, served)
@@ -435,7 +437,7 @@ async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
 async def request_composition(request: web.Request) -> web.Response:
     body = CompositionRequest.model_validate_json(await request.read())
     width, height = body.size
-    composition = await request.app[COMPOSITIONS].request(
+    composition = await request.config_dict[COMPOSITIONS].request(
         CompositionCommand(
             organization_id=_org(request),
             conversation_id=body.conversation_id,
@@ -452,7 +454,7 @@ async def request_composition(request: web.Request) -> web.Response:
 
 
 async def query_compositions(request: web.Request) -> web.Response:
-    compositions = await request.app[COMPOSITIONS].query(_org(request), request.match_info["conversationId"])
+    compositions = await request.config_dict[COMPOSITIONS].query(_org(request), request.match_info["conversationId"])
     return web.json_response(CompositionsMessage(compositions=[composition_message(c) for c in compositions]).wire())
 
 
@@ -462,34 +464,34 @@ def _composition_ids(request: web.Request) -> tuple[str, str]:
 
 async def composition_url(request: web.Request) -> web.Response:
     """The file's URL: the storage's own signed URL once uploaded there, else the service's signed link."""
-    composition = await request.app[COMPOSITIONS].get_completed(_org(request), *_composition_ids(request))
-    url, valid_until = await request.app[DOWNLOADS].composition_url(composition, origin(request))
+    composition = await request.config_dict[COMPOSITIONS].get_completed(_org(request), *_composition_ids(request))
+    url, valid_until = await request.config_dict[DOWNLOADS].composition_url(composition, origin(request))
     return web.json_response(URLResourceMessage(url=url, valid_until=valid_until).wire())
 
 
 async def composition_attachment(request: web.Request) -> web.StreamResponse:
     """A signed composition link: no Authorization header; Range supported."""
     _check_link(request)
-    composition = await request.app[COMPOSITIONS].get_completed(None, *_composition_ids(request))
-    served = await request.app[DOWNLOADS].composition_file(composition, request.match_info["fileName"])
+    composition = await request.config_dict[COMPOSITIONS].get_completed(None, *_composition_ids(request))
+    served = await request.config_dict[DOWNLOADS].composition_file(composition, request.match_info["fileName"])
     return await _serve(request, served)
 
 
 async def cancel_composition(request: web.Request) -> web.Response:
     """A queued or running composition stops (its worker ends, nothing is stored): CANCELLED."""
-    composition = await request.app[COMPOSITIONS].cancel(_org(request), *_composition_ids(request))
+    composition = await request.config_dict[COMPOSITIONS].cancel(_org(request), *_composition_ids(request))
     return web.json_response(composition_message(composition).wire())
 
 
 async def reexecute_composition(request: web.Request) -> web.Response:
     """A FAILED or CANCELLED composition is queued again (same id)."""
     body = ReexecuteComposition.model_validate_json(await request.read())
-    composition = await request.app[COMPOSITIONS].reexecute(_org(request), body.conversation_id, body.target)
+    composition = await request.config_dict[COMPOSITIONS].reexecute(_org(request), body.conversation_id, body.target)
     return web.json_response(composition_message(composition).wire())
 
 
 async def delete_composition(request: web.Request) -> web.Response:
-    await request.app[COMPOSITIONS].delete(_org(request), *_composition_ids(request))
+    await request.config_dict[COMPOSITIONS].delete(_org(request), *_composition_ids(request))
     return web.Response(status=204)
 
 
@@ -508,7 +510,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def _application(request: web.Request) -> str:
     """The caller's application named in the path (another organization's is as unknown as none: 404)."""
-    return request.app[SETTINGS].application_of(_org(request), request.match_info["applicationId"]).id
+    return request.config_dict[SETTINGS].application_of(_org(request), request.match_info["applicationId"]).id
 
 
 def _subscription(request: web.Request, subscription: StoredSubscription, status: int = 200) -> web.Response:
@@ -516,7 +518,7 @@ def _subscription(request: web.Request, subscription: StoredSubscription, status
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
-    subscriptions = await request.app[WEBHOOKS].of(_application(request))
+    subscriptions = await request.config_dict[WEBHOOKS].of(_application(request))
     message = SubscriptionsMessage(subscriptions=[subscription_view(s, time.time()) for s in subscriptions])
     return web.json_response(message.wire())
 
@@ -524,22 +526,22 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def create_webhook(request: web.Request) -> web.Response:
     """The secret is write-only: never answered, never logged, encrypted at rest."""
     body = _JSON_OBJECT.validate_json(await request.read())
-    return _subscription(request, await request.app[WEBHOOKS].create(_application(request), body), 201)
+    return _subscription(request, await request.config_dict[WEBHOOKS].create(_application(request), body), 201)
 
 
 async def get_webhook(request: web.Request) -> web.Response:
-    webhooks = request.app[WEBHOOKS]
+    webhooks = request.config_dict[WEBHOOKS]
     return _subscription(request, await webhooks.get(_application(request), request.match_info["subscriptionId"]))
 
 
 async def put_webhook(request: web.Request) -> web.Response:
     body = _JSON_OBJECT.validate_json(await request.read())
     application_id, subscription_id = _application(request), request.match_info["subscriptionId"]
-    return _subscription(request, await request.app[WEBHOOKS].update(application_id, subscription_id, body))
+    return _subscription(request, await request.config_dict[WEBHOOKS].update(application_id, subscription_id, body))
 
 
 async def delete_webhook(request: web.Request) -> web.Response:
-    await request.app[WEBHOOKS].delete(_application(request), request.match_info["subscriptionId"])
+    await request.config_dict[WEBHOOKS].delete(_application(request), request.match_info["subscriptionId"])
     return web.Response(status=204)
 
 
@@ -547,7 +549,7 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
     """The new secret signs from now on; the old one signs beside it for `webhook_rotation_grace_seconds`."""
     body = _JSON_OBJECT.validate_json(await request.read())
     application_id, subscription_id = _application(request), request.match_info["subscriptionId"]
-    return _subscription(request, await request.app[WEBHOOKS].rotate(application_id, subscription_id, body))
+    return _subscription(request, await request.config_dict[WEBHOOKS].rotate(application_id, subscription_id, body))
 
 
 def _int_query(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -563,7 +565,7 @@ async def webhook_deliveries(request: web.Request) -> web.Response:
     """Newest first, `limit` (1..500, default 100) at a time; `before` pages on; `status` filters."""
     limit = _int_query(request, "limit", 100, 1, 500) or 100
     before = _int_query(request, "before", None, 1, 2**62)
-    deliveries = await request.app[WEBHOOKS].deliveries(
+    deliveries = await request.config_dict[WEBHOOKS].deliveries(
         _application(request), request.match_info["subscriptionId"], request.query.get("status"), limit, before
     )
     following = deliveries[-1].id if len(deliveries) == limit else None
@@ -575,20 +577,20 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
     text = request.match_info["deliveryId"]
     if not text.isdigit() or int(text) > 2**62:
         raise InvalidRequestError("deliveryId must be a delivery's number")
-    delivery = await request.app[WEBHOOKS].redeliver(
+    delivery = await request.config_dict[WEBHOOKS].redeliver(
         _application(request), request.match_info["subscriptionId"], int(text)
     )
-    request.app[DELIVERER].wake()
+    request.config_dict[DELIVERER].wake()
     return web.json_response(delivery_view(delivery).wire(), status=202)
 
 
 async def replay_webhooks(request: web.Request) -> web.Response:
     """Every event of a recording (`recorderId`), or of a time range (`since`, `until`), sent again in order."""
     body = ReplayRequest.model_validate_json(await request.read())
-    replayed = await request.app[WEBHOOKS].replay(
+    replayed = await request.config_dict[WEBHOOKS].replay(
         _application(request), request.match_info["subscriptionId"], body.recorder_id, body.since, body.until
     )
-    request.app[DELIVERER].wake()
+    request.config_dict[DELIVERER].wake()
     return web.json_response(ReplayMessage(replayed=replayed).wire(), status=202)
 
 
@@ -596,7 +598,7 @@ async def replay_webhooks(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = await request.app[METRICS].exposition()
+    body = await request.config_dict[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
@@ -607,7 +609,7 @@ async def livez(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """503 with the reasons when the database does not answer, the instance is draining, or the spool is full."""
-    reasons = await request.app[READINESS].reasons()
+    reasons = await request.config_dict[READINESS].reasons()
     if reasons:
         return web.json_response({"status": "unavailable", "reasons": reasons}, status=503)
     return web.json_response({"status": "ready", "reasons": []})

@@ -1,4 +1,5 @@
-"""The application's typed keys, in one place: the capabilities the handlers call."""
+"""The application's typed keys, in one place: the capabilities the handlers call (part of the composition
+root: it names what `api.app` makes)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from aiohttp import web
 from api.credentials import Authenticator
 from recorder.compositions.queue import Compositions
 from recorder.downloads import Downloads
+from recorder.facades.coaching.sessions import CoachingSessions
+from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
+from recorder.facades.videosdk.tracks import VideoSdkTracks
 from recorder.operations.health import Readiness
 from recorder.operations.metrics import Metrics
 from recorder.outbound import OutboundPolicy
 from recorder.recordings.service import RecordingService
-from recorder.sessions.coaching import CoachingSessions
 from recorder.settings import Settings
 from recorder.sidecars.chat import ChatTranscripts
 from recorder.sidecars.cobrowse import CobrowseSessions
@@ -30,6 +33,9 @@ WEBHOOKS = web.AppKey("webhooks", Webhooks)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
+# the facades' domains (api.facades)
 COACHING = web.AppKey("coaching", CoachingSessions)
+REALTIMEKIT = web.AppKey("realtimekit", RealtimeKitRecordings)
+VIDEOSDK = web.AppKey("videosdk", VideoSdkTracks)
 OUTBOUND = web.AppKey("outbound", OutboundPolicy)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

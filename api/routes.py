@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import auth, coaching, console_files, handlers, whip
+from api import auth, console_files, handlers
 from api.auth import Handler
-from api.coaching import COACHING_ROUTES
+from api.facades import coaching, realtimekit, videosdk, whip
+from api.facades.coaching import backend
+from api.facades.whip import ingests
 from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
-from api.realtimekit import REALTIMEKIT_ROUTES
-from api.videosdk import VIDEOSDK_ROUTES
-from api.whip import WHIP_ROUTES
 from recorder.settings import Role
 
 IDS = "{conversationId}/{recorderId}/{instanceId}"
@@ -34,8 +33,8 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("POST", "/recordings/stop", AGENT, handlers.stop_by_body),
     ("POST", "/recordings/chat/transcript/add", AGENT, handlers.add_chat_transcript),
     ("POST", "/recordings/cobrowse/event", AGENT, handlers.add_cobrowse_event),
-    ("POST", "/ingests", AGENT, whip.create_ingest),
-    ("DELETE", "/ingests/{ingestId}", AGENT, whip.revoke_ingest),
+    ("POST", "/ingests", AGENT, ingests.create_ingest),
+    ("DELETE", "/ingests/{ingestId}", AGENT, ingests.revoke_ingest),
     ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, handlers.track_attachment),
     ("GET", f"/recordings/attachment/manifest/{IDS}/{{fileName}}", PUBLIC, handlers.manifest_attachment),
     (
@@ -79,9 +78,9 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.get_webhook),
     ("PUT", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.put_webhook),
     ("DELETE", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.delete_webhook),
-    ("PUT", "/sessions/{applicationId}/{sessionId}", SERVICE, coaching.put_session),
-    ("PATCH", "/sessions/{applicationId}/{sessionId}", SERVICE, coaching.patch_session),
-    ("GET", "/sessions/{applicationId}/{sessionId}", SERVICE, coaching.get_session),
+    ("PUT", "/sessions/{applicationId}/{sessionId}", SERVICE, backend.put_session),
+    ("PATCH", "/sessions/{applicationId}/{sessionId}", SERVICE, backend.patch_session),
+    ("GET", "/sessions/{applicationId}/{sessionId}", SERVICE, backend.get_session),
     ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
 ]
 
@@ -111,21 +110,15 @@ COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
 ]
 
 
+FACADES = [(VIDEOSDK, videosdk), (REALTIMEKIT, realtimekit), (COACHING, coaching), (WHIP, whip)]
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
     for _, path, handler in [*OPERATIONS_ROUTES, *CONSOLE_ROUTES]:
         app.router.add_get(path, handler)
-    for prefix, facade in (
-        (VIDEOSDK, VIDEOSDK_ROUTES),
-        (REALTIMEKIT, REALTIMEKIT_ROUTES),
-        (COACHING, COACHING_ROUTES),
-        (WHIP, WHIP_ROUTES),
-    ):
-        for method, path, handler in facade:  # (each checks its vendor's credentials itself)
-            if method == "GET":
-                app.router.add_get(prefix + path, handler)
-            else:
-                app.router.add_route(method, prefix + path, handler)
+    for prefix, facade in FACADES:  # each a sub-application: its routes, credentials and error envelope
+        app.add_subapp(prefix, facade.make_app())
     tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
     for prefix, table in tables:
         for method, path, roles, handler in table:

@@ -1,6 +1,6 @@
 """WHIP ingest (RFC 9725): publishers that send to the recorder directly, as publications of a recording.
 
-A WHIP publisher's offer arrives over HTTP (`api.whip`); `Ingests` hands it to the recording's `WhipSource`,
+A WHIP publisher's offer arrives over HTTP (`api.facades.whip`); `Ingests` hands it to the recording's `WhipSource`,
 which the recording's session reads as a conference (`WithWhip`, beside its Janus room if it has one). The
 session subscribes as it does to a Janus publication: the "SFU offer" is the publisher's offer, and its answer
 goes back to the HTTP request. So a WHIP publication is written by the same path as any other (files, manifest,

@@ -2,11 +2,8 @@
 order, is the catalogue's: `recorder.events.messages`). A registry: format name -> renderer.
 
 - `native`: one message per event, `{type, timestamp, data}` (Standard Webhooks' recommended shape).
-- `videosdk`: VideoSDK's participant track recording webhooks, one per track segment: `starting` and `started`
-  when its file begins (the recorder has no separate start stage per track), `stopping` when it ends,
-  `stopped` with `fileDetails` once it is stored, `failed` when it cannot be stored.
-- `realtimekit`: RealtimeKit's `recording.statusUpdate` with the recording object, at each status change:
-  RECORDING, PAUSED, UPLOADING (stopped, files on their way), UPLOADED (every file stored), ERRORED.
+- `videosdk`, `realtimekit`: the vendors' own webhooks; each facade's renderer lives with its facade
+  (`recorder.facades.<name>.wire`).
 
 Messages are chosen when an event is written (each becomes a delivery of its own, in order) and rendered when
 sent, with download URLs valid from then on.
@@ -15,12 +12,11 @@ sent, with download URLs valid from then on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from recorder.events import RTK_STATUS, RTK_STATUS_UPDATE, Event, EventType, Format
-from recorder.models import Recording, RecordingState
-from recorder.naming import videosdk_kind
+from recorder.events import Event, Format
+from recorder.facades.realtimekit import wire as realtimekit
+from recorder.facades.videosdk import wire as videosdk
 
 
 def _native(message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:
@@ -39,99 +35,9 @@ def render(format_: str, message: str, event: Event, urls: dict[str, str]) -> di
     return renderer(message, event, urls)
 
 
-def _videosdk(message: str, event: Event, urls: dict[str, str]) -> dict[str, Any]:
-    recording, track = event.data["recording"], event.data["track"]
-    data: dict[str, Any] = {
-        "meetingId": recording["conferenceId"],
-        "sessionId": recording["recorderId"],
-        "participantId": track["userId"],
-        "kind": videosdk_kind(track["streamType"], track["type"]),
-    }
-    if message.endswith("-stopped"):
-        location = event.data["file"]["location"]
-        data["fileDetails"] = [{"filePath": location, "fileUrl": urls.get(location)}]
-    return {"webhookType": message, "data": data}
-
-
-def _rtk_reason(reason: dict[str, Any] | None) -> dict[str, Any] | None:
-    if reason is None:
-        return None
-    why = reason["reason"]
-    mapped = {"EMPTY_ROOM": "ALL_PEERS_LEFT", "JOIN_FAILED": "INTERNAL_ERROR", "SPOOL_FULL": "INTERNAL_ERROR"}
-    data: dict[str, Any] = {"reason": mapped.get(why, "API_CALL" if why == "API_CALL" else why)}
-    caller = reason.get("caller")
-    if caller is not None:
-        data["caller"] = {"name": caller["name"], "type": "ORGANIZATION", "user_Id": caller.get("userId")}
-    return data
-
-
-def realtimekit_status(recording: Recording) -> str:
-    """RealtimeKit's status of a recording: INVOKED until it records, RECORDING or PAUSED, UPLOADING once it
-    stopped until every file is stored, then UPLOADED; ERRORED when it failed or was cut short."""
-    if recording.state in (RecordingState.INITIALISED, RecordingState.PENDING_RECOVERY):
-        return "INVOKED"
-    if recording.state is RecordingState.ACTIVE:
-        return "PAUSED" if recording.paused else "RECORDING"
-    if recording.state is not RecordingState.STOPPED:
-        return "ERRORED"
-    tracks = [t for s in recording.streams for t in s.tracks]
-    return "UPLOADED" if all(t.object_uploaded or t.object_error for t in tracks) else "UPLOADING"
-
-
-def realtimekit_recording(
-    recording: dict[str, Any],
-    status: str,
-    files: list[dict[str, Any]],
-    urls: dict[str, str],
-    storage_config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """RealtimeKit's recording object of a recording (`recording_data`'s shape) whose stored `files` are
-    `[{type, location, size}]`: its first video file is `download_url`, its first audio file
-    `audio_download_url` (RealtimeKit makes one composite file; we keep every track's own).
-    `storage_config`: the recording's own destination as started, without its write-only fields."""
-    video = [f for f in files if f.get("type") == "VIDEO"]
-    audio = [f for f in files if f.get("type") == "AUDIO"]
-    first = video[0] if video else audio[0] if audio else None
-    started, stopped = recording["started"], recording["stopped"]
-    duration = None
-    if started and stopped:
-        duration = round((_parse(stopped) - _parse(started)).total_seconds(), 3)
-    return {
-        "id": recording["recorderId"],
-        "audio_download_url": urls.get(audio[0]["location"]) if audio else None,
-        "download_url": urls.get(video[0]["location"]) if video else None,
-        "download_url_expiry": None,
-        "file_size": first.get("size") if first else None,
-        "invoked_time": recording["created"],
-        "output_file_name": first["location"] if first else None,
-        "session_id": recording["recorderId"],
-        "started_time": started,
-        "status": status,
-        "stopped_time": stopped,
-        "recording_duration": duration,
-        "start_reason": _rtk_reason(recording["startReason"]),
-        "stop_reason": _rtk_reason(recording["stopReason"]),
-        "storage_config": storage_config,
-    }
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _realtimekit(event: Event, urls: dict[str, str]) -> dict[str, Any]:
-    recording = event.data["recording"]
-    status = "UPLOADED" if event.type is EventType.UPLOAD_STORED else RTK_STATUS[event.type]
-    return {
-        "event": RTK_STATUS_UPDATE,
-        "meeting": {"id": recording["conferenceId"], "sessionId": recording["recorderId"]},
-        "recording": realtimekit_recording(recording, status, event.data.get("files", []), urls),
-    }
-
-
 Renderer = Callable[[str, Event, dict[str, str]], dict[str, Any]]
 RENDERERS: dict[str, Renderer] = {
     Format.NATIVE: _native,
-    Format.VIDEOSDK: _videosdk,
-    Format.REALTIMEKIT: lambda _message, event, urls: _realtimekit(event, urls),
+    Format.VIDEOSDK: videosdk.render,
+    Format.REALTIMEKIT: realtimekit.render,
 }

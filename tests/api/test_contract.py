@@ -7,12 +7,12 @@ from typing import Any
 
 import yaml
 
-from api.coaching import COACHING_ROUTES
+from api.facades.coaching import ROUTES as COACHING_ROUTES
+from api.facades.realtimekit import ROUTES as REALTIMEKIT_ROUTES
+from api.facades.videosdk import ROUTES as VIDEOSDK_ROUTES
+from api.facades.whip import ROUTES as WHIP_ROUTES
 from api.paths import COACHING, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
-from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES, ROUTES
-from api.videosdk import VIDEOSDK_ROUTES
-from api.whip import WHIP_ROUTES
 from tests.client import API
 from tests.conftest import Client
 

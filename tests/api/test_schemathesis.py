@@ -18,12 +18,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from api.coaching import COACHING_ROUTES
+from api.facades.coaching import ROUTES as COACHING_ROUTES
+from api.facades.realtimekit import ROUTES as REALTIMEKIT_ROUTES
+from api.facades.videosdk import ROUTES as VIDEOSDK_ROUTES
+from api.facades.whip import ROUTES as WHIP_ROUTES
 from api.paths import COACHING, REALTIMEKIT, VIDEOSDK, WHIP
-from api.realtimekit import REALTIMEKIT_ROUTES
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
-from api.videosdk import VIDEOSDK_ROUTES
-from api.whip import WHIP_ROUTES
 from tests.conftest import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port

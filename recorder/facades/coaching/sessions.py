@@ -23,10 +23,10 @@ from recorder.clock import now
 from recorder.compositions.queue import CompositionCommand, Compositions
 from recorder.downloads import Downloads
 from recorder.errors import ConflictError, InvalidRequestError, NotFoundError
+from recorder.facades.core import FacadeCore, FacadeStart
 from recorder.logcontext import scope
 from recorder.models import LIVE_STATES, Caller, Composition, Recording, RecordingState
 from recorder.persistence.ports import SessionStore
-from recorder.recordings.service import RecordingService, StartCommand
 from recorder.settings import ApplicationSettings
 from schemas.composition import CompositionState, CompositionType, Layout
 from schemas.sessions import ENDED, CoachingSession, SessionCommand, SessionPatch, SessionStatus, UserType
@@ -64,12 +64,12 @@ class CoachingSessions:
     def __init__(
         self,
         store: SessionStore,
-        recordings: RecordingService,
+        core: FacadeCore,
         compositions: Compositions,
         downloads: Downloads,
     ) -> None:
         self._store = store
-        self._recordings = recordings
+        self._core = core
         self._compositions = compositions
         self._downloads = downloads
         self._urls: dict[tuple[str, str, str], tuple[str, datetime]] = {}  # (app, session, user) -> URL, until
@@ -106,11 +106,10 @@ class CoachingSessions:
         return session
 
     async def _end(self, app: ApplicationSettings, session: CoachingSession, caller: Caller) -> None:
-        live = await self._recordings.live(app.organization_id, session.session_id, app.id)
+        live = await self._core.live(app, session.session_id)
         if live is not None:
             logger.info("recording %s: the session ended, it stops", live.recorder_id)
-            ids = (live.conversation_id, live.recorder_id, live.instance_id)
-            await self._recordings.stop(app.organization_id, *ids, caller=caller)
+            await self._core.stop(app, live, caller)
         if session.status is SessionStatus.COMPLETED:
             await self._compose(app, session)
 
@@ -166,17 +165,16 @@ class CoachingSessions:
             raise SessionProblem(Problem.ALREADY_RECORDING)
         recording: Recording | None = None
         try:
-            recording = await self._recordings.start(
-                StartCommand(
-                    organization_id=app.organization_id,
-                    application_id=app.id,
-                    conference_id=session.conference_id,
+            recording = await self._core.start(
+                app,
+                FacadeStart(
                     conversation_id=session_id,
+                    conference_id=session.conference_id,
                     caller=Caller(user.id, "USER"),
                     recorder_id=claim,
-                )
+                ),
             )
-        except InvalidRequestError as exc:
+        except (InvalidRequestError, NotFoundError) as exc:  # (RoomNotFound too)
             raise SessionProblem(Problem.NOT_STARTED, str(exc)) from None
         finally:  # the claim becomes the recording that started, or is taken back
             kept: str | None = None  # (a conversation already recorded by other means: that recording)
@@ -202,7 +200,7 @@ class CoachingSessions:
         if cached is not None and cached[1] - now() > timedelta(seconds=min(300, ttl / 2)):
             return cached[0]
         try:
-            recordings = await self._recordings.recordings(app.organization_id, session_id, app.id)
+            recordings = await self._core.recordings(app, session_id)
         except NotFoundError:
             raise SessionProblem(Problem.NO_VIDEOS) from None
         if not any(t.frames > 0 for r in recordings for s in r.streams for t in s.tracks):
