@@ -4,10 +4,12 @@ the capabilities under the keys of `api.keys`."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ from recorder import logcontext
 from recorder.cluster.leftovers import Leftovers
 from recorder.cluster.membership import Cluster, ClusterOptions
 from recorder.compositions.queue import CompositionOptions, Compositions
-from recorder.conference.factory import Conferences
+from recorder.conference.factory import Conferences, Rooms
 from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
 from recorder.facades.coaching.sessions import CoachingSessions
@@ -53,7 +55,7 @@ from recorder.models import Recording
 from recorder.operations.health import Readiness
 from recorder.operations.metrics import Metrics
 from recorder.outbound import policy_of
-from recorder.persistence.store import open_store
+from recorder.persistence.store import Store, open_store
 from recorder.recordings.admission import Admission
 from recorder.recordings.service import RecordingService
 from recorder.retention import Retention
@@ -154,164 +156,214 @@ async def _bounded(name: str, step: Coroutine[Any, Any, None]) -> None:
         logger.error("shutdown: %s did not end in %.0f s; going on. Tasks: %s", name, SHUTDOWN_STEP_SECONDS, stacks)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The composition root: the one place where concrete classes are made and wired together."""
+@dataclass(frozen=True)
+class _Keys:
+    """The service's secrets: URL signing, token signing, storage credentials' sealing."""
+
+    signer: UrlSigner
+    token: bytes
+    credentials: bytes
+
+
+def _make_keys(settings: Settings) -> _Keys:
+    signer = UrlSigner(_key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds)
+    token = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
+    credentials = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
+    return _Keys(signer, token, credentials)
+
+
+def _make_uploader(settings: Settings, store: Store, providers: Providers, metrics: Metrics) -> Uploader:
+    options = UploadOptions(
+        settings.upload_concurrency,
+        settings.upload_max_attempts,
+        settings.upload_backoff_seconds,
+        settings.upload_backoff_max_seconds,
+        settings.instance_id,
+        settings.lease_seconds,
+        settings.upload_share,
+        settings.upload_attempt_timeout_seconds,
+    )
+    return Uploader(store.uploads, providers.of, options, metrics)
+
+
+@dataclass(frozen=True)
+class _Sidecars:
+    chat: ChatTranscripts
+    cobrowse: CobrowseSessions
+    manifests: Manifests
+
+    async def store(self, recording: Recording, key_template: Callable[[str], str]) -> None:
+        """A recording's end stores its sidecars."""
+        await self.chat.store(recording)
+        await self.cobrowse.store(recording)
+        await self.manifests.store(recording, recording.key_template or key_template(recording.application_id))
+
+
+def _make_sidecars(
+    settings: Settings, store: Store, uploader: Uploader, key_template: Callable[[str], str]
+) -> _Sidecars:
+    documents = Documents(uploader, key_template, settings.spool / "artifacts")
+    chat = ChatTranscripts(store.sidecars, store.recordings, documents, uploader, settings.chat_entries_per_recording)
+    cobrowse = CobrowseSessions(store.sidecars, store.recordings, documents, uploader)
+    return _Sidecars(chat, cobrowse, Manifests(store.sidecars, store.recordings, documents, uploader))
+
+
+def _make_compositions(
+    settings: Settings,
+    store: Store,
+    recordings: RecordingService,
+    uploader: Uploader,
+    providers: Providers,
+    key_template: Callable[[str], str],
+    cluster: Cluster,
+    metrics: Metrics,
+) -> Compositions:
+    options = CompositionOptions(
+        settings.spool / "compositions",
+        settings.composition_concurrency,
+        settings.composition_threads,
+        settings.composition_nice,
+        settings.composition_preset,
+        settings.instance_id,
+        settings.lease_seconds,
+    )
+    compositions = Compositions(
+        store.compositions,
+        recordings.recordings,
+        uploader,
+        providers.of,
+        key_template,
+        options,
+        tell_owner=lambda owner, composition_id: cluster.send(
+            owner, "cancel-composition", compositionId=composition_id
+        ),
+        metrics=metrics,
+    )
+
+    async def cancel_composition(message: dict[str, Any]) -> None:
+        await compositions.stop_worker(str(message.get("compositionId")))
+
+    cluster.on("cancel-composition", cancel_composition)
+    return compositions
+
+
+def _count_at_scrape(metrics: Metrics, store: Store, deliverer: Deliverer) -> None:
+    """What the database knows, counted at each scrape."""
+
+    async def counts() -> None:
+        uploads, queue = await store.uploads.counts(), await store.compositions.counts()
+        for state in ("PENDING", "UPLOADED", "FAILED"):
+            metrics.upload_jobs.labels(state).set(uploads.get(state, 0))
+        for state in ("QUEUED", "PREPROCESSING", "PROCESSING"):
+            metrics.compositions.labels(state).set(queue.get(state, 0))
+
+    metrics.on_refresh(counts)
+    metrics.on_refresh(deliverer.refresh_metrics)
+
+
+def create_app(settings: Settings, rooms: Rooms | None = None) -> web.Application:
+    """The composition root: the one place where concrete classes are made and wired together. `rooms`: the
+    conference connections to make instead of Janus VideoRoom ones (the fast tests' fake conference)."""
     app = web.Application(
         middlewares=[error_middleware, body_timeout(settings.request_body_timeout_seconds)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    signer = UrlSigner(_key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds)
-    token_key = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
-    app[AUTHENTICATOR] = Authenticator(settings, token_key, _clients(settings))
+    keys = _make_keys(settings)
+    app[AUTHENTICATOR] = Authenticator(settings, keys.token, _clients(settings))
     _demo_facade_keys(settings)
-    credentials_key = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
     logcontext.install(settings.instance_id)
     use_port_range(settings.media_port_min, settings.media_port_max)
-    metrics = app[METRICS] = Metrics()
-    policy = app[OUTBOUND] = policy_of(settings)
-
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        async with (
-            await open_store(_database_url(settings), settings.sqlite_file) as store,
-            aiohttp.ClientSession() as http,
-        ):
-            profiles = StorageProfiles(settings, store.profiles, credentials_key, policy)
-            await profiles.load()
-            webhooks = Webhooks(settings, store.webhooks, credentials_key, policy)
-            await webhooks.load()
-            providers = Providers(profiles, policy)
-            uploader = Uploader(
-                store.uploads,
-                providers.of,
-                UploadOptions(
-                    settings.upload_concurrency,
-                    settings.upload_max_attempts,
-                    settings.upload_backoff_seconds,
-                    settings.upload_backoff_max_seconds,
-                    settings.instance_id,
-                    settings.lease_seconds,
-                    settings.upload_share,
-                    settings.upload_attempt_timeout_seconds,
-                ),
-                metrics,
-            )
-
-            def key_template(application_id: str) -> str:
-                return profiles.get(application_id).key_template
-
-            documents = Documents(uploader, key_template, settings.spool / "artifacts")
-            chat = ChatTranscripts(
-                store.sidecars, store.recordings, documents, uploader, settings.chat_entries_per_recording
-            )
-            cobrowse = CobrowseSessions(store.sidecars, store.recordings, documents, uploader)
-            manifests = Manifests(store.sidecars, store.recordings, documents, uploader)
-
-            async def finished(recording: Recording) -> None:  # a recording's end stores its sidecars
-                await chat.store(recording)
-                await cobrowse.store(recording)
-                await manifests.store(recording, recording.key_template or key_template(recording.application_id))
-
-            address = settings.public_url or f"http://{settings.host}:{settings.port}"
-            cluster = Cluster(
-                store.cluster,
-                store.database,
-                ClusterOptions(settings.instance_id, address, settings.lease_seconds, settings.heartbeat_seconds),
-            )
-            admission = Admission(settings, metrics)
-            recordings = RecordingService(
-                settings,
-                store.recordings,
-                store.cluster,
-                cluster,
-                uploader,
-                Conferences(http, settings.conference_request_timeout_seconds, Ingests()),
-                admission,
-                Leftovers(store.cluster, store.recordings, uploader, key_template),
-                key_template,
-                finished,
-                metrics,
-                subscribe=lambda recording, url, format_: webhooks.for_recording(recording, url, format_),
-            )
-            compositions = Compositions(
-                store.compositions,
-                recordings.recordings,
-                uploader,
-                providers.of,
-                key_template,
-                CompositionOptions(
-                    settings.spool / "compositions",
-                    settings.composition_concurrency,
-                    settings.composition_threads,
-                    settings.composition_nice,
-                    settings.composition_preset,
-                    settings.instance_id,
-                    settings.lease_seconds,
-                ),
-                tell_owner=lambda owner, composition_id: cluster.send(
-                    owner, "cancel-composition", compositionId=composition_id
-                ),
-                metrics=metrics,
-            )
-
-            async def cancel_composition(message: dict[str, Any]) -> None:
-                await compositions.stop_worker(str(message.get("compositionId")))
-
-            cluster.on("cancel-composition", cancel_composition)
-            app[RECORDINGS], app[COMPOSITIONS], app[CHAT], app[COBROWSE] = recordings, compositions, chat, cobrowse
-            storage = app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
-            downloads = app[DOWNLOADS] = Downloads(signer, providers, settings.public_url, API, COMPOSITION_API)
-            links = Links(downloads, store.recordings, store.compositions, address)
-            deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy)
-            app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
-            core = ServiceCore(recordings)  # the facades' port
-            app[COACHING] = CoachingSessions(store.sessions, core, compositions, downloads)
-            app[REALTIMEKIT] = RealtimeKitRecordings(core, storage, downloads)
-            app[VIDEOSDK] = VideoSdkTracks(core, webhooks.check_url)
-            app[READINESS] = Readiness(settings, store.database, admission.room, lambda: cluster.draining)
-
-            async def counts() -> None:  # what the database knows, counted at each scrape
-                uploads, queue = await store.uploads.counts(), await store.compositions.counts()
-                for state in ("PENDING", "UPLOADED", "FAILED"):
-                    metrics.upload_jobs.labels(state).set(uploads.get(state, 0))
-                for state in ("QUEUED", "PREPROCESSING", "PROCESSING"):
-                    metrics.compositions.labels(state).set(queue.get(state, 0))
-
-            metrics.on_refresh(counts)
-            metrics.on_refresh(deliverer.refresh_metrics)
-
-            async def tidy() -> None:  # after each retention round
-                profiles.forget_own()
-                await providers.evict_idle()
-
-            retention = Retention(settings, store.retention, tidy)
-            background = TaskSet("service")
-            background.spawn(metrics.watch_loop_lag(), name="event-loop-lag")
-            background.spawn(retention.run(), name="retention")
-
-            await admission.keep_reserve()
-            await uploader.start()
-            await cluster.start()
-            await compositions.start()
-            await deliverer.start()
-            try:
-                yield
-            finally:
-                # take no new work; hand the recordings over (or stop them); give uploads under way
-                # `shutdown_upload_deadline_seconds`; leave the rest (leases given up) to the others or the next start
-                await recordings.aclose()
-                await chat.aclose()
-                await _bounded("compositions", compositions.aclose())
-                left = await uploader.drain(settings.shutdown_upload_deadline_seconds)
-                if left:
-                    logger.warning("%d uploads are left to the other instances (or the next start)", left)
-                await _bounded("webhooks", deliverer.aclose())
-                await background.aclose()
-                await _bounded("cluster", cluster.aclose())
-                await _bounded("uploader", uploader.aclose())
-                await _bounded("storage providers", providers.aclose())
-                logger.info("shut down: recordings, compositions, uploads and leases given up; closing the database")
-
-    app.cleanup_ctx.append(resources)
+    app[METRICS] = Metrics()
+    app[OUTBOUND] = policy_of(settings)
+    app.cleanup_ctx.append(functools.partial(_service, keys, rooms))
     add_routes(app)
     return app
+
+
+async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> AsyncIterator[None]:
+    """The service's parts, made, started, and shut down in order."""
+    settings, metrics, policy = app[SETTINGS], app[METRICS], app[OUTBOUND]
+    async with (
+        await open_store(_database_url(settings), settings.sqlite_file) as store,
+        aiohttp.ClientSession() as http,
+    ):
+        profiles = StorageProfiles(settings, store.profiles, keys.credentials, policy)
+        await profiles.load()
+        webhooks = Webhooks(settings, store.webhooks, keys.credentials, policy)
+        await webhooks.load()
+        providers = Providers(profiles, policy)
+        uploader = _make_uploader(settings, store, providers, metrics)
+
+        def key_template(application_id: str) -> str:
+            return profiles.get(application_id).key_template
+
+        sidecars = _make_sidecars(settings, store, uploader, key_template)
+        address = settings.public_url or f"http://{settings.host}:{settings.port}"
+        cluster = Cluster(
+            store.cluster,
+            store.database,
+            ClusterOptions(settings.instance_id, address, settings.lease_seconds, settings.heartbeat_seconds),
+        )
+        admission = Admission(settings, metrics)
+        recordings = RecordingService(
+            settings,
+            store.recordings,
+            store.cluster,
+            cluster,
+            uploader,
+            Conferences(http, settings.conference_request_timeout_seconds, Ingests(), rooms),
+            admission,
+            Leftovers(store.cluster, store.recordings, uploader, key_template),
+            key_template,
+            lambda recording: sidecars.store(recording, key_template),
+            metrics,
+            subscribe=lambda recording, url, format_: webhooks.for_recording(recording, url, format_),
+        )
+        compositions = _make_compositions(
+            settings, store, recordings, uploader, providers, key_template, cluster, metrics
+        )
+        app[RECORDINGS], app[COMPOSITIONS] = recordings, compositions
+        app[CHAT], app[COBROWSE] = sidecars.chat, sidecars.cobrowse
+        storage = app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
+        downloads = app[DOWNLOADS] = Downloads(keys.signer, providers, settings.public_url, API, COMPOSITION_API)
+        links = Links(downloads, store.recordings, store.compositions, address)
+        deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy)
+        app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
+        core = ServiceCore(recordings)  # the facades' port
+        app[COACHING] = CoachingSessions(store.sessions, core, compositions, downloads)
+        app[REALTIMEKIT] = RealtimeKitRecordings(core, storage, downloads)
+        app[VIDEOSDK] = VideoSdkTracks(core, webhooks.check_url)
+        app[READINESS] = Readiness(settings, store.database, admission.room, lambda: cluster.draining)
+        _count_at_scrape(metrics, store, deliverer)
+
+        async def tidy() -> None:  # after each retention round
+            profiles.forget_own()
+            await providers.evict_idle()
+
+        background = TaskSet("service")
+        background.spawn(metrics.watch_loop_lag(), name="event-loop-lag")
+        background.spawn(Retention(settings, store.retention, tidy).run(), name="retention")
+
+        await admission.keep_reserve()
+        await uploader.start()
+        await cluster.start()
+        await compositions.start()
+        await deliverer.start()
+        try:
+            yield
+        finally:
+            # take no new work; hand the recordings over (or stop them); give uploads under way
+            # `shutdown_upload_deadline_seconds`; leave the rest (leases given up) to the others or the next start
+            await recordings.aclose()
+            await sidecars.chat.aclose()
+            await _bounded("compositions", compositions.aclose())
+            left = await uploader.drain(settings.shutdown_upload_deadline_seconds)
+            if left:
+                logger.warning("%d uploads are left to the other instances (or the next start)", left)
+            await _bounded("webhooks", deliverer.aclose())
+            await background.aclose()
+            await _bounded("cluster", cluster.aclose())
+            await _bounded("uploader", uploader.aclose())
+            await _bounded("storage providers", providers.aclose())
+            logger.info("shut down: recordings, compositions, uploads and leases given up; closing the database")

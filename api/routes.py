@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import auth, console_files, handlers
+from api import auth, console_files
 from api.auth import Handler
 from api.facades import coaching, realtimekit, videosdk, whip
 from api.facades.coaching import backend
 from api.facades.whip import ingests
+from api.handlers import compositions, files, operations, recordings, sidecars, storage, webhooks
 from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
 from recorder.settings import Role
 
@@ -29,59 +30,59 @@ EVERY_ROLE = frozenset(Role)
 
 # (method, path below the API base, roles allowed, handler); more specific paths first
 ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
-    ("POST", "/recordings/start", AGENT, handlers.start),
-    ("POST", "/recordings/stop", AGENT, handlers.stop_by_body),
-    ("POST", "/recordings/chat/transcript/add", AGENT, handlers.add_chat_transcript),
-    ("POST", "/recordings/cobrowse/event", AGENT, handlers.add_cobrowse_event),
+    ("POST", "/recordings/start", AGENT, recordings.start),
+    ("POST", "/recordings/stop", AGENT, recordings.stop_by_body),
+    ("POST", "/recordings/chat/transcript/add", AGENT, sidecars.add_chat_transcript),
+    ("POST", "/recordings/cobrowse/event", AGENT, sidecars.add_cobrowse_event),
     ("POST", "/ingests", AGENT, ingests.create_ingest),
     ("DELETE", "/ingests/{ingestId}", AGENT, ingests.revoke_ingest),
-    ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, handlers.track_attachment),
-    ("GET", f"/recordings/attachment/manifest/{IDS}/{{fileName}}", PUBLIC, handlers.manifest_attachment),
+    ("GET", f"/recordings/attachment/track/{IDS}/{{trackId}}/{{fileName}}", PUBLIC, files.track_attachment),
+    ("GET", f"/recordings/attachment/manifest/{IDS}/{{fileName}}", PUBLIC, files.manifest_attachment),
     (
         "GET",
         f"/recordings/attachment/cobrowse/{IDS}/{{sessionId}}/{{fileName}}",
         PUBLIC,
-        handlers.cobrowse_attachment,
+        files.cobrowse_attachment,
     ),
-    ("GET", "/me", EVERY_ROLE, handlers.me),
-    ("GET", "/recordings", SUPERVISOR, handlers.search),
-    ("GET", "/recordings/{conversationId}/active", AGENT_OR_SUPERVISOR, handlers.active),
-    ("GET", "/recordings/{conversationId}/cobrowse", SUPERVISOR, handlers.cobrowse_sessions),
-    ("POST", f"/recordings/{IDS}/stop", AGENT, handlers.stop),
-    ("POST", f"/recordings/{IDS}/pause", AGENT, handlers.pause),
-    ("POST", f"/recordings/{IDS}/resume", AGENT, handlers.resume),
-    ("PUT", f"/recordings/{IDS}/rules", AGENT, handlers.put_rules),
-    ("GET", f"/recordings/{IDS}/state", AGENT_OR_SUPERVISOR, handlers.state),
-    ("GET", f"/recordings/{IDS}/chat", SUPERVISOR, handlers.chat_entries),
-    ("GET", f"/recordings/{IDS}/storage/info", ADMIN, handlers.storage_info),
-    ("POST", f"/recordings/{IDS}/upload", ADMIN, handlers.retry_upload),
-    ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, handlers.cobrowse_url),
-    ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR, handlers.info),  # Auvious: "at least Agent"
-    ("GET", "/recordings/{conversationId}", SUPERVISOR, handlers.conversation),
-    ("GET", "/compositions/{conversationId}", SUPERVISOR, handlers.latest_recording),
-    ("POST", "/storageproviders/{applicationId}/verify", ADMIN, handlers.verify_storage),
-    ("POST", "/storageproviders/{applicationId}/verified", ADMIN, handlers.confirm_storage),
-    ("GET", "/storageproviders/{applicationId}", ADMIN, handlers.get_storage_profile),
-    ("PUT", "/storageproviders/{applicationId}", ADMIN, handlers.put_storage_profile),
-    ("DELETE", "/storageproviders/{applicationId}", ADMIN, handlers.delete_storage_profile),
-    ("GET", "/webhooks/{applicationId}", ADMIN, handlers.list_webhooks),
-    ("POST", "/webhooks/{applicationId}", ADMIN, handlers.create_webhook),
-    ("GET", "/webhooks/{applicationId}/{subscriptionId}/deliveries", ADMIN, handlers.webhook_deliveries),
+    ("GET", "/me", EVERY_ROLE, recordings.me),
+    ("GET", "/recordings", SUPERVISOR, recordings.search),
+    ("GET", "/recordings/{conversationId}/active", AGENT_OR_SUPERVISOR, recordings.active),
+    ("GET", "/recordings/{conversationId}/cobrowse", SUPERVISOR, sidecars.cobrowse_sessions),
+    ("POST", f"/recordings/{IDS}/stop", AGENT, recordings.stop),
+    ("POST", f"/recordings/{IDS}/pause", AGENT, recordings.pause),
+    ("POST", f"/recordings/{IDS}/resume", AGENT, recordings.resume),
+    ("PUT", f"/recordings/{IDS}/rules", AGENT, recordings.put_rules),
+    ("GET", f"/recordings/{IDS}/state", AGENT_OR_SUPERVISOR, recordings.state),
+    ("GET", f"/recordings/{IDS}/chat", SUPERVISOR, sidecars.chat_entries),
+    ("GET", f"/recordings/{IDS}/storage/info", ADMIN, storage.storage_info),
+    ("POST", f"/recordings/{IDS}/upload", ADMIN, storage.retry_upload),
+    ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, sidecars.cobrowse_url),
+    ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR, recordings.info),  # Auvious: "at least Agent"
+    ("GET", "/recordings/{conversationId}", SUPERVISOR, recordings.conversation),
+    ("GET", "/compositions/{conversationId}", SUPERVISOR, recordings.latest_recording),
+    ("POST", "/storageproviders/{applicationId}/verify", ADMIN, storage.verify_storage),
+    ("POST", "/storageproviders/{applicationId}/verified", ADMIN, storage.confirm_storage),
+    ("GET", "/storageproviders/{applicationId}", ADMIN, storage.get_storage_profile),
+    ("PUT", "/storageproviders/{applicationId}", ADMIN, storage.put_storage_profile),
+    ("DELETE", "/storageproviders/{applicationId}", ADMIN, storage.delete_storage_profile),
+    ("GET", "/webhooks/{applicationId}", ADMIN, webhooks.list_webhooks),
+    ("POST", "/webhooks/{applicationId}", ADMIN, webhooks.create_webhook),
+    ("GET", "/webhooks/{applicationId}/{subscriptionId}/deliveries", ADMIN, webhooks.webhook_deliveries),
     (
         "POST",
         "/webhooks/{applicationId}/{subscriptionId}/deliveries/{deliveryId}/redeliver",
         ADMIN,
-        handlers.redeliver_webhook,
+        webhooks.redeliver_webhook,
     ),
-    ("POST", "/webhooks/{applicationId}/{subscriptionId}/replay", ADMIN, handlers.replay_webhooks),
-    ("POST", "/webhooks/{applicationId}/{subscriptionId}/secret", ADMIN, handlers.rotate_webhook_secret),
-    ("GET", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.get_webhook),
-    ("PUT", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.put_webhook),
-    ("DELETE", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, handlers.delete_webhook),
+    ("POST", "/webhooks/{applicationId}/{subscriptionId}/replay", ADMIN, webhooks.replay_webhooks),
+    ("POST", "/webhooks/{applicationId}/{subscriptionId}/secret", ADMIN, webhooks.rotate_webhook_secret),
+    ("GET", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, webhooks.get_webhook),
+    ("PUT", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, webhooks.put_webhook),
+    ("DELETE", "/webhooks/{applicationId}/{subscriptionId}", ADMIN, webhooks.delete_webhook),
     ("PUT", "/sessions/{applicationId}/{sessionId}", SERVICE, backend.put_session),
     ("PATCH", "/sessions/{applicationId}/{sessionId}", SERVICE, backend.patch_session),
     ("GET", "/sessions/{applicationId}/{sessionId}", SERVICE, backend.get_session),
-    ("GET", "/openapi.yaml", PUBLIC, handlers.openapi),
+    ("GET", "/openapi.yaml", PUBLIC, recordings.openapi),
 ]
 
 # the console's files (a web page, not an API: not in openapi.yaml)
@@ -93,20 +94,20 @@ CONSOLE_ROUTES: list[tuple[str, str, Handler]] = [
 
 # at the root: for Prometheus, and for the orchestrator's probes (no Authorization)
 OPERATIONS_ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/metrics", handlers.metrics),
-    ("GET", "/livez", handlers.livez),
-    ("GET", "/readyz", handlers.readyz),
+    ("GET", "/metrics", operations.metrics),
+    ("GET", "/livez", operations.livez),
+    ("GET", "/readyz", operations.readyz),
 ]
 
 # the same, below /composition/api
 COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
-    ("POST", "/request", COMPOSERS, handlers.request_composition),
-    ("POST", "/reexecute", COMPOSERS, handlers.reexecute_composition),
-    ("GET", "/query/conversation/{conversationId}", COMPOSERS, handlers.query_compositions),
-    ("GET", "/player/{conversationId}/{compositionId}/url/attachment", COMPOSERS, handlers.composition_url),
-    ("GET", "/attachment/{conversationId}/{compositionId}/{fileName}", PUBLIC, handlers.composition_attachment),
-    ("POST", "/{conversationId}/{compositionId}/cancel", COMPOSERS, handlers.cancel_composition),
-    ("DELETE", "/{conversationId}/{compositionId}/delete", SUPERVISOR_OR_SERVICE, handlers.delete_composition),
+    ("POST", "/request", COMPOSERS, compositions.request_composition),
+    ("POST", "/reexecute", COMPOSERS, compositions.reexecute_composition),
+    ("GET", "/query/conversation/{conversationId}", COMPOSERS, compositions.query_compositions),
+    ("GET", "/player/{conversationId}/{compositionId}/url/attachment", COMPOSERS, compositions.composition_url),
+    ("GET", "/attachment/{conversationId}/{compositionId}/{fileName}", PUBLIC, files.composition_attachment),
+    ("POST", "/{conversationId}/{compositionId}/cancel", COMPOSERS, compositions.cancel_composition),
+    ("DELETE", "/{conversationId}/{compositionId}/delete", SUPERVISOR_OR_SERVICE, compositions.delete_composition),
 ]
 
 

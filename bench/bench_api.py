@@ -136,7 +136,12 @@ def record_sixteen(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds = 1.0
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package `wrk`)")
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))

@@ -17,6 +17,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,7 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache"))
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.cache = 3.0, Path(tempfile.mkdtemp(prefix="bench-composition-"))
     defaults = Settings()
     work = args.cache / "compositions"
     work.mkdir(parents=True, exist_ok=True)

@@ -291,7 +291,12 @@ def main() -> None:
     parser.add_argument("--counts", default="1,4,8,16")
     parser.add_argument("--baseline", default="1,4")
     parser.add_argument("--keep", action="store_true", help="keep the recorded files (their folder is printed)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.counts, args.baseline = 2.0, "1", "1"
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     cache = Path(tempfile.gettempdir()) / "recorder-bench-clip-v2.pkl"
     video, audio = encode_clip(cache)

@@ -51,7 +51,12 @@ async def main() -> None:
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--file-mib", type=int, default=4)
     parser.add_argument("--providers", default=",".join(KINDS))
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.big_mib, args.files, args.file_mib = 2, 2, 1
 
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as directory:
         work = Path(directory)

@@ -29,7 +29,7 @@ ROOM = 1001
 KILLS = 10
 
 
-async def run(lease: float, heartbeat: float) -> None:
+async def run(lease: float, heartbeat: float, kills: int = KILLS) -> None:
     janus = start_janus([ROOM])
     postgres = start_postgres()
     directory = Path(tempfile.mkdtemp(prefix="bench-takeover-"))
@@ -45,7 +45,7 @@ async def run(lease: float, heartbeat: float) -> None:
             for publisher in publishers:
                 await publisher.join()
                 await publisher.publish()
-            for round_ in range(KILLS):
+            for round_ in range(kills):
                 victim, survivor = cluster.instances[names[round_ % 2]], cluster.instances[names[1 - round_ % 2]]
                 recording = await client.start(victim, ROOM, f"bench-{round_}")
                 await client.wait(survivor, recording, lambda i: sum(len(s["tracks"]) for s in i["streams"]) == 4, 10)
@@ -80,7 +80,7 @@ async def run(lease: float, heartbeat: float) -> None:
         cluster.stop_all()
         postgres.stop()
         janus.stop()
-    print(f"\nlease {lease:g} s, heartbeat {heartbeat:g} s, {KILLS} kills (SIGKILL mid-recording)\n")
+    print(f"\nlease {lease:g} s, heartbeat {heartbeat:g} s, {kills} kills (SIGKILL mid-recording)\n")
     print("| figure | median s | max s |")
     print("|---|---|---|")
     for label, column in (
@@ -96,8 +96,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lease", type=float, default=10.0)
     parser.add_argument("--heartbeat", type=float, default=2.0)
+    parser.add_argument("--kills", type=int, default=KILLS)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
+    )
     arguments = parser.parse_args()
-    asyncio.run(run(arguments.lease, arguments.heartbeat))
+    if arguments.smoke:
+        arguments.lease, arguments.heartbeat, arguments.kills = 3.0, 0.5, 1
+    asyncio.run(run(arguments.lease, arguments.heartbeat, arguments.kills))
 
 
 if __name__ == "__main__":

@@ -188,8 +188,13 @@ def main() -> None:
     parser.add_argument("--recordings", type=int, default=RECORDINGS)
     parser.add_argument("--pauses", type=int, default=PAUSES)
     parser.add_argument("--concurrency", type=int, default=None, help="webhook_concurrency of each instance")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
+    )
     arguments = parser.parse_args()
     RECORDINGS, PAUSES = arguments.recordings, arguments.pauses
+    if arguments.smoke:
+        RECORDINGS, PAUSES = 2, 1
     if arguments.concurrency:
         EXTRA["webhook_concurrency"] = str(arguments.concurrency)
     asyncio.run(run())

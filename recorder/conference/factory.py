@@ -4,6 +4,8 @@ adapters import."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from recorder.conference.base import Conference
@@ -11,15 +13,24 @@ from recorder.conference.janus import JanusConference, room_id
 from recorder.conference.whip import Ingests, WhipSource, WithWhip
 from recorder.settings import ApplicationSettings
 
+Rooms = Callable[[ApplicationSettings, str], Conference]  # (application, conference id) -> a connection
+
 
 class Conferences:
     """The factory: a new connection to a conference of an application, made from the application's settings
     (its connector: today Janus VideoRoom), with the recording's WHIP publishers beside it (`ingests`)."""
 
-    def __init__(self, http: aiohttp.ClientSession, request_timeout: float, ingests: Ingests | None = None) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        request_timeout: float,
+        ingests: Ingests | None = None,
+        rooms: Rooms | None = None,
+    ) -> None:
         self._http = http
         self._request_timeout = request_timeout
         self._ingests = ingests
+        self._rooms = rooms  # another kind of room (the fast tests' fake conference); None: Janus VideoRoom
 
     def check(self, app: ApplicationSettings, conference_id: str) -> None:
         """Raise ValueError (saying why) when `conference_id` can never name a conference of `app` ("": no
@@ -46,6 +57,8 @@ class Conferences:
         return self._ingests.get(recorder_id) if self._ingests is not None else None
 
     def _room(self, app: ApplicationSettings, conference_id: str) -> Conference:
+        if self._rooms is not None:
+            return self._rooms(app, conference_id)
         secret = app.janus.api_secret.get_secret_value() if app.janus.api_secret else None
         return JanusConference(
             self._http,

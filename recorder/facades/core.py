@@ -13,7 +13,8 @@ from typing import Protocol
 from recorder.errors import InvalidRequestError, NotFoundError
 from recorder.models import Caller, Recording, RecordingState, Rules
 from recorder.persistence.ports import RecordingQuery
-from recorder.recordings.service import RecordingService, StartCommand
+from recorder.recordings.commands import StartCommand
+from recorder.recordings.service import RecordingService
 from recorder.settings import ApplicationSettings
 
 

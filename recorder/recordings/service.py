@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from recorder.clock import now
@@ -31,7 +31,6 @@ from recorder.models import (
     LIVE_STATES,
     Caller,
     ErrorInfo,
-    Limits,
     MediaKind,
     Reason,
     Recording,
@@ -43,9 +42,11 @@ from recorder.models import (
     UploadKind,
     UploadState,
 )
-from recorder.operations.metrics import Live, MediaCounts, Metrics
-from recorder.persistence.ports import ClusterStore, RecordingQuery, RecordingStore
+from recorder.operations.metrics import Metrics
+from recorder.persistence.ports import ClusterStore, RecordingStore
 from recorder.recordings.admission import Admission
+from recorder.recordings.commands import Ids, StartCommand, caller_fields, caller_of, limits_of
+from recorder.recordings.reads import RecordingReads
 from recorder.recordings.session import RecordingSession, SessionOptions
 from recorder.settings import ApplicationSettings, Settings
 from recorder.tasks import TaskSet
@@ -54,61 +55,19 @@ from storage_providers.base import StoredObject
 
 logger = logging.getLogger(__name__)
 
-Ids = tuple[str, str, str]  # (conversationId, recorderId, instanceId)
-
 
 @dataclass(frozen=True)
-class StartCommand:
-    organization_id: str  # the caller's: an application of another organization is not found
-    application_id: str
-    conference_id: str
-    conversation_id: str
-    audio: bool = True
-    video: bool = True
-    screen: bool = True
-    caller: Caller | None = None
-    rules: Rules = field(default_factory=Rules)
-    # limits asked for (None: the service's default), each at most the service's maximum
-    max_duration_seconds: float | None = None
-    empty_room_timeout_seconds: float | None = None
-    no_media_timeout_seconds: float | None = None
-    key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
-    webhook: tuple[str, str] | None = None  # (url, format): a subscription to this recording's events alone
-    recorder_id: str | None = None  # the new recording's id (default: a new UUID)
+class _Command:
+    """A command that runs where its recording runs (`RecordingService._follow`)."""
+
+    op: str  # its name between instances
+    here: Callable[[RecordingSession], Awaitable[Recording]]  # this instance runs the recording
+    settled: Callable[[Recording], Awaitable[Recording | None]]  # the answer the database shows, if any
+    late: Callable[[Recording], Recording]  # the owner did not answer in time
+    fields: dict[str, str]  # sent with it
 
 
-def _limits(settings: Settings, command: StartCommand) -> Limits:
-    """The recording's limits: what the request asks, else the service's defaults; more than the service's
-    maximum is refused (400), not cut silently."""
-    asked = [
-        ("maxDurationSeconds", command.max_duration_seconds, settings.max_duration_seconds),
-        ("emptyRoomTimeoutSeconds", command.empty_room_timeout_seconds, settings.empty_room_timeout_seconds),
-        ("noMediaTimeoutSeconds", command.no_media_timeout_seconds, settings.no_media_timeout_seconds),
-    ]
-    maxima = [
-        settings.max_duration_seconds_max,
-        settings.empty_room_timeout_seconds_max,
-        settings.no_media_timeout_seconds_max,
-    ]
-    values = []
-    for (name, value, default), maximum in zip(asked, maxima, strict=True):
-        if value is not None and value > maximum:
-            raise InvalidRequestError(f"{name} is at most {maximum:g} on this service", code="LIMIT_TOO_HIGH")
-        values.append(default if value is None else value)
-    return Limits(values[0], values[1], values[2], settings.pause_timeout_seconds)
-
-
-def _caller_fields(caller: Caller | None) -> dict[str, str]:
-    """A caller as the fields of a command to another instance."""
-    return {"callerName": caller.name, "callerType": caller.type} if caller is not None else {}
-
-
-def _caller_of(message: dict[str, Any]) -> Caller | None:
-    name, kind = message.get("callerName"), message.get("callerType")
-    return Caller(str(name), str(kind)) if name and kind else None
-
-
-class RecordingService:
+class RecordingService(RecordingReads):
     def __init__(
         self,
         settings: Settings,
@@ -129,7 +88,7 @@ class RecordingService:
         self._metrics = metrics or Metrics()
         self._metrics.live = self.live_metrics
         self.instance_id = settings.instance_id
-        self._repo = recordings
+        super().__init__(recordings)
         self._cluster_store = cluster_store
         self._cluster = cluster
         self._uploader = uploader
@@ -146,7 +105,6 @@ class RecordingService:
             settings.media_receive_buffer_bytes,
             settings.stop_drain_seconds,
         )
-        self._sessions: dict[str, RecordingSession] = {}
         self._tasks = TaskSet("recordings")
         uploader.on(UploadKind.TRACK, self._track_uploaded)
         cluster.serve(self, leftovers)
@@ -226,7 +184,7 @@ class RecordingService:
             self._conferences.check(app, command.conference_id)  # an id that can never be a room: nothing starts
         except ValueError as exc:
             raise InvalidRequestError(str(exc), code="INVALID_CONFERENCE_ID") from None
-        limits = _limits(self._settings, command)
+        limits = limits_of(self._settings, command)
         live = await self._repo.get_live(app.organization_id, command.conversation_id)
         if live is not None and live.application_id != app.id:
             raise ConflictError(f"conversation {command.conversation_id} is being recorded by another application")
@@ -296,34 +254,26 @@ class RecordingService:
         """Stop a recording wherever it runs: here, on its owner (sent as a command, followed until it is
         stopped, at most `command_timeout_seconds`), or nowhere (left by a dead instance: stopped here). Its
         stop reason is API_CALL with the caller."""
-        ids = (conversation_id, recorder_id, instance_id)
         reason = Reason(StopReason.API_CALL, caller)
-        recording = await self.get(organization_id, *ids)
-        deadline = time.monotonic() + self._settings.command_timeout_seconds
-        sent_to: str | None = None
-        with scope(recorderId=recorder_id, conversationId=conversation_id):
-            while True:
-                session = self._sessions.pop(recording.recorder_id, None)
-                if session is not None:
-                    await session.stop(reason)
-                    return session.recording
-                if recording.state not in LIVE_STATES:
-                    return recording
-                if recording.state is RecordingState.PENDING_RECOVERY and (recording.lease_until or 0) < time.time():
-                    stopped = await self._stop_unowned(recording.recorder_id, reason)
-                    if stopped is not None:
-                        return stopped
-                elif recording.instance_id not in (sent_to, self.instance_id):
-                    sent_to = recording.instance_id
-                    logger.info("recording %s: stop sent to instance %s", recorder_id, sent_to)
-                    await self._cluster.send(
-                        sent_to, "stop", recorderId=recording.recorder_id, **_caller_fields(caller)
-                    )
-                if time.monotonic() > deadline:
-                    logger.warning("recording %s: its instance did not stop it in time", recording.recorder_id)
-                    return recording
-                await asyncio.sleep(0.05)
-                recording = await self.get(organization_id, *ids)
+
+        async def here(session: RecordingSession) -> Recording:
+            self._sessions.pop(session.recording.recorder_id, None)
+            await session.stop(reason)
+            return session.recording
+
+        async def settled(recording: Recording) -> Recording | None:
+            if recording.state not in LIVE_STATES:
+                return recording
+            if recording.state is RecordingState.PENDING_RECOVERY and (recording.lease_until or 0) < time.time():
+                return await self._stop_unowned(recording.recorder_id, reason)
+            return None
+
+        def late(recording: Recording) -> Recording:
+            logger.warning("recording %s: its instance did not stop it in time", recording.recorder_id)
+            return recording
+
+        command = _Command("stop", here, settled, late, caller_fields(caller))
+        return await self._follow(organization_id, (conversation_id, recorder_id, instance_id), command)
 
     async def stop_by_ids(
         self,
@@ -373,7 +323,7 @@ class RecordingService:
         if session is not None:
             with scope(recorderId=session.recording.recorder_id, conversationId=session.recording.conversation_id):
                 logger.info("recording %s: stopped at another instance's request", session.recording.recorder_id)
-                await session.stop(Reason(StopReason.API_CALL, _caller_of(message)))
+                await session.stop(Reason(StopReason.API_CALL, caller_of(message)))
 
     # ------------------------------------------------------------ controls
 
@@ -392,32 +342,50 @@ class RecordingService:
     async def _control(
         self, organization_id: str, ids: Ids, op: str, done: Callable[[Recording], bool], rules: Rules | None = None
     ) -> Recording:
-        """Apply a control here (this instance runs the recording) or on its owner (sent as a command,
-        followed until the database shows it, at most `command_timeout_seconds`). ConflictError when the
-        recording is not live, or nobody records it now (it is being taken over)."""
+        """Apply a control wherever the recording runs. ConflictError when the recording is not live, or nobody
+        records it now (it is being taken over); UnavailableError when its owner does not answer in time."""
+
+        async def here(session: RecordingSession) -> Recording:
+            await self._apply(session, op, rules)
+            return session.recording
+
+        async def settled(recording: Recording) -> Recording | None:
+            if recording.state not in LIVE_STATES:
+                raise ConflictError(f"recording {recording.recorder_id} is {recording.state.value}: not live")
+            if done(recording):
+                return recording
+            if recording.state is RecordingState.PENDING_RECOVERY:
+                raise ConflictError(f"recording {recording.recorder_id} is being taken over; try again")
+            return None
+
+        def late(recording: Recording) -> Recording:
+            raise UnavailableError(f"the instance of recording {recording.recorder_id} did not answer", retry_after=1)
+
+        fields = {"rules": json.dumps(rules.to_data())} if rules is not None else {}
+        return await self._follow(organization_id, ids, _Command(op, here, settled, late, fields))
+
+    async def _follow(self, organization_id: str, ids: Ids, command: _Command) -> Recording:
+        """The one loop of a command: applied here when this instance runs the recording; else sent to its
+        owner (again if another instance takes it over) and followed in the database until `command.settled`
+        answers, at most `command_timeout_seconds` (then `command.late`)."""
         recording = await self.get(organization_id, *ids)
         deadline = time.monotonic() + self._settings.command_timeout_seconds
-        sent = False
+        sent_to: str | None = None
         with scope(recorderId=recording.recorder_id, conversationId=recording.conversation_id):
             while True:
                 session = self._sessions.get(recording.recorder_id)
                 if session is not None and session.recording.state in LIVE_STATES:
-                    await self._apply(session, op, rules)
-                    return session.recording
-                if recording.state not in LIVE_STATES:
-                    raise ConflictError(f"recording {recording.recorder_id} is {recording.state.value}: not live")
-                if done(recording):
-                    return recording
-                if recording.state is RecordingState.PENDING_RECOVERY:
-                    raise ConflictError(f"recording {recording.recorder_id} is being taken over; try again")
-                if not sent and recording.instance_id != self.instance_id:
-                    sent = True
-                    fields = {"rules": json.dumps(rules.to_data())} if rules is not None else {}
-                    await self._cluster.send(recording.instance_id, op, recorderId=recording.recorder_id, **fields)
+                    return await command.here(session)
+                answer = await command.settled(recording)
+                if answer is not None:
+                    return answer
+                waiting = recording.state is RecordingState.PENDING_RECOVERY  # (nobody to send it to)
+                if not waiting and recording.instance_id not in (sent_to, self.instance_id):
+                    sent_to = recording.instance_id
+                    logger.info("recording %s: %s sent to instance %s", recording.recorder_id, command.op, sent_to)
+                    await self._cluster.send(sent_to, command.op, recorderId=recording.recorder_id, **command.fields)
                 if time.monotonic() > deadline:
-                    raise UnavailableError(
-                        f"the instance of recording {recording.recorder_id} did not answer", retry_after=1
-                    )
+                    return command.late(recording)
                 await asyncio.sleep(0.05)
                 recording = await self.get(organization_id, *ids)
 
@@ -470,96 +438,8 @@ class RecordingService:
             return
         self._metrics.takeovers.inc()
         if recording.limits is None:  # recorded before limits existed: the service's defaults
-            recording.limits = _limits(self._settings, StartCommand(recording.organization_id, app.id, "", ""))
+            recording.limits = limits_of(self._settings, StartCommand(recording.organization_id, app.id, "", ""))
         self._session(recording, app)
-
-    # ------------------------------------------------------------ reads
-
-    def live_metrics(self) -> Live:
-        """The recordings this instance runs by state (PAUSED counted apart), and what their tracks count."""
-        live = Live()
-        for session in self._sessions.values():
-            recording = session.recording
-            if recording.state not in LIVE_STATES:
-                continue
-            state = "PAUSED" if recording.paused else recording.state.value
-            live.recordings[state] = live.recordings.get(state, 0) + 1
-            writing, counts = session.media_now()
-            live.tracks += writing
-            for kind, count in counts.items():
-                live.media.setdefault(kind, MediaCounts()).add(count)
-        return live
-
-    def _live_here(self, organization_id: str | None, ids: Ids) -> Recording | None:
-        """The recording as this instance runs it (no query), when it is one of its live sessions."""
-        conversation_id, recorder_id, instance_id = ids
-        session = self._sessions.get(recorder_id)
-        if session is None:
-            return None
-        recording = session.recording
-        if (
-            recording.state not in LIVE_STATES  # ended: what came after its end is in the database only
-            or recording.instance_id != instance_id  # an earlier instance's name: the database knows them all
-            or recording.conversation_id != conversation_id
-            or organization_id not in (None, recording.organization_id)
-        ):
-            return None
-        return recording
-
-    async def get(
-        self, organization_id: str | None, conversation_id: str, recorder_id: str, instance_id: str
-    ) -> Recording:
-        """A recording of the caller's organization (None: any, for signed links only)."""
-        ids = (conversation_id, recorder_id, instance_id)
-        recording = self._live_here(organization_id, ids) or await self._repo.get(organization_id, *ids)
-        if recording is None:
-            raise NotFoundError(f"no recording {conversation_id}/{recorder_id}/{instance_id}")
-        return recording
-
-    async def by_id(self, recorder_id: str) -> Recording | None:
-        """A recording by its id alone (a facade names recordings so; the caller checks it is theirs)."""
-        session = self._sessions.get(recorder_id)
-        if session is not None and session.recording.state in LIVE_STATES:
-            return session.recording
-        return await self._repo.by_id(recorder_id)
-
-    async def page(self, query: RecordingQuery) -> tuple[list[Recording], int]:
-        """One page of an application's recordings, and how many match in all."""
-        return await self._repo.page(query)
-
-    async def live(
-        self, organization_id: str, conversation_id: str, application_id: str | None = None
-    ) -> Recording | None:
-        """The conversation's live recording (of `application_id` when given: a facade's key acts within its
-        application); None when it has none."""
-        recording = await self._repo.get_live(organization_id, conversation_id)
-        if recording is not None and application_id is not None and recording.application_id != application_id:
-            return None
-        return recording
-
-    async def get_live(self, organization_id: str, conversation_id: str) -> Recording:
-        recording = await self.live(organization_id, conversation_id)
-        if recording is None:
-            raise NotFoundError(f"conversation {conversation_id} has no active recording")
-        return recording
-
-    async def recordings(
-        self, organization_id: str, conversation_id: str, application_id: str | None = None
-    ) -> list[Recording]:
-        """Every recording of a conversation (of `application_id` when given), oldest first (NotFoundError when
-        it has none)."""
-        recordings = await self._repo.for_conversation(organization_id, conversation_id)
-        if application_id is not None:
-            recordings = [r for r in recordings if r.application_id == application_id]
-        if not recordings:
-            raise NotFoundError(f"conversation {conversation_id} has no recordings")
-        return recordings
-
-    def _forget_finished(self) -> None:
-        """Drop sessions that ended by themselves (FAILED, ABORTED)."""
-        for recorder_id, session in list(self._sessions.items()):
-            if session.recording.state not in LIVE_STATES:
-                self._sessions.pop(recorder_id, None)
 
     async def aclose(self) -> None:
         """Shut down: take no new work; hand every recording this instance runs over to the others (or stop

@@ -25,7 +25,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +39,10 @@ from recorder.conference.base import (
     PublicationRemoved,
 )
 from recorder.logcontext import bind, scope
-from recorder.media.passthrough import WriterResult
-from recorder.media.repair import repair
 from recorder.media.subscription import Subscription, TrackSink
 from recorder.models import (
     LIVE_STATES,
     ErrorInfo,
-    Limits,
     MediaKind,
     Pause,
     Reason,
@@ -57,12 +53,12 @@ from recorder.models import (
     Stream,
     StreamState,
     Track,
-    UploadKind,
-    media_end,
 )
-from recorder.naming import safe_name, track_key
+from recorder.naming import safe_name
 from recorder.operations.metrics import MediaCounts, Metrics
 from recorder.persistence.ports import RecordingStore
+from recorder.recordings.limits import WATCH_INTERVAL, limit_reached
+from recorder.recordings.segments import Segments
 from recorder.tasks import TaskSet
 from recorder.uploads.uploader import Uploader
 
@@ -87,7 +83,6 @@ class _Active:
     kinds: frozenset[MediaKind]
 
 
-WATCH_INTERVAL = 0.25  # seconds between two looks at the limits
 GONE = frozenset({StopReason.CONFERENCE_ENDED, StopReason.JOIN_FAILED, StopReason.SPOOL_FULL})
 
 
@@ -112,8 +107,6 @@ class RecordingSession:
         self._join = conference  # a new connection to the recording's conference (also to join it again)
         self._conference = conference()
         self._repo = recordings
-        self._uploader = uploader
-        self._key_template = key_template
         self._options = options
         self._directory = options.spool / safe_name(recording.conversation_id) / safe_name(recording.recorder_id)
         # publication id -> its stream (kept across republish, and across a recovery by another instance)
@@ -122,8 +115,8 @@ class RecordingSession:
         self._active: dict[str, _Active] = {}
         self._publications: dict[str, Publication] = {}  # every publication in the room, recorded or not
         self._quiet_since = time.monotonic()  # since when no publication is in the room, or none sent media
-        self._tracks: dict[str, Track] = {}
         self._pending = TaskSet(f"recording-{recording.recorder_id}")
+        self._segments = Segments(recording, recordings, uploader, key_template, metrics, self._spawn)
         self._lock = asyncio.Lock()  # serialises changes to subscriptions and the final state
         self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
@@ -133,7 +126,7 @@ class RecordingSession:
 
     def track(self, track_id: str) -> Track | None:
         """One of this recording's tracks that this session wrote."""
-        return self._tracks.get(track_id)
+        return self._segments.track(track_id)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"recording-{self.recording.recorder_id}")
@@ -291,7 +284,7 @@ class RecordingSession:
             self._directory / safe_name(stream.id),
             ice_servers=self._options.ice_servers,
             flush_interval_ms=self._options.flush_interval_ms,
-            on_track_started=functools.partial(self._track_started, stream),
+            on_track_started=functools.partial(self._segments.started, stream),
             on_failed=functools.partial(self._connection_failed, publication.id),
             on_write_failed=self._write_failed,
             receive_buffer_bytes=self._options.receive_buffer_bytes,
@@ -323,21 +316,6 @@ class RecordingSession:
                 self._streams[publication.id] = stream
                 return stream
         return None
-
-    def _track_started(self, stream: Stream, sink: TrackSink) -> None:
-        assert sink.writer is not None and sink.started is not None
-        track = Track(
-            id=sink.id,
-            stream_id=stream.id,
-            kind=sink.kind,
-            started=sink.started,
-            local_location=str(sink.writer.path),
-            writer=self.recording.instance_id,
-            codec=sink.codec,
-        )
-        stream.tracks.append(track)
-        self._tracks[track.id] = track
-        self._spawn(self._repo.save_track(self.recording.recorder_id, track))
 
     def _write_failed(self, sink: TrackSink, exc: Exception) -> None:
         """A file could not be written. A full spool ends the recording (ABORTED, SPOOL_FULL) keeping what was
@@ -388,7 +366,7 @@ class RecordingSession:
             await self._conference.unsubscribe(active.subscription_id)
         stopped = _now()
         ended = await active.subscription.close()
-        await self._finish_segments(active.stream, ended, stopped)
+        await self._segments.finish(active.stream, ended, stopped)
         if self._metrics is not None:  # what the network did to each track, counted once its receiver ends
             for sink, _ in ended:
                 stats = sink.stats
@@ -397,57 +375,11 @@ class RecordingSession:
         active.stream.state, active.stream.stopped = state, stopped
         await self._repo.save_stream(active.stream)
 
-    async def _finish_segments(
-        self, stream: Stream, ended: list[tuple[TrackSink, WriterResult]], stopped: datetime
-    ) -> None:
-        """Tracks whose file ended (a subscription closed, or a pause cut them): their ends written, their
-        files stored."""
-        for sink, result in ended:
-            if self._metrics is not None and sink.writer is not None:
-                written = MediaCounts(frames_written=result.frames, bytes_written=sink.writer.bytes)
-                self._metrics.segment_finished(sink.kind.value, written)
-            track = self._tracks.get(sink.id)
-            if track is None:
-                continue  # no frame ever arrived: no file, no track
-            track.frames, track.duration = result.frames, result.duration
-            if sink.arrival is not None:  # the first frame's own time, not when it could be written
-                track.started = datetime.fromtimestamp(sink.arrival, UTC)
-            track.stopped = media_end(track, stopped)
-            track.media_start = sink.media_start()
-            track.gaps = sink.gaps()
-            logger.info(
-                "track %s: %d of %d frames written; %s",
-                track.id,
-                result.frames,
-                sink.frames_received,
-                sink.stats.summary(),
-            )
-            if result.error is not None and result.path is not None:  # cut short: keep what still reads
-                repaired = await asyncio.to_thread(repair, result.path)
-                if repaired.frames:  # else (no room to rewrite it) the file stays as the writer left it
-                    track.frames, track.duration = repaired.frames, repaired.duration
-                    track.stopped = media_end(track, stopped)
-            if sink.error or result.error:
-                track.local_error = ErrorInfo("WRITE_FAILED", sink.error or result.error or "", stopped)
-            await self._store(stream, track)
-
     async def _end_all(self) -> None:
         """Close every subscription under way (hold the lock): their files are finished, then stored."""
         for active in list(self._active.values()):
             await self._end(active, StreamState.STOPPED)
         self._active.clear()
-
-    async def _store(self, stream: Stream, track: Track) -> None:
-        """Hand the finished file to the uploader: the job is durable before this returns."""
-        source = Path(track.local_location)
-        key = track_key(self.recording.key_template or self._key_template, self.recording, stream, track)
-        await self._repo.save_track(self.recording.recorder_id, track)
-        if not await asyncio.to_thread(source.is_file):
-            logger.warning("track %s has no file to store: %s", track.id, source)
-            return
-        await self._uploader.enqueue(
-            self.recording.application_id, self.recording.recorder_id, UploadKind.TRACK, track.id, source, key
-        )
 
     async def _finish(
         self, state: RecordingState | None, error: ErrorInfo | None = None, reason: Reason | None = None
@@ -525,7 +457,7 @@ class RecordingSession:
             at = _now()
             self.recording.pauses.append(Pause(at))
             for active in self._active.values():
-                await self._finish_segments(active.stream, active.subscription.cut(resume=False), at)
+                await self._segments.finish(active.stream, active.subscription.cut(resume=False), at)
             await self._repo.save(self.recording)
             logger.info("recording %s is paused", self.recording.recorder_id)
             return True
@@ -590,22 +522,8 @@ class RecordingSession:
             return
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            reason = self._limit_reached(limits)
+            arrivals = [a.subscription.last_packet for a in self._active.values()]
+            reason = limit_reached(self.recording, limits, not self._publications, self._quiet_since, arrivals)
             if reason is not None:
                 self._end_by_itself(Reason(reason))
                 return
-
-    def _limit_reached(self, limits: Limits) -> StopReason | None:
-        at, mono = _now(), time.monotonic()
-        recording = self.recording
-        if recording.paused:
-            return (
-                StopReason.PAUSE_TIMEOUT if (at - recording.pauses[-1].paused).total_seconds() >= limits.pause else None
-            )
-        if recording.recorded_seconds(at) >= limits.max_duration:
-            return StopReason.MAX_DURATION
-        if not self._publications:
-            return StopReason.EMPTY_ROOM if mono - self._quiet_since >= limits.empty_room else None
-        arrivals = [a.subscription.last_packet for a in self._active.values()]
-        last = max([self._quiet_since, *(t for t in arrivals if t is not None)])
-        return StopReason.NO_MEDIA if mono - last >= limits.no_media else None

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import Client, auth, make_client, make_settings
 from tests.client import API, ids
-from tests.conftest import Client, auth, make_client, make_settings
 from tests.janus_host import JanusHost, start_janus
 from tests.publisher import Publisher, display, publish_two_seconds
 

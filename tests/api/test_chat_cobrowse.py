@@ -13,9 +13,9 @@ import pytest
 import yarl
 
 from recorder.signing import UrlSigner
+from tests.builders import Client
 from tests.checks import check_signed_link
 from tests.client import API, ids
-from tests.conftest import Client
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
 

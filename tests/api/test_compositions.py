@@ -23,8 +23,8 @@ from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
 from storage_providers.registry import create_provider
+from tests.builders import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings, new_room
 from tests.client import API, COMPOSITION_API, ApiClient, ids
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, auth, make_client, make_settings, new_room
 from tests.eventually import eventually
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost

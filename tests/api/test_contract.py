@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from api.facades.coaching import ROUTES as COACHING_ROUTES
@@ -13,8 +15,8 @@ from api.facades.videosdk import ROUTES as VIDEOSDK_ROUTES
 from api.facades.whip import ROUTES as WHIP_ROUTES
 from api.paths import COACHING, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES, ROUTES
+from tests.builders import Client
 from tests.client import API
-from tests.conftest import Client
 
 SPEC = Path(__file__).resolve().parents[2] / "api" / "openapi.yaml"
 
@@ -78,9 +80,15 @@ async def test_bad_start_requests_are_400_and_store_nothing(client: Client) -> N
         status, body = await _start(client, **case)
         assert status == 400, (case, body)
         assert body["error"] in {"INVALID_REQUEST", "MALFORMED_JSON"} and body["message"]
-    status, body = await _start(client, data=b"x" * (2 << 20), headers={"Content-Type": "application/json"})
+    status, body = await _start(client, data=io.BytesIO(b"x" * (2 << 20)), headers={"Content-Type": "application/json"})
     assert status == 413 and body["error"]
     status, body = await _start(client, json={**good, "applicationId": "nope"})
     assert status == 404 and body["error"] == "NOT_FOUND"
     async with client.get(f"{API}/recordings/c-bad") as resp:
         assert resp.status == 404
+
+
+@pytest.fixture
+def client(app_client: Client) -> Client:
+    """No media here: the app with the fake conference (no Janus started)."""
+    return app_client

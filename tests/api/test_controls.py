@@ -14,9 +14,9 @@ import av
 from aiortc.mediastreams import MediaStreamTrack
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import Client, make_client, make_settings
 from tests.checks import parse_time
 from tests.client import API, COMPOSITION_API, ids, uploaded
-from tests.conftest import Client, make_client, make_settings
 from tests.flashbeep import BeepTrack, FlashTrack, Signal
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import ROOMS, Client, make_client, make_settings
 from tests.client import API, ids, uploaded
-from tests.conftest import ROOMS, Client, make_client, make_settings
 from tests.eventually import eventually
 from tests.janus_host import JanusHost, start_janus
 from tests.loss import CODECS, epoch, inspect, record_with_loss

@@ -10,8 +10,8 @@ import jwt
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import CLIENT_ID, CLIENT_SECRET, Client, make_client, make_settings
 from tests.client import API, ids
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, make_client, make_settings
 from tests.janus_host import JanusHost
 from tests.publisher import publish_two_seconds
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEYS, api_keys
+from tests.builders import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port
 

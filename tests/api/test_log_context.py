@@ -10,8 +10,8 @@ import pytest
 
 from api.__main__ import JsonFormatter
 from recorder import logcontext
+from tests.builders import Client
 from tests.client import API, ids, uploaded
-from tests.conftest import Client
 from tests.janus_host import JanusHost
 from tests.publisher import publish_two_seconds
 

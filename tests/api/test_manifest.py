@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.builders import Client
 from tests.checks import parse_time
 from tests.client import API, ids, uploaded
-from tests.conftest import Client
 from tests.flashbeep import FLASH, BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display

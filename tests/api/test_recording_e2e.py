@@ -8,9 +8,9 @@ from typing import Any
 import aiohttp
 import yarl
 
+from tests.builders import Client
 from tests.checks import check_file, check_signed_link, download, parse_time
 from tests.client import API, ids, uploaded
-from tests.conftest import Client
 from tests.janus_host import JANUS_ADMIN_KEY, JanusHost
 from tests.publisher import Publisher, display
 
@@ -173,7 +173,7 @@ async def test_destroyed_room_aborts_the_recording(
 
 
 async def test_unreachable_janus_fails(aiohttp_client: Any, tmp_path: Any) -> None:
-    from tests.conftest import make_client, make_settings
+    from tests.builders import make_client, make_settings
 
     client = await make_client(aiohttp_client, make_settings(tmp_path, "http://127.0.0.1:9/janus"))
     event = await client.start(1001, "conv-unreachable")

@@ -24,7 +24,7 @@ from api.facades.videosdk import ROUTES as VIDEOSDK_ROUTES
 from api.facades.whip import ROUTES as WHIP_ROUTES
 from api.paths import COACHING, REALTIMEKIT, VIDEOSDK, WHIP
 from api.routes import COMPOSITION_ROUTES, OPERATIONS_ROUTES
-from tests.conftest import KEYS, api_keys
+from tests.builders import KEYS, api_keys
 from tests.eventually import wait_listening
 from tests.storage_servers import free_port
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pytest_aiohttp import AiohttpClient
 
 from storage_providers.settings import LocalStorageSettings
+from tests.builders import Client, make_client, make_settings
 from tests.client import API, ids
-from tests.conftest import Client, make_client, make_settings
 
 TESTS = ["bucketTestResult", "deleteTestResult", "modifyTestResult", "readTestResult", "writeTestResult"]
 PROBE = {"passed", "message", "bytesTransferred", "durationMillis", "throughputMbps"}
@@ -45,3 +46,9 @@ async def test_verify_says_which_test_failed(aiohttp_client: AiohttpClient, tmp_
         assert "not run" in answer[later]["message"]
     probe = answer["throughputTestResult"]
     assert probe["passed"] is False and "not run" in probe["message"] and probe["bytesTransferred"] == 0
+
+
+@pytest.fixture
+def client(app_client: Client) -> Client:
+    """No media here: the app with the fake conference (no Janus started)."""
+    return app_client

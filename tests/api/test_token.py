@@ -13,8 +13,8 @@ import jwt
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import CLIENT_ID, CLIENT_SECRET, KEYS, Client, make_client, make_settings
 from tests.client import API
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, Client, make_client, make_settings
 
 TOKEN = "/security/oauth/token"
 CREDENTIALS = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
@@ -113,3 +113,9 @@ async def test_without_configured_credentials_a_demo_client_is_made(
     token = (await _token(client, data=credentials))["access_token"]
     assert jwt.decode(token, options={"verify_signature": False})["org"] == "demo"
     assert await _status(client, "POST", "/storageproviders/app1/verify", f"Bearer {token}") == 404  # app1 is org1's
+
+
+@pytest.fixture
+def client(app_client: Client) -> Client:
+    """Tokens need no conference: the app with the fake one (no Janus started)."""
+    return app_client

@@ -24,8 +24,8 @@ import jwt
 import pytest
 
 from api.credentials import hash_secret
+from tests.builders import KEYS, api_keys
 from tests.client import API, ApiClient
-from tests.conftest import KEYS, api_keys
 from tests.eventually import eventually, wait_listening
 from tests.storage_servers import free_port
 

@@ -14,8 +14,8 @@ import yarl
 from pytest_aiohttp import AiohttpClient
 
 from storage_providers.registry import create_provider
+from tests.builders import make_client, make_settings
 from tests.client import API, ids, uploaded
-from tests.conftest import make_client, make_settings
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.publisher import publish_two_seconds

@@ -14,8 +14,8 @@ import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import Client, auth, make_client, make_settings
 from tests.client import API, ids
-from tests.conftest import Client, auth, make_client, make_settings
 from tests.janus_host import JanusHost
 from tests.publisher import PatternTrack, Publisher, ToneTrack, display
 

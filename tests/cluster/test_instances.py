@@ -14,8 +14,8 @@ import aiohttp
 import asyncpg
 import pytest
 
+from tests.builders import ROOMS
 from tests.client import ids
-from tests.conftest import ROOMS
 from tests.eventually import eventually
 from tests.instances import KEY, Client, Cluster, all_uploaded, parse_time, segments
 from tests.janus_host import JanusHost

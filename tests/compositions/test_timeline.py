@@ -7,7 +7,7 @@ from pathlib import Path
 
 from recorder.compositions.timeline import recorded_time, timeline
 from recorder.models import CompositionType, MediaKind, Pause, Stream, StreamState, Track
-from tests.persistence.conftest import composition
+from tests.builders import composition
 
 T0 = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
 

@@ -28,8 +28,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from tests.builders import CLIENT_ID, CLIENT_SECRET, KEYS, Client, make_client, make_settings
 from tests.client import API, ids
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, KEYS, Client, make_client, make_settings
 from tests.janus_host import JanusHost
 from tests.publisher import PatternTrack, Publisher, ToneTrack, display
 

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import Client, make_client, make_settings
 from tests.client import API, ids, uploaded
-from tests.conftest import Client, make_client, make_settings
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.postgres import PostgresServer, start_postgres

@@ -14,8 +14,8 @@ from pytest_aiohttp import AiohttpClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from recorder.settings import WebhookSettings
+from tests.builders import Client, auth, make_client, make_settings
 from tests.client import API
-from tests.conftest import Client, auth, make_client, make_settings
 from tests.events.receiver import Receiver, new_secret
 from tests.eventually import eventually
 from tests.janus_host import JanusHost

@@ -17,7 +17,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import ROOMS
+from tests.builders import ROOMS
 from tests.events.receiver import Receiver, new_secret
 from tests.eventually import eventually
 from tests.instances import Client, Cluster, all_uploaded

@@ -16,8 +16,8 @@ from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
 from recorder.settings import WebhookSettings
+from tests.builders import Client, make_client, make_settings
 from tests.client import API, ids, uploaded
-from tests.conftest import Client, make_client, make_settings
 from tests.events.receiver import Receiver, new_secret
 from tests.eventually import eventually
 from tests.flashbeep import BeepTrack, FlashTrack, Signal

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pytest_aiohttp import AiohttpClient
 
 from api.keys import SETTINGS
+from tests.builders import Client, auth, make_client, make_settings
 from tests.client import API
-from tests.conftest import Client, auth, make_client, make_settings
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
@@ -206,7 +206,12 @@ async def test_the_apps_errors_tokens_and_languages(aiohttp_client: AiohttpClien
     assert (await call(client, "POST", "/nope/start-recording", arabic))[1]["message"] == "الجلسة غير موجودة"
     # tokens: none, another secret, expired, no user type: 401 in the app's envelope
     expired = token(COACH, "coach", exp=datetime.now(UTC) - timedelta(minutes=1))
-    for headers in ({}, token(COACH, "coach", secret="another-secret-0123456789abcdef"), expired, token(COACH, "")):
+    for headers in (
+        {},
+        token(COACH, "coach", secret="another-secret-0123456789abcdef-0123"),
+        expired,
+        token(COACH, ""),
+    ):
         assert await call(client, "POST", "/nope/start-recording", headers) == (401, envelope(401, "غير مصرح", []))
     # a session that ended cannot be recorded; a completed one never recorded has no videos
     await backend(client, "PUT", "done", 201, json=session(1234, "COMPLETED"))

@@ -18,8 +18,8 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from api.keys import SETTINGS
+from tests.builders import Client, make_client, make_settings
 from tests.client import API
-from tests.conftest import Client, make_client, make_settings
 from tests.events.receiver import Receiver, new_secret
 from tests.eventually import eventually
 from tests.janus_host import JanusHost

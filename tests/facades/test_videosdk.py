@@ -19,8 +19,8 @@ import jwt
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.builders import Client, make_client, make_settings
 from tests.client import API, uploaded
-from tests.conftest import Client, make_client, make_settings
 from tests.events.receiver import Receiver
 from tests.eventually import eventually
 from tests.flashbeep import BeepTrack, FlashTrack, Signal

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from recorder.models import MediaKind, RecordingState
 from recorder.persistence.ports import InstanceInfo
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, Opener, live_with_stream, recording, track
+from tests.builders import T0, Opener, live_with_stream, recording, track
 
 
 def _alive(instance: str) -> InstanceInfo:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from recorder.models import CompositionState, ErrorInfo, Pause
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, Opener, composition
+from tests.builders import T0, Opener, composition
 
 
 async def test_claim_takes_the_highest_priority_then_the_oldest(store: Store) -> None:

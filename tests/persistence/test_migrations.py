@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from recorder.persistence.migrations import MIGRATIONS, migrate
-from tests.persistence.conftest import Opener
+from tests.builders import Opener
 
 
 async def test_concurrent_opens_apply_every_migration_once(opener: Opener) -> None:

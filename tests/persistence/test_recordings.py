@@ -21,7 +21,7 @@ from recorder.models import (
 )
 from recorder.persistence.ports import RecordingQuery
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, Opener, live_with_stream, recording, stream, track
+from tests.builders import T0, Opener, live_with_stream, recording, stream, track
 
 
 async def test_a_second_start_of_a_live_conversation_gets_the_live_recording(store: Store) -> None:

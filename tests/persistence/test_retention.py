@@ -10,7 +10,7 @@ from datetime import timedelta
 from recorder.models import RecordingState
 from recorder.persistence.ports import Cutoffs, StoredProfile
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, Opener, recording
+from tests.builders import T0, Opener, recording
 from tests.persistence.test_webhooks import subscription
 
 DAY = 86400.0

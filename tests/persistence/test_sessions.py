@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from schemas.sessions import CoachingSession, SessionStatus, SessionType
-from tests.persistence.conftest import T0, Opener
+from tests.builders import T0, Opener
 
 
 def session(status: SessionStatus = SessionStatus.IN_PROGRESS) -> CoachingSession:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from recorder.models import ChatEntry, ChatTranscript, CobrowseEvent, CobrowseSession
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, recording
+from tests.builders import T0, recording
 
 
 async def _recorder(store: Store) -> str:

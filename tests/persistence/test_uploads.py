@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from recorder.models import ErrorInfo, UploadState
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, Opener, recording, upload
+from tests.builders import T0, Opener, recording, upload
 
 LEASE = 30.0
 

@@ -14,7 +14,7 @@ from recorder.models import Pause, RecordingState
 from recorder.persistence.ports import Delivery, StoredSubscription
 from recorder.persistence.sql.outbox import changing
 from recorder.persistence.store import Store
-from tests.persistence.conftest import T0, Opener, live_with_stream, track
+from tests.builders import T0, Opener, live_with_stream, track
 
 
 def subscription(sub_id: str = "wh1", application: str = "app1", **fields: object) -> StoredSubscription:

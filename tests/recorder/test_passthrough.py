@@ -83,6 +83,8 @@ def test_a_killed_process_leaves_a_playable_file(tmp_path: Path, encoder: str, c
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
     assert process.returncode == -signal.SIGKILL
     path = next(tmp_path.glob("track.*"))
     frames, key_first, duration = decode(path)

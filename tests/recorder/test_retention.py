@@ -10,7 +10,7 @@ from recorder.persistence.store import open_store
 from recorder.retention import DAY, Retention
 from recorder.storage.profiles import StorageProfiles
 from recorder.storage.providers import Providers
-from tests.conftest import make_settings
+from tests.builders import make_settings
 
 
 async def test_each_application_keeps_its_events_as_long_as_its_retention_says(tmp_path: Path) -> None:

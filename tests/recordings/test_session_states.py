@@ -21,9 +21,9 @@ from recorder.persistence.store import Store, open_store
 from recorder.recordings.session import RecordingSession, SessionOptions
 from recorder.uploads.uploader import Uploader, UploadOptions
 from storage_providers.local import LocalStorage
+from tests.builders import recording
 from tests.eventually import eventually
 from tests.fakes import FakeConference
-from tests.persistence.conftest import recording
 from tests.storage_servers import fixed
 
 BY_API = Reason(StopReason.API_CALL, Caller("backend", "CLIENT"))

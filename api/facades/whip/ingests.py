@@ -16,7 +16,7 @@ from api.auth import caller, origin, principal
 from api.keys import AUTHENTICATOR, RECORDINGS, SETTINGS
 from recorder.conference.whip import PREFIX
 from recorder.errors import ConflictError, NotFoundError
-from recorder.recordings.service import StartCommand
+from recorder.recordings.commands import StartCommand
 from schemas.recording import Id
 
 
