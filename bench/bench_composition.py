@@ -78,7 +78,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.cache = 3.0, Path(tempfile.mkdtemp(prefix="bench-composition-"))
+        args.seconds, args.cache = 6.0, Path(tempfile.mkdtemp(prefix="bench-composition-"))  # (Bob joins at 3 s)
     defaults = Settings()
     work = args.cache / "compositions"
     work.mkdir(parents=True, exist_ok=True)
