@@ -1,4 +1,5 @@
-"""The import plan of our packages: circles between files and between folders, and the widest importers.
+"""The import plan of our packages: circles between files and between folders, arrows back up (an import from
+a lower layer into a higher one), the widest importers, and the largest functions and classes.
 
     python scripts/import_plan.py
 
@@ -15,6 +16,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("api", "recorder", "storage_providers", "schemas")
+# the layers, lowest first: a module imports only its own layer or lower ones. The shared words of `recorder`
+# are below its capabilities; `recorder.webhooks` is the top of the domain (nothing else of it imports it).
+SHARED = {"models", "errors", "settings", "naming", "signing", "clock", "events", "tasks", "logcontext", "addresses"}
+ROOT_MODULES = {"api.app", "api.keys"}  # the composition root (keys names what app.py makes)
+
+
+def layer(module: str) -> int:
+    top, _, rest = module.partition(".")
+    second = rest.partition(".")[0]
+    if top == "schemas":
+        return 0
+    if top == "storage_providers":
+        return 1
+    if top == "recorder":
+        if second in SHARED:
+            return 2
+        return 4 if second == "webhooks" else 3
+    return 5
+
+
+def largest(files: list[Path]) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The five longest functions and classes (lines), named module:name."""
+    functions: list[tuple[int, str]] = []
+    classes: list[tuple[int, str]] = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.end_lineno:
+                size = node.end_lineno - node.lineno + 1
+                into = classes if isinstance(node, ast.ClassDef) else functions
+                into.append((size, f"{module_of(path)}:{node.name}"))
+    return sorted(functions, reverse=True)[:5], sorted(classes, reverse=True)[:5]
 
 
 def module_of(path: Path) -> str:
@@ -96,8 +128,20 @@ def main() -> None:
     print(f"circles of folders: {len(folder_circles)}")
     for circle in folder_circles:
         print("  ", " <-> ".join(circle))
-    widest = sorted(((len(t), m) for m, t in graph.items() if m != "api.app"), reverse=True)[:5]
-    print("widest importers (ours imported, api.app aside):", ", ".join(f"{m} {n}" for n, m in widest))
+    back_up = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets if layer(t) > layer(m))
+    print(f"arrows back up: {len(back_up)}")
+    for arrow in back_up:
+        print("  ", arrow)
+    widest = sorted(((len(t), m) for m, t in graph.items() if m not in ROOT_MODULES), reverse=True)[:5]
+    print("widest importers (ours imported, the composition root aside):", ", ".join(f"{m} {n}" for n, m in widest))
+    beside = sorted(
+        ((len({t for t in targets if layer(t) != 2}), m) for m, targets in graph.items() if m not in ROOT_MODULES),
+        reverse=True,
+    )[:5]
+    print("  the same beside recorder's shared words:", ", ".join(f"{m} {n}" for n, m in beside))
+    functions, classes = largest(files)
+    print("largest functions (lines):", ", ".join(f"{name} {size}" for size, name in functions))
+    print("largest classes (lines):", ", ".join(f"{name} {size}" for size, name in classes))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ class JanusHost:
     def stop(self) -> None:
         if self._netem is not None:
             self._netem.kill()
-            self._netem.wait()
+            self._netem.communicate()  # (closes its pipes)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -154,12 +154,12 @@ def start_janus(
 
 
 def _launch(namespace: str, workdir: Path) -> subprocess.Popen[bytes]:
-    log = open(workdir / "janus.log", "ab")  # noqa: SIM115 - owned by the process
-    return subprocess.Popen(
-        ["ip", "netns", "exec", namespace, "janus", "-C", str(workdir / "janus.jcfg"), "-F", str(workdir), "-o"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(workdir / "janus.log", "ab") as log:  # (the process has its own copy of the descriptor)
+        return subprocess.Popen(
+            ["ip", "netns", "exec", namespace, "janus", "-C", str(workdir / "janus.jcfg"), "-F", str(workdir), "-o"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _write_config(
