@@ -153,6 +153,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             asyncio.run_coroutine_threadsafe(listener.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()  # (its self-pipe sockets too)
 
 
 @pytest.fixture
