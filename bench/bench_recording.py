@@ -222,8 +222,17 @@ def wait_tracks(base: str, ids: str, count: int) -> None:
 
 
 def count_frames(base: str, ids: str, data: Path, sent: dict[str, dict[str, list[float]]], clip: list[bytes]) -> Tally:
-    """Frames in the stored files of a stopped recording, beside the frames sent since each file began."""
-    info = http_json("GET", f"{base}/recordings/{ids}")
+    """Frames in the stored files of a stopped recording (once every file is stored: its uploads may still be
+    under way when it stops), beside the frames sent since each file began."""
+    deadline = time.monotonic() + 60
+    while True:
+        info = http_json("GET", f"{base}/recordings/{ids}")
+        tracks = [t for s in info["streams"] for t in s["tracks"]]
+        if all("location" in t["storage"].get("objectStorage", {}) for t in tracks):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the recording's files were not stored within 60 s: {ids}")
+        time.sleep(0.2)
     tally = Tally()
     for stream in info["streams"]:
         for track in stream["tracks"]:
