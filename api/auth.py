@@ -25,6 +25,14 @@ PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated caller
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def add_route(router: web.UrlDispatcher, method: str, path: str, handler: Handler) -> None:
+    """A route; a GET answers HEAD too, like GET without the body (a player probing a signed link)."""
+    if method == "GET":
+        router.add_get(path, handler)
+    else:
+        router.add_route(method, path, handler)
+
+
 def require(roles: frozenset[Role], handler: Handler) -> Handler:
     """`handler`, callable only by a caller holding one of `roles`; the caller is request[PRINCIPAL]."""
 

@@ -123,8 +123,4 @@ def add_routes(app: web.Application) -> None:
     tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
     for prefix, table in tables:
         for method, path, roles, handler in table:
-            guarded = auth.require(roles, handler) if roles else handler
-            if method == "GET":  # HEAD answers like GET without the body (a player probing a signed link)
-                app.router.add_get(prefix + path, guarded)
-            else:
-                app.router.add_route(method, prefix + path, guarded)
+            auth.add_route(app.router, method, prefix + path, auth.require(roles, handler) if roles else handler)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.auth import Handler
+from api.auth import Handler, add_route
 from api.errors import ENVELOPE, Envelope
 
 Route = tuple[str, str, Handler]  # (method, path below the facade's prefix, handler)
@@ -20,8 +20,5 @@ def facade_app(routes: list[Route], envelope: Envelope) -> web.Application:
     app = web.Application()
     app[ENVELOPE] = envelope
     for method, path, handler in routes:
-        if method == "GET":  # (HEAD too)
-            app.router.add_get(path, handler)
-        else:
-            app.router.add_route(method, path, handler)
+        add_route(app.router, method, path, handler)
     return app
