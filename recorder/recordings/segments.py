@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.media.passthrough import WriterResult
-from recorder.media.repair import repair
+from recorder.media.repair import finish as finish_file
 from recorder.media.subscription import TrackSink
 from recorder.models import ErrorInfo, Recording, Stream, Track, UploadKind, media_end
 from recorder.naming import track_key
@@ -83,10 +83,11 @@ class Segments:
                 sink.frames_received,
                 sink.stats.summary(),
             )
-            if result.error is not None and result.path is not None:  # cut short: keep what still reads
-                repaired = await asyncio.to_thread(repair, result.path)
-                if repaired.frames:  # else (no room to rewrite it) the file stays as the writer left it
-                    track.frames, track.duration = repaired.frames, repaired.duration
+            if result.path is not None:  # a write cut short (a full disk) leaves a torn end: cut it off
+                whole = await asyncio.to_thread(finish_file, result.path, result)
+                if whole is not result:
+                    logger.warning("track %s: its file's torn end was cut off (%d frames kept)", track.id, whole.frames)
+                    track.frames, track.duration = whole.frames, whole.duration
                     track.stopped = media_end(track, stopped)
             if sink.error or result.error:
                 track.local_error = ErrorInfo("WRITE_FAILED", sink.error or result.error or "", stopped)

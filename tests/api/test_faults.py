@@ -18,6 +18,7 @@ from pytest_aiohttp import AiohttpClient
 
 from tests.builders import ROOMS, Client, make_client, make_settings
 from tests.client import API, ids, uploaded
+from tests.encoded import problems
 from tests.eventually import eventually
 from tests.janus_host import JanusHost, start_janus
 from tests.loss import CODECS, epoch, inspect, record_with_loss
@@ -65,14 +66,16 @@ def small_spool(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("reserve", [4 << 20, 0])
 async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_the_disk(
-    aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost, room: int, small_spool: Path
+    aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost, room: int, small_spool: Path, reserve: int
 ) -> None:
+    """With a reserve to free, and with none (the disk stays full: nothing can be copied to mend a file)."""
     settings = make_settings(
-        tmp_path, janus.url, spool_dir=str(small_spool), spool_headroom_bytes=0, spool_reserve_bytes=4 << 20
+        tmp_path, janus.url, spool_dir=str(small_spool), spool_headroom_bytes=0, spool_reserve_bytes=reserve
     )
     client = await make_client(aiohttp_client, settings)
-    assert (small_spool / ".reserve").stat().st_size == 4 << 20
+    assert not reserve or (small_spool / ".reserve").stat().st_size == reserve
     filler = small_spool / "filler"
     with filler.open("wb") as out:  # leave about 1.5 MB: a few seconds of a call
         os.posix_fallocate(out.fileno(), 0, shutil.disk_usage(small_spool).free - (3 << 19))
@@ -98,10 +101,10 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
     assert info["stopReason"] == {"reason": "SPOOL_FULL"}, info["stopReason"]
     tracks = [t for s in info["streams"] for t in s["tracks"]]
     assert len(tracks) == 4, info
-    for track in tracks:  # stored, and every frame written before the disk filled decodes
+    for track in tracks:  # stored, and each file decodes to its end with errors made fatal
         assert track["storage"]["localStorage"]["deleted"], track
-        times, errors = inspect(tmp_path / "storage" / track["storage"]["objectStorage"]["location"], track["type"])
-        assert len(times) > 10 and errors == 0, (track, len(times), errors)
+        decoded, found = problems(tmp_path / "storage" / track["storage"]["objectStorage"]["location"])
+        assert decoded > 10 and found == [], (track, decoded, found)
     await eventually(  # (the manifest's and the transcript's files go last, once the tracks are stored)
         lambda: _files(small_spool), lambda names: names == ["filler"], within=10, what="the spool freed"
     )
@@ -109,7 +112,7 @@ async def test_a_full_spool_ends_the_recording_keeps_what_was_written_and_frees_
     again = await client.start(room, "conv-after-full")  # room again: new recordings start
     assert again["state"] == "ACTIVE", again
     await client.json("POST", f"{API}/recordings/{ids(again)}/stop")
-    assert (small_spool / ".reserve").exists(), "the reserve is made again once there is room"
+    assert not reserve or (small_spool / ".reserve").exists(), "the reserve is made again once there is room"
 
 
 async def _files(directory: Path) -> list[str]:

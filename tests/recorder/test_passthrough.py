@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from recorder.media.passthrough import PassthroughWriter, UnsupportedCodecError, is_keyframe
-from tests.encoded import FPS, decode, encode_video
+from tests.encoded import FPS, decode, encode_audio, encode_video
 
 
 @pytest.mark.parametrize(("encoder", "codec", "suffix"), [("libvpx", "vp8", ".webm"), ("libx264", "h264", ".mp4")])
@@ -35,15 +35,7 @@ def test_writes_from_the_first_keyframe(tmp_path: Path, encoder: str, codec: str
 
 
 def test_opus_goes_to_webm(tmp_path: Path) -> None:
-    encoder = av.CodecContext.create("libopus", "w")
-    assert isinstance(encoder, av.AudioCodecContext)
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
-    packets: list[bytes] = []
-    for i in range(150):
-        tone = (np.sin(np.arange(960) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
-        frame.sample_rate, frame.pts = 48000, i * 960
-        packets += [bytes(p) for p in encoder.encode(frame)]
+    packets = encode_audio(150)
     writer = PassthroughWriter(tmp_path / "audio", "opus", 48000, channels=2)
     for i, packet in enumerate(packets):
         writer.write(packet, 1000 + 960 * i)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from recorder.media.passthrough import PassthroughWriter
-from recorder.media.repair import repair
-from tests.encoded import decode, encode_video
+from recorder.media.passthrough import PassthroughWriter, WriterResult
+from recorder.media.repair import finish, repair
+from tests.encoded import decode, encode_audio, encode_video, problems
 
 
 @pytest.mark.parametrize(("encoder", "codec"), [("libvpx", "vp8"), ("libx264", "h264")])
@@ -24,3 +24,26 @@ def test_a_torn_last_frame_is_dropped(tmp_path: Path, encoder: str, codec: str, 
     assert result.frames >= 45, result  # the first seconds, flushed
     frames, key_first, _ = decode(torn)  # every frame decodes (errors are fatal)
     assert frames == result.frames and key_first
+
+
+@pytest.mark.parametrize(("encoder", "codec"), [("libvpx", "vp8"), ("libx264", "h264"), ("libopus", "opus")])
+@pytest.mark.parametrize("closed", [False, True])
+@pytest.mark.parametrize("cut", [1, 2000, 30000])
+def test_a_full_disk_leaves_a_file_cut_back_to_whole_frames(
+    tmp_path: Path, encoder: str, codec: str, closed: bool, cut: int
+) -> None:
+    """A write cut short by a full disk tears the file's end (a cluster or fragment, or the index): `finish`
+    cuts it back, with no room needed, to a file that decodes to its end with errors made fatal."""
+    writer = PassthroughWriter(tmp_path / "track", codec, 90000 if codec != "opus" else 48000)
+    frames = encode_video(encoder, 90, width=640, height=480, noise=True) if codec != "opus" else encode_audio(150)
+    for i, frame in enumerate(frames):
+        writer.write(frame, (3000 if codec != "opus" else 960) * i)
+    written = writer.close() if closed else WriterResult(writer.path, writer.frames, 0.0)
+    torn = tmp_path / f"torn{writer.path.suffix}"
+    torn.write_bytes(writer.path.read_bytes()[:-cut])
+    readable = problems(torn)[0]  # frames that decode before the torn end
+    result = finish(torn, written)
+    decoded, found = problems(torn)
+    assert found == [] and decoded == result.frames, (found, decoded, result)
+    # every whole WebM block stays; an MP4 loses its torn fragment (at most a second)
+    assert result.frames >= readable - (30 if codec == "h264" else 1), (readable, result)
