@@ -23,6 +23,7 @@ from recorder.models import (
     Reason,
     Recording,
     RecordingState,
+    Rules,
     Stream,
     Track,
     UploadJob,
@@ -38,6 +39,7 @@ class EventType(StrEnum):
     RECORDING_FAILED = "recording.failed"
     RECORDING_ABORTED = "recording.aborted"
     RECORDING_RECOVERED = "recording.recovered"
+    RECORDING_RULES_CHANGED = "recording.rules_changed"
     TRACK_STARTED = "track.started"
     TRACK_STOPPED = "track.stopped"
     UPLOAD_STORED = "upload.stored"
@@ -109,6 +111,7 @@ def recording_data(recording: Recording) -> dict[str, Any]:
         "startReason": _reason(recording.start_reason),
         "stopReason": _reason(recording.stop_reason),
         "error": _error(recording.error),
+        "rules": recording.rules.to_data(),
     }
 
 
@@ -146,6 +149,7 @@ class Before:
     state: RecordingState
     pauses: int
     paused: bool
+    rules: Rules | None = None  # (None: not read)
 
 
 def recording_changes(before: Before, after: Recording) -> list[Event]:
@@ -163,6 +167,11 @@ def recording_changes(before: Before, after: Recording) -> list[Event]:
         events.append(recording_event(EventType.RECORDING_PAUSED, after))
         if after.pauses[index].resumed is not None and (live or index < last):
             events.append(recording_event(EventType.RECORDING_RESUMED, after))
+    # (a change before it started is told by `recording.started`, which carries the rules)
+    started = before.state is RecordingState.ACTIVE and after.state in LIVE_STATES
+    if started and before.rules is not None and before.rules != after.rules:
+        rules = {"before": before.rules.to_data(), "after": after.rules.to_data()}
+        events.append(recording_event(EventType.RECORDING_RULES_CHANGED, after, rules=rules))
     ended = ENDED.get(after.state)
     if ended is not None and before.state is not after.state:
         events.append(recording_event(ended, after))
@@ -279,6 +288,17 @@ RTK_STATUS = {
 RTK_STATUS_UPDATE = "recording.statusUpdate"
 
 
+def videosdk_targets(event: Event) -> list[dict[str, str]]:
+    """The participants' kinds (`{userId, kind}`) a recording's event tells VideoSDK about: what its start
+    records, what a change of its rules adds, what its failure ends."""
+    if event.type is EventType.RECORDING_RULES_CHANGED:
+        before = event.data["rules"]["before"]["include"]
+        rules = [rule for rule in event.data["rules"]["after"]["include"] if rule not in before]
+    else:
+        rules = event.data["recording"].get("rules", {}).get("include", [])
+    return [rule for rule in rules if "userId" in rule and "kind" in rule]
+
+
 def messages(format_: str, event: Event) -> list[str]:
     """The messages (by name) that `event` becomes in `format_`, in the order they are sent; empty: none."""
     if format_ == Format.NATIVE:
@@ -286,11 +306,18 @@ def messages(format_: str, event: Event) -> list[str]:
     if format_ == Format.VIDEOSDK:
         track_file = event.data.get("file", {}).get("kind") == "TRACK"
         names = {
-            EventType.TRACK_STARTED: ["starting", "started"],
+            EventType.TRACK_STARTED: ["started"],
             EventType.TRACK_STOPPED: ["stopping"],
             EventType.UPLOAD_STORED: ["stopped"] if track_file else [],
             EventType.UPLOAD_FAILED: ["failed"] if track_file else [],
         }.get(event.type, [])
+        per_target = {
+            EventType.RECORDING_STARTED: "starting",
+            EventType.RECORDING_RULES_CHANGED: "starting",
+            EventType.RECORDING_FAILED: "failed",
+        }.get(event.type)
+        if per_target is not None:  # one message per participant's kind it is about: `name#index`
+            names = [f"{per_target}#{index}" for index in range(len(videosdk_targets(event)))]
         return [VIDEOSDK_PREFIX + name for name in names]
     if format_ == Format.REALTIMEKIT:
         stored_all = event.type is EventType.UPLOAD_STORED and event.data.get("allStored")

@@ -243,6 +243,7 @@ class Recording:
     manifest_location: str | None = None  # where the manifest (every file on one timeline) is stored
     manifest_error: ErrorInfo | None = None  # why the manifest is not stored (its upload failed)
     key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
+    facade: str | None = None  # the facade it was started through (None: the recorder's own API)
 
     @property
     def paused(self) -> bool:

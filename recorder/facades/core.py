@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from recorder.errors import InvalidRequestError, NotFoundError
+from recorder.errors import ConflictError, InvalidRequestError, NotFoundError
 from recorder.models import Caller, Recording, RecordingState, Rules
 from recorder.persistence.ports import RecordingQuery
 from recorder.recordings.commands import StartCommand
@@ -40,6 +40,7 @@ class FacadeStart:
     key_template: str | None = None
     webhook: tuple[str, str] | None = None  # (url, format)
     recorder_id: str | None = None
+    facade: str | None = None  # the facade starting it: only it acts on it afterwards (`own`)
 
 
 class FacadeCore(Protocol):
@@ -54,6 +55,9 @@ class FacadeCore(Protocol):
 
     async def set_rules(self, app: ApplicationSettings, recording: Recording, rules: Rules) -> Recording: ...
 
+    async def subscribe(self, recording: Recording, url: str, format_: str) -> None:
+        """`url` gets the recording's events from now on (each URL once)."""
+
     async def live(self, app: ApplicationSettings, conversation_id: str) -> Recording | None:
         """The conversation's live recording in the application, if any."""
 
@@ -65,6 +69,15 @@ class FacadeCore(Protocol):
 
     async def page(self, app: ApplicationSettings, query: RecordingQuery) -> tuple[list[Recording], int]:
         """One page of the application's recordings (the query's application is the caller's), and the total."""
+
+
+def own(recording: Recording, facade: str) -> Recording:
+    """`recording` when `facade` started it; else 409: a facade does not act on another API's recordings."""
+    if recording.facade != facade:
+        raise ConflictError(
+            f"{recording.conversation_id} is being recorded through another API (recording {recording.recorder_id})"
+        )
+    return recording
 
 
 def _ids(recording: Recording) -> tuple[str, str, str]:
@@ -92,6 +105,7 @@ class ServiceCore:
             key_template=start.key_template,
             webhook=start.webhook,
             recorder_id=start.recorder_id,
+            facade=start.facade,
         )
         try:
             recording = await self._service.start(command)
@@ -115,6 +129,9 @@ class ServiceCore:
 
     async def set_rules(self, app: ApplicationSettings, recording: Recording, rules: Rules) -> Recording:
         return await self._service.set_rules(app.organization_id, _ids(recording), rules)
+
+    async def subscribe(self, recording: Recording, url: str, format_: str) -> None:
+        await self._service.subscribe(recording, url, format_)
 
     async def live(self, app: ApplicationSettings, conversation_id: str) -> Recording | None:
         return await self._service.live(app.organization_id, conversation_id, app.id)

@@ -151,6 +151,10 @@ CREATE INDEX recordings_application_state ON recordings (application_id, state);
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished);
 CREATE INDEX upload_jobs_state_created ON upload_jobs (state, created)
 """,
+    # 11: the facade a recording was started through (a facade acts on its own recordings only)
+    """
+ALTER TABLE recordings ADD COLUMN facade TEXT
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -29,6 +29,7 @@ class StartCommand:
     empty_room_timeout_seconds: float | None = None
     no_media_timeout_seconds: float | None = None
     key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
+    facade: str | None = None  # the facade it is started through
     webhook: tuple[str, str] | None = None  # (url, format): a subscription to this recording's events alone
     recorder_id: str | None = None  # the new recording's id (default: a new UUID)
 

@@ -209,6 +209,7 @@ class RecordingService(RecordingReads):
                 rules=command.rules,
                 limits=limits,
                 key_template=command.key_template,
+                facade=command.facade,
             )
         )
         session = self._sessions.get(recording.recorder_id)
@@ -233,6 +234,11 @@ class RecordingService(RecordingReads):
                 self._metrics.start_latency.observe(time.monotonic() - asked)
             return session.recording
         return recording
+
+    async def subscribe(self, recording: Recording, url: str, format_: str) -> None:
+        """`url` gets the recording's events from now on (in `format_`), as a start's `webhook` does."""
+        if self._subscribe is not None:
+            await self._subscribe(recording, url, format_)
 
     async def _bound(self, application_id: str) -> None:
         """429 when the application has `live_recordings_per_application` live recordings (on any instance)."""

@@ -179,6 +179,9 @@ class Webhooks:
     async def for_recording(self, recording: Recording, url: str, format_: str) -> StoredSubscription:
         """A subscription to one recording's events (a facade's per-request webhook URL), signed with a secret
         of its own (the vendor's receivers do not check it; Standard Webhooks receivers cannot, not knowing it)."""
+        for known in await self.of(recording.application_id):  # (each URL once)
+            if known.recorder_id == recording.recorder_id and known.url == url and known.format == format_:
+                return known
         secret = SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
         body = {"url": url, "format": format_, "secret": secret}
         return await self.create(recording.application_id, body, recording.recorder_id)

@@ -22,12 +22,16 @@ from recorder.models import (
     Composition,
     CompositionState,
     CompositionType,
+    ErrorInfo,
     Layout,
     MediaKind,
     Pause,
     Reason,
     Recording,
     RecordingState,
+    Rule,
+    RuleKind,
+    Rules,
     StopReason,
     Stream,
     StreamState,
@@ -131,10 +135,7 @@ def test_the_videosdk_format_tells_each_segment_with_its_kind_and_file() -> None
     r = recording()
     (t2,) = r.streams[1].tracks
     (started,) = track_changes(r, t2, None)
-    assert messages("videosdk", started) == [
-        "participant-track-recording-starting",
-        "participant-track-recording-started",
-    ]
+    assert messages("videosdk", started) == ["participant-track-recording-started"]  # (its first frame)
     body = render("videosdk", "participant-track-recording-started", started, {})
     assert body == {
         "webhookType": "participant-track-recording-started",
@@ -145,7 +146,32 @@ def test_the_videosdk_format_tells_each_segment_with_its_kind_and_file() -> None
     assert messages("videosdk", stored) == ["participant-track-recording-stopped"]
     body = render("videosdk", "participant-track-recording-stopped", stored, {"k/t2.webm": "https://x/t2"})
     assert body["data"]["fileDetails"] == [{"filePath": "k/t2.webm", "fileUrl": "https://x/t2"}]
-    assert messages("videosdk", recording_changes(INITIALISED, r)[0]) == []  # no track: nothing to tell
+    assert messages("videosdk", recording_changes(INITIALISED, r)[0]) == []  # no participant's kind: nothing
+
+
+def test_the_videosdk_format_tells_starting_for_each_participants_kind_a_start_or_a_change_takes_in() -> None:
+    alice, bob = Rule("alice", RuleKind.AUDIO), Rule("bob", RuleKind.VIDEO)
+    r = recording(rules=Rules(include=(alice,)))
+    (started,) = recording_changes(INITIALISED, r)
+    assert messages("videosdk", started) == ["participant-track-recording-starting#0"]
+    body = render("videosdk", "participant-track-recording-starting#0", started, {})
+    assert body == {
+        "webhookType": "participant-track-recording-starting",
+        "data": {"meetingId": "1234", "sessionId": r.recorder_id, "participantId": "alice", "kind": "audio"},
+    }
+    before = Before(RecordingState.ACTIVE, 0, False, r.rules)
+    r.rules = Rules(include=(alice, bob, Rule(kind=RuleKind.SCREEN_VIDEO)))  # (a rule for everyone: not told)
+    (changed,) = [e for e in recording_changes(before, r) if e.type is EventType.RECORDING_RULES_CHANGED]
+    assert changed.data["rules"]["before"] == {
+        "include": [{"userId": "alice", "kind": "audio"}],
+        "exclude": [],
+    }
+    assert messages("videosdk", changed) == ["participant-track-recording-starting#0"]
+    assert render("videosdk", "participant-track-recording-starting#0", changed, {})["data"]["participantId"] == "bob"
+    assert messages("native", changed) == ["recording.rules_changed"] and messages("realtimekit", changed) == []
+    r.state, r.error = RecordingState.FAILED, ErrorInfo("JOIN_FAILED", "Janus is unreachable", T0)
+    (failed,) = [e for e in recording_changes(INITIALISED, r) if e.type is EventType.RECORDING_FAILED]
+    assert messages("videosdk", failed) == [f"participant-track-recording-failed#{i}" for i in range(2)]
 
 
 def test_the_realtimekit_format_tells_each_status_with_the_recording_object() -> None:

@@ -142,9 +142,10 @@ async def test_every_event_arrives_signed_in_order_in_three_formats_through_fail
                 assert answer.status == 200
                 assert await answer.read() == (tmp_path / "storage" / file["location"]).read_bytes()
 
-    # VideoSDK: starting, started, stopping, stopped (with the file) for each segment, in that order
+    # VideoSDK: started, stopping, stopped (with the file) for each segment, in that order (no `starting`: that
+    # tells a VideoSDK start accepted, and this recording was started through the native API, for everyone)
     videosdk = await eventually(
-        lambda: _ready(receiver.at("/videosdk")), lambda got: len(got) >= 16, within=20, what="videosdk webhooks"
+        lambda: _ready(receiver.at("/videosdk")), lambda got: len(got) >= 12, within=20, what="videosdk webhooks"
     )
     per_segment: dict[str, list[str]] = {}
     by_location = {t["storage"]["objectStorage"]["location"]: (s, t) for s, t in segments}
@@ -163,7 +164,7 @@ async def test_every_event_arrives_signed_in_order_in_three_formats_through_fail
             async with http.get(here(client, detail["fileUrl"])) as answer:
                 assert answer.status == 200
                 assert await answer.read() == (tmp_path / "storage" / detail["filePath"]).read_bytes()
-    steps = ["starting", "started", "stopping", "stopped"]
+    steps = ["started", "stopping", "stopped"]
     for kind, names in per_segment.items():  # each segment's n-th step comes after its (n-1)-th
         assert sorted(names) == sorted(steps * 2), (kind, names)
         places = {step: [i for i, name in enumerate(names) if name == step] for step in steps}

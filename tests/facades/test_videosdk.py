@@ -21,7 +21,7 @@ from pytest_aiohttp import AiohttpClient
 
 from tests.builders import Client, make_client, make_settings
 from tests.client import API, uploaded
-from tests.events.receiver import Receiver
+from tests.events.receiver import Receiver, new_secret
 from tests.eventually import eventually
 from tests.flashbeep import BeepTrack, FlashTrack, Signal
 from tests.janus_host import JanusHost
@@ -89,6 +89,26 @@ stop_track_recording()
 """
 
 
+PREFIX = "participant-track-recording-"
+# the keys of the seed's example payload of each webhook type (shared/spec/videosdk-track-recording.txt)
+SEED_DATA = {name: {"meetingId", "sessionId", "participantId", "kind"} for name in ("starting", "started", "stopping")}
+SEED_DATA |= {"stopped": SEED_DATA["started"] | {"fileDetails"}, "failed": SEED_DATA["started"]}
+
+
+def seed_shaped(body: dict[str, Any]) -> str:
+    """The webhook's step (starting, ...), after checking it has exactly the seed's shape for its type."""
+    assert set(body) == {"webhookType", "data"} and body["webhookType"].startswith(PREFIX), body
+    step: str = body["webhookType"].removeprefix(PREFIX)
+    data = body["data"]
+    assert set(data) == SEED_DATA[step], body
+    assert all(isinstance(data[k], str) for k in ("meetingId", "sessionId", "participantId", "kind")), body
+    assert data["kind"] in ("audio", "video", "screen_audio", "screen_video"), body
+    if step == "stopped":
+        assert [set(d) for d in data["fileDetails"]] == [{"filePath", "fileUrl"}], body
+        assert all(isinstance(v, str) for d in data["fileDetails"] for v in d.values()), body
+    return step
+
+
 def token(secret: str = SECRET, **claims: Any) -> str:
     """A token as VideoSDK's guide makes one (`expiresIn: '120m'`)."""
     payload = {
@@ -120,7 +140,7 @@ async def run_seed(code: str, base: str, values: dict[str, str], auth: str) -> s
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver(secrets={"/videosdk": ""})
+    running = Receiver(secrets={"/videosdk": "", "/videosdk-video": "", "/bob": ""})
     await running.start()
     yield running
     await running.stop()
@@ -148,8 +168,9 @@ async def test_the_seeds_examples_record_a_participants_tracks_where_videosdk_pu
     try:
         await alice.join()
         await alice.publish([FlashTrack(signal), BeepTrack(signal)])
-        for kind in ("audio", "video"):  # the second kind joins the room's recording
-            printed = await run_seed(SEED_START, base, {**values, "YOUR STREAM KIND": kind}, token())
+        for kind, hook in (("audio", "/videosdk"), ("video", "/videosdk-video")):  # the second joins the room's
+            start = {**values, "YOUR STREAM KIND": kind, "YOUR WEBHOOK URL": receiver.url(hook)}  # (its own URL)
+            printed = await run_seed(SEED_START, base, start, token())
             assert printed == "track recording started successfully."
         live = await client.recording(await client.json("GET", f"{API}/recordings/{room}/active"))
         assert live["rules"]["include"] == [{"userId": "alice", "kind": "audio"}, {"userId": "alice", "kind": "video"}]
@@ -181,19 +202,86 @@ async def test_the_seeds_examples_record_a_participants_tracks_where_videosdk_pu
     )
     for kind in ("audio", "video"):
         steps = [r.body for r in got if r.body["data"]["kind"] == kind]
-        names = [b["webhookType"].removeprefix("participant-track-recording-") for b in steps]
-        # each segment tells its four steps (a kind started or stopped beside it starts a new segment: the
-        # publication is subscribed again)
-        assert names[:4] == ["starting", "started", "stopping", "stopped"] or sorted(names) == sorted(
-            ["starting", "started", "stopping", "stopped"] * (len(names) // 4)
-        ), names
-        assert len(names) % 4 == 0 and names.count("stopped") == len(
-            [t for s in info["streams"] for t in s["tracks"] if t["type"] == kind.upper()]
-        )
+        names = [seed_shaped(b) for b in steps]
+        segments_of_kind = len([t for s in info["streams"] for t in s["tracks"] if t["type"] == kind.upper()])
+        # one `starting` for the start; each segment (a kind started or stopped beside it starts a new one: the
+        # publication is subscribed again) is started, stopping, stopped
+        assert names[0] == "starting" and names.count("starting") == 1, names
+        assert names.count("started") == names.count("stopping") == names.count("stopped") == segments_of_kind
         assert all(b["data"] | {"meetingId": str(room), "participantId": "alice"} == b["data"] for b in steps)
         for step in (b for b in steps if b["webhookType"].endswith("-stopped")):
             (detail,) = step["data"]["fileDetails"]
             assert detail["filePath"].startswith(f"recordings/2026/{live['recorderId']}/alice/{kind}/")
+    # the second start's own webhookUrl is told about its kind from its start on
+    video = [seed_shaped(r.body) for r in receiver.at("/videosdk-video") if r.body["data"]["kind"] == "video"]
+    assert video[0] == "starting" and video.count("stopped") >= 1, video
+
+
+async def test_starting_when_accepted_started_at_the_first_frame_and_another_apis_recording_left_alone(
+    client: Client, janus: JanusHost, http: aiohttp.ClientSession, room: int, receiver: Receiver
+) -> None:
+    start_url, stop_url = (
+        "/videosdk/v2/recordings/participant/track/start",
+        "/videosdk/v2/recordings/participant/track/stop",
+    )
+    auth = {"Authorization": token()}
+    native = await client.start(room, str(room))  # the room recorded through the recorder's own API
+    body = {"roomId": str(room), "participantId": "bob", "kind": "audio", "webhookUrl": receiver.url("/bob")}
+    refused = await client.json("POST", start_url, 409, json=body, headers=auth)
+    assert (refused["statusCode"], refused["error"]) == (409, "Conflict") and "another API" in refused["message"]
+    await client.json("POST", stop_url, 404, json=body, headers=auth)
+    live = await client.recording(native)
+    assert live["state"] == "ACTIVE" and live["rules"] == {"include": [], "exclude": []}, live
+    await client.stop(native)
+
+    assert await client.json("POST", start_url, json=body, headers=auth) == "track recording started successfully."
+    await eventually(  # accepted: starting, although bob has not joined yet
+        lambda: _ready([seed_shaped(r.body) for r in receiver.at("/bob")]),
+        lambda steps: steps == ["starting"],
+        within=10,
+    )
+    await asyncio.sleep(1.5)
+    assert [seed_shaped(r.body) for r in receiver.at("/bob")] == ["starting"], "started before any frame"
+    bob = Publisher(http, janus.url, room, display("bob"))
+    try:
+        await bob.join()
+        published = time.time()
+        await bob.publish()
+        got = await eventually(
+            lambda: _ready(receiver.at("/bob")), lambda got: len(got) >= 2, within=15, what="bob's started"
+        )
+        assert seed_shaped(got[1].body) == "started" and got[1].at >= published, got
+        assert got[1].at - got[0].at >= 1.5
+        await client.json("POST", stop_url, json=body, headers=auth)
+    finally:
+        await bob.leave()
+
+
+async def test_a_start_that_cannot_join_tells_failed_to_its_url_and_to_videosdk_subscriptions(
+    aiohttp_client: AiohttpClient, tmp_path: Path, room: int, receiver: Receiver
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        "http://127.0.0.1:9/janus",  # (nothing listens there)
+        videosdk_keys=[{"api_key": API_KEY, "secret": SECRET, "application_id": "app1"}],
+        webhook_poll_seconds=0.2,
+    )
+    client = await make_client(aiohttp_client, settings)
+    subscription = {"url": receiver.url("/videosdk"), "secret": "", "format": "videosdk"}
+    receiver.secrets["/videosdk"] = subscription["secret"] = new_secret()
+    await client.json("POST", f"{API}/webhooks/app1", 201, json=subscription)
+    body = {"roomId": str(room), "participantId": "alice", "kind": "video", "webhookUrl": receiver.url("/bob")}
+    answer = await client.json(
+        "POST", "/videosdk/v2/recordings/participant/track/start", 503, json=body, headers={"Authorization": token()}
+    )
+    assert (answer["statusCode"], answer["error"]) == (503, "Service Unavailable"), answer
+    for path in ("/bob", "/videosdk"):
+        got = await _arrived(receiver, path)
+        assert [seed_shaped(r.body) for r in got] == ["failed"], got
+        assert (
+            got[0].body["data"] | {"meetingId": str(room), "participantId": "alice", "kind": "video"}
+            == got[0].body["data"]
+        )
 
 
 async def test_bad_tokens_and_bodies_get_videosdks_errors_and_start_nothing(client: Client, room: int) -> None:
@@ -220,6 +308,11 @@ async def test_bad_tokens_and_bodies_get_videosdks_errors_and_start_nothing(clie
     )
     assert stop["statusCode"] == 404
     await client.json("GET", f"{API}/recordings/{room}", 404)  # nothing was started
+
+
+async def _arrived(receiver: Receiver, path: str) -> list[Any]:
+    got: list[Any] = await eventually(lambda: _ready(receiver.at(path)), lambda got: len(got) >= 1, within=10)
+    return got
 
 
 async def _ready(value: Any) -> Any:

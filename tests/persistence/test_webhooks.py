@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from recorder.events import Event, EventType
-from recorder.models import Pause, RecordingState
+from recorder.models import Pause, RecordingState, Rule, RuleKind, Rules
 from recorder.persistence.ports import Delivery, StoredSubscription
 from recorder.persistence.sql.outbox import changing
 from recorder.persistence.store import Store
@@ -97,6 +97,7 @@ async def test_deliveries_go_to_the_subscriptions_that_want_them(store: Store) -
     await store.webhooks.save_subscription(subscription("vsdk", format="videosdk"))
     r = await live_with_stream(store)
     r.state, r.started = RecordingState.ACTIVE, T0
+    r.rules = Rules(include=(Rule("alice", RuleKind.AUDIO), Rule("alice", RuleKind.VIDEO)))
     await store.recordings.save(r)
     await store.recordings.save_track(r.recorder_id, track())
     r.state = RecordingState.STOPPED
@@ -105,7 +106,7 @@ async def test_deliveries_go_to_the_subscriptions_that_want_them(store: Store) -
     assert sorted((d.subscription_id, d.message) for d in claimed) == [
         ("all", "recording.started"),
         ("ends", "recording.stopped"),
-        ("vsdk", "participant-track-recording-starting"),  # its `started` waits for `starting`
+        ("vsdk", "participant-track-recording-starting#0"),  # its `#1` and `started` wait for it
     ]
 
 

@@ -13,14 +13,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from recorder.errors import NotFoundError, UnavailableError
-from recorder.facades.core import FacadeCore, FacadeStart
+from recorder.errors import InvalidRequestError, NotFoundError, UnavailableError
+from recorder.facades.core import FacadeCore, FacadeStart, own
 from recorder.logcontext import scope
 from recorder.models import Caller, RecordingState, Rule, RuleKind, Rules
 from recorder.naming import safe_name
 from recorder.settings import ApplicationSettings
 
 logger = logging.getLogger(__name__)
+FACADE = "videosdk"
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,28 @@ class VideoSdkTracks:
 
     async def start(self, app: ApplicationSettings, caller: Caller, start: TrackStart) -> None:
         """The room's recording records this participant's kind from now on (RoomNotFound; UnavailableError
-        when the bot could not join)."""
+        when the bot could not join; ConflictError when the room is recorded through another API). Each start's
+        `webhookUrl` gets the recording's webhooks; `bucketDirPath` is the room's (one layout per recording)."""
+        if start.webhook_url:
+            await self._check_url(start.webhook_url)
         rule = Rule(user_id=start.participant_id, kind=start.kind)
+        template = key_template(start.bucket_dir_path)
         live = await self._core.live(app, start.room_id)
         if live is not None:
+            own(live, FACADE)
+            if start.bucket_dir_path is not None and template != live.key_template:
+                raise InvalidRequestError(
+                    "bucketDirPath differs from the one this room's recording was started with: the track"
+                    " recordings of a room share one directory (omit it, or send the same)"
+                )
+            if start.webhook_url:
+                await self._core.subscribe(live, start.webhook_url, "videosdk")
             if rule not in live.rules.include:
                 rules = Rules(include=(*live.rules.include, rule), exclude=live.rules.exclude)
                 await self._core.set_rules(app, live, rules)
             with scope(recorderId=live.recorder_id, conversationId=live.conversation_id):
                 logger.info("videosdk: room %s records %s of %s", start.room_id, start.kind.value, start.participant_id)
             return
-        if start.webhook_url:
-            await self._check_url(start.webhook_url)
         recording = await self._core.start(
             app,
             FacadeStart(
@@ -64,8 +75,9 @@ class VideoSdkTracks:
                 conference_id=start.room_id,
                 caller=caller,
                 rules=Rules(include=(rule,)),
-                key_template=key_template(start.bucket_dir_path),
+                key_template=template,
                 webhook=(start.webhook_url, "videosdk") if start.webhook_url else None,
+                facade=FACADE,
             ),
         )
         if recording.state is RecordingState.FAILED:
@@ -78,7 +90,7 @@ class VideoSdkTracks:
         """The participant's kind is recorded no more; the last one stops the room's recording."""
         live = await self._core.live(app, room_id)
         rule = Rule(user_id=participant_id, kind=kind)
-        if live is None or rule not in live.rules.include:
+        if live is None or live.facade != FACADE or rule not in live.rules.include:
             raise NotFoundError("No track recording found for this participant and kind.")
         include = tuple(r for r in live.rules.include if r != rule)
         if include:

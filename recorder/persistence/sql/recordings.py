@@ -19,6 +19,7 @@ from recorder.persistence.sql.rows import (
     load_recordings,
     marks,
     parse_pauses,
+    parse_rules,
     pauses_text,
     reason_text,
     rules_text,
@@ -44,7 +45,7 @@ class SqlRecordings(RecordingStore):
             inserted = await db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
                 " conference_id, audio, video, state, created, lease_until, screen, start_reason, pauses, rules,"
-                " limits, key_template) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                " limits, key_template, facade) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 recording.recorder_id,
                 recording.conversation_id,
                 recording.instance_id,
@@ -62,6 +63,7 @@ class SqlRecordings(RecordingStore):
                 rules_text(recording.rules),
                 limits_text(recording.limits),
                 recording.key_template,
+                recording.facade,
             )
             if inserted:
                 await db.execute(
@@ -151,14 +153,16 @@ class SqlRecordings(RecordingStore):
         recording.pauses = [copy.copy(pause) for pause in recording.pauses]
         async with changing(self._db) as change:
             rows = await change.db.fetch(
-                f"SELECT state, pauses FROM recordings WHERE recorder_id = ? AND instance_id = ?{change.for_update}",
+                "SELECT state, pauses, rules FROM recordings WHERE recorder_id = ? AND instance_id = ?"
+                + change.for_update,
                 recording.recorder_id,
                 recording.instance_id,
             )
             changed = await self._update(change.db, recording)
             if changed == 1 and rows:
                 pauses = parse_pauses(rows[0]["pauses"])
-                before = Before(RecordingState(rows[0]["state"]), len(pauses), bool(pauses) and not pauses[-1].resumed)
+                paused = bool(pauses) and not pauses[-1].resumed
+                before = Before(RecordingState(rows[0]["state"]), len(pauses), paused, parse_rules(rows[0]["rules"]))
                 change.events += recording_changes(before, recording)
         return changed == 1
 

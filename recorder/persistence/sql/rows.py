@@ -122,6 +122,7 @@ def recording_(row: Row) -> Recording:
         manifest_location=row["manifest_location"],
         manifest_error=parse_error(row["manifest_error"]),
         key_template=row["key_template"],
+        facade=row["facade"],
     )
 
 
