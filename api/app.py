@@ -32,6 +32,7 @@ from api.keys import (
     READINESS,
     REALTIMEKIT,
     RECORDINGS,
+    RTK_SIGNER,
     SETTINGS,
     STORAGE,
     VIDEOSDK,
@@ -46,9 +47,11 @@ from recorder.compositions.queue import CompositionOptions, Compositions
 from recorder.conference.factory import Conferences, Rooms
 from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
+from recorder.events import Format
 from recorder.facades.coaching.sessions import CoachingSessions
 from recorder.facades.core import ServiceCore
 from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
+from recorder.facades.realtimekit.signature import RtkSigner
 from recorder.facades.videosdk.tracks import VideoSdkTracks
 from recorder.media.ports import use_port_range
 from recorder.models import Recording
@@ -61,6 +64,7 @@ from recorder.recordings.service import RecordingService
 from recorder.retention import Retention
 from recorder.settings import (
     ClientSettings,
+    CloudflareTokenSettings,
     CoachingSettings,
     RealtimeKitKeySettings,
     Role,
@@ -112,9 +116,11 @@ def _clients(settings: Settings) -> list[ClientSettings]:
 def _demo_facade_keys(settings: Settings) -> None:
     """On the embedded defaults (no client, API key or facade key configured), the facades' demo keys of the
     first application: VideoSDK's `demo` (its secret in <data_dir>/videosdk-demo-secret), RealtimeKit's
-    organization `demo` (its API key in <data_dir>/realtimekit-demo-key) and the coaching session API's HS256
-    secret (<data_dir>/coaching-demo-secret)."""
-    configured = settings.clients or settings.api_keys or settings.videosdk_keys or settings.realtimekit_keys
+    organization `demo` (its API key in <data_dir>/realtimekit-demo-key), a Cloudflare API token of account `demo`
+    and app `demo` (<data_dir>/cloudflare-demo-token) and the coaching session API's HS256 secret
+    (<data_dir>/coaching-demo-secret)."""
+    keys = (settings.clients, settings.api_keys, settings.videosdk_keys, settings.realtimekit_keys)
+    configured = any(keys) or bool(settings.cloudflare_tokens)
     if configured or not settings.applications:
         return
     first = settings.applications[0]
@@ -128,8 +134,13 @@ def _demo_facade_keys(settings: Settings) -> None:
     settings.realtimekit_keys = [
         RealtimeKitKeySettings(organization_id="demo", api_key=SecretStr(key), application_id=app)
     ]
+    token = SecretStr(_kept_secret(settings.data_dir / "cloudflare-demo-token"))
+    settings.cloudflare_tokens = [
+        CloudflareTokenSettings(api_token=token, account_id="demo", app_id="demo", application_id=app)
+    ]
     logger.info(
-        "demo facade keys: VideoSDK apikey demo, RealtimeKit organization demo and the coaching token secret"
+        "demo facade keys: VideoSDK apikey demo, RealtimeKit organization demo, Cloudflare account demo app demo"
+        " and the coaching token secret"
         " (secrets in %s)",
         settings.data_dir,
     )
@@ -158,18 +169,26 @@ async def _bounded(name: str, step: Coroutine[Any, Any, None]) -> None:
 
 @dataclass(frozen=True)
 class _Keys:
-    """The service's secrets: URL signing, token signing, storage credentials' sealing."""
+    """The service's secrets: URL signing, token signing, storage credentials' sealing, RealtimeKit's webhook
+    signature."""
 
     signer: UrlSigner
     token: bytes
     credentials: bytes
+    webhooks: RtkSigner
 
 
 def _make_keys(settings: Settings) -> _Keys:
     signer = UrlSigner(_key(settings.url_signing_key, settings.data_dir / "url-signing.key"), settings.url_ttl_seconds)
     token = _key(settings.token_signing_key, settings.data_dir / "token-signing.key")
     credentials = _key(settings.storage_credentials_key, settings.data_dir / "storage-credentials.key")
-    return _Keys(signer, token, credentials)
+    configured = settings.webhook_signing_key
+    webhooks = (
+        RtkSigner(configured.get_secret_value().encode())
+        if configured is not None
+        else RtkSigner.kept_in(settings.data_dir / "webhook-signing.pem")
+    )
+    return _Keys(signer, token, credentials, webhooks)
 
 
 def _make_uploader(settings: Settings, store: Store, providers: Providers, metrics: Metrics) -> Uploader:
@@ -277,7 +296,8 @@ def create_app(settings: Settings, rooms: Rooms | None = None) -> web.Applicatio
     app[METRICS] = Metrics()
     app[OUTBOUND] = policy_of(settings)
     app.cleanup_ctx.append(functools.partial(_service, keys, rooms))
-    add_routes(app)
+    app[RTK_SIGNER] = keys.webhooks
+    add_routes(app, settings)
     return app
 
 
@@ -328,7 +348,8 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
         storage = app[STORAGE] = StorageAdmin(settings, profiles, providers, uploader)
         downloads = app[DOWNLOADS] = Downloads(keys.signer, providers, settings.public_url, API, COMPOSITION_API)
         links = Links(downloads, store.recordings, store.compositions, address)
-        deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy)
+        signers = {Format.REALTIMEKIT.value: keys.webhooks.headers}  # (beside Standard Webhooks' signature)
+        deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy, signers)
         app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
         core = ServiceCore(recordings)  # the facades' port
         app[COACHING] = CoachingSessions(store.sessions, core, compositions, downloads)

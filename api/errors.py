@@ -45,16 +45,21 @@ _STATUS: dict[type[Exception], int] = {
 class Envelope:
     """How an API answers its errors: the body of (status, code, message, details); whether a validation error
     says its first problem as a sentence (Joi's way, which VideoSDK and RealtimeKit answer with) instead of ours;
-    headers every answer of it carries (WHIP's CORS). A facade's sub-application keeps its own under ENVELOPE."""
+    headers every answer of it carries (WHIP's CORS), and those of an error's status (Cloudflare's
+    x-should-retry). A facade's sub-application keeps its own under ENVELOPE."""
 
     body: Callable[[int, str, str, list[dict[str, object]] | None], object]
     first_problem: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
+    error_headers: Callable[[int], Mapping[str, str]] | None = None
 
     def response(
         self, status: int, code: str, message: str, details: list[dict[str, object]] | None = None
     ) -> web.Response:
-        return web.json_response(self.body(status, code, message, details), status=status)
+        response = web.json_response(self.body(status, code, message, details), status=status)
+        if self.error_headers is not None:
+            response.headers.update(self.error_headers(status))
+        return response
 
 
 NATIVE = Envelope(

@@ -10,6 +10,7 @@ from recorder.compositions.queue import Compositions
 from recorder.downloads import Downloads
 from recorder.facades.coaching.sessions import CoachingSessions
 from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
+from recorder.facades.realtimekit.signature import RtkSigner
 from recorder.facades.videosdk.tracks import VideoSdkTracks
 from recorder.operations.health import Readiness
 from recorder.operations.metrics import Metrics
@@ -36,6 +37,7 @@ READINESS = web.AppKey("readiness", Readiness)
 # the facades' domains (api.facades)
 COACHING = web.AppKey("coaching", CoachingSessions)
 REALTIMEKIT = web.AppKey("realtimekit", RealtimeKitRecordings)
+RTK_SIGNER = web.AppKey("rtk_signer", RtkSigner)
 VIDEOSDK = web.AppKey("videosdk", VideoSdkTracks)
 OUTBOUND = web.AppKey("outbound", OutboundPolicy)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -13,7 +13,7 @@ from api.facades.coaching import backend
 from api.facades.whip import ingests
 from api.handlers import compositions, files, operations, recordings, sidecars, storage, webhooks
 from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
-from recorder.settings import Role
+from recorder.settings import Role, Settings
 
 IDS = "{conversationId}/{recorderId}/{instanceId}"
 PUBLIC: frozenset[Role] = frozenset()  # no Authorization: signed links check their signature instead
@@ -111,15 +111,21 @@ COMPOSITION_ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
 ]
 
 
-FACADES = [(VIDEOSDK, videosdk), (REALTIMEKIT, realtimekit), (COACHING, coaching), (WHIP, whip)]
+FACADES = [
+    (VIDEOSDK, videosdk.make_app),
+    (REALTIMEKIT, realtimekit.make_app),
+    (COACHING, coaching.make_app),
+    (WHIP, whip.make_app),
+]
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_post(TOKEN_PATH, auth.token)
     for _, path, handler in [*OPERATIONS_ROUTES, *CONSOLE_ROUTES]:
         app.router.add_get(path, handler)
-    for prefix, facade in FACADES:  # each a sub-application: its routes, credentials and error envelope
-        app.add_subapp(prefix, facade.make_app())
+    # each facade a sub-application: its routes, credentials and error envelope (RealtimeKit twice: Cloudflare's)
+    for prefix, make_app in [*FACADES, (settings.cloudflare_api_base, realtimekit.make_cloudflare_app)]:
+        app.add_subapp(prefix, make_app())
     tables = [(API, ROUTES), (LEGACY_PREFIX + API, ROUTES), (COMPOSITION_API, COMPOSITION_ROUTES)]
     for prefix, table in tables:
         for method, path, roles, handler in table:

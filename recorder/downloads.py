@@ -105,6 +105,10 @@ class Downloads:
         name = Path(location).name
         return self._link(origin, self._recorder_api, "recordings", "attachment", "manifest", *ids, name)[0]
 
+    def valid_until(self) -> str:
+        """When the links signed from now on expire, at the earliest."""
+        return iso(now() + timedelta(seconds=self._signer.ttl_seconds))
+
     async def stored_urls(self, recording: Recording, origin: str) -> dict[str, str]:
         """A URL for every stored file of the recording (its tracks and manifest), by storage location."""
         by_track = await self.track_urls(recording, origin)

@@ -119,6 +119,17 @@ class RealtimeKitKeySettings(BaseModel):
     application_id: str
 
 
+class CloudflareTokenSettings(BaseModel):
+    """A Cloudflare API token of the RealtimeKit recordings API as Cloudflare serves it (`cloudflare_api_base` +
+    `/accounts/{account_id}/realtime/kit/{app_id}/recordings...`, `Authorization: Bearer <api_token>`): it acts
+    only under its `account_id` and `app_id`, for `application_id`, as the RealtimeKit keys do."""
+
+    api_token: SecretStr = Field(min_length=16)
+    account_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    app_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    application_id: str
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -214,6 +225,12 @@ class Settings(BaseSettings):
     api_keys: list[ApiKeySettings] = Field(default_factory=list)
     videosdk_keys: list[VideoSdkKeySettings] = Field(default_factory=list)  # the VideoSDK facade's clients
     realtimekit_keys: list[RealtimeKitKeySettings] = Field(default_factory=list)  # the RealtimeKit facade's
+    # Cloudflare's own RealtimeKit API: its API tokens, and where its paths start (Cloudflare's SDKs' base_url)
+    cloudflare_tokens: list[CloudflareTokenSettings] = Field(default_factory=list)
+    cloudflare_api_base: str = Field(default="/client/v4", pattern=r"^(/[A-Za-z0-9._~-]+)+$")
+    # RSA private key (PEM) that signs the `realtimekit` webhooks' rtk-signature; default: kept in
+    # <data_dir>/webhook-signing.pem. Several instances: set the same key on each (its public key is served).
+    webhook_signing_key: SecretStr | None = None
     token_signing_key: SecretStr | None = None  # HS256 key of access tokens; default: <data_dir>/token-signing.key
     token_ttl_seconds: int = Field(default=3600, gt=0, le=24 * 3600)
     # the token endpoint: failed attempts allowed per client id and per address in a minute (then 429)

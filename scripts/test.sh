@@ -25,20 +25,24 @@ fi
 # the SFTP test server runs as this unprivileged user (tests/storage_servers.py)
 id recorder-sftp >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent \
     --shell /usr/sbin/nologin recorder-sftp
-# storage servers from npm (Azurite 3.35 is the last that runs on node 20). `--version` loads every module:
-# an npm install was once seen to leave a package without its files, so a broken tree is installed again.
+# storage servers from npm (Azurite 3.35 is the last that runs on node 20), and Cloudflare's TypeScript SDK with
+# what checks its answers against its declared types (ts-json-schema-generator, ajv). `--version` loads every
+# module: an npm install was once seen to leave a package without its files, so a broken tree is installed again.
+NODE_TOOLS=(s3rver@3.7.1 azurite@3.35.0 cloudflare@7.3.0 ts-json-schema-generator@2.4.0 ajv@8.20.0)
 node_tools_work() {
-    node .tools/node_modules/s3rver/bin/s3rver.js --version && node .tools/node_modules/azurite/dist/src/blob/main.js --version
+    node .tools/node_modules/s3rver/bin/s3rver.js --version && node .tools/node_modules/azurite/dist/src/blob/main.js --version \
+        && node -e 'require("./.tools/node_modules/cloudflare"); require("./.tools/node_modules/ajv")' \
+        && node .tools/node_modules/ts-json-schema-generator/dist/ts-json-schema-generator.js --version
 } >/dev/null 2>&1
 if ! node_tools_work; then
     for attempt in 1 2 3; do
         rm -rf .tools && mkdir -p .tools
-        npm install --prefix .tools --save-exact --no-audit --no-fund --silent s3rver@3.7.1 azurite@3.35.0 >/dev/null || true
+        npm install --prefix .tools --save-exact --no-audit --no-fund --silent "${NODE_TOOLS[@]}" >/dev/null || true
         node_tools_work && break
-        echo "npm left a broken s3rver/azurite (attempt $attempt)"
+        echo "npm left a broken tree in .tools (attempt $attempt)"
         npm cache verify >/dev/null 2>&1 || true
     done
-    node_tools_work || { echo "cannot install s3rver and azurite from npm" >&2; exit 1; }
+    node_tools_work || { echo "cannot install ${NODE_TOOLS[*]} from npm" >&2; exit 1; }
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

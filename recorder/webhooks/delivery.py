@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import aiohttp
@@ -94,9 +95,11 @@ class Deliverer:
         database: Database,
         metrics: Metrics,
         policy: OutboundPolicy,
+        signers: Mapping[str, Callable[[str], dict[str, str]]] | None = None,
     ) -> None:
         self._settings = settings
         self._policy = policy
+        self._signers = signers or {}  # a format's own signature headers of a body (RealtimeKit's rtk-signature)
         self._store = store
         self._webhooks = webhooks
         self._links = links
@@ -169,7 +172,8 @@ class Deliverer:
         if subscription is None:
             return None  # deleted meanwhile, its deliveries with it
         event = delivery.event
-        body = json.dumps(render(subscription.format, delivery.message, event, await self._links.urls(event)))
+        payload = render(subscription.format, delivery.message, event, await self._links.urls(event))
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)  # (as JSON.stringify writes it)
         now = datetime.now(UTC)
         msg_id = message_id(delivery)
         try:
@@ -182,6 +186,9 @@ class Deliverer:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signature(keys, msg_id, now, body),
         }
+        sign = self._signers.get(subscription.format)
+        if sign is not None:
+            headers.update(sign(body))
         status: int | None = None
         try:  # to an address the outbound policy admitted (a name is checked by the resolver, as it resolves)
             self._policy.check_literal(*endpoint_host_port(subscription.url))

@@ -19,6 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.facades.coaching import ROUTES as COACHING_ROUTES
+from api.facades.realtimekit import CLOUDFLARE_ROUTES
 from api.facades.realtimekit import ROUTES as REALTIMEKIT_ROUTES
 from api.facades.videosdk import ROUTES as VIDEOSDK_ROUTES
 from api.facades.whip import ROUTES as WHIP_ROUTES
@@ -62,6 +63,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RECORDER_VIDEOSDK_KEYS": json.dumps([{"api_key": VSDK_KEY, "secret": VSDK_SECRET, "application_id": "app1"}]),
         "RECORDER_REALTIMEKIT_KEYS": json.dumps(
             [{"organization_id": RTK_ORG, "api_key": RTK_KEY, "application_id": "app1"}]
+        ),
+        "RECORDER_CLOUDFLARE_TOKENS": json.dumps(
+            [{"api_token": CF_TOKEN, "account_id": CF_ACCOUNT, "app_id": CF_APP, "application_id": "app1"}]
         ),
         "RECORDER_APPLICATIONS": json.dumps(
             [
@@ -123,6 +127,7 @@ def _local_only(case: schemathesis.Case[Any], live: str) -> None:
 VSDK_KEY, VSDK_SECRET = "schemathesis-vsdk", "schemathesis-vsdk-secret-0123456789"
 RTK_ORG, RTK_KEY = "schemathesis-org", "schemathesis-rtk-key-0123456789"
 COACHING_SECRET = "schemathesis-coaching-secret-0123456789"
+CF_TOKEN, CF_ACCOUNT, CF_APP = "schemathesis-cloudflare-token-0123", "account1", "app-1"
 
 
 def _auth(path: str) -> dict[str, str]:
@@ -131,6 +136,8 @@ def _auth(path: str) -> dict[str, str]:
         return {"Authorization": jwt.encode({"apikey": VSDK_KEY}, VSDK_SECRET, algorithm="HS256")}
     if path in {p for _, p, _ in REALTIMEKIT_ROUTES}:
         return {"Authorization": "Basic " + base64.b64encode(f"{RTK_ORG}:{RTK_KEY}".encode()).decode()}
+    if path in {p for _, p, _ in CLOUDFLARE_ROUTES}:  # (generated account and app ids: mostly 403)
+        return {"Authorization": f"Bearer {CF_TOKEN}"}
     if path in {p for _, p, _ in COACHING_ROUTES}:  # a coach of the app (sessions are the backend's)
         coach = jwt.encode({"sub": "coach-1", "user_type": "coach"}, COACHING_SECRET, algorithm="HS256")
         return {"Authorization": f"Bearer {coach}"}
@@ -146,6 +153,8 @@ def _base(live: str, path: str) -> str:
         return live + VIDEOSDK
     if path in {p for _, p, _ in REALTIMEKIT_ROUTES}:
         return live + REALTIMEKIT
+    if path in {p for _, p, _ in CLOUDFLARE_ROUTES}:
+        return live + "/client/v4"
     if path in {p for _, p, _ in COACHING_ROUTES}:
         return live + COACHING
     if path in {p for _, p, _ in WHIP_ROUTES}:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.storage_servers import free_port
@@ -19,6 +22,18 @@ from tests.storage_servers import free_port
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def rtk_verify(public_pem: str, payload: Any, signature: str) -> None:
+    """RealtimeKit's receivers' check: RSA-SHA256 of `JSON.stringify(payload)` (the parsed body written again,
+    compact) with the sender's public key, the signature base64 in `rtk-signature`."""
+    stringified = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    key = serialization.load_pem_public_key(public_pem.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
+    try:
+        key.verify(base64.b64decode(signature), stringified, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError) as exc:
+        raise WebhookVerificationError(f"rtk-signature does not verify: {exc!r}") from None
 
 
 @dataclass
@@ -41,6 +56,7 @@ class Receiver:
     delivered: list[Received] = field(default_factory=list)  # accepted (2xx), in arrival order
     errors: list[str] = field(default_factory=list)  # signatures that did not verify
     raw: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # webhook-id -> its last body, headers
+    rtk_keys: dict[str, str] = field(default_factory=dict)  # path -> the PEM public key its rtk-signature needs
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
@@ -54,6 +70,8 @@ class Receiver:
                 raise WebhookVerificationError(f"no secret for {request.path}")
             # "": a vendor's receiver that does not verify (the secret of a per-request URL is the service's own)
             payload = Webhook(secret).verify(body, dict(request.headers)) if secret else json.loads(body)
+            if request.path in self.rtk_keys:
+                rtk_verify(self.rtk_keys[request.path], payload, request.headers.get("rtk-signature", ""))
         except WebhookVerificationError as exc:
             self.errors.append(f"{request.path} {request.headers.get('webhook-id')}: {exc}")
             return web.Response(status=401)

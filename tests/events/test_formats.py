@@ -181,20 +181,24 @@ def test_the_realtimekit_format_tells_each_status_with_the_recording_object() ->
     body = render("realtimekit", "recording.statusUpdate", started, {})
     assert body["event"] == "recording.statusUpdate" and body["meeting"]["id"] == "1234"
     rec = body["recording"]
-    assert (rec["id"], rec["status"], rec["invoked_time"], rec["started_time"]) == (
+    assert (rec["id"], rec["status"], rec["invokedTime"], rec["startedTime"]) == (
         r.recorder_id,
         "RECORDING",
         "2026-11-27T10:00:00.000Z",
         "2026-11-27T10:00:01.000Z",
     )
-    assert rec["start_reason"] == {
+    assert rec["startReason"] == {
         "reason": "API_CALL",
-        "caller": {"name": "backend", "type": "ORGANIZATION", "user_Id": None},
+        "caller": {"name": "backend", "type": "ORGANIZATION", "userId": None},
     }
-    assert rec["stop_reason"] == {"reason": "ALL_PEERS_LEFT"}
+    assert rec["stopReason"] == {"reason": "ALL_PEERS_LEFT"}
+    assert rec["recordingDuration"] is None and rec["outputFileName"] is None  # (camelCase, as its receivers read)
     r.state = RecordingState.STOPPED
     (stopped,) = recording_changes(ACTIVE, r)
     assert render("realtimekit", "recording.statusUpdate", stopped, {})["recording"]["status"] == "UPLOADING"
+    r.state, r.stop_reason = RecordingState.STOPPED, Reason(StopReason.MAX_DURATION)
+    (at_most,) = recording_changes(ACTIVE, r)  # no RealtimeKit reason says it: no `reason`
+    assert render("realtimekit", "recording.statusUpdate", at_most, {})["recording"]["stopReason"] == {}
     (t1,) = r.streams[0].tracks
     assert messages("realtimekit", track_changes(r, t1, None)[0]) == []
 

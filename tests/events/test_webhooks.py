@@ -181,7 +181,7 @@ async def test_every_event_arrives_signed_in_order_in_three_formats_through_fail
     assert statuses == ["RECORDING", "PAUSED", "RECORDING", "UPLOADING", "UPLOADED"]
     last = receiver.at("/realtimekit")[-1].body
     assert last["event"] == "recording.statusUpdate" and last["recording"]["id"] == info["recorderId"]
-    assert last["recording"]["audio_download_url"] and last["recording"]["download_url"]
+    assert last["recording"]["audioDownloadUrl"] and last["recording"]["downloadUrl"]  # (camelCase)
 
     # the admin API shows every delivery as DELIVERED after 4 attempts
     listed = await client.json("GET", f"{API}/webhooks/app1/{rtk['id']}/deliveries")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,17 @@ from recorder.media.repair import finish, repair
 from tests.encoded import decode, encode_audio, encode_video, problems
 
 
+@functools.cache
+def _frames(encoder: str) -> list[bytes]:
+    """Three seconds of one codec's frames (encoded once for every case)."""
+    return encode_audio(150) if encoder == "libopus" else encode_video(encoder, 90, width=640, height=480, noise=True)
+
+
 @pytest.mark.parametrize(("encoder", "codec"), [("libvpx", "vp8"), ("libx264", "h264")])
 @pytest.mark.parametrize("cut", [50, 2000, 9000])
 def test_a_torn_last_frame_is_dropped(tmp_path: Path, encoder: str, codec: str, cut: int) -> None:
     writer = PassthroughWriter(tmp_path / "track", codec, 90000, flush_interval_ms=1000)
-    for i, frame in enumerate(encode_video(encoder, 90, width=640, height=480, noise=True)):
+    for i, frame in enumerate(_frames(encoder)):
         writer.write(frame, 3000 * i)
     # the process dies here: the file is as the last flush left it, and its end is torn
     torn = tmp_path / f"torn{writer.path.suffix}"
@@ -35,8 +42,7 @@ def test_a_full_disk_leaves_a_file_cut_back_to_whole_frames(
     """A write cut short by a full disk tears the file's end (a cluster or fragment, or the index): `finish`
     cuts it back, with no room needed, to a file that decodes to its end with errors made fatal."""
     writer = PassthroughWriter(tmp_path / "track", codec, 90000 if codec != "opus" else 48000)
-    frames = encode_video(encoder, 90, width=640, height=480, noise=True) if codec != "opus" else encode_audio(150)
-    for i, frame in enumerate(frames):
+    for i, frame in enumerate(_frames(encoder)):
         writer.write(frame, (3000 if codec != "opus" else 960) * i)
     written = writer.close() if closed else WriterResult(writer.path, writer.frames, 0.0)
     torn = tmp_path / f"torn{writer.path.suffix}"

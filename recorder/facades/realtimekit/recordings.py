@@ -4,7 +4,9 @@ our recorder id).
 
 - `file_name_prefix` puts the recording's files below that prefix (in the storage profile's layout).
 - `storage_config` is the recording's own destination: its files go there and not to the application's
-  storage (`storage.StorageConfig`)."""
+  storage (`storage.StorageConfig`).
+- A track recording (`video` False) records every participant's audio, or those of `user_ids`.
+- It acts only on the recordings it started (`FACADE`): a meeting being recorded through another API is 409."""
 
 from __future__ import annotations
 
@@ -18,16 +20,19 @@ from recorder.downloads import Downloads
 from recorder.errors import InvalidRequestError
 from recorder.events import recording_data, rtk_file
 from recorder.facades.core import FacadeCore, FacadeStart
+from recorder.facades.core import own as owned
 from recorder.facades.realtimekit.storage import StorageConfig, problem
-from recorder.facades.realtimekit.wire import STATUSES, realtimekit_recording, realtimekit_status
-from recorder.models import Caller, Recording
-from recorder.naming import safe_name
+from recorder.facades.realtimekit.wire import ONE, STATUSES, realtimekit_recording, realtimekit_status, shaped
+from recorder.models import Caller, Recording, Rule, RuleKind, Rules
+from recorder.naming import object_key, safe_name
 from recorder.persistence.ports import RecordingQuery
 from recorder.settings import ApplicationSettings
+from recorder.sidecars.manifest import MANIFEST
 from recorder.uploads.admin import StorageAdmin
 from storage_providers.settings import DEFAULT_KEY_TEMPLATE
 
 Action = Literal["stop", "pause", "resume"]
+FACADE = "realtimekit"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Start:
     video: bool = True  # False: participant audio tracks (`/v2/recordings/track`)
     file_name_prefix: str | None = None
     storage_config: StorageConfig | None = None
+    user_ids: tuple[str, ...] = ()  # a track recording of these participants only
 
 
 class RealtimeKitRecordings:
@@ -45,18 +51,31 @@ class RealtimeKitRecordings:
         self._storage = storage
         self._downloads = downloads
 
-    async def present(self, recording: Recording, origin: str) -> dict[str, Any]:
-        """RealtimeKit's recording object of one of ours, with download URLs valid from now."""
+    async def present(self, recording: Recording, origin: str, fields: tuple[str, ...] = ONE) -> dict[str, Any]:
+        """RealtimeKit's recording object of one of ours (an answer's `fields`), with download URLs valid from now."""
+        valid_until = self._downloads.valid_until()
         urls = await self._downloads.stored_urls(recording, origin)
         files = [rtk_file(t) for s in recording.streams for t in s.tracks if t.object_location]
         storage = await self._storage.own_public(recording.recorder_id)
-        return realtimekit_recording(recording_data(recording), realtimekit_status(recording), files, urls, storage)
+        template = recording.key_template or self._storage.profile(recording.application_id)[0].key_template
+        data = realtimekit_recording(
+            recording_data(recording),
+            realtimekit_status(recording),
+            files,
+            urls,
+            storage,
+            output_file_name=object_key(template, recording, MANIFEST),
+            urls_valid_until=valid_until,
+        )
+        return shaped(data, fields)
 
     async def start(self, app: ApplicationSettings, caller: Caller, start: Start) -> Recording:
         """A meeting's recording (its own destination kept before its first file; a bad one: 400, nothing kept)."""
         own = start.storage_config
         profile = own.profile() if own is not None else None
-        if await self._core.live(app, start.meeting_id) is not None:
+        live = await self._core.live(app, start.meeting_id)
+        if live is not None:
+            owned(live, FACADE)
             raise InvalidRequestError("The meeting already has an active recording")
         template = None
         if start.video:  # its files go below storage_config.path (SFTP: the folder) and file_name_prefix
@@ -78,14 +97,16 @@ class RealtimeKitRecordings:
                 caller=caller,
                 video=start.video,
                 screen=start.video,
+                rules=Rules(include=tuple(Rule(user_id=u, kind=RuleKind.AUDIO) for u in start.user_ids)),
                 max_seconds=start.max_seconds,
                 key_template=template,
                 recorder_id=recorder_id,
+                facade=FACADE,
             ),
         )
 
     async def act(self, app: ApplicationSettings, caller: Caller, recorder_id: str, action: Action) -> Recording:
-        recording = await self._core.get(app, recorder_id)
+        recording = owned(await self._core.get(app, recorder_id), FACADE)
         if action == "stop":
             return await self._core.stop(app, recording, caller)
         if action == "pause":
@@ -96,17 +117,19 @@ class RealtimeKitRecordings:
         return await self._core.get(app, recorder_id)
 
     async def active(self, app: ApplicationSettings, meeting_id: str) -> Recording | None:
-        return await self._core.live(app, meeting_id)
+        """The meeting's live recording started through this API (another API's is not RealtimeKit's)."""
+        live = await self._core.live(app, meeting_id)
+        return live if live is not None and live.facade == FACADE else None
 
     async def page(
-        self, app: ApplicationSettings, query: RecordingQuery, status: str | None, origin: str
+        self, app: ApplicationSettings, query: RecordingQuery, statuses: list[str], origin: str, fields: tuple[str, ...]
     ) -> tuple[list[dict[str, Any]], int, int]:
-        """One page of recording objects (of `status`, one of STATUSES), the page's size before the status
-        filter, and the total."""
-        if status is not None:
-            query = replace(query, states=STATUSES[status])
+        """One page of recording objects (of `statuses`, of STATUSES; none: any), the page's size before the
+        statuses are told apart, and the total."""
+        if statuses:
+            query = replace(query, states=tuple(sorted({state for s in statuses for state in STATUSES[s]})))
         recordings, total = await self._core.page(app, query)
-        data = [await self.present(r, origin) for r in recordings]
-        if status:  # states shared by two statuses (RECORDING/PAUSED, UPLOADING/UPLOADED) are told apart here
-            data = [d for d in data if d["status"] == status]
+        data = [await self.present(r, origin, fields) for r in recordings]  # (`fields` have its status)
+        if statuses:  # states shared by two statuses (RECORDING/PAUSED, UPLOADING/UPLOADED) are told apart here
+            data = [d for d in data if d["status"] in statuses]
         return data, len(recordings), total
