@@ -19,8 +19,7 @@ from pydantic import ValidationError
 from recorder.downloads import Downloads
 from recorder.errors import InvalidRequestError
 from recorder.events import recording_data, rtk_file
-from recorder.facades.core import FacadeCore, FacadeStart
-from recorder.facades.core import own as owned
+from recorder.facades.core import FacadeCore, FacadeStart, own
 from recorder.facades.realtimekit.storage import StorageConfig, problem
 from recorder.facades.realtimekit.wire import ONE, STATUSES, realtimekit_recording, realtimekit_status, shaped
 from recorder.models import Caller, Recording, Rule, RuleKind, Rules
@@ -71,22 +70,23 @@ class RealtimeKitRecordings:
 
     async def start(self, app: ApplicationSettings, caller: Caller, start: Start) -> Recording:
         """A meeting's recording (its own destination kept before its first file; a bad one: 400, nothing kept)."""
-        own = start.storage_config
-        profile = own.profile() if own is not None else None
+        destination = start.storage_config
+        profile = destination.profile() if destination is not None else None
         live = await self._core.live(app, start.meeting_id)
         if live is not None:
-            owned(live, FACADE)
+            own(live, FACADE)
             raise InvalidRequestError("The meeting already has an active recording")
         template = None
         if start.video:  # its files go below storage_config.path (SFTP: the folder) and file_name_prefix
-            layout = DEFAULT_KEY_TEMPLATE if own is not None else self._storage.profile(app.id)[0].key_template
-            folders = [f for f in (own.path if own and own.type != "sftp" else None, start.file_name_prefix) if f]
+            layout = DEFAULT_KEY_TEMPLATE if destination is not None else self._storage.profile(app.id)[0].key_template
+            path = destination.path if destination and destination.type != "sftp" else None
+            folders = [f for f in (path, start.file_name_prefix) if f]
             prefix = "/".join(safe_name(p) for folder in folders for p in folder.split("/") if p.strip())
             template = f"{prefix}/{layout}" if prefix else None
         recorder_id = str(uuid.uuid4())
-        if own is not None and profile is not None:
+        if destination is not None and profile is not None:
             try:
-                await self._storage.set_own(recorder_id, profile, own.public())
+                await self._storage.set_own(recorder_id, profile, destination.public())
             except ValidationError as exc:
                 raise InvalidRequestError(f"storage_config is not valid: {problem(exc)}") from None
         return await self._core.start(
@@ -106,7 +106,7 @@ class RealtimeKitRecordings:
         )
 
     async def act(self, app: ApplicationSettings, caller: Caller, recorder_id: str, action: Action) -> Recording:
-        recording = owned(await self._core.get(app, recorder_id), FACADE)
+        recording = own(await self._core.get(app, recorder_id), FACADE)
         if action == "stop":
             return await self._core.stop(app, recording, caller)
         if action == "pause":
