@@ -45,6 +45,9 @@ if ! node_tools_work; then
     node_tools_work || { echo "cannot install ${NODE_TOOLS[*]} from npm" >&2; exit 1; }
 fi
 
+# the AWS CLI, in a venv of its own (it pins its botocore): bench/bench_storage.py uploads beside it
+[ -x .tools/awscli/bin/aws ] || { python3 -m venv .tools/awscli && .tools/awscli/bin/pip install -q --disable-pip-version-check awscli==1.46.3; }
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 

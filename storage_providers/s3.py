@@ -85,7 +85,7 @@ class S3Storage(StorageProvider):
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold_bytes,
             multipart_chunksize=settings.part_size_bytes,
-            max_concurrency=4,
+            max_concurrency=settings.part_concurrency,
         )
         self._stack = AsyncExitStack()
         self._client: Any = None

@@ -96,6 +96,8 @@ class S3StorageSettings(_Profile):
     endpoint_url: Endpoint | None = None
     multipart_threshold_bytes: int = Field(default=16 * MiB, ge=5 * MiB)
     part_size_bytes: int = Field(default=8 * MiB, ge=5 * MiB)
+    # parts of one file in flight at once (the AWS CLI's max_concurrent_requests is 10)
+    part_concurrency: int = Field(default=10, ge=1, le=64)
     credentials: S3Credentials | None = None
 
     def destination(self) -> tuple[object, ...]:
