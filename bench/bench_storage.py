@@ -116,6 +116,8 @@ async def main() -> None:
                         update={"part_size_bytes": 8 << 20, "multipart_threshold_bytes": 8 << 20}
                     )
                 async with create_provider(profile) as provider:
+                    await provider.upload(small[0], f"bench/{kind}/warm-up")  # (a server's first request is slow)
+                    await provider.delete(f"bench/{kind}/warm-up")
                     for case, (sources, mib) in cases.items():
                         mib_each = mib // len(sources)
 
