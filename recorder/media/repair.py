@@ -30,62 +30,69 @@ _FORMATS = {".webm": "webm", ".mp4": "mp4", ".mkv": "matroska"}
 def repair(path: Path) -> WriterResult:
     """Rewrite `path` from the packets that still read; its frames and duration (0 frames: left as it was)."""
     target = path.with_name(f".{path.name}.repair")
-    frames, first, last, video, time_base = 0, None, None, False, None
+    result = WriterResult(path, 0, 0.0)
     try:
         with av.open(str(path)) as source:
             stream = source.streams[0]
-            video = stream.type == "video"
             with av.open(str(target), "w", format=_FORMATS.get(path.suffix, "matroska")) as output:
                 copy = output.add_stream_from_template(stream)
-                for packet in _readable(source, stream):
-                    if packet.is_corrupt:  # cut short by the crash (a torn last frame): the file ends before it
-                        break
-                    if packet.pts is None or packet.size == 0:
-                        continue
-                    first = packet.pts if first is None else first
-                    last = packet.pts if last is None else max(last, packet.pts)
+                frames, last = 0, None
+                for packet, pts in _whole_packets(source, stream):
+                    last = pts if last is None else max(last, pts)
                     packet.stream = copy
                     output.mux(packet)
                     frames += 1
-                time_base = stream.time_base
+                result = _result(path, frames, last, stream)
     except (av.FFmpegError, IndexError, OSError):
-        frames = 0
-    if frames == 0 or first is None or last is None or time_base is None:
+        result = WriterResult(path, 0, 0.0)
+    if not result.frames:
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
-        return WriterResult(path, 0, 0.0)
+        return result
     os.replace(target, path)
-    duration = float(last * time_base) + (FRAME_INTERVAL if video else 0.0)  # as the writer counts it (from rtp 0)
-    return WriterResult(path, frames, duration)
+    return result
 
 
-def _readable(source: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.Packet[Any]]:
-    """The packets up to the first one that does not read (the cut), one at a time."""
+def _whole_packets(
+    source: av.container.InputContainer, stream: av.stream.Stream
+) -> Iterator[tuple[av.Packet[Any], int]]:
+    """The stream's packets with a time and data (and that time), up to the first that does not read or is
+    corrupt (the cut: a torn last frame, the file ends before it)."""
     packets = source.demux(stream)
     while True:
         try:
             packet = next(packets)
         except (StopIteration, av.FFmpegError):
             return
-        yield packet
+        if packet.is_corrupt:
+            return
+        if packet.pts is not None and packet.size:
+            yield packet, packet.pts
+
+
+def _result(
+    path: Path, frames: int, last: int | None, stream: av.stream.Stream, error: str | None = None
+) -> WriterResult:
+    """What a file holds, its duration counted as the writer counts it (from its first frame, the last video
+    frame lasting a frame interval)."""
+    if not frames or last is None or stream.time_base is None:
+        return WriterResult(path, 0, 0.0, error)
+    video = stream.type == "video"
+    return WriterResult(path, frames, float(last * stream.time_base) + (FRAME_INTERVAL if video else 0.0), error)
 
 
 def finish(path: Path, written: WriterResult) -> WriterResult:
     """A closed file cut back to its last whole element (`trim`); what it then holds (`written` when whole)."""
     if trim(path) == 0:
         return written
-    frames, last, video, time_base = 0, None, False, None
+    result = WriterResult(path, 0, 0.0, written.error)
     with contextlib.suppress(av.FFmpegError, IndexError, OSError), av.open(str(path)) as source:
         stream = source.streams[0]
-        video, time_base = stream.type == "video", stream.time_base
-        for packet in _readable(source, stream):
-            if packet.is_corrupt:
-                break
-            if packet.pts is not None and packet.size:
-                frames, last = frames + 1, packet.pts if last is None else max(last, packet.pts)
-    if not frames or last is None or time_base is None:
-        return WriterResult(path, 0, 0.0, written.error)
-    return WriterResult(path, frames, float(last * time_base) + (FRAME_INTERVAL if video else 0.0), written.error)
+        frames, last = 0, None
+        for _, pts in _whole_packets(source, stream):
+            frames, last = frames + 1, pts if last is None else max(last, pts)
+        result = _result(path, frames, last, stream, written.error)
+    return result
 
 
 def trim(path: Path) -> int:
@@ -134,9 +141,8 @@ def _whole_webm(file: BinaryIO, size: int) -> int | None:
     whole = file.tell()
     if whole + length < size:
         return None  # (something after the Segment)
-    if (
-        whole + length > size and length not in _UNKNOWN_SIZES
-    ):  # its size was written at the end: it is unknown again ("to the end of the file")
+    if whole + length > size and length not in _UNKNOWN_SIZES:
+        # its size was written at the close, and its end is cut: it is unknown again ("to the end of the file")
         width = whole - position - 4
         file.seek(whole - width)
         file.write(((1 << (7 * width + 1)) - 1).to_bytes(width, "big"))
