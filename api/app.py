@@ -47,6 +47,7 @@ from recorder.compositions.queue import CompositionOptions, Compositions
 from recorder.conference.factory import Conferences, Rooms
 from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
+from recorder.durability import Durability
 from recorder.events import Format
 from recorder.facades.coaching.sessions import CoachingSessions
 from recorder.facades.core import ServiceCore
@@ -323,9 +324,16 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
         cluster = Cluster(
             store.cluster,
             store.database,
-            ClusterOptions(settings.instance_id, address, settings.lease_seconds, settings.heartbeat_seconds),
+            ClusterOptions(
+                settings.instance_id,
+                address,
+                settings.lease_seconds,
+                settings.heartbeat_seconds,
+                settings.liveness_seconds,
+            ),
         )
         admission = Admission(settings, metrics)
+        durability = Durability(store.journal, providers.of, settings.segment_seconds)
         recordings = RecordingService(
             settings,
             store.recordings,
@@ -334,11 +342,20 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
             uploader,
             Conferences(http, settings.conference_request_timeout_seconds, Ingests(), rooms),
             admission,
-            Leftovers(store.cluster, store.recordings, uploader, key_template),
+            Leftovers(
+                store.cluster,
+                store.recordings,
+                uploader,
+                key_template,
+                durability,
+                settings.spool,
+                settings.media_lost_after_seconds,
+            ),
             key_template,
             lambda recording: sidecars.store(recording, key_template),
             metrics,
             subscribe=lambda recording, url, format_: webhooks.for_recording(recording, url, format_),
+            durability=durability if settings.segment_seconds else None,
         )
         compositions = _make_compositions(
             settings, store, recordings, uploader, providers, key_template, cluster, metrics

@@ -106,6 +106,7 @@ def _track(track: Track, url: str | None) -> TrackDataMessage:
         media_start=timestamp(track.timeline_start) if track.frames else None,
         media_end=timestamp(track.media_end) if track.frames and track.stopped else None,
         codec=track.codec,
+        durable_until=timestamp(track.durable_until) if track.stopped is None else None,
         type=TrackType(track.kind.upper()),
         url=url,
         storage=TrackStorageDataMessage(

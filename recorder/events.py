@@ -195,8 +195,19 @@ def track_changes(recording: Recording, track: Track, was_stopped: bool | None) 
     if was_stopped is None:
         return [recording_event(EventType.TRACK_STARTED, recording, track=track_data(stream, track))]
     if not was_stopped and track.stopped is not None:
-        return [recording_event(EventType.TRACK_STOPPED, recording, track=track_data(stream, track))]
+        data = track_data(stream, track)
+        events = [recording_event(EventType.TRACK_STOPPED, recording, track=data)]
+        if track.object_error is not None and track.object_error.code == MEDIA_LOST:  # its file will never be stored
+            file = {"kind": "TRACK", "subject": track.id, "key": None}
+            error = _error(track.object_error)
+            events.append(
+                recording_event(EventType.UPLOAD_FAILED, recording, track=data, file=file, attempts=0, error=error)
+            )
+        return events
     return []
+
+
+MEDIA_LOST = "MEDIA_LOST"  # a track's media did not survive its instance (its machine was lost before any was stored)
 
 
 def rtk_file(track: Track) -> dict[str, Any]:

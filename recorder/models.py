@@ -71,6 +71,8 @@ class Track:
     # holes in the file's media (seconds from its time 0): what the network lost and could not be repaired
     gaps: list[tuple[float, float]] = field(default_factory=list)
     codec: str | None = None  # vp8, vp9, h264, opus
+    # while it is written: how far its media is safe in storage (the last segment the journal has)
+    durable_until: datetime | None = None
 
     @property
     def media_end(self) -> datetime:
@@ -244,6 +246,7 @@ class Recording:
     manifest_error: ErrorInfo | None = None  # why the manifest is not stored (its upload failed)
     key_template: str | None = None  # where its files go (a facade's layout); None: the storage profile's
     facade: str | None = None  # the facade it was started through (None: the recorder's own API)
+    epoch: int = 0  # grows with each takeover: a stale owner's segment writes are refused
 
     @property
     def paused(self) -> bool:

@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     url_ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TTL)
     ice_servers: list[str] = Field(default_factory=list)
     flush_interval_ms: int = Field(default=1000, ge=100)
+    # While a track is written, what its file gained is copied to the recording's storage this often (a segment
+    # object): a lost machine costs about this much of each track. 0: only when the track ends.
+    segment_seconds: float = Field(default=1.0, ge=0)
     # A recording stops by itself after this much recorded time (pauses left out), this long with no publisher
     # in the room, this long with publishers but no packet on any recorded track, or paused this long. A start
     # request may ask for less or more, up to the `_max` (RealtimeKit's range: 60 s to 24 h).
@@ -279,6 +282,13 @@ class Settings(BaseSettings):
     # `heartbeat_seconds`; a lease not renewed for `lease_seconds` ends and another instance takes the work over.
     lease_seconds: float = Field(default=10.0, ge=2)
     heartbeat_seconds: float = Field(default=2.0, gt=0)
+    # On PostgreSQL each instance also holds a lock for as long as its database session lives (the server lets
+    # it go the moment the process dies, or within about 3 s of its host vanishing); its peers look every
+    # `liveness_seconds` and take over the work of one whose lock is gone on two looks in a row.
+    liveness_seconds: float = Field(default=0.25, gt=0)
+    # A dead instance's track with neither its file on this machine nor a segment in storage is waited for this
+    # long (its instance may come back with its disk), then recorded as MEDIA_LOST.
+    media_lost_after_seconds: float = Field(default=60.0, ge=0)
     # SIGTERM: `handover` leaves live recordings to another instance at once (PENDING_RECOVERY; a single
     # instance takes them up again when it is back), `stop` stops them. Either way uploads under way get
     # `shutdown_upload_deadline_seconds` to finish; the rest are left to the others (or the next start).

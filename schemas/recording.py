@@ -286,6 +286,8 @@ class TrackDataMessage(WireModel):
     media_start: str | None = None
     media_end: str | None = None
     codec: str | None = None
+    # extension, while the track is written: how far its media is safe in storage (the last segment stored)
+    durable_until: str | None = None
     storage: TrackStorageDataMessage | None = None
     type: TrackType
     url: str | None = None

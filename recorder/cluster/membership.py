@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ class ClusterOptions:
     address: str | None
     lease_seconds: float
     heartbeat_seconds: float
+    liveness_seconds: float = 0.25
 
 
 Command = Callable[[dict[str, Any]], Awaitable[None]]  # gets the message sent to this instance
@@ -94,6 +96,8 @@ class Cluster:
         """Register, take up what an earlier run under this id left (its live recordings are recovered like a
         dead instance's, its unfinished uploads are free again, its files are finished), and start beating."""
         assert self._member is not None and self._leftovers is not None, "serve() first"
+        locked = await self._db.hold(self.instance_id)
+        self._info = dataclasses.replace(self._info, locked=locked and self._db.dialect == "postgresql")
         left = await self._repo.release_recordings(self.instance_id)
         if left:
             logger.warning("%d recordings of an earlier run of instance %s are recovered", left, self.instance_id)
@@ -101,6 +105,8 @@ class Cluster:
         await self._db.listen(CHANNEL, self._received)
         await self._leftovers.finalize(alive_but=self.instance_id)
         self._tasks.spawn(self._loop(), name="cluster")
+        if self._db.dialect == "postgresql":
+            self._tasks.spawn(self._watch_peers(), name="liveness")
 
     async def send(self, instance_id: str, op: str, **fields: str) -> None:
         await self._db.notify(CHANNEL, json.dumps({"to": instance_id, "op": op, **fields}))
@@ -136,6 +142,33 @@ class Cluster:
             except Exception:  # the database is away: try again at the next beat (leases run out meanwhile)
                 logger.exception("heartbeat of instance %s failed", self.instance_id)
 
+    async def _watch_peers(self) -> None:
+        """Every `liveness_seconds`: a peer whose liveness lock is gone on two looks in a row is dead (its
+        process, or its host): its leases end at once and its work is taken over, without waiting for its lease.
+        While this instance's own lock is not held (its session is away), it judges nobody."""
+        missing_before: set[str] = set()
+        while True:
+            await asyncio.sleep(self._options.liveness_seconds)
+            try:
+                await self._db.ensure_listening()
+                peers = await self._repo.watched(self.instance_id, time.time())
+                held = await self._db.holders([self.instance_id, *peers]) if peers else set()
+                if self.instance_id not in held:
+                    missing_before = set()
+                    continue
+                missing = set(peers) - held
+                for gone in sorted(missing & missing_before):
+                    fenced = await self._repo.fence(gone)
+                    logger.warning(
+                        "instance %s is gone (its liveness lock was let go): %d recordings to take over", gone, fenced
+                    )
+                    self._wake.set()
+                missing_before = missing
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is away: its leases still decide
+                logger.exception("instance %s could not look at its peers", self.instance_id)
+
     async def _beat(self) -> None:
         await self._db.ensure_listening()
         began = time.monotonic()
@@ -163,6 +196,6 @@ class Cluster:
         """Stop beating and say this instance is gone (its leftovers, if any, are others' to finish at once)."""
         self.draining = True
         await self._tasks.aclose()
-        self._info = InstanceInfo(self.instance_id, self._options.address, "STOPPED", self._info.started)
+        self._info = dataclasses.replace(self._info, state="STOPPED")
         with contextlib.suppress(Exception):  # (the others see the lease end anyway: never wait long for this)
             await asyncio.wait_for(self._repo.heartbeat(self._info, now(), 0.0), self._options.heartbeat_seconds)

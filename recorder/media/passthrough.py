@@ -3,6 +3,10 @@
 VP8/VP9 and Opus go into WebM, H.264 into fragmented MP4. The container is opened at the first keyframe
 (video) or the first frame (audio), so every file starts with a decodable frame. Clusters/fragments are cut
 at least every `flush_interval_ms` and flushed, so a killed process leaves a file that plays up to then.
+
+The muxer writes through a `SpoolFile`, which counts what reached the end of the file: the muxer writes a
+cluster or fragment whole when it ends, so after each frame the writer knows how many bytes of its file are
+whole (`whole_bytes`) and how much media they hold (`whole_media`): what can be shipped while recording.
 """
 
 from __future__ import annotations
@@ -105,6 +109,38 @@ def _probe_size(codec: str, data: bytes) -> tuple[int, int]:
     return 640, 480
 
 
+class SpoolFile:
+    """The file a muxer writes through (PyAV calls write, seek and tell): `end` is how far it was written."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("w+b", buffering=0)
+        self._position = 0
+        self.end = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        done = 0
+        while done < len(view):  # an unbuffered write may take part of it
+            done += self._file.write(view[done:]) or 0
+        self._position += done
+        if self._position > self.end:
+            self.end = self._position
+        return done
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._position = self._file.seek(offset, whence)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __del__(self) -> None:  # a writer dropped without a close (a crash left its file): let the file go quietly
+        self._file.close()
+
+
 @dataclass(frozen=True)
 class WriterResult:
     path: Path | None  # None when no frame was ever written
@@ -127,14 +163,18 @@ class PassthroughWriter:
         self._channels = channels
         self._flush_interval_ms = flush_interval_ms
         self._container: av.container.OutputContainer | None = None
+        self._file: SpoolFile | None = None
         self._stream: av.stream.Stream | None = None
         self._first_ts: int | None = None
         self._last_ts = 0
+        self._prior_ts = 0  # the frame's before the last
         self._last_rtp: int | None = None
         self._wrap = 0
         self.frames = 0
         self.bytes = 0  # media bytes written (the container's own are not counted)
         self.needs_keyframe = True
+        self.whole_bytes = 0  # the file's first bytes that hold whole clusters/fragments (and its header)
+        self.whole_media = 0.0  # seconds of media (from the file's time 0) those bytes hold at least
 
     @property
     def is_video(self) -> bool:
@@ -170,9 +210,15 @@ class PassthroughWriter:
         packet.time_base = self._time_base
         packet.pts = packet.dts = pts
         packet.is_keyframe = key
-        assert self._container is not None
+        assert self._container is not None and self._file is not None
+        # a cluster/fragment written now holds the frames before this one (WebM holds an audio frame back)
+        before = self._prior_ts if self._format == "webm" and not self.is_video else self._last_ts
         self._container.mux(packet)
-        self._last_ts = pts
+        if self._file.end != self.whole_bytes:
+            self.whole_bytes = self._file.end
+            if self.frames:
+                self.whole_media = float(before * self._time_base)
+        self._prior_ts, self._last_ts = self._last_ts, pts
         self.frames += 1
         self.bytes += len(data)
         return True
@@ -181,13 +227,15 @@ class PassthroughWriter:
         duration = float(self._last_ts * self._time_base) if self.frames else 0.0
         if self.frames and self.is_video:
             duration += FRAME_INTERVAL  # the last frame lasts about one frame interval
-        if self._container is not None:
-            container, self._container = self._container, None
+        if self._container is not None and self._file is not None:
+            (container, self._container), file = (self._container, None), self._file
             try:
                 container.close()
             except (av.FFmpegError, OSError) as exc:  # the index or the last cluster could not be written
                 logger.warning("closing %s failed: %s", self.path, exc)
                 return WriterResult(self.path, self.frames, duration, f"closing failed: {exc}")
+            finally:
+                file.close()
             return WriterResult(self.path, self.frames, duration)
         return WriterResult(None, 0, 0.0)
 
@@ -205,7 +253,12 @@ class PassthroughWriter:
         else:
             options["movflags"] = "empty_moov+default_base_moof+frag_keyframe"
             options["frag_duration"] = str(self._flush_interval_ms * 1000)
-        container = av.open(str(self.path), "w", format=self._format, options=options)
+        file = SpoolFile(self.path)
+        try:
+            container = av.open(file, "w", format=self._format, options=options)
+        except BaseException:
+            file.close()
+            raise
         if self.is_video:
             stream = container.add_stream(self._ff_codec)
             assert isinstance(stream, av.VideoStream)
@@ -216,4 +269,4 @@ class PassthroughWriter:
             stream = container.add_stream(self._ff_codec, rate=48000)
             stream.codec_context.extradata = _opus_head(self._channels, 48000)
         stream.time_base = self._time_base
-        self._container, self._stream = container, stream
+        self._container, self._stream, self._file = container, stream, file

@@ -62,6 +62,16 @@ class Database(Connection):
     async def ensure_listening(self) -> None:
         """Listen again if the connection that listens was lost (nothing to do where there is none)."""
 
+    async def hold(self, name: str) -> bool:
+        """Hold a lock named `name` for as long as this process's session with the database lives (the
+        database lets it go the moment the process or its host is gone); False when another session holds it.
+        One database process (SQLite): nothing to hold."""
+        return True
+
+    async def holders(self, names: list[str]) -> set[str]:
+        """Which of `names` some session holds now (SQLite: all of them: there is no other process)."""
+        return set(names)
+
     @abstractmethod
     async def aclose(self) -> None: ...
 
@@ -146,6 +156,13 @@ class SqliteDatabase(Database):
 
 
 _PARAMETER = re.compile(r"\?")
+_LIVENESS_LOCKS = 7203  # the advisory locks' first key: instances' liveness locks, by hashtext(instance id)
+_LIVENESS_SETTINGS = {
+    "tcp_keepalives_idle": "1",
+    "tcp_keepalives_interval": "1",
+    "tcp_keepalives_count": "2",
+    "tcp_user_timeout": "3000",
+}
 
 
 def _numbered(sql: str) -> str:
@@ -186,6 +203,7 @@ class PostgresDatabase(Database):
         self._listeners: dict[str, list[Listener]] = {}
         self._listening: asyncpg.Connection | None = None
         self._listen_lock = asyncio.Lock()
+        self._held: str | None = None  # the lock this process holds on its listening connection
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
@@ -220,10 +238,40 @@ class PostgresDatabase(Database):
         async with self._listen_lock:
             if self._listening is not None and not self._listening.is_closed():
                 return
-            connection = await asyncpg.connect(self._url)
+            # the server notices a vanished host within about 3 s (keepalives, and unacknowledged data), which
+            # ends this session and lets its lock go
+            connection = await asyncpg.connect(self._url, server_settings=_LIVENESS_SETTINGS)
             for channel in self._listeners:
                 await connection.add_listener(channel, self._dispatch)
             self._listening = connection
+        if self._held is not None:
+            await self._take(self._held)
+
+    async def hold(self, name: str) -> bool:
+        self._held = name
+        await self.ensure_listening()
+        return await self._take(name)
+
+    async def _take(self, name: str) -> bool:
+        async with self._listen_lock:
+            if self._listening is None or self._listening.is_closed():
+                return False
+            held = await self._listening.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", _LIVENESS_LOCKS, name
+            )  # (taken again by the session that holds it: a no-op that stacks, harmless)
+            if not held:
+                logger.warning("the liveness lock %s is held by another session", name)
+            return bool(held)
+
+    async def holders(self, names: list[str]) -> set[str]:
+        rows = await self._pool.fetch(
+            "SELECT n FROM unnest($1::text[]) AS n WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE"
+            " l.locktype = 'advisory' AND l.granted AND l.classid = $2 AND l.objsubid = 2"
+            " AND l.objid::bigint = (hashtext(n)::bigint & 4294967295))",
+            names,
+            _LIVENESS_LOCKS,
+        )
+        return {row["n"] for row in rows}
 
     def _dispatch(self, _connection: object, _pid: int, channel: str, payload: object) -> None:
         for listener in self._listeners.get(channel, []):

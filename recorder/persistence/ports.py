@@ -48,6 +48,7 @@ class InstanceInfo:
     state: str
     started: datetime
     heartbeat: datetime | None = None
+    locked: bool = False  # it holds its liveness lock: its peers see it die the moment its session ends
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,15 @@ class ClusterStore(ABC):
         whose lease it holds."""
 
     @abstractmethod
+    async def watched(self, instance_id: str, now: float) -> list[str]:
+        """The other instances with a live lease that hold a liveness lock (their peers watch the lock)."""
+
+    @abstractmethod
+    async def fence(self, instance_id: str) -> int:
+        """An instance is gone (its liveness lock was let go): its leases end now, on its instance row, its
+        live recordings, upload jobs and compositions, for the others to take over; how many recordings."""
+
+    @abstractmethod
     async def instances(self) -> list[InstanceInfo]:
         """Every instance ever registered, oldest first."""
 
@@ -392,6 +402,44 @@ class ClusterStore(ABC):
     @abstractmethod
     async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
         """Write a leftover track's end, unless another instance did it first (then False)."""
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """One segment object of a live track in storage: the bytes [offset, offset + size) of its file, holding its
+    media up to `media_end` seconds from the file's time 0."""
+
+    recorder_id: str
+    track_id: str
+    epoch: int  # the recording's owner's epoch when it was written (also in its key)
+    seq: int
+    key: str
+    offset: int
+    size: int
+    sha256: str
+    media_end: float
+
+
+class SegmentJournal(ABC):
+    """What of each live track is durable in storage: a row per segment object, written only once the storage
+    has the object, and only by the recording's current owner."""
+
+    @abstractmethod
+    async def record(self, segment: SegmentRecord) -> bool:
+        """Journal a stored segment; False when the writer is stale (the recording's epoch moved on, or the
+        track was ended by another instance): it must stop writing."""
+
+    @abstractmethod
+    async def segments(self, track_id: str) -> list[SegmentRecord]:
+        """A track's segments in order."""
+
+    @abstractmethod
+    async def durable(self, recorder_id: str) -> dict[str, float]:
+        """Each of a recording's tracks with segments: the media end (seconds) of its last one."""
+
+    @abstractmethod
+    async def forget(self, track_id: str) -> None:
+        """Drop a track's rows (its segment objects are deleted, or its final file is verified)."""
 
 
 class WebhookStore(ABC):

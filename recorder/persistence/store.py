@@ -13,6 +13,7 @@ from recorder.persistence.ports import (
     CompositionJobStore,
     RecordingStore,
     RetentionStore,
+    SegmentJournal,
     SessionStore,
     SidecarStore,
     StorageProfileStore,
@@ -21,6 +22,7 @@ from recorder.persistence.ports import (
 )
 from recorder.persistence.sql.cluster import SqlCluster
 from recorder.persistence.sql.compositions import SqlCompositionJobs
+from recorder.persistence.sql.journal import SqlSegmentJournal
 from recorder.persistence.sql.profiles import SqlStorageProfiles
 from recorder.persistence.sql.recordings import SqlRecordings
 from recorder.persistence.sql.retention import SqlRetention
@@ -42,6 +44,7 @@ class Store:
     webhooks: WebhookStore
     sessions: SessionStore
     retention: RetentionStore
+    journal: SegmentJournal
 
     @classmethod
     def on(cls, database: Database) -> Store:
@@ -56,6 +59,7 @@ class Store:
             SqlWebhooks(database),
             SqlSessions(database),
             SqlRetention(database),
+            SqlSegmentJournal(database),
         )
 
     async def aclose(self) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recorder.durability import Shipper
 from recorder.media.passthrough import WriterResult
 from recorder.media.repair import finish as finish_file
 from recorder.media.subscription import TrackSink
@@ -32,6 +33,7 @@ class Segments:
         key_template: str,
         metrics: Metrics | None,
         spawn: Callable[[Coroutine[Any, Any, None]], object],
+        shipper: Shipper | None = None,
     ) -> None:
         self.recording = recording
         self._repo = recordings
@@ -40,6 +42,7 @@ class Segments:
         self._metrics = metrics
         self._spawn = spawn  # a task the session owns (its end waits for it)
         self._tracks: dict[str, Track] = {}
+        self._shipper = shipper  # copies each live track to storage while it is written
 
     def track(self, track_id: str) -> Track | None:
         """One of this recording's tracks that this session wrote."""
@@ -59,11 +62,15 @@ class Segments:
         stream.tracks.append(track)
         self._tracks[track.id] = track
         self._spawn(self._repo.save_track(self.recording.recorder_id, track))
+        if self._shipper is not None:
+            self._shipper.add(track, sink.writer, self._key(stream, track))
 
     async def finish(self, stream: Stream, ended: list[tuple[TrackSink, WriterResult]], stopped: datetime) -> None:
         """Tracks whose file ended (a subscription closed, or a pause cut them): their ends written, their
         files stored."""
         for sink, result in ended:
+            if self._shipper is not None:
+                await self._shipper.end(sink.id)
             if self._metrics is not None and sink.writer is not None:
                 written = MediaCounts(frames_written=result.frames, bytes_written=sink.writer.bytes)
                 self._metrics.segment_finished(sink.kind.value, written)
@@ -93,10 +100,13 @@ class Segments:
                 track.local_error = ErrorInfo("WRITE_FAILED", sink.error or result.error or "", stopped)
             await self._store(stream, track)
 
+    def _key(self, stream: Stream, track: Track) -> str:
+        return track_key(self.recording.key_template or self._key_template, self.recording, stream, track)
+
     async def _store(self, stream: Stream, track: Track) -> None:
         """Hand the finished file to the uploader: the job is durable before this returns."""
         source = Path(track.local_location)
-        key = track_key(self.recording.key_template or self._key_template, self.recording, stream, track)
+        key = self._key(stream, track)
         await self._repo.save_track(self.recording.recorder_id, track)
         if not await asyncio.to_thread(source.is_file):
             logger.warning("track %s has no file to store: %s", track.id, source)

@@ -25,6 +25,7 @@ from recorder.cluster.membership import EVERYONE, Cluster
 from recorder.conference.base import Publication
 from recorder.conference.factory import Conferences
 from recorder.conference.whip import WhipSource
+from recorder.durability import Durability
 from recorder.errors import ConflictError, InvalidRequestError, LimitError, NotFoundError, UnavailableError
 from recorder.logcontext import scope
 from recorder.models import (
@@ -82,6 +83,7 @@ class RecordingService(RecordingReads):
         on_finished: Callable[[Recording], Awaitable[None]],
         metrics: Metrics | None = None,
         subscribe: Callable[[Recording, str, str], Awaitable[object]] | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self._settings = settings
         self._subscribe = subscribe  # (recording, url, format): a webhook subscription to that recording alone
@@ -97,6 +99,7 @@ class RecordingService(RecordingReads):
         self._leftovers = leftovers
         self._key_template = key_template
         self._on_finished = on_finished
+        self._durability = durability
         self._options = SessionOptions(
             settings.spool,
             settings.ice_servers,
@@ -136,6 +139,8 @@ class RecordingService(RecordingReads):
             if track is not None:
                 track.local_deleted = at
             await self._repo.set_track_local_deleted(job.subject, at)
+            if self._durability is not None:  # its segments in storage are not needed any more
+                await self._durability.discard(job.application_id, job.recorder_id, job.subject)
             return
         if job.state is UploadState.UPLOADED and stored is not None:
             location, size, uploaded, error = stored.location, stored.size, at, None
@@ -161,6 +166,7 @@ class RecordingService(RecordingReads):
             on_finished=self._finished,
             on_disk_full=self._admission.release_reserve,
             metrics=self._metrics,
+            durability=self._durability,
         )
         self._sessions[recording.recorder_id] = session
         session.start()

@@ -38,6 +38,7 @@ from recorder.conference.base import (
     PublicationAdded,
     PublicationRemoved,
 )
+from recorder.durability import Durability
 from recorder.logcontext import bind, scope
 from recorder.media.subscription import Subscription, TrackSink
 from recorder.models import (
@@ -98,6 +99,7 @@ class RecordingSession:
         on_finished: Callable[[Recording], Awaitable[None]] | None = None,
         on_disk_full: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self.recording = recording
         self._metrics = metrics
@@ -116,7 +118,10 @@ class RecordingSession:
         self._publications: dict[str, Publication] = {}  # every publication in the room, recorded or not
         self._quiet_since = time.monotonic()  # since when no publication is in the room, or none sent media
         self._pending = TaskSet(f"recording-{recording.recorder_id}")
-        self._segments = Segments(recording, recordings, uploader, key_template, metrics, self._spawn)
+        # the live tracks copied to storage while they are written (machine loss costs seconds, not the call)
+        self._shipper = durability.shipper(recording) if durability is not None else None
+        self._segments = Segments(recording, recordings, uploader, key_template, metrics, self._spawn, self._shipper)
+        self._shipping: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # serialises changes to subscriptions and the final state
         self.joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
@@ -178,6 +183,8 @@ class RecordingSession:
         )
         self._quiet_since = time.monotonic()
         self._watching = asyncio.create_task(self._watch(), name=f"limits-{self.recording.recorder_id}")
+        if self._shipper is not None:
+            self._shipping = asyncio.create_task(self._shipper.run(), name=f"ship-{self.recording.recorder_id}")
         for publication in publications:
             await self._handle(PublicationAdded(publication))
         while True:
@@ -408,6 +415,8 @@ class RecordingSession:
                 await asyncio.sleep(self._options.drain_seconds)
             await self._end_all()
             await self._pending.wait()
+            if self._shipping is not None:
+                self._shipping.cancel()
             await self._conference.aclose()
             if state is None:
                 return

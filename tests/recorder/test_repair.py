@@ -53,3 +53,28 @@ def test_a_full_disk_leaves_a_file_cut_back_to_whole_frames(
     assert found == [] and decoded == result.frames, (found, decoded, result)
     # every whole WebM block stays; an MP4 loses its torn fragment (at most a second)
     assert result.frames >= readable - (30 if codec == "h264" else 1), (readable, result)
+
+
+@pytest.mark.parametrize(("encoder", "codec"), [("libvpx", "vp8"), ("libx264", "h264"), ("libopus", "opus")])
+def test_the_whole_bytes_of_a_live_file_decode_to_the_media_they_claim(tmp_path: Path, encoder: str, codec: str) -> None:
+    """What is shipped while recording is the file's first `whole_bytes`: at every point of the writing, those
+    bytes alone (put together again after a machine loss) decode with errors fatal and hold at least
+    `whole_media` seconds, which trails the writing by no more than a cluster/fragment (about 1 s)."""
+    rate, step = (48000, 960) if codec == "opus" else (90000, 3000)
+    writer = PassthroughWriter(tmp_path / "track", codec, rate, flush_interval_ms=1000)
+    marks: list[tuple[int, float, float]] = []  # (whole bytes, whole media, media written)
+    for i, frame in enumerate(_frames(encoder)):
+        writer.write(frame, step * i)
+        if not marks or marks[-1][0] != writer.whole_bytes:
+            marks.append((writer.whole_bytes, writer.whole_media, step * i / rate))
+    data = writer.path.read_bytes()  # (as it was while recording: the close rewrites its header)
+    assert len(marks) >= 3, marks  # a header, then a cluster/fragment about every second
+    for size, media, written in marks[1:]:
+        assert written - media <= 1.1, (size, media, written)
+        prefix = tmp_path / f"prefix-{size}{writer.path.suffix}"
+        prefix.write_bytes(data[:size])
+        result = repair(prefix)
+        decoded, found = problems(prefix)
+        assert found == [] and decoded == result.frames, (size, found)
+        assert result.duration >= media, (size, media, result)
+    writer.close()

@@ -30,15 +30,17 @@ class SqlCluster(ClusterStore):
         epoch = now.timestamp()
         async with self._db.transaction() as db:
             await db.execute(
-                "INSERT INTO instances (id, address, state, started, heartbeat, lease_until) VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state,"
-                " heartbeat = excluded.heartbeat, lease_until = excluded.lease_until",
+                "INSERT INTO instances (id, address, state, started, heartbeat, lease_until, locked)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET address = excluded.address,"
+                " state = excluded.state, heartbeat = excluded.heartbeat, lease_until = excluded.lease_until,"
+                " locked = excluded.locked",
                 instance.id,
                 instance.address,
                 instance.state,
                 time_text(instance.started),
                 time_text(now),
                 lease_until,
+                int(instance.locked),
             )
             rows = await db.fetch(
                 f"UPDATE recordings SET lease_until = ? WHERE instance_id = ? AND state IN ({LIVE})"
@@ -62,6 +64,26 @@ class SqlCluster(ClusterStore):
                 epoch,
             )
         return {row["recorder_id"] for row in rows}
+
+    async def watched(self, instance_id: str, now: float) -> list[str]:
+        rows = await self._db.fetch(
+            "SELECT id FROM instances WHERE locked = 1 AND lease_until >= ? AND id <> ?", now, instance_id
+        )
+        return [row["id"] for row in rows]
+
+    async def fence(self, instance_id: str) -> int:
+        async with self._db.transaction() as db:
+            await db.execute("UPDATE instances SET lease_until = 0 WHERE id = ?", instance_id)
+            await db.execute(
+                f"UPDATE upload_jobs SET lease_until = 0 WHERE owner = ? AND state IN {UNFINISHED_UPLOAD}", instance_id
+            )
+            await db.execute(
+                f"UPDATE compositions SET lease_until = 0 WHERE owner = ? AND state IN {RUNNING_COMPOSITION}",
+                instance_id,
+            )
+            return await db.execute(
+                f"UPDATE recordings SET lease_until = 0 WHERE instance_id = ? AND state IN ({LIVE})", instance_id
+            )
 
     async def instances(self) -> list[InstanceInfo]:
         rows = await self._db.fetch("SELECT * FROM instances ORDER BY started, id")
@@ -95,7 +117,8 @@ class SqlCluster(ClusterStore):
             if not found:
                 return None
             rows = await db.fetch(
-                f"UPDATE recordings SET instance_id = ?, lease_until = ? WHERE recorder_id = ? AND {free}"
+                f"UPDATE recordings SET instance_id = ?, lease_until = ?, epoch = epoch + 1 WHERE recorder_id = ?"
+                f" AND {free}"
                 " RETURNING recorder_id",
                 instance_id,
                 lease_until,
@@ -138,12 +161,15 @@ class SqlCluster(ClusterStore):
         """Record a leftover track as finished, unless another instance did it first."""
         async with changing(self._db) as change:
             changed = await change.db.execute(
-                "UPDATE tracks SET stopped = ?, frames = ?, duration = ?, local_error = ? WHERE id = ?"
-                " AND recorder_id = ? AND stopped IS NULL",
+                "UPDATE tracks SET stopped = ?, frames = ?, duration = ?, local_error = ?, local_location = ?,"
+                " local_deleted = ?, object_error = ? WHERE id = ? AND recorder_id = ? AND stopped IS NULL",
                 time_text(track.stopped),
                 track.frames,
                 float(track.duration),
                 error_text(track.local_error),
+                track.local_location,
+                time_text(track.local_deleted),
+                error_text(track.object_error),
                 track.id,
                 recorder_id,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from recorder.models import (
@@ -123,6 +123,7 @@ def recording_(row: Row) -> Recording:
         manifest_error=parse_error(row["manifest_error"]),
         key_template=row["key_template"],
         facade=row["facade"],
+        epoch=row["epoch"],
     )
 
 
@@ -159,7 +160,19 @@ def track(row: Row) -> Track:
         writer=row["writer"],
         gaps=[(float(a), float(b)) for a, b in json.loads(row["gaps"] or "[]")],
         codec=row["codec"],
+        durable_until=_durable_until(row),
     )
+
+
+def _durable_until(row: Row) -> datetime | None:
+    """A live track's media safe in storage (the journal's last segment), when the row was read with it."""
+    try:
+        durable = row["durable"]
+    except (KeyError, IndexError):
+        return None
+    if durable is None or row["stopped"] is not None:
+        return None
+    return datetime.fromisoformat(row["started"]) + timedelta(seconds=float(durable))
 
 
 def upload(row: Row) -> UploadJob:
@@ -244,6 +257,7 @@ _LOAD = (
     + ", ".join(f"s.{c} AS s_{c}" for c in _STREAM_COLUMNS)
     + ", "
     + ", ".join(f"t.{c} AS t_{c}" for c in _TRACK_COLUMNS)
+    + ", (SELECT MAX(g.media_end) FROM track_segments g WHERE g.track_id = t.id) AS t_durable"
     + ", c.id AS c_id, c.created AS c_created, c.location AS c_location"
     " FROM recordings r LEFT JOIN streams s ON s.recorder_id = r.recorder_id"
     " LEFT JOIN tracks t ON t.recorder_id = r.recorder_id AND t.stream_id = s.id"
