@@ -77,7 +77,19 @@ class LocalStorage(StorageProvider):
 
     async def delete(self, key: str) -> None:
         with _errors("delete"):
-            await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+            await asyncio.to_thread(self._remove, self._path(key))
+
+    def _remove(self, path: Path) -> None:
+        """Delete a file, and the folders it leaves empty up to the root (a key's folders exist only for it, as
+        in an object store)."""
+        path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == self.root or not folder.is_relative_to(self.root):
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): its other keys keep it
+                break
 
     async def check_destination(self) -> str:
         with _errors("create"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -287,6 +288,96 @@ async def test_controls_reach_the_owner_and_a_paused_recording_stays_paused_acro
             assert before[2] > 0 and after[2] > 0, (key, pieces)
             assert before[1] <= parse_time(pause["paused"]) + 0.1, (key, "media after the pause", before)
             assert after[0] >= parse_time(pause["resumed"]) - 0.02, (key, "media inside the pause", after)
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
+
+
+def _lose_machine(cluster: Cluster, name: str) -> float:
+    """SIGKILL an instance and delete its data folder (its spool): its machine is gone. When (Unix time)."""
+    cluster.instances[name].kill()
+    lost = time.time()
+    shutil.rmtree(cluster.directory / name)
+    return lost
+
+
+async def _journal_rows(cluster: Cluster) -> int:
+    connection = await asyncpg.connect(cluster.database_url)
+    try:
+        return int(await connection.fetchval("SELECT COUNT(*) FROM track_segments"))
+    finally:
+        await connection.close()
+
+
+async def test_a_lost_machine_costs_each_track_a_second_or_two_not_the_call(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    """The owner is SIGKILLed and its spool deleted: what it copied to storage while recording (segments, in
+    the journal) becomes each track's file, ending within about 2 s of the loss; B takes the recording over
+    within a second or so (A's liveness lock went with its process, long before its lease ran out); the
+    segments are gone once the files are stored."""
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A"), cluster.start("B")
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice", "bob"])
+    try:
+        recording = await client.start(a, room, "c-lost")
+        await client.wait(b, recording, lambda i: sum(len(s["tracks"]) for s in i["streams"]) == 4, 10)
+        await asyncio.sleep(5)
+        for instance in (a, b):  # the owner's own record, and another instance's one query
+            live = [t for s in (await client.get(instance, recording))["streams"] for t in s["tracks"]]
+            durable = [parse_time(t["durableUntil"]) for t in live]
+            assert len(durable) == 4 and all(time.time() - d < 3.5 for d in durable), (instance.name, live)
+        lost = _lose_machine(cluster, "A")
+        await client.wait(b, recording, _recovered_by_b, LEASE + 5, step=0.02)
+        takeover = time.time() - lost
+        assert takeover < LEASE - 1, f"B took {takeover:.2f} s: the lease decided, not the lock"
+        await asyncio.sleep(3)
+        await client.stop(b, recording)
+        info = await client.wait(b, recording, all_uploaded, 30, step=0.2)
+        pieces = segments(cluster.storage, info)
+        assert set(pieces) == {(u, k) for u in ("alice", "bob") for k in ("AUDIO", "VIDEO")}, pieces
+        losses = []
+        for key, tracks in pieces.items():
+            assert len(tracks) == 2, (key, tracks)  # A's, put together from storage, and B's
+            (start0, end0, frames0), (start1, _, frames1) = tracks
+            assert frames0 > 0 and frames1 > 0 and end0 - start0 > 3, (key, tracks)
+            losses.append(lost - end0)
+            assert lost - end0 < 2.5, (key, f"{lost - end0:.2f} s before the loss are missing")
+            assert 0 <= start1 - end0 < LEASE, (key, tracks)
+        await eventually(lambda: _journal_rows(cluster), lambda n: n == 0, within=10, what="the journal emptied")
+        assert not [p for p in cluster.storage.rglob("*") if ".segments" in p.name], "segments left in storage"
+        print(f"takeover {takeover:.2f} s; media lost per track {', '.join(f'{x:.2f}' for x in sorted(losses))} s")
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
+
+
+async def test_a_track_nothing_of_which_reached_storage_says_its_media_was_lost(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    """With no segments copied (A ships none), a lost machine's tracks cannot be put together: after
+    media_lost_after_seconds each says MEDIA_LOST, ends where it began, and gets no link."""
+    cluster.database_url = await postgres.new_database()
+    a = cluster.start("A", segment_seconds="0")
+    b = cluster.start("B", media_lost_after_seconds="1")
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice"])
+    try:
+        recording = await client.start(a, room, "c-gone")
+        await client.wait(b, recording, lambda i: sum(len(s["tracks"]) for s in i["streams"]) == 2, 10)
+        await asyncio.sleep(2)
+        _lose_machine(cluster, "A")
+        await client.wait(b, recording, _recovered_by_b, LEASE + 5)
+        await asyncio.sleep(2)
+        await client.stop(b, recording)
+        info = await client.wait(b, recording, all_uploaded, 30, step=0.2)
+        tracks = [t for s in info["streams"] for t in s["tracks"]]
+        gone = [t for t in tracks if t["storage"].get("objectStorage", {}).get("error")]
+        assert len(gone) == 2 and len(tracks) == 4, tracks
+        for track in gone:
+            assert track["storage"]["objectStorage"]["error"]["code"] == "MEDIA_LOST", track
+            assert track["stopped"] == track["started"] and "url" not in track, track
     finally:
         for publisher in publishers:
             await publisher.leave()

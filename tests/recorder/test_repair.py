@@ -56,7 +56,9 @@ def test_a_full_disk_leaves_a_file_cut_back_to_whole_frames(
 
 
 @pytest.mark.parametrize(("encoder", "codec"), [("libvpx", "vp8"), ("libx264", "h264"), ("libopus", "opus")])
-def test_the_whole_bytes_of_a_live_file_decode_to_the_media_they_claim(tmp_path: Path, encoder: str, codec: str) -> None:
+def test_the_whole_bytes_of_a_live_file_decode_to_the_media_they_claim(
+    tmp_path: Path, encoder: str, codec: str
+) -> None:
     """What is shipped while recording is the file's first `whole_bytes`: at every point of the writing, those
     bytes alone (put together again after a machine loss) decode with errors fatal and hold at least
     `whole_media` seconds, which trails the writing by no more than a cluster/fragment (about 1 s)."""
