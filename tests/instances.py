@@ -52,6 +52,7 @@ class Cluster:
     lease_seconds: float = 4.0
     heartbeat_seconds: float = 1.0
     webhooks: list[dict[str, Any]] = field(default_factory=list)  # the application's configured subscriptions
+    profile: dict[str, Any] | None = None  # the application's storage (None: LOCAL_STORAGE in `storage`)
     instances: dict[str, Instance] = field(default_factory=dict)
 
     @property
@@ -92,7 +93,7 @@ class Cluster:
                         "id": "app1",
                         "organization_id": "org1",
                         "janus": {"url": self.janus_url},
-                        "storage": {"provider": "LOCAL_STORAGE", "path": str(self.storage)},
+                        "storage": self.profile or {"provider": "LOCAL_STORAGE", "path": str(self.storage)},
                         "webhooks": self.webhooks,
                     }
                 ]

@@ -14,6 +14,7 @@ BENCHES = {  # module: what its table prints
     "bench.bench_api": "req/s",
     "bench.bench_composition": "x real time",
     "bench.bench_loss": "0 %",
+    "bench.bench_machine_loss": "media lost per track",
     "bench.bench_mux": "loop s / media s",
     "bench.bench_recording": "CPU %/stream",
     "bench.bench_storage": "cp time / this",
