@@ -267,7 +267,7 @@ def _make_compositions(
     return compositions
 
 
-def _count_at_scrape(metrics: Metrics, store: Store, deliverer: Deliverer) -> None:
+def _count_at_scrape(metrics: Metrics, store: Store, deliverer: Deliverer, recordings: RecordingService) -> None:
     """What the database knows, counted at each scrape."""
 
     async def counts() -> None:
@@ -276,6 +276,13 @@ def _count_at_scrape(metrics: Metrics, store: Store, deliverer: Deliverer) -> No
             metrics.upload_jobs.labels(state).set(uploads.get(state, 0))
         for state in ("QUEUED", "PREPROCESSING", "PROCESSING"):
             metrics.compositions.labels(state).set(queue.get(state, 0))
+        room = await recordings.capacity()
+        for scope, figures in (
+            ("instance", (room.own, room.here, room.free_here)),
+            ("cluster", (room.total, room.live, room.free)),
+        ):
+            for kind, value in zip(("total", "live", "free"), figures, strict=True):
+                metrics.capacity.labels(scope, kind).set(value)
 
     metrics.on_refresh(counts)
     metrics.on_refresh(deliverer.refresh_metrics)
@@ -330,6 +337,7 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
                 settings.lease_seconds,
                 settings.heartbeat_seconds,
                 settings.liveness_seconds,
+                settings.capacity,
             ),
         )
         admission = Admission(settings, metrics)
@@ -373,7 +381,7 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
         app[REALTIMEKIT] = RealtimeKitRecordings(core, storage, downloads)
         app[VIDEOSDK] = VideoSdkTracks(core, webhooks.check_url)
         app[READINESS] = Readiness(settings, store.database, admission.room, lambda: cluster.draining)
-        _count_at_scrape(metrics, store, deliverer)
+        _count_at_scrape(metrics, store, deliverer, recordings)
 
         async def tidy() -> None:  # after each retention round
             profiles.forget_own()

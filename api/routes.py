@@ -97,6 +97,7 @@ OPERATIONS_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/metrics", operations.metrics),
     ("GET", "/livez", operations.livez),
     ("GET", "/readyz", operations.readyz),
+    ("GET", "/capacity", operations.capacity),
 ]
 
 # the same, below /composition/api

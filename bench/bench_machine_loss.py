@@ -95,7 +95,7 @@ class Round:
                     self.undecodable.append(f"{track['id']}: {found[:2]}")
                     continue
                 frames, seconds = await asyncio.to_thread(decode, path)
-                start = parse_time(track["started"])
+                start = parse_time(track.get("mediaStart") or track["started"])  # (the sender's clock)
                 out.setdefault((stream["userId"], track["type"]), []).append((start, start + seconds, frames))
                 path.unlink()
         return {key: sorted(value) for key, value in out.items()}

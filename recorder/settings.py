@@ -267,6 +267,13 @@ class Settings(BaseSettings):
     upload_backoff_max_seconds: float = Field(default=60.0, gt=0)  # ...up to this
     # Recordings are refused (503 with Retry-After) while less than `spool_headroom_bytes` is left, counting
     # both the disk's free space and `spool_quota_bytes` (when set) minus what the spool holds.
+    # How many recordings one instance runs at most: a start beyond it is refused at once (503 CAPACITY with
+    # Retry-After: another instance may have room), counted in the start's own transaction. None: calibrated
+    # from bench/bench_recording.py, `recordings_per_core` for each core (about 1.1 % of a core per A/V stream
+    # recorded, four streams a recording, two thirds of a core left for them beside Janus and the API).
+    max_recordings: int | None = Field(default=None, ge=0)
+    recordings_per_core: int = Field(default=15, ge=1)
+    capacity_retry_after_seconds: int = Field(default=1, gt=0)
     spool_quota_bytes: int | None = Field(default=None, gt=0)
     spool_headroom_bytes: int = Field(default=1 << 30, ge=0)
     spool_retry_after_seconds: int = Field(default=60, gt=0)
@@ -367,6 +374,14 @@ class Settings(BaseSettings):
     def sqlite_file(self) -> Path:
         """The embedded database's file (used when `database_url` is not set)."""
         return self.database_path or self.data_dir / "recorder.sqlite3"
+
+    @property
+    def capacity(self) -> int:
+        """How many recordings one instance runs at most (`max_recordings`, else `recordings_per_core` for each
+        core)."""
+        if self.max_recordings is not None:
+            return self.max_recordings
+        return self.recordings_per_core * (os.cpu_count() or 1)
 
     @property
     def spool(self) -> Path:

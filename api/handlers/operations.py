@@ -7,6 +7,7 @@ from aiohttp import web
 from api.keys import (
     METRICS,
     READINESS,
+    RECORDINGS,
 )
 from recorder.operations.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -27,3 +28,15 @@ async def readyz(request: web.Request) -> web.Response:
     if reasons:
         return web.json_response({"status": "unavailable", "reasons": reasons}, status=503)
     return web.json_response({"status": "ready", "reasons": []})
+
+
+async def capacity(request: web.Request) -> web.Response:
+    """Room for recordings, of this instance and of every running instance: what an autoscaler scales on."""
+    room = await request.config_dict[RECORDINGS].capacity()
+    return web.json_response(
+        {
+            "instanceId": request.config_dict[RECORDINGS].instance_id,
+            "instance": {"capacity": room.own, "live": room.here, "free": room.free_here},
+            "cluster": {"instances": room.instances, "capacity": room.total, "live": room.live, "free": room.free},
+        }
+    )

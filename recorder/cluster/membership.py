@@ -42,6 +42,7 @@ class ClusterOptions:
     lease_seconds: float
     heartbeat_seconds: float
     liveness_seconds: float = 0.25
+    capacity: int | None = None  # how many recordings this instance runs at most (told to the others)
 
 
 Command = Callable[[dict[str, Any]], Awaitable[None]]  # gets the message sent to this instance
@@ -71,7 +72,7 @@ class Cluster:
         self._member: Member | None = None
         self._leftovers: Leftovers | None = None
         self._commands: dict[str, Command] = {}
-        self._info = InstanceInfo(options.instance_id, options.address, "RUNNING", now())
+        self._info = InstanceInfo(options.instance_id, options.address, "RUNNING", now(), capacity=options.capacity)
         self._wake = asyncio.Event()
         self._tasks = TaskSet("cluster")
         self.draining = False  # no new work is claimed

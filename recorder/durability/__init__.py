@@ -17,7 +17,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from recorder.media.passthrough import PassthroughWriter
@@ -45,6 +45,7 @@ class _Live:
     track: Track
     writer: PassthroughWriter
     key: str  # the track's own key: its segments are named after it
+    place: Callable[[], datetime | None]  # where its time 0 is on the sender's clock (once a report came)
     shipped: int = 0  # bytes of the file in storage
     seq: int = 0
     busy: asyncio.Task[None] | None = None
@@ -56,8 +57,8 @@ class Durability:
         self._storage = storage
         self.segment_seconds = segment_seconds
 
-    def shipper(self, recording: Recording) -> Shipper:
-        return Shipper(recording, self)
+    def shipper(self, recording: Recording, save: Callable[[Track], Awaitable[None]]) -> Shipper:
+        return Shipper(recording, self, save)
 
     async def provider(self, recording: Recording) -> StorageProvider:
         return await self._storage(recording.application_id, recording.recorder_id)
@@ -106,17 +107,19 @@ class Durability:
 class Shipper:
     """Copies a recording's live tracks to its storage while they are written: every `segment_seconds`, the
     whole clusters/fragments each file gained go up as one object, then into the journal. `durable_until` of
-    each track says how far its media is safe."""
+    each track says how far its media is safe; its `media_start` is saved with its first segment (a file put
+    together after a machine loss is placed on the timeline as precisely as one that ended here)."""
 
-    def __init__(self, recording: Recording, durability: Durability) -> None:
+    def __init__(self, recording: Recording, durability: Durability, save: Callable[[Track], Awaitable[None]]) -> None:
         self.recording = recording
         self._durability = durability
+        self._save = save
         self._live: dict[str, _Live] = {}
         self._fenced = False
 
-    def add(self, track: Track, writer: PassthroughWriter, key: str) -> None:
+    def add(self, track: Track, writer: PassthroughWriter, key: str, place: Callable[[], datetime | None]) -> None:
         if not self._fenced:
-            self._live[track.id] = _Live(track, writer, key)
+            self._live[track.id] = _Live(track, writer, key, place)
 
     async def end(self, track_id: str) -> None:
         """The track's file ends: no more segments (one under way is waited for)."""
@@ -161,6 +164,9 @@ class Shipper:
         except OSError as exc:
             logger.warning("track %s: its file could not be read for a segment: %s", live.track.id, exc)
             return
+        except Exception:  # the database is away: tried again at the next tick
+            logger.exception("track %s: a segment could not be journaled", live.track.id)
+            return
         if not journaled:
             if live.track.id in self._live:  # (a track that ended meanwhile is no longer in the journal's eyes)
                 logger.warning(
@@ -173,3 +179,7 @@ class Shipper:
             return
         live.shipped, live.seq = end, live.seq + 1
         live.track.durable_until = live.track.started + timedelta(seconds=media)
+        if live.track.media_start is None and (start := live.place()) is not None:
+            live.track.media_start = start
+            with contextlib.suppress(Exception):  # (saved with the track's end anyway)
+                await self._save(live.track)

@@ -124,6 +124,12 @@ class Metrics:
         self.admission_refusals = Counter(
             "recorder_admission_refusals", "Start requests refused by reason", ["reason"], registry=r
         )
+        self.capacity = Gauge(
+            "recorder_capacity_recordings",
+            "Recordings that may run (total), run (live), and the room left (free): of this instance, of the cluster",
+            ["scope", "kind"],
+            registry=r,
+        )
         self.loop_lag = Gauge("recorder_event_loop_lag_seconds", "How late the event loop woke up last", registry=r)
         r.register(_LiveCollector(self))
 

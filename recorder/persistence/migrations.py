@@ -155,12 +155,14 @@ CREATE INDEX upload_jobs_state_created ON upload_jobs (state, created)
     """
 ALTER TABLE recordings ADD COLUMN facade TEXT
 """,
-    # 12: durable while recording: whether an instance holds a liveness lock (its peers watch it), the epoch
+    # 12: durable while recording: whether an instance holds a liveness lock (its peers watch it) and its
+    # capacity, the epoch
     # of a recording's owner (grows with each takeover), and the journal of the segment objects each live
     # track has in storage (a row only once the storage has the object)
     """
 ALTER TABLE recordings ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE instances ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN capacity INTEGER;
 CREATE TABLE track_segments (
     track_id TEXT NOT NULL, seq BIGINT NOT NULL, recorder_id TEXT NOT NULL, epoch BIGINT NOT NULL,
     object_key TEXT NOT NULL, start_offset BIGINT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL,

@@ -49,6 +49,7 @@ class InstanceInfo:
     started: datetime
     heartbeat: datetime | None = None
     locked: bool = False  # it holds its liveness lock: its peers see it die the moment its session ends
+    capacity: int | None = None  # how many recordings it runs at most
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,30 @@ class Delivery:
     finished: float | None = None
 
 
+@dataclass(frozen=True)
+class Admit:
+    """What a new recording is admitted against: live recordings of its instance and of its application."""
+
+    instance: int | None  # None: no bound
+    application: int | None
+
+
+class AdmissionRefused(Exception):
+    def __init__(self, full: str, live: int, most: int) -> None:
+        super().__init__(f"{full} has {live} live recordings, the most it may have is {most}")
+        self.full, self.live, self.most = full, live, most  # full: "instance" or "application"
+
+
 class RecordingStore(ABC):
     """Recordings, their streams and their tracks. A recording read comes whole: streams (oldest first) with
     their tracks (oldest first) and the chat transcript's location."""
 
     @abstractmethod
-    async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
+    async def create_or_get_live(self, recording: Recording, limits: Admit | None = None) -> tuple[Recording, bool]:
         """Store `recording` unless its conversation (in its organization) has a live one: atomic, so two
-        concurrent starts make one recording. Returns (the live recording, whether it is the one given)."""
+        concurrent starts make one recording. Returns (the live recording, whether it is the one given). With
+        `limits`, a new one is admitted in the same transaction, across every instance on the database
+        (starts at once never overshoot): AdmissionRefused when its instance or its application is full."""
 
     @abstractmethod
     async def get(
@@ -126,10 +143,6 @@ class RecordingStore(ABC):
     @abstractmethod
     async def get_live(self, organization_id: str, conversation_id: str) -> Recording | None:
         """The conversation's INITIALISED, ACTIVE or PENDING_RECOVERY recording; None when it has none."""
-
-    @abstractmethod
-    async def count_live(self, application_id: str) -> int:
-        """How many live (INITIALISED, ACTIVE, PENDING_RECOVERY) recordings the application has."""
 
     @abstractmethod
     async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
@@ -370,6 +383,11 @@ class ClusterStore(ABC):
         """The other instances with a live lease that hold a liveness lock (their peers watch the lock)."""
 
     @abstractmethod
+    async def capacity(self, now: float, instance_id: str) -> Capacity:
+        """The running instances (a live lease, not draining): their capacity and the live recordings, and
+        those of `instance_id`."""
+
+    @abstractmethod
     async def fence(self, instance_id: str) -> int:
         """An instance is gone (its liveness lock was let go): its leases end now, on its instance row, its
         live recordings, upload jobs and compositions, for the others to take over; how many recordings."""
@@ -402,6 +420,25 @@ class ClusterStore(ABC):
     @abstractmethod
     async def finish_leftover(self, recorder_id: str, track: Track) -> bool:
         """Write a leftover track's end, unless another instance did it first (then False)."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Recordings the running instances may run, and how many are live (on any instance, or none yet)."""
+
+    instances: int
+    total: int
+    live: int
+    here: int  # live recordings of the instance that asked
+    own: int = 0  # that instance's capacity
+
+    @property
+    def free(self) -> int:
+        return max(self.total - self.live, 0)
+
+    @property
+    def free_here(self) -> int:
+        return max(self.own - self.here, 0)
 
 
 @dataclass(frozen=True)

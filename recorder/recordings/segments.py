@@ -63,7 +63,7 @@ class Segments:
         self._tracks[track.id] = track
         self._spawn(self._repo.save_track(self.recording.recorder_id, track))
         if self._shipper is not None:
-            self._shipper.add(track, sink.writer, self._key(stream, track))
+            self._shipper.add(track, sink.writer, self._key(stream, track), sink.media_start)
 
     async def finish(self, stream: Stream, ended: list[tuple[TrackSink, WriterResult]], stopped: datetime) -> None:
         """Tracks whose file ended (a subscription closed, or a pause cut them): their ends written, their

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -44,7 +45,7 @@ from recorder.models import (
     UploadState,
 )
 from recorder.operations.metrics import Metrics
-from recorder.persistence.ports import ClusterStore, RecordingStore
+from recorder.persistence.ports import AdmissionRefused, Admit, Capacity, ClusterStore, RecordingStore
 from recorder.recordings.admission import Admission
 from recorder.recordings.commands import Ids, StartCommand, caller_fields, caller_of, limits_of
 from recorder.recordings.reads import RecordingReads
@@ -196,8 +197,7 @@ class RecordingService(RecordingReads):
             raise ConflictError(f"conversation {command.conversation_id} is being recorded by another application")
         if live is None:
             await self._admission.check()
-            await self._bound(app.id)
-        recording, created = await self._repo.create_or_get_live(
+        recording, created = await self._admitted(
             Recording(
                 recorder_id=command.recorder_id or str(uuid.uuid4()),
                 conversation_id=command.conversation_id,
@@ -246,14 +246,32 @@ class RecordingService(RecordingReads):
         if self._subscribe is not None:
             await self._subscribe(recording, url, format_)
 
-    async def _bound(self, application_id: str) -> None:
-        """429 when the application has `live_recordings_per_application` live recordings (on any instance)."""
-        most = self._settings.live_recordings_per_application
-        if await self._repo.count_live(application_id) >= most:
-            self._metrics.admission_refusals.labels("APPLICATION_LIMIT").inc()
-            raise LimitError(
-                f"application {application_id} has {most} live recordings, the most it may have", retry_after=30
-            )
+    async def capacity(self) -> Capacity:
+        """Room for recordings on this instance and on every running instance (for an autoscaler)."""
+        room = await self._cluster_store.capacity(time.time(), self.instance_id)
+        return dataclasses.replace(room, own=self._settings.capacity)
+
+    async def _admitted(self, recording: Recording) -> tuple[Recording, bool]:
+        """Store a new recording (or find the conversation's live one), admitted in the same transaction against
+        this instance's capacity (503 with Retry-After: another instance may have room) and its application's
+        `live_recordings_per_application` (429), counted on every instance: a burst never overshoots."""
+        limits = Admit(self._settings.capacity, self._settings.live_recordings_per_application)
+        try:
+            return await self._repo.create_or_get_live(recording, limits)
+        except AdmissionRefused as refused:
+            if refused.full == "application":
+                self._metrics.admission_refusals.labels("APPLICATION_LIMIT").inc()
+                raise LimitError(
+                    f"application {recording.application_id} has {refused.most} live recordings, the most it may have",
+                    retry_after=30,
+                ) from None
+            self._metrics.admission_refusals.labels("CAPACITY").inc()
+            raise UnavailableError(
+                f"instance {self.instance_id} runs {refused.live} recordings, its capacity; send the request to"
+                " another instance, or again later",
+                retry_after=self._settings.capacity_retry_after_seconds,
+                code="CAPACITY",
+            ) from None
 
     async def stop(
         self,

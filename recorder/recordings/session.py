@@ -119,7 +119,11 @@ class RecordingSession:
         self._quiet_since = time.monotonic()  # since when no publication is in the room, or none sent media
         self._pending = TaskSet(f"recording-{recording.recorder_id}")
         # the live tracks copied to storage while they are written (machine loss costs seconds, not the call)
-        self._shipper = durability.shipper(recording) if durability is not None else None
+        self._shipper = (
+            durability.shipper(recording, functools.partial(recordings.save_track, recording.recorder_id))
+            if durability is not None
+            else None
+        )
         self._segments = Segments(recording, recordings, uploader, key_template, metrics, self._spawn, self._shipper)
         self._shipping: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # serialises changes to subscriptions and the final state

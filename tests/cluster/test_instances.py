@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 
 from tests.builders import ROOMS
-from tests.client import ids
+from tests.client import API, ids
 from tests.eventually import eventually
-from tests.instances import KEY, Client, Cluster, all_uploaded, parse_time, segments
+from tests.instances import KEY, Client, Cluster, Instance, all_uploaded, parse_time, segments
 from tests.janus_host import JanusHost
 from tests.postgres import PostgresServer
 from tests.processes import composer_parents
@@ -381,3 +381,54 @@ async def test_a_track_nothing_of_which_reached_storage_says_its_media_was_lost(
     finally:
         for publisher in publishers:
             await publisher.leave()
+
+
+async def _capacity(client: Client, instance: Instance) -> dict[str, Any]:
+    async with client.http.get(f"{instance.url}/capacity") as response:
+        assert response.status == 200
+        answer: dict[str, Any] = await response.json()
+        return answer
+
+
+async def test_a_thirty_way_start_burst_across_two_instances_admits_exactly_their_capacity(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    """Two instances of capacity 4 each: 30 starts at once, 15 at each, admit exactly 8 (counted in each
+    start's own transaction); every other answers 503 CAPACITY with Retry-After, at once. /capacity and
+    /metrics say how much room is left."""
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A", max_recordings="4"), cluster.start("B", max_recordings="4")
+    room = next(_rooms)
+
+    async def start(n: int) -> tuple[int, float, dict[str, Any], str | None]:
+        instance = (a, b)[n % 2]
+        body = {"applicationId": "app1", "conferenceId": str(room), "conversationId": f"c-burst-{n}"}
+        began = time.monotonic()
+        async with client.on(instance).request("POST", f"{API}/recordings/start", json=body) as response:
+            answer = await response.json()
+            return response.status, time.monotonic() - began, answer, response.headers.get("Retry-After")
+
+    results = await asyncio.gather(*(start(n) for n in range(30)))
+    admitted = [r for r in results if r[0] == 200]
+    refused = [r for r in results if r[0] != 200]
+    assert len(admitted) == 8, [(r[0], r[2]) for r in results]
+    assert {r[2]["instanceId"] for r in admitted} == {"A", "B"}
+    assert all(r[0] == 503 and r[2]["error"] == "CAPACITY" and r[3] == "1" for r in refused), refused[:2]
+    room_left = await _capacity(client, a)
+    assert room_left["instance"] == {"capacity": 4, "live": 4, "free": 0}, room_left
+    assert room_left["cluster"] == {"instances": 2, "capacity": 8, "live": 8, "free": 0}, room_left
+    async with client.http.get(f"{b.url}/metrics") as response:
+        metrics = await response.text()
+    assert 'recorder_capacity_recordings{kind="free",scope="cluster"} 0.0' in metrics, metrics
+    slowest = max(r[1] for r in refused)
+    alone = [await start(100 + n) for n in range(5)]  # refused with nothing else going on
+    assert all(r[0] == 503 for r in alone), alone
+    assert slowest < 1, f"a refusal took {slowest:.2f} s: it must never wait for a timeout"
+    for _, _, answer, _ in admitted:
+        await client.stop((a, b)[answer["instanceId"] == "B"], answer)
+    room_left = await _capacity(client, a)
+    assert room_left["cluster"]["free"] == 8, room_left
+    print(
+        f"refusals answered within {slowest * 1000:.0f} ms in the burst (slowest of {len(refused)}),"
+        f" {max(r[1] for r in alone) * 1000:.0f} ms alone (slowest of 5)"
+    )

@@ -19,7 +19,7 @@ from recorder.models import (
     StopReason,
     StreamState,
 )
-from recorder.persistence.ports import RecordingQuery
+from recorder.persistence.ports import AdmissionRefused, Admit, RecordingQuery
 from recorder.persistence.store import Store
 from tests.builders import T0, Opener, live_with_stream, recording, stream, track
 
@@ -35,6 +35,28 @@ async def test_concurrent_starts_make_one_recording(opener: Opener) -> None:
     results = await asyncio.gather(*(s.recordings.create_or_get_live(recording()) for s in (a, b, a, b)))
     assert sum(created for _, created in results) == 1
     assert len({r.recorder_id for r, _ in results}) == 1
+
+
+async def test_starts_at_once_on_two_stores_are_admitted_exactly_to_the_limit(opener: Opener) -> None:
+    """Twelve starts at once over two connections to one database (two instances): an instance bound of 3
+    admits exactly 3, then an application bound of 5 exactly 2 more; a start of a live conversation is never
+    refused (it answers that recording)."""
+    a, b = await opener(), await opener()
+
+    async def starts(limits: Admit, first: int) -> list[object]:
+        return await asyncio.gather(
+            *(s.recordings.create_or_get_live(recording(f"c{first + n}"), limits) for n, s in enumerate([a, b] * 6)),
+            return_exceptions=True,
+        )
+
+    results = await starts(Admit(3, None), 0)
+    assert sum(isinstance(r, tuple) for r in results) == 3, results
+    assert all(isinstance(r, AdmissionRefused) and r.full == "instance" for r in results if not isinstance(r, tuple))
+    results = await starts(Admit(None, 5), 100)
+    assert sum(isinstance(r, tuple) for r in results) == 2, results
+    live = next(r for r in results if isinstance(r, tuple))
+    again, created = await a.recordings.create_or_get_live(recording(live[0].conversation_id), Admit(0, 0))
+    assert not created and again.recorder_id == live[0].recorder_id
 
 
 async def test_another_organization_may_record_the_same_conversation(store: Store) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from recorder.events import recovered, track_changes
 from recorder.models import Recording, Track
 from recorder.persistence.database import Database
-from recorder.persistence.ports import ClusterStore, InstanceInfo
+from recorder.persistence.ports import Capacity, ClusterStore, InstanceInfo
 from recorder.persistence.sql.outbox import changing
 from recorder.persistence.sql.rows import (
     LIVE,
@@ -30,10 +30,10 @@ class SqlCluster(ClusterStore):
         epoch = now.timestamp()
         async with self._db.transaction() as db:
             await db.execute(
-                "INSERT INTO instances (id, address, state, started, heartbeat, lease_until, locked)"
-                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET address = excluded.address,"
+                "INSERT INTO instances (id, address, state, started, heartbeat, lease_until, locked, capacity)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET address = excluded.address,"
                 " state = excluded.state, heartbeat = excluded.heartbeat, lease_until = excluded.lease_until,"
-                " locked = excluded.locked",
+                " locked = excluded.locked, capacity = excluded.capacity",
                 instance.id,
                 instance.address,
                 instance.state,
@@ -41,6 +41,7 @@ class SqlCluster(ClusterStore):
                 time_text(now),
                 lease_until,
                 int(instance.locked),
+                instance.capacity,
             )
             rows = await db.fetch(
                 f"UPDATE recordings SET lease_until = ? WHERE instance_id = ? AND state IN ({LIVE})"
@@ -70,6 +71,18 @@ class SqlCluster(ClusterStore):
             "SELECT id FROM instances WHERE locked = 1 AND lease_until >= ? AND id <> ?", now, instance_id
         )
         return [row["id"] for row in rows]
+
+    async def capacity(self, now: float, instance_id: str) -> Capacity:
+        rows = await self._db.fetch(
+            "SELECT COUNT(*) AS n, SUM(capacity) AS total FROM instances WHERE lease_until >= ? AND state = 'RUNNING'",
+            now,
+        )
+        live = await self._db.fetch(
+            "SELECT COUNT(*) AS n, SUM(CASE WHEN instance_id = ? THEN 1 ELSE 0 END) AS here FROM recordings"
+            f" WHERE state IN ({LIVE})",
+            instance_id,
+        )
+        return Capacity(int(rows[0]["n"]), int(rows[0]["total"] or 0), int(live[0]["n"]), int(live[0]["here"] or 0))
 
     async def fence(self, instance_id: str) -> int:
         async with self._db.transaction() as db:

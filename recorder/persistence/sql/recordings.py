@@ -9,7 +9,7 @@ from datetime import datetime
 from recorder.events import Before, EventType, recording_changes, recording_event, track_changes, track_stored
 from recorder.models import ErrorInfo, Recording, RecordingState, Stream, Track
 from recorder.persistence.database import Connection, Database
-from recorder.persistence.ports import RecordingQuery, RecordingStore
+from recorder.persistence.ports import AdmissionRefused, Admit, RecordingQuery, RecordingStore
 from recorder.persistence.sql.outbox import changing
 from recorder.persistence.sql.rows import (
     LIVE,
@@ -26,22 +26,26 @@ from recorder.persistence.sql.rows import (
     time_text,
 )
 
+_ADMISSION_LOCK = 7204  # the advisory lock starts are admitted under (PostgreSQL)
+
 
 class SqlRecordings(RecordingStore):
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def create_or_get_live(self, recording: Recording) -> tuple[Recording, bool]:
+    async def create_or_get_live(self, recording: Recording, limits: Admit | None = None) -> tuple[Recording, bool]:
         for _ in range(3):  # a live one that ends between our insert and our read: try again
-            if await self._insert(recording):
+            if await self._insert(recording, limits):
                 return recording, True
             live = await self.get_live(recording.organization_id, recording.conversation_id)
             if live is not None:
                 return live, False
         raise RuntimeError(f"cannot store recording {recording.recorder_id}: a constraint other than one-live")
 
-    async def _insert(self, recording: Recording) -> bool:
+    async def _insert(self, recording: Recording, limits: Admit | None) -> bool:
         async with self._db.transaction() as db:
+            if limits is not None and not await self._live_here(db, recording):
+                await self._admit(db, recording, limits)
             inserted = await db.execute(
                 "INSERT INTO recordings (recorder_id, conversation_id, instance_id, organization_id, application_id,"
                 " conference_id, audio, video, state, created, lease_until, screen, start_reason, pauses, rules,"
@@ -98,12 +102,6 @@ class SqlRecordings(RecordingStore):
         )
         return next(iter(found), None)
 
-    async def count_live(self, application_id: str) -> int:
-        rows = await self._db.fetch(
-            f"SELECT COUNT(*) AS n FROM recordings WHERE application_id = ? AND state IN ({LIVE})", application_id
-        )
-        return int(rows[0]["n"])
-
     async def for_conversation(self, organization_id: str, conversation_id: str) -> list[Recording]:
         return await load_recordings(
             self._db, "r.organization_id = ? AND r.conversation_id = ?", organization_id, conversation_id
@@ -146,6 +144,32 @@ class SqlRecordings(RecordingStore):
 
     async def by_id(self, recorder_id: str) -> Recording | None:
         return next(iter(await load_recordings(self._db, "r.recorder_id = ?", recorder_id)), None)
+
+    async def _live_here(self, db: Connection, recording: Recording) -> bool:
+        """Whether the conversation is being recorded (then a start answers that recording: nothing to admit)."""
+        rows = await db.fetch(
+            f"SELECT 1 FROM recordings WHERE organization_id = ? AND conversation_id = ? AND state IN ({LIVE})",
+            recording.organization_id,
+            recording.conversation_id,
+        )
+        return bool(rows)
+
+    async def _admit(self, db: Connection, recording: Recording, limits: Admit) -> None:
+        """Count and insert as one: starts are admitted one at a time across the instances (PostgreSQL: a
+        transaction lock; SQLite's transactions are one at a time already)."""
+        if self._db.dialect == "postgresql":
+            await db.execute("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), 0)", _ADMISSION_LOCK)
+        for full, column, value, most in (
+            ("instance", "instance_id", recording.instance_id, limits.instance),
+            ("application", "application_id", recording.application_id, limits.application),
+        ):
+            if most is None:
+                continue
+            rows = await db.fetch(
+                f"SELECT COUNT(*) AS n FROM recordings WHERE {column} = ? AND state IN ({LIVE})", value
+            )
+            if int(rows[0]["n"]) >= most:
+                raise AdmissionRefused(full, int(rows[0]["n"]), most)
 
     async def save(self, recording: Recording) -> bool:
         # what is written, and told: the recording as it is now (its owner may change it while this waits)
