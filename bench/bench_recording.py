@@ -12,6 +12,7 @@ Run as root: `python -m bench.bench_recording [--seconds 10] [--counts 1,4,8,16]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
@@ -48,6 +49,16 @@ class Row:
     video_sent: int
     audio_written: int
     audio_sent: int
+    idle_mib: float = 0.0  # the recorder's resident memory in the room before the publishers came
+    mib_per_stream: float = 0.0  # what each A/V stream added to it while recording
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -153,6 +164,8 @@ def run_passthrough(
     try:
         wait_port(port)
         ids = start_recording(base, room, f"bench-{count}")
+        time.sleep(1.0)
+        idle = rss_mib(service.pid)
         publishers = start_publishers(janus, room, count, cache, seconds)
         wait_tracks(base, ids, 2 * count)
         go = time.time() + 0.5
@@ -161,6 +174,7 @@ def run_passthrough(
         cpu0, pub0, wall0 = cpu_seconds(service.pid), cpu_seconds(publishers.pid), time.monotonic()
         sent = json.loads(expect(publishers, "{"))
         cpu = (cpu_seconds(service.pid) - cpu0) / (time.monotonic() - wall0)
+        recording = rss_mib(service.pid)
         publishers_cpu = 100 * (cpu_seconds(publishers.pid) - pub0) / (time.monotonic() - wall0)
         print(f"N={count}: the publishers' process used {publishers_cpu:.0f} % of a core", flush=True)
         publishers.wait(30)
@@ -170,7 +184,9 @@ def run_passthrough(
     finally:
         service.terminate()
         service.wait(30)
-    return tally.row("passthrough", count, cpu)
+    return dataclasses.replace(
+        tally.row("passthrough", count, cpu), idle_mib=idle, mib_per_stream=(recording - idle) / count
+    )
 
 
 def service_env(janus: JanusHost, port: int, data: Path) -> dict[str, str]:
@@ -328,12 +344,16 @@ def main() -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
     print()
-    print(f"{'recorder':<14} {'N':>3} {'CPU %/stream':>13} {'video written/sent':>22} {'audio written/sent':>22}")
+    print(
+        f"{'recorder':<14} {'N':>3} {'CPU %/stream':>13} {'video written/sent':>22} {'audio written/sent':>22}"
+        f" {'idle MiB':>9} {'MiB/stream':>11}"
+    )
     for r in rows:
+        memory = f" {r.idle_mib:>9.0f} {r.mib_per_stream:>11.1f}" if r.recorder == "passthrough" else ""
         print(
             f"{r.recorder:<14} {r.count:>3} {r.cpu_per_stream:>13.1f} "
             f"{f'{r.video_written}/{r.video_sent}':>15} {r.video_written / max(r.video_sent, 1):>6.1%} "
-            f"{f'{r.audio_written}/{r.audio_sent}':>15} {r.audio_written / max(r.audio_sent, 1):>6.1%}"
+            f"{f'{r.audio_written}/{r.audio_sent}':>15} {r.audio_written / max(r.audio_sent, 1):>6.1%}{memory}"
         )
     baseline = {r.count: r.cpu_per_stream for r in rows if r.recorder == "MediaRecorder"}
     for r in rows:

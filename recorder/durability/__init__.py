@@ -90,14 +90,17 @@ class Durability:
         return size
 
     async def discard(self, application_id: str, recorder_id: str, track_id: str) -> None:
-        """A track's own file is stored and checked: its segment objects and rows go."""
+        """A track's own file is stored and checked: its segment objects and rows go, and the one after its
+        last (a writer that died while storing a segment left that object with no row)."""
         segments = await self.journal.segments(track_id)
         if not segments:
             return
+        last = segments[-1]
+        keys = [s.key for s in segments] + [segment_key(last.key.rsplit(".segments/", 1)[0], last.epoch, last.seq + 1)]
         provider = await self._storage(application_id, recorder_id)
         try:
-            for segment in segments:
-                await provider.delete(segment.key)
+            for key in keys:
+                await provider.delete(key)
         except StorageError as exc:  # they stay (and so do their rows): harmless, the file is stored
             logger.warning("track %s: its segments could not be deleted: %s", track_id, exc.message)
             return

@@ -11,6 +11,7 @@ whole (`whole_bytes`) and how much media they hold (`whole_media`): what can be 
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
 from dataclasses import dataclass
@@ -141,6 +142,20 @@ class SpoolFile:
         self._file.close()
 
 
+_TEMPLATES: dict[tuple[str, str], av.stream.Stream] = {}
+
+
+def _template(container_format: str, codec: str) -> av.stream.Stream:
+    """A stream of `codec` in `container_format` whose parameters a track's stream copies (PyAV's
+    add_stream_from_template): made once, in a container in memory that is never written."""
+    template = _TEMPLATES.get((container_format, codec))
+    if template is None:
+        holder = av.open(io.BytesIO(), "w", format=container_format)
+        template = holder.add_stream(codec, rate=48000) if codec == "opus" else holder.add_stream(codec)
+        _TEMPLATES[container_format, codec] = template  # (the stream keeps its container)
+    return template
+
+
 @dataclass(frozen=True)
 class WriterResult:
     path: Path | None  # None when no frame was ever written
@@ -259,14 +274,16 @@ class PassthroughWriter:
         except BaseException:
             file.close()
             raise
+        # a stream copied from a template is never opened as an encoder (one from add_stream would be: libvpx
+        # and libx264 set theirs up at the header, about 8 MiB a video track, for frames we never encode)
+        stream = container.add_stream_from_template(_template(self._format, self._ff_codec), opaque=True)
+        context = stream.codec_context
         if self.is_video:
-            stream = container.add_stream(self._ff_codec)
-            assert isinstance(stream, av.VideoStream)
-            stream.codec_context.width, stream.codec_context.height = _probe_size(self._ff_codec, first)
+            assert isinstance(context, av.VideoCodecContext)
+            context.width, context.height = _probe_size(self._ff_codec, first)
             if self.codec == "h264":
-                stream.codec_context.extradata = b"".join(nal for kind, nal in _h264_nals(first) if kind in (7, 8))
+                context.extradata = b"".join(nal for kind, nal in _h264_nals(first) if kind in (7, 8))
         else:
-            stream = container.add_stream(self._ff_codec, rate=48000)
-            stream.codec_context.extradata = _opus_head(self._channels, 48000)
+            context.extradata = _opus_head(self._channels, 48000)
         stream.time_base = self._time_base
         self._container, self._stream, self._file = container, stream, file
