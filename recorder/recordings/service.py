@@ -478,14 +478,14 @@ class RecordingService(RecordingReads):
         sessions, self._sessions = list(self._sessions.values()), {}
         handover = self._settings.shutdown_recordings == "handover"
         shutdown = Reason(StopReason.SHUTDOWN)
-        await asyncio.gather(*(s.let_go() if handover else s.stop(shutdown) for s in sessions), return_exceptions=True)
-        if handover:
+        if handover:  # the others are told first: they join while this instance still records (a gap of a join)
             handed = [s.recording.recorder_id for s in sessions if s.recording.state in LIVE_STATES]
             for recorder_id in handed:
                 await self._cluster_store.release_recordings(self.instance_id, recorder_id)
             if handed:
                 logger.info("recordings %s are handed over", ", ".join(handed))
                 await self._cluster.send(EVERYONE, "recover")
+        await asyncio.gather(*(s.let_go() if handover else s.stop(shutdown) for s in sessions), return_exceptions=True)
         # recordings let go meanwhile (a lost lease): their files are finished by their next owner anyway
         _, late = await asyncio.wait({asyncio.ensure_future(self._tasks.wait())}, timeout=10)
         if late:
