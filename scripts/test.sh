@@ -25,13 +25,17 @@ fi
 # the SFTP test server runs as this unprivileged user (tests/storage_servers.py)
 id recorder-sftp >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent \
     --shell /usr/sbin/nologin recorder-sftp
-# storage servers from npm (Azurite 3.35 is the last that runs on node 20), and Cloudflare's TypeScript SDK with
-# what checks its answers against its declared types (ts-json-schema-generator, ajv). `--version` loads every
+# storage servers from npm (Azurite 3.35 is the last that runs on node 20), Cloudflare's TypeScript SDK with
+# what checks its answers against its declared types (ts-json-schema-generator, ajv), and the Kubernetes and
+# KEDA schemas deploy/ is checked with (kubernetes-models). `--version` loads every
 # module: an npm install was once seen to leave a package without its files, so a broken tree is installed again.
-NODE_TOOLS=(s3rver@3.7.1 azurite@3.35.0 cloudflare@7.3.0 ts-json-schema-generator@2.4.0 ajv@8.20.0)
+NODE_TOOLS=(s3rver@3.7.1 azurite@3.35.0 cloudflare@7.3.0 ts-json-schema-generator@2.4.0 ajv@8.20.0
+    kubernetes-models@5.1.0 @kubernetes-models/keda@2.0.0)
 node_tools_work() {
     node .tools/node_modules/s3rver/bin/s3rver.js --version && node .tools/node_modules/azurite/dist/src/blob/main.js --version \
         && node -e 'require("./.tools/node_modules/cloudflare"); require("./.tools/node_modules/ajv")' \
+        && [ -f .tools/node_modules/@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject.js ] \
+        && [ -f .tools/node_modules/kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler.js ] \
         && node .tools/node_modules/ts-json-schema-generator/dist/ts-json-schema-generator.js --version
 } >/dev/null 2>&1
 if ! node_tools_work; then
