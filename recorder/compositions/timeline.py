@@ -5,6 +5,7 @@ them: the composed file is the recorded time, and a moment after a pause sits ea
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def timeline(
         )
         for stream, track, path in files
     ]
+    _cut_overlaps(sources)
     return Plan(
         kind=composition.type.value,
         output=str(output),
@@ -49,3 +51,16 @@ def timeline(
         height=composition.height,
         layout=composition.layout.value,
     )
+
+
+def _cut_overlaps(sources: list[Source]) -> None:
+    """A participant's track that runs on past the start of its next one (an instance handing the recording
+    over records a moment more while the next one has begun) ends where the next begins: never two at once."""
+    lanes: dict[tuple[str, str], list[Source]] = {}
+    for source in sources:
+        lanes.setdefault((source.tile, source.kind), []).append(source)
+    for lane in lanes.values():
+        lane.sort(key=lambda s: s.offset)
+        for current, following in itertools.pairwise(lane):
+            if current.offset + current.duration > following.offset:
+                current.until = max(following.offset - current.offset, 0.0)

@@ -49,6 +49,9 @@ class Source(BaseModel):
     path: str
     offset: float  # seconds from the timeline's start to the file's time 0
     duration: float  # seconds of media in the file
+    # the file's media from here on (seconds from its time 0) is left out: the same participant's next track
+    # began there (two instances overlap a little when one hands a recording to the other)
+    until: float | None = None
 
 
 class Plan(BaseModel):
@@ -74,7 +77,10 @@ def _decoded(container: av.container.InputContainer, stream: Any, source: Source
     """The stream's frames up to the end, or up to a damaged part (a file cut short by a crash): what
     decodes is composed, the rest is silence or the last frame."""
     try:
-        yield from container.decode(stream)
+        for frame in container.decode(stream):
+            if source.until is not None and frame.pts is not None and frame.pts * frame.time_base >= source.until:
+                return
+            yield frame
     except av.FFmpegError as exc:
         print(f"{source.path}: composed up to a damaged part: {exc}", file=sys.stderr, flush=True)
 

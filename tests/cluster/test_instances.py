@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -432,3 +433,43 @@ async def test_a_thirty_way_start_burst_across_two_instances_admits_exactly_thei
         f"refusals answered within {slowest * 1000:.0f} ms in the burst (slowest of {len(refused)}),"
         f" {max(r[1] for r in alone) * 1000:.0f} ms alone (slowest of 5)"
     )
+
+
+async def test_an_instance_paused_for_15_s_is_fenced_cleanly_and_lets_go_when_it_wakes(
+    cluster: Cluster, postgres: PostgresServer, janus: JanusHost, client: Client
+) -> None:
+    """SIGSTOP of the owner for 15 s (the process frozen, its database session up: its liveness lock held):
+    its lease runs out and B takes the recording over; woken, A finds it no longer holds it and lets it go
+    (its late segments are refused by the epoch); every file is stored once and decodes."""
+    cluster.database_url = await postgres.new_database()
+    a, b = cluster.start("A"), cluster.start("B")
+    room = next(_rooms)
+    publishers = await _publishers(client.http, janus, room, ["alice"])
+    try:
+        recording = await client.start(a, room, "c-stop-15")
+        await client.wait(b, recording, lambda i: sum(len(s["tracks"]) for s in i["streams"]) == 2, 10)
+        await asyncio.sleep(2)
+        a.process.send_signal(signal.SIGSTOP)
+        try:
+            await client.wait(b, recording, _recovered_by_b, LEASE + 5)
+            await asyncio.sleep(15 - LEASE)
+        finally:
+            a.process.send_signal(signal.SIGCONT)
+        await eventually(
+            lambda: asyncio.to_thread(a.log.read_text),
+            lambda text: "lost its lease" in text,
+            within=10,
+            what="A letting the recording go",
+        )
+        assert (await client.get(a, recording))["instanceId"] == "B"
+        await asyncio.sleep(1)
+        await client.stop(b, recording)
+        info = await client.wait(b, recording, all_uploaded, 30, step=0.2)
+        pieces = segments(cluster.storage, info)
+        for key, tracks in pieces.items():
+            assert len(tracks) == 2, (key, tracks)  # A's, ended by A when it woke, and B's
+            assert all(frames > 0 for _, _, frames in tracks), (key, tracks)
+        assert a.process.poll() is None, "A died"
+    finally:
+        for publisher in publishers:
+            await publisher.leave()
