@@ -4,7 +4,8 @@ Two service processes on one PostgreSQL record a two-party call (real aiortc pub
 namespace). Ten times: start a recording on one instance, let it record, SIGKILL that instance, and time
 until the recording is ACTIVE on the other (polled every 20 ms); then stop it, and measure from the stored
 files the media missing around the kill (per track: the start of the survivor's segment minus the end of the
-dead instance's decoded segment). The killed instance is started again before the next round.
+dead instance's decoded segment, placed by the sender's clock). The killed instance is started again before
+the next round.
 
     .venv/bin/python -m bench.bench_takeover [--lease 10 --heartbeat 2]   (root: a network namespace)
 """
@@ -64,7 +65,11 @@ async def run(lease: float, heartbeat: float, kills: int = KILLS) -> None:
                 await client.stop(survivor, recording)
                 info = await client.wait(survivor, recording, all_uploaded, 60, step=0.2)
                 gaps = {
-                    kind: max(t[1][0] - t[0][1] for (_, k), t in segments(cluster.storage, info).items() if k == kind)
+                    kind: max(
+                        t[1][0] - t[0][1]
+                        for (_, k), t in segments(cluster.storage, info, "mediaStart").items()
+                        if k == kind
+                    )
                     for kind in ("AUDIO", "VIDEO")
                 }
                 rows.append((round_ + 1, victim.name, takeover, gaps["AUDIO"], gaps["VIDEO"]))

@@ -169,13 +169,16 @@ def decode(path: Path) -> tuple[int, float]:
     return len(times), max(times) - min(times)
 
 
-def segments(storage: Path, info: dict[str, Any]) -> dict[tuple[str, str], list[tuple[float, float, int]]]:
-    """Per (user, kind): every track's (start, end, frames) in order, from its decoded stored file."""
+def segments(
+    storage: Path, info: dict[str, Any], clock: str = "started"
+) -> dict[tuple[str, str], list[tuple[float, float, int]]]:
+    """Per (user, kind): every track's (start, end, frames) in order, from its decoded stored file; the start
+    is the track's `clock` (`started`: its first frame's arrival; `mediaStart`: the sender's clock)."""
     out: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     for stream in info["streams"]:
         for track in stream["tracks"]:
             location = track["storage"]["objectStorage"]["location"]
             frames, seconds = decode(storage / location)
-            start = parse_time(track["started"])
+            start = parse_time(track.get(clock) or track["started"])
             out.setdefault((stream["userId"], track["type"]), []).append((start, start + seconds, frames))
     return {key: sorted(value) for key, value in out.items()}
