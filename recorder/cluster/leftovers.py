@@ -21,6 +21,7 @@ from recorder.models import ErrorInfo, Track, UploadKind, media_end
 from recorder.naming import safe_name, track_key
 from recorder.persistence.ports import ClusterStore, RecordingStore
 from recorder.uploads.uploader import Uploader
+from storage_providers.base import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,11 @@ class Leftovers:
             with scope(recorderId=recorder_id):
                 path, adopted = Path(track.local_location), None
                 if not await asyncio.to_thread(path.is_file):
-                    adopted = await self._adopt(recorder_id, track)
+                    try:
+                        adopted = await self._adopt(recorder_id, track)
+                    except StorageError as exc:  # the storage does not answer: the next look tries again
+                        logger.warning("track %s: its segments cannot be read now: %s", track.id, exc.message)
+                        continue
                     if adopted is None:
                         await self._not_here(recorder_id, track)
                         continue
@@ -68,17 +73,26 @@ class Leftovers:
                     await asyncio.to_thread(adopted.unlink, missing_ok=True)  # another instance put it together too
 
     async def _adopt(self, recorder_id: str, track: Track) -> Path | None:
-        """The track's file put together here from its segments in storage; None when storage has none."""
+        """The track's file put together here from its segments in storage; None when storage has none.
+        Raises StorageError when the storage does not answer now."""
         if self._durability is None or self._spool is None:
             return None
         recording = await self._recordings.by_id(recorder_id)
         if recording is None:
             return None
         path = self._spool / "adopted" / safe_name(recorder_id) / Path(track.local_location).name
-        size = await self._durability.assemble(recording.application_id, recorder_id, track, path)
-        if not size:
+        assembled = await self._durability.assemble(recording.application_id, recorder_id, track, path)
+        if assembled.damage is not None:  # what follows the damage stays in storage, and the track says so
+            track.local_error = ErrorInfo(
+                "SEGMENTS_DAMAGED",
+                f"the file was put together up to where {assembled.damage}; its segments are kept in storage at"
+                f" {assembled.prefix}",
+                now(),
+            )
+            await self._durability.journal.forget(track.id)  # (so that none is deleted with the stored file)
+        if not assembled.size:
             return None
-        logger.info("track %s: %d bytes of its file put together from its segments in storage", track.id, size)
+        logger.info("track %s: %d bytes of its file put together from its segments", track.id, assembled.size)
         track.local_location = str(path)
         return path
 

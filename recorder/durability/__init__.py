@@ -40,6 +40,13 @@ def _read(path: Path, start: int, end: int) -> bytes:
         return file.read(end - start)
 
 
+@dataclass(frozen=True)
+class Assembled:
+    size: int  # bytes put together (0: storage has none of the file)
+    damage: str | None = None  # why the segments after them could not be used
+    prefix: str = ""  # where the track's segments are in storage
+
+
 @dataclass
 class _Live:
     track: Track
@@ -63,31 +70,36 @@ class Durability:
     async def provider(self, recording: Recording) -> StorageProvider:
         return await self._storage(recording.application_id, recording.recorder_id)
 
-    async def assemble(self, application_id: str, recorder_id: str, track: Track, path: Path) -> int:
+    async def assemble(self, application_id: str, recorder_id: str, track: Track, path: Path) -> Assembled:
         """Write to `path` what storage holds of a track's file: its segments from the first, as long as each
-        follows the one before and reads back with its hash. The number of bytes (0: none)."""
+        follows the one before and reads back with its hash (`damage` says where it stopped otherwise).
+        Raises TransientStorageError when the storage does not answer: try again later, nothing is lost."""
         segments = await self.journal.segments(track.id)
         if not segments:
-            return 0
+            return Assembled(0)
         provider = await self._storage(application_id, recorder_id)
-        size = 0
+        size, damage = 0, None
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         with path.open("wb") as file:
             for segment in segments:
                 if segment.offset != size:
-                    logger.warning("track %s: segment %d does not follow the one before", track.id, segment.seq)
+                    damage = f"segment {segment.seq} does not follow the one before"
                     break
                 try:
                     data = await provider.read(segment.key)
                 except StorageError as exc:
-                    logger.warning("track %s: segment %s cannot be read: %s", track.id, segment.key, exc.message)
+                    if exc.retryable:
+                        raise
+                    damage = f"segment {segment.seq} cannot be read: {exc.message}"
                     break
                 if hashlib.sha256(data).hexdigest() != segment.sha256:
-                    logger.warning("track %s: segment %s is not what was stored", track.id, segment.key)
+                    damage = f"segment {segment.seq} is not what was stored (its SHA-256 differs)"
                     break
                 await asyncio.to_thread(file.write, data)
                 size += len(data)
-        return size
+        if damage is not None:
+            logger.warning("track %s: %s", track.id, damage)
+        return Assembled(size, damage, segments[0].key.rsplit("/", 1)[0] + "/")
 
     async def discard(self, application_id: str, recorder_id: str, track_id: str) -> None:
         """A track's own file is stored and checked: its segment objects and rows go, and the one after its
@@ -130,6 +142,13 @@ class Shipper:
         if live is not None and live.busy is not None:
             with contextlib.suppress(Exception):
                 await live.busy
+
+    def lag(self, now: datetime) -> float:
+        """Seconds since the least durable live track's last media in storage (since its start: none yet)."""
+        return max(
+            ((now - (live.track.durable_until or live.track.started)).total_seconds() for live in self._live.values()),
+            default=0.0,
+        )
 
     async def run(self) -> None:
         while not self._fenced:

@@ -44,6 +44,7 @@ class Live:
     recordings: dict[str, int] = field(default_factory=dict)  # by state (ACTIVE, PAUSED, INITIALISED, ...)
     tracks: int = 0  # files being written
     media: dict[str, MediaCounts] = field(default_factory=dict)  # by kind, of the live tracks
+    durability_lag: float = 0.0  # seconds: the live track whose media is least far in storage, how far behind
 
 
 class _LiveCollector(Collector):
@@ -57,6 +58,11 @@ class _LiveCollector(Collector):
             recordings.add_metric([state], live.recordings.get(state, 0))
         yield recordings
         yield GaugeMetricFamily("recorder_tracks_writing", "Track files being written now", value=live.tracks)
+        yield GaugeMetricFamily(
+            "recorder_durability_lag_seconds",
+            "How far behind now the least durable live track's media in storage is (what losing this machine costs)",
+            value=live.durability_lag,
+        )
         families = {
             "frames_written": CounterMetricFamily("recorder_frames_written", "Frames written", labels=["kind"]),
             "frames_lost": CounterMetricFamily(

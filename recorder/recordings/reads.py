@@ -31,6 +31,7 @@ class RecordingReads:
             live.tracks += writing
             for kind, count in counts.items():
                 live.media.setdefault(kind, MediaCounts()).add(count)
+            live.durability_lag = max(live.durability_lag, session.durability_lag())
         return live
 
     def _live_here(self, organization_id: str | None, ids: Ids) -> Recording | None:

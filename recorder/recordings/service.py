@@ -137,11 +137,11 @@ class RecordingService(RecordingReads):
         session = self._sessions.get(job.recorder_id)
         track = session.track(job.subject) if session is not None else None
         if job.state is UploadState.DONE:
+            if self._durability is not None:  # its segments in storage are not needed any more
+                await self._durability.discard(job.application_id, job.recorder_id, job.subject)
             if track is not None:
                 track.local_deleted = at
             await self._repo.set_track_local_deleted(job.subject, at)
-            if self._durability is not None:  # its segments in storage are not needed any more
-                await self._durability.discard(job.application_id, job.recorder_id, job.subject)
             return
         if job.state is UploadState.UPLOADED and stored is not None:
             location, size, uploaded, error = stored.location, stored.size, at, None

@@ -519,6 +519,10 @@ class RecordingSession:
                 counts.setdefault(sink.kind.value, MediaCounts()).add(live)
         return writing, counts
 
+    def durability_lag(self) -> float:
+        """Seconds from the end of the least durable live track's media in storage to now (0: none live)."""
+        return self._shipper.lag(_now()) if self._shipper is not None else 0.0
+
     def recorded_now(self) -> list[tuple[Publication, frozenset[MediaKind]]]:
         """Every publication in the room with the kinds recorded of it now (none: not recorded)."""
         return [

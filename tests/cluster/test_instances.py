@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import shutil
 import signal
 import time
@@ -329,6 +330,9 @@ async def test_a_lost_machine_costs_each_track_a_second_or_two_not_the_call(
             live = [t for s in (await client.get(instance, recording))["streams"] for t in s["tracks"]]
             durable = [parse_time(t["durableUntil"]) for t in live]
             assert len(durable) == 4 and all(time.time() - d < 3.5 for d in durable), (instance.name, live)
+        async with client.http.get(f"{a.url}/metrics") as response:
+            lag = re.search(r"^recorder_durability_lag_seconds (\S+)$", await response.text(), re.M)
+        assert lag is not None and 0 < float(lag.group(1)) < 3.5, lag
         lost = _lose_machine(cluster, "A")
         await client.wait(b, recording, _recovered_by_b, LEASE + 5, step=0.02)
         takeover = time.time() - lost
