@@ -187,6 +187,9 @@ def recovered(recording: Recording, previous_instance_id: str) -> Event:
     )
 
 
+MEDIA_LOST = "MEDIA_LOST"  # a track's media did not survive its instance (its machine was lost before any was stored)
+
+
 def track_changes(recording: Recording, track: Track, was_stopped: bool | None) -> list[Event]:
     """A track's write: it started (it is new: `was_stopped` None), or its file ended."""
     stream = next((s for s in recording.streams if s.id == track.stream_id), None)
@@ -205,9 +208,6 @@ def track_changes(recording: Recording, track: Track, was_stopped: bool | None) 
             )
         return events
     return []
-
-
-MEDIA_LOST = "MEDIA_LOST"  # a track's media did not survive its instance (its machine was lost before any was stored)
 
 
 def rtk_file(track: Track) -> dict[str, Any]:

@@ -97,8 +97,7 @@ class Cluster:
         """Register, take up what an earlier run under this id left (its live recordings are recovered like a
         dead instance's, its unfinished uploads are free again, its files are finished), and start beating."""
         assert self._member is not None and self._leftovers is not None, "serve() first"
-        locked = await self._db.hold(self.instance_id)
-        self._info = dataclasses.replace(self._info, locked=locked and self._db.dialect == "postgresql")
+        self._info = dataclasses.replace(self._info, locked=await self._db.hold(self.instance_id))
         left = await self._repo.release_recordings(self.instance_id)
         if left:
             logger.warning("%d recordings of an earlier run of instance %s are recovered", left, self.instance_id)
@@ -106,7 +105,7 @@ class Cluster:
         await self._db.listen(CHANNEL, self._received)
         await self._leftovers.finalize(alive_but=self.instance_id)
         self._tasks.spawn(self._loop(), name="cluster")
-        if self._db.dialect == "postgresql":
+        if self._info.locked:  # (its peers hold theirs too: they are watched)
             self._tasks.spawn(self._watch_peers(), name="liveness")
 
     async def send(self, instance_id: str, op: str, **fields: str) -> None:

@@ -30,8 +30,15 @@ logger = logging.getLogger(__name__)
 Storage = Callable[[str, str | None], Awaitable[StorageProvider]]  # (application, recording) -> its storage
 
 
+SEGMENTS = ".segments/"  # a track's segments are under its own key + this
+
+
 def segment_key(key: str, epoch: int, seq: int) -> str:
-    return f"{key}.segments/{epoch:04d}-{seq:06d}"
+    return f"{key}{SEGMENTS}{epoch:04d}-{seq:06d}"
+
+
+def _track_key(segment: SegmentRecord) -> str:
+    return segment.key.rsplit(SEGMENTS, 1)[0]
 
 
 def _read(path: Path, start: int, end: int) -> bytes:
@@ -99,7 +106,7 @@ class Durability:
                 size += len(data)
         if damage is not None:
             logger.warning("track %s: %s", track.id, damage)
-        return Assembled(size, damage, segments[0].key.rsplit("/", 1)[0] + "/")
+        return Assembled(size, damage, _track_key(segments[0]) + SEGMENTS)
 
     async def discard(self, application_id: str, recorder_id: str, track_id: str) -> None:
         """A track's own file is stored and checked: its segment objects and rows go, and the one after its
@@ -108,7 +115,7 @@ class Durability:
         if not segments:
             return
         last = segments[-1]
-        keys = [s.key for s in segments] + [segment_key(last.key.rsplit(".segments/", 1)[0], last.epoch, last.seq + 1)]
+        keys = [s.key for s in segments] + [segment_key(_track_key(last), last.epoch, last.seq + 1)]
         provider = await self._storage(application_id, recorder_id)
         try:
             for key in keys:
@@ -156,10 +163,6 @@ class Shipper:
             for live in list(self._live.values()):
                 if (live.busy is None or live.busy.done()) and live.writer.whole_bytes > live.shipped:
                     live.busy = asyncio.create_task(self._ship(live), name=f"ship-{live.track.id}")
-
-    async def aclose(self) -> None:
-        for track_id in list(self._live):
-            await self.end(track_id)
 
     async def _ship(self, live: _Live) -> None:
         end, media = live.writer.whole_bytes, live.writer.whole_media

@@ -64,9 +64,9 @@ class Database(Connection):
 
     async def hold(self, name: str) -> bool:
         """Hold a lock named `name` for as long as this process's session with the database lives (the
-        database lets it go the moment the process or its host is gone); False when another session holds it.
-        One database process (SQLite): nothing to hold."""
-        return True
+        database lets it go the moment the process or its host is gone); False when it is not held (another
+        session holds it; SQLite: one process, nobody else to watch it)."""
+        return False
 
     async def holders(self, names: list[str]) -> set[str]:
         """Which of `names` some session holds now (SQLite: all of them: there is no other process)."""

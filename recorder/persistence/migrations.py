@@ -156,9 +156,8 @@ CREATE INDEX upload_jobs_state_created ON upload_jobs (state, created)
 ALTER TABLE recordings ADD COLUMN facade TEXT
 """,
     # 12: durable while recording: whether an instance holds a liveness lock (its peers watch it) and its
-    # capacity, the epoch
-    # of a recording's owner (grows with each takeover), and the journal of the segment objects each live
-    # track has in storage (a row only once the storage has the object)
+    # capacity; the epoch of a recording's owner (grows with each takeover); the journal of the segment
+    # objects each live track has in storage (a row only once the storage has the object)
     """
 ALTER TABLE recordings ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE instances ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
