@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
+from api.auth import actor_scope
 from api.credentials import Authenticator, sha256_hash
 from api.errors import body_timeout, error_middleware
 from api.keys import (
@@ -27,6 +28,7 @@ from api.keys import (
     COMPOSITIONS,
     DELIVERER,
     DOWNLOADS,
+    EVIDENCE,
     METRICS,
     OUTBOUND,
     READINESS,
@@ -49,13 +51,18 @@ from recorder.conference.whip import Ingests
 from recorder.downloads import Downloads
 from recorder.durability import Durability
 from recorder.events import Format
+from recorder.evidence.access import AccessLog
+from recorder.evidence.documents import EvidenceSigner
+from recorder.evidence.holds import Deletions, Holds
+from recorder.evidence.ledger import Ledger
+from recorder.evidence.service import Evidence
 from recorder.facades.coaching.sessions import CoachingSessions
 from recorder.facades.core import ServiceCore
 from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
 from recorder.facades.realtimekit.signature import RtkSigner
 from recorder.facades.videosdk.tracks import VideoSdkTracks
 from recorder.media.ports import use_port_range
-from recorder.models import Recording
+from recorder.models import Composition, Recording
 from recorder.operations.health import Readiness
 from recorder.operations.metrics import Metrics
 from recorder.outbound import policy_of
@@ -171,12 +178,13 @@ async def _bounded(name: str, step: Coroutine[Any, Any, None]) -> None:
 @dataclass(frozen=True)
 class _Keys:
     """The service's secrets: URL signing, token signing, storage credentials' sealing, RealtimeKit's webhook
-    signature."""
+    signature, the evidence's signatures."""
 
     signer: UrlSigner
     token: bytes
     credentials: bytes
     webhooks: RtkSigner
+    evidence: EvidenceSigner
 
 
 def _make_keys(settings: Settings) -> _Keys:
@@ -189,7 +197,12 @@ def _make_keys(settings: Settings) -> _Keys:
         if configured is not None
         else RtkSigner.kept_in(settings.data_dir / "webhook-signing.pem")
     )
-    return _Keys(signer, token, credentials, webhooks)
+    evidence = (
+        EvidenceSigner(settings.evidence_signing_key.get_secret_value().encode())
+        if settings.evidence_signing_key is not None
+        else EvidenceSigner.kept_in(settings.data_dir / "evidence-signing.pem")
+    )
+    return _Keys(signer, token, credentials, webhooks, evidence)
 
 
 def _make_uploader(settings: Settings, store: Store, providers: Providers, metrics: Metrics) -> Uploader:
@@ -267,6 +280,51 @@ def _make_compositions(
     return compositions
 
 
+def _make_evidence(
+    settings: Settings,
+    store: Store,
+    keys: _Keys,
+    providers: Providers,
+    uploader: Uploader,
+    compositions: Compositions,
+    key_template: Callable[[str], str],
+) -> Evidence:
+    """The ledger hears of every stored object; holds guard every deletion path (compositions' too)."""
+    access = AccessLog(store.evidence)
+    documents = Documents(uploader, key_template, settings.spool / "artifacts")
+    ledger = Ledger(
+        settings,
+        store.evidence,
+        store.recordings,
+        store.compositions,
+        providers,
+        keys.evidence,
+        access,
+        documents.store,
+    )
+    uploader.observe(ledger.stored)
+    holds = Holds(store.evidence, store.recordings, providers, access)
+    ledger.on_stored = holds.stored
+
+    async def compositions_of(organization_id: str, conversation_id: str) -> list[Composition]:
+        return [c for c in await store.compositions.for_conversation(organization_id, conversation_id) if not c.deleted]
+
+    deletions = Deletions(
+        settings,
+        store.evidence,
+        store.recordings,
+        store.sidecars,
+        providers,
+        holds,
+        ledger,
+        access,
+        compositions_of,
+        compositions.remove,
+    )
+    compositions.may_delete, compositions.access = holds.refuse_if_held, access
+    return Evidence(ledger, access, holds, deletions, settings.evidence_interval_seconds)
+
+
 def _count_at_scrape(metrics: Metrics, store: Store, deliverer: Deliverer, recordings: RecordingService) -> None:
     """What the database knows, counted at each scrape."""
 
@@ -292,7 +350,7 @@ def create_app(settings: Settings, rooms: Rooms | None = None) -> web.Applicatio
     """The composition root: the one place where concrete classes are made and wired together. `rooms`: the
     conference connections to make instead of Janus VideoRoom ones (the fast tests' fake conference)."""
     app = web.Application(
-        middlewares=[error_middleware, body_timeout(settings.request_body_timeout_seconds)],
+        middlewares=[error_middleware, actor_scope, body_timeout(settings.request_body_timeout_seconds)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -376,6 +434,10 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
         signers = {Format.REALTIMEKIT.value: keys.webhooks.headers}  # (beside Standard Webhooks' signature)
         deliverer = Deliverer(settings, store.webhooks, webhooks, links, store.database, metrics, policy, signers)
         app[WEBHOOKS], app[DELIVERER] = webhooks, deliverer
+        evidence = app[EVIDENCE] = _make_evidence(
+            settings, store, keys, providers, uploader, compositions, key_template
+        )
+        downloads.access = evidence.access
         core = ServiceCore(recordings)  # the facades' port
         app[COACHING] = CoachingSessions(store.sessions, core, compositions, downloads)
         app[REALTIMEKIT] = RealtimeKitRecordings(core, storage, downloads)
@@ -391,7 +453,10 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
         background.spawn(metrics.watch_loop_lag(), name="event-loop-lag")
         background.spawn(Retention(settings, store.retention, tidy).run(), name="retention")
 
+        background.spawn(evidence.run(), name="evidence")
+
         await admission.keep_reserve()
+        await evidence.start()
         await uploader.start()
         await cluster.start()
         await compositions.start()
@@ -409,6 +474,7 @@ async def _service(keys: _Keys, rooms: Rooms | None, app: web.Application) -> As
                 logger.warning("%d uploads are left to the other instances (or the next start)", left)
             await _bounded("webhooks", deliverer.aclose())
             await background.aclose()
+            await _bounded("access log", evidence.aclose())
             await _bounded("cluster", cluster.aclose())
             await _bounded("uploader", uploader.aclose())
             await _bounded("storage providers", providers.aclose())

@@ -18,6 +18,7 @@ from aiohttp import web
 from api.credentials import Principal, hash_secret, sha256_hash
 from api.keys import AUTHENTICATOR, SETTINGS
 from recorder.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
+from recorder.evidence.access import ACTOR, SERVICE, Actor
 from recorder.models import Caller
 from recorder.settings import Role
 
@@ -42,10 +43,23 @@ def require(roles: frozenset[Role], handler: Handler) -> Handler:
             needed = " or ".join(sorted(roles))
             raise ForbiddenError(f"this operation needs the role {needed}")
         request[PRINCIPAL] = principal
+        who = caller(request)
+        ACTOR.set(Actor(who.name, who.type, tuple(sorted(r.value for r in principal.roles))))
         return await handler(request)
 
     guarded.__name__ = handler.__name__
     return guarded
+
+
+@web.middleware
+async def actor_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each request acts as the recorder until its credentials say who it is (`require`, the facades' checks);
+    the next request on the same connection starts afresh."""
+    token = ACTOR.set(SERVICE)
+    try:
+        return await handler(request)
+    finally:
+        ACTOR.reset(token)
 
 
 def principal(request: web.Request) -> Principal:

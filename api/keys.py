@@ -8,6 +8,7 @@ from aiohttp import web
 from api.credentials import Authenticator
 from recorder.compositions.queue import Compositions
 from recorder.downloads import Downloads
+from recorder.evidence.service import Evidence
 from recorder.facades.coaching.sessions import CoachingSessions
 from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
 from recorder.facades.realtimekit.signature import RtkSigner
@@ -34,6 +35,7 @@ WEBHOOKS = web.AppKey("webhooks", Webhooks)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
+EVIDENCE = web.AppKey("evidence", Evidence)
 # the facades' domains (api.facades)
 COACHING = web.AppKey("coaching", CoachingSessions)
 REALTIMEKIT = web.AppKey("realtimekit", RealtimeKitRecordings)

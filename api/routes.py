@@ -11,7 +11,7 @@ from api.auth import Handler
 from api.facades import coaching, realtimekit, videosdk, whip
 from api.facades.coaching import backend
 from api.facades.whip import ingests
-from api.handlers import compositions, files, operations, recordings, sidecars, storage, webhooks
+from api.handlers import compositions, evidence, files, operations, recordings, sidecars, storage, webhooks
 from api.paths import API, COACHING, COMPOSITION_API, LEGACY_PREFIX, REALTIMEKIT, TOKEN_PATH, VIDEOSDK, WHIP
 from recorder.settings import Role, Settings
 
@@ -27,6 +27,8 @@ COMPOSERS = AGENT | SUPERVISOR | frozenset({Role.SERVICE})
 SUPERVISOR_OR_SERVICE = SUPERVISOR | frozenset({Role.SERVICE})
 SERVICE = frozenset({Role.SERVICE})  # an application's backend
 EVERY_ROLE = frozenset(Role)
+AUDITOR = frozenset({Role.AUDITOR})
+AUDITOR_OR_SUPERVISOR = AUDITOR | SUPERVISOR  # verify recordings, place and release legal holds
 
 # (method, path below the API base, roles allowed, handler); more specific paths first
 ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
@@ -45,6 +47,14 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
         files.cobrowse_attachment,
     ),
     ("GET", "/me", EVERY_ROLE, recordings.me),
+    ("GET", "/evidence/keys", PUBLIC, evidence.evidence_keys),
+    ("GET", "/access-log/verify", AUDITOR, evidence.access_log_check),
+    ("GET", "/access-log", AUDITOR, evidence.access_log),
+    ("GET", "/holds", AUDITOR_OR_SUPERVISOR, evidence.list_holds),
+    ("GET", "/holds/{conversationId}", AUDITOR_OR_SUPERVISOR, evidence.get_hold),
+    ("PUT", "/holds/{conversationId}", AUDITOR_OR_SUPERVISOR, evidence.place_hold),
+    ("POST", "/holds/{conversationId}/release", AUDITOR_OR_SUPERVISOR, evidence.release_hold),
+    ("GET", "/deletions/{receiptId}", ADMIN | AUDITOR, evidence.deletion_receipt),
     ("GET", "/recordings", SUPERVISOR, recordings.search),
     ("GET", "/recordings/{conversationId}/active", AGENT_OR_SUPERVISOR, recordings.active),
     ("GET", "/recordings/{conversationId}/cobrowse", SUPERVISOR, sidecars.cobrowse_sessions),
@@ -57,8 +67,10 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("GET", f"/recordings/{IDS}/storage/info", ADMIN, storage.storage_info),
     ("POST", f"/recordings/{IDS}/upload", ADMIN, storage.retry_upload),
     ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, sidecars.cobrowse_url),
+    ("GET", f"/recordings/{IDS}/verify", AUDITOR_OR_SUPERVISOR, evidence.verify_recording),
     ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR, recordings.info),  # Auvious: "at least Agent"
     ("GET", "/recordings/{conversationId}", SUPERVISOR, recordings.conversation),
+    ("DELETE", "/recordings/{conversationId}", ADMIN, evidence.delete_conversation),
     ("GET", "/compositions/{conversationId}", SUPERVISOR, recordings.latest_recording),
     ("POST", "/storageproviders/{applicationId}/verify", ADMIN, storage.verify_storage),
     ("POST", "/storageproviders/{applicationId}/verified", ADMIN, storage.confirm_storage),

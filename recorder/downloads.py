@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from recorder.clock import now
 from recorder.errors import NotFoundError
+from recorder.evidence.access import ACTOR, AccessLog, Action
 from recorder.models import CobrowseSession, Composition, Recording, iso
 from recorder.signing import UrlSigner
 from recorder.storage.providers import Providers
@@ -47,13 +48,36 @@ class Downloads:
         self._public_url = public_url.rstrip("/") if public_url else None
         self._recorder_api = recorder_api
         self._composition_api = composition_api
+        self.access: AccessLog | None = None  # every link handed out is logged there
+
+    def _issued(
+        self,
+        organization_id: str,
+        application_id: str,
+        conversation_id: str,
+        recorder_id: str | None,
+        key: str,
+    ) -> None:
+        if self.access is not None:
+            self.access.record(
+                Action.LINK_ISSUED,
+                organization_id,
+                application_id=application_id,
+                conversation_id=conversation_id,
+                recorder_id=recorder_id,
+                object=key,
+            )
+
+    def _issued_for(self, recording: Recording, key: str) -> None:
+        r = recording
+        self._issued(r.organization_id, r.application_id, r.conversation_id, r.recorder_id, key)
 
     # ------------------------------------------------------------ URLs handed out
 
     def _link(self, origin: str, api: str, *segments: str, ttl_seconds: int | None = None) -> tuple[str, str]:
         """(absolute signed URL, valid until) of a GET of `api` + the percent-encoded `segments`."""
         path = api + "/" + "/".join(quote(s, safe="") for s in segments)
-        signed, valid_until = self._signer.sign(path, ttl_seconds=ttl_seconds)
+        signed, valid_until = self._signer.sign(path, ttl_seconds=ttl_seconds, by=ACTOR.get().name)
         return (self._public_url or origin) + signed, iso(valid_until)
 
     async def _storage_url(
@@ -91,6 +115,7 @@ class Downloads:
                 ]
             if url is not None:
                 urls[track.id] = url
+                self._issued_for(recording, track.object_location or track.local_location)
         return urls
 
     async def manifest_url(self, recording: Recording, origin: str) -> str | None:
@@ -98,6 +123,7 @@ class Downloads:
         location = recording.manifest_location
         if location is None:
             return None
+        self._issued_for(recording, location)
         url = await self._storage_url(recording.application_id, recording.recorder_id, location, now())
         if url is not None:
             return url
@@ -129,6 +155,7 @@ class Downloads:
             raise NotFoundError("the cobrowse session is stored when its recording stops")
         ids = (recording.conversation_id, recording.recorder_id, recording.instance_id)
         name = Path(session.location).name
+        self._issued_for(recording, session.location)
         return self._link(
             origin, self._recorder_api, "recordings", "attachment", "cobrowse", *ids, session.session_id, name
         )
@@ -139,6 +166,7 @@ class Downloads:
         """(URL, valid until) of a completed composition's file, valid for `ttl_seconds` (default: the
         service's `url_ttl_seconds`)."""
         c = composition
+        self._issued(c.organization_id, c.application_id, c.conversation_id, None, c.object_location or c.file_name)
         ttl = ttl_seconds or self._signer.ttl_seconds
         url = await self._storage_url(c.application_id, None, c.object_location, c.object_uploaded, ttl)
         if url is not None:

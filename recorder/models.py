@@ -310,6 +310,7 @@ class UploadKind(StrEnum):
     CHAT = "CHAT"  # subject: the recorder id
     COBROWSE = "COBROWSE"  # subject: the cobrowse session id
     COMPOSITION = "COMPOSITION"  # subject: the composition id
+    SEAL = "SEAL"  # subject: the recorder id (its signed list of every object it stored)
 
 
 class UploadState(StrEnum):
@@ -340,6 +341,7 @@ class UploadJob:
     id: int | None = None
     origin: str | None = None  # the instance that made the local file (only it may not see it: another disk)
     owner: str | None = None  # the instance working on the job while its lease lasts
+    sha256: str | None = None  # of the local file's bytes, computed with its MD5 (jobs older than evidence: None)
 
 
 @dataclass

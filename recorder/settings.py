@@ -76,6 +76,9 @@ class RetentionSettings(BaseModel):
     events_days: float = Field(default=90, gt=0)
     deliveries_days: float = Field(default=30, gt=0)
     upload_jobs_days: float = Field(default=30, gt=0)
+    # the recordings themselves (their files, transcripts, cobrowse sessions, compositions and rows) are deleted
+    # this long after they ended, with a signed receipt; a conversation under legal hold is kept. None: forever
+    recordings_days: float | None = Field(default=None, gt=0)
 
 
 class ApplicationSettings(BaseModel):
@@ -144,6 +147,7 @@ class Role(StrEnum):
     SUPERVISOR = "SUPERVISOR"  # reads recordings, cobrowse sessions, compositions and their URLs
     ADMIN = "ADMIN"  # verifies storage and reads storage profiles
     SERVICE = "SERVICE"  # a machine client: requests, follows, cancels and runs again compositions
+    AUDITOR = "AUDITOR"  # verifies recordings, reads the access log, places and releases legal holds
 
 
 class ClientSettings(BaseModel):
@@ -184,6 +188,17 @@ class Settings(BaseSettings):
     outbound_allow: list[str] = Field(default_factory=list)
     outbound_public: bool = True  # False: callers' destinations must be on outbound_allow, public ones too
     url_signing_key: SecretStr | None = None  # default: kept in <data_dir>/url-signing.key
+    # Evidence: the Ed25519 private key (PEM) that signs seals, digests and deletion receipts (default: kept in
+    # <data_dir>/evidence-signing.pem; several instances: set the same key on each; a new key rotates it: the
+    # public keys of earlier ones stay served at /evidence/keys). Digests and receipts are stored under
+    # `evidence_prefix` in each application's storage; the chores (sealing, digests, the retention of recordings)
+    # run every `evidence_interval_seconds` on one instance; a digest is written every `evidence_digest_seconds`;
+    # a recording is sealed `evidence_seal_after_seconds` after it ended and every upload of it finished.
+    evidence_signing_key: SecretStr | None = None
+    evidence_prefix: str = Field(default="_evidence", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    evidence_interval_seconds: float = Field(default=5.0, gt=0)
+    evidence_digest_seconds: float = Field(default=3600.0, gt=0)
+    evidence_seal_after_seconds: float = Field(default=2.0, ge=0)
     url_ttl_seconds: int = Field(default=3600, gt=0, le=MAX_TTL)
     ice_servers: list[str] = Field(default_factory=list)
     flush_interval_ms: int = Field(default=1000, ge=100)

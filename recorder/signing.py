@@ -1,8 +1,8 @@
 """UrlSigner: signed, expiring download links that need no Authorization header.
 
-A link carries `Date` (when it was signed, UTC, `YYYYMMDDTHHMMSSZ`), `Expires` (seconds it stays valid)
-and `Signature`: base64url HMAC-SHA256 over the method, the path and those two parameters. Checked in
-constant time.
+A link carries `Date` (when it was signed, UTC, `YYYYMMDDTHHMMSSZ`), `Expires` (seconds it stays valid),
+`By` (whom it was issued to, when known) and `Signature`: base64url HMAC-SHA256 over the method, the path and
+those parameters. Checked in constant time.
 """
 
 from __future__ import annotations
@@ -29,25 +29,34 @@ class UrlSigner:
         self._key = key
         self.ttl_seconds = ttl_seconds
 
-    def _signature(self, method: str, path: str, date: str, expires: str) -> str:
-        message = "\n".join((method.upper(), path, date, expires)).encode()
+    def _signature(self, method: str, path: str, date: str, expires: str, by: str | None = None) -> str:
+        parts = (method.upper(), path, date, expires) + (() if by is None else (by,))
+        message = "\n".join(parts).encode()
         digest = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def sign(
-        self, path: str, *, now: datetime | None = None, method: str = "GET", ttl_seconds: int | None = None
+        self,
+        path: str,
+        *,
+        now: datetime | None = None,
+        method: str = "GET",
+        ttl_seconds: int | None = None,
+        by: str | None = None,
     ) -> tuple[str, datetime]:
         """Return (path?query, valid until) for a GET of `path` (already percent-encoded), valid for
-        `ttl_seconds` (default: the signer's)."""
+        `ttl_seconds` (default: the signer's). `by`: whom the link is issued to (signed too: the access log names
+        them when the link is followed)."""
         ttl = ttl_seconds or self.ttl_seconds
         signed_at = (now or datetime.now(UTC)).replace(microsecond=0)
         date, expires = signed_at.strftime(DATE_FORMAT), str(ttl)
-        query = urlencode({"Date": date, "Expires": expires, "Signature": self._signature(method, path, date, expires)})
-        return f"{path}?{query}", signed_at + timedelta(seconds=ttl)
+        fields = {"Date": date, "Expires": expires} | ({} if by is None else {"By": by})
+        fields["Signature"] = self._signature(method, path, date, expires, by)
+        return f"{path}?{urlencode(fields)}", signed_at + timedelta(seconds=ttl)
 
     def verify(self, method: str, path: str, query: Mapping[str, str], *, now: datetime | None = None) -> None:
         date, expires, signature = query.get("Date", ""), query.get("Expires", ""), query.get("Signature", "")
-        expected = self._signature(method, path, date, expires)
+        expected = self._signature(method, path, date, expires, query.get("By"))
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise SignatureError("the link's signature does not match")
         try:

@@ -113,7 +113,8 @@ class AzureBlobStorage(StorageProvider):
         except ObjectNotFoundError:
             return None
         md5 = properties.content_settings.content_md5
-        return StoredObject(key, int(properties.size), bytes(md5).hex() if md5 else None)
+        version = getattr(properties, "version_id", None)
+        return StoredObject(key, int(properties.size), bytes(md5).hex() if md5 else None, version)
 
     async def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         blob = self._container.get_blob_client(key)
@@ -136,6 +137,21 @@ class AzureBlobStorage(StorageProvider):
     async def delete(self, key: str) -> None:
         with contextlib.suppress(ObjectNotFoundError), self._errors("delete", key):
             await self._container.get_blob_client(key).delete_blob()
+
+    async def hold(self, key: str, on: bool) -> bool:
+        """Azure's legal hold on the blob (its container needs version-level immutability)."""
+        try:
+            await self._container.get_blob_client(key).set_legal_hold(on)
+        except HttpResponseError as exc:
+            if exc.status_code in (400, 405, 409, 501) and not isinstance(exc, ResourceNotFoundError):
+                logger.info("Azure hold %s/%s: not supported here: %s", self._container_name, key, _code(exc))
+                return False
+            with self._errors("hold", key):
+                raise
+        except Exception:
+            with self._errors("hold", key):
+                raise
+        return True
 
     async def check_destination(self) -> str:
         with self._errors("reach"):

@@ -88,6 +88,7 @@ class StoredObject:
     location: str  # where the object is, in the provider's own terms (never with credentials)
     size: int
     md5: str | None = None  # hex MD5 of the whole object, when the backend reports one
+    version: str | None = None  # the object's version (S3 VersionId, Azure version id, GCS generation), if any
 
 
 CHUNK = 1 << 20  # bytes per piece when reading an object
@@ -118,6 +119,11 @@ class StorageProvider(ABC):
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Delete `key`; nothing happens when it is not there."""
+
+    async def hold(self, key: str, on: bool) -> bool:
+        """Set (or clear) the storage's own legal hold on `key`, which keeps anyone from deleting or overwriting
+        it; False when this storage has none (then only the recorder's own hold applies)."""
+        return False
 
     @abstractmethod
     async def check_destination(self) -> str:

@@ -119,7 +119,8 @@ class GoogleCloudStorage(StorageProvider):
         if blob is None:
             return None
         md5 = base64.b64decode(blob.md5_hash).hex() if blob.md5_hash else None
-        return StoredObject(key, int(blob.size or 0), md5)
+        generation = str(blob.generation) if blob.generation else None
+        return StoredObject(key, int(blob.size or 0), md5, generation)
 
     async def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         blob = self._bucket.blob(key)
@@ -153,6 +154,18 @@ class GoogleCloudStorage(StorageProvider):
     async def delete(self, key: str) -> None:
         with contextlib.suppress(ObjectNotFoundError), self._errors("delete", key):
             await asyncio.to_thread(self._bucket.delete_blob, key, timeout=_TIMEOUT, retry=None)
+
+    async def hold(self, key: str, on: bool) -> bool:
+        """GCS's temporary hold on the object; False when the server does not keep it (its answer says)."""
+
+        def patch() -> bool:
+            blob = self._bucket.blob(key)
+            blob.temporary_hold = on
+            blob.patch(timeout=_TIMEOUT, retry=None)
+            return bool(blob.temporary_hold) == on
+
+        with self._errors("hold", key):
+            return await asyncio.to_thread(patch)
 
     async def check_destination(self) -> str:
         with self._errors("reach"):

@@ -51,6 +51,11 @@ _HINTS = {
     "403": "the credentials lack the permission (or are wrong)",
 }
 
+# a bucket (or a server) without Object Lock answers these to a legal hold
+_NO_OBJECT_LOCK = frozenset(
+    {"InvalidRequest", "NotImplemented", "ObjectLockConfigurationNotFoundError", "InvalidBucketState"}
+)
+
 
 class S3Storage(StorageProvider):
     provider = "AMAZON_S3"
@@ -155,7 +160,8 @@ class S3Storage(StorageProvider):
             return None
         etag = str(head.get("ETag", "")).strip('"')
         md5 = etag if len(etag) == 32 and "-" not in etag else None  # a multipart ETag is not an MD5
-        return StoredObject(key, int(head["ContentLength"]), md5)
+        version = head.get("VersionId")
+        return StoredObject(key, int(head["ContentLength"]), md5, str(version) if version else None)
 
     async def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         s3 = await self._s3()
@@ -181,6 +187,23 @@ class S3Storage(StorageProvider):
         s3 = await self._s3()
         with self._errors("delete", key):
             await s3.delete_object(Bucket=self._bucket, Key=key)
+
+    async def hold(self, key: str, on: bool) -> bool:
+        """S3 Object Lock legal hold (the bucket must have been made with Object Lock enabled)."""
+        s3 = await self._s3()
+        try:
+            await s3.put_object_legal_hold(Bucket=self._bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"})
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if code in _NO_OBJECT_LOCK or status in (405, 501):
+                return False
+            with self._errors("hold", key):
+                raise
+        except Exception:
+            with self._errors("hold", key):
+                raise
+        return True
 
     async def check_destination(self) -> str:
         s3 = await self._s3()

@@ -57,11 +57,12 @@ KEYS = {
     "SUPERVISOR": "test-key-org1-supervisor-00000000000",
     "ADMIN": "test-key-org1-admin-0000000000000000",
     "SERVICE": "test-key-org1-service-00000000000000",
+    "AUDITOR": "test-key-org1-auditor-00000000000000",
     "other": "test-key-org2-all-roles-000000000000",
 }
 
 
-ALL_ROLES = ["AGENT", "SUPERVISOR", "ADMIN", "SERVICE"]
+ALL_ROLES = ["AGENT", "SUPERVISOR", "ADMIN", "SERVICE", "AUDITOR"]
 
 
 CLIENT_ID, CLIENT_SECRET = "backend", "backend-secret-for-tests"

@@ -11,10 +11,13 @@ from api.keys import (
     COBROWSE,
     COMPOSITIONS,
     DOWNLOADS,
+    EVIDENCE,
     RECORDINGS,
 )
 from api.paths import API, LEGACY_PREFIX
 from recorder.downloads import Served
+from recorder.evidence.access import Action, Actor
+from recorder.models import Composition, Recording
 
 
 def _check_link(request: web.Request) -> None:
@@ -23,6 +26,23 @@ def _check_link(request: web.Request) -> None:
     if path.startswith(LEGACY_PREFIX + API):
         path = path[len(LEGACY_PREFIX) :]
     request.config_dict[DOWNLOADS].verify(request.method if request.method != "HEAD" else "GET", path, request.query)
+
+
+def _served(request: web.Request, owner: Recording | Composition, what: str | None) -> None:
+    """The access log: a file served through a signed link, to whom the link was issued (its `By`)."""
+    if request.method == "HEAD":
+        return
+    recorder_id = owner.recorder_id if isinstance(owner, Recording) else None
+    request.config_dict[EVIDENCE].access.record(
+        Action.FILE_SERVED,
+        owner.organization_id,
+        application_id=owner.application_id,
+        conversation_id=owner.conversation_id,
+        recorder_id=recorder_id,
+        object=what,
+        detail=request.headers.get("Range"),
+        actor=Actor(request.query.get("By", "unknown"), "LINK"),
+    )
 
 
 async def _serve(request: web.Request, served: Served) -> web.StreamResponse:
@@ -73,9 +93,10 @@ async def track_attachment(request: web.Request) -> web.StreamResponse:
     _check_link(request)
     recording = await request.config_dict[RECORDINGS].get(None, *path_ids(request))
     info = request.match_info
-    return await _serve(
-        request, await request.config_dict[DOWNLOADS].track_file(recording, info["trackId"], info["fileName"])
-    )
+    served = await request.config_dict[DOWNLOADS].track_file(recording, info["trackId"], info["fileName"])
+    track = next(t for s in recording.streams for t in s.tracks if t.id == info["trackId"])
+    _served(request, recording, track.object_location or track.local_location)
+    return await _serve(request, served)
 
 
 async def manifest_attachment(request: web.Request) -> web.StreamResponse:
@@ -89,6 +110,7 @@ async def manifest_attachment(request: web.Request) -> web.StreamResponse:
         None,
         recording.recorder_id,
     )
+    _served(request, recording, recording.manifest_location)
     return await _serve(request, served)
 
 
@@ -100,6 +122,7 @@ async def cobrowse_attachment(request: web.Request) -> web.StreamResponse:
     served = await request.config_dict[DOWNLOADS].locate(
         recording.application_id, request.match_info["fileName"], session.location, None, recording.recorder_id
     )
+    _served(request, recording, session.location)
     return await _serve(request, served)
 
 
@@ -108,4 +131,5 @@ async def composition_attachment(request: web.Request) -> web.StreamResponse:
     _check_link(request)
     composition = await request.config_dict[COMPOSITIONS].get_completed(None, *composition_ids(request))
     served = await request.config_dict[DOWNLOADS].composition_file(composition, request.match_info["fileName"])
+    _served(request, composition, composition.object_location or composition.file_name)
     return await _serve(request, served)

@@ -30,6 +30,7 @@ from recorder.clock import now as _now
 from recorder.compositions.timeline import timeline
 from recorder.compositions.worker import Plan
 from recorder.errors import ConflictError, NotFoundError
+from recorder.evidence.access import AccessLog, Action
 from recorder.logcontext import bind
 from recorder.models import (
     LIVE_STATES,
@@ -111,6 +112,9 @@ class Compositions:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks = TaskSet("compositions")
         uploader.on(UploadKind.COMPOSITION, self._uploaded)
+        # (organization, conversation): raises unless its compositions may be deleted now (a legal hold)
+        self.may_delete: Callable[[str, str], Awaitable[None]] | None = None
+        self.access: AccessLog | None = None  # every composition requested is logged there
 
     async def start(self) -> None:
         requeued = await self._jobs.release(self._options.instance_id)  # an earlier run's
@@ -139,6 +143,15 @@ class Compositions:
         )
         await self._jobs.add(composition)
         self._wake.set()
+        if self.access is not None:
+            self.access.record(
+                Action.COMPOSITION_REQUESTED,
+                composition.organization_id,
+                application_id=composition.application_id,
+                conversation_id=composition.conversation_id,
+                object=composition.id,
+                detail=f"{composition.type.value} {composition.width}x{composition.height}",
+            )
         return composition
 
     async def query(self, organization_id: str, conversation_id: str) -> list[Composition]:
@@ -207,8 +220,15 @@ class Compositions:
         return await self.get(organization_id, conversation_id, composition_id)
 
     async def delete(self, organization_id: str, conversation_id: str, composition_id: str) -> None:
-        """Delete the stored file first: when the storage fails, nothing has changed and the client retries."""
+        """Delete the stored file first: when the storage fails, nothing has changed and the client retries.
+        ConflictError (LEGAL_HOLD) while the conversation is held."""
         composition = await self.get(organization_id, conversation_id, composition_id)
+        if self.may_delete is not None:
+            await self.may_delete(organization_id, conversation_id)
+        await self.remove(composition)
+
+    async def remove(self, composition: Composition) -> None:
+        """A composition's stored file, worker and local file gone, and it marked deleted."""
         if composition.object_location is not None:
             await (await self._storage(composition.application_id, None)).delete(composition.object_location)
         await self.stop_worker(composition.id)

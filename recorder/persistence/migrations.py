@@ -168,6 +168,41 @@ CREATE TABLE track_segments (
     media_end DOUBLE PRECISION NOT NULL, stored TEXT NOT NULL, PRIMARY KEY (track_id, seq));
 CREATE INDEX track_segments_recorder ON track_segments (recorder_id)
 """,
+    # 13: evidence: each stored object's SHA-256 (and version) and the hourly digest that chained it; the signing
+    # keys' public halves; a recording's seal; the access log (hash-chained per organization); legal holds;
+    # deletion receipts; chores only one instance runs at a time (sealing, digests, retention of recordings)
+    """
+ALTER TABLE upload_jobs ADD COLUMN sha256 TEXT;
+CREATE TABLE evidence_keys (kid TEXT PRIMARY KEY, public_key TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE stored_objects (
+    id {serial}, organization_id TEXT NOT NULL, application_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    recorder_id TEXT, composition_id TEXT, kind TEXT NOT NULL, subject TEXT NOT NULL, object_key TEXT NOT NULL,
+    size BIGINT NOT NULL, sha256 TEXT NOT NULL, version TEXT, own_storage INTEGER NOT NULL, stored TEXT NOT NULL,
+    digest_seq BIGINT, deleted TEXT, receipt_id TEXT);
+CREATE UNIQUE INDEX stored_objects_once ON stored_objects (application_id, object_key, sha256);
+CREATE INDEX stored_objects_conversation ON stored_objects (organization_id, conversation_id);
+CREATE INDEX stored_objects_undigested ON stored_objects (application_id, digest_seq);
+CREATE TABLE evidence_seals (
+    recorder_id TEXT PRIMARY KEY, object_key TEXT NOT NULL, kid TEXT NOT NULL, signature TEXT NOT NULL,
+    created TEXT NOT NULL);
+CREATE TABLE evidence_digests (
+    application_id TEXT NOT NULL, seq BIGINT NOT NULL, object_key TEXT NOT NULL, sha256 TEXT NOT NULL,
+    kid TEXT NOT NULL, signature TEXT NOT NULL, objects INTEGER NOT NULL, created TEXT NOT NULL,
+    PRIMARY KEY (application_id, seq));
+CREATE TABLE access_log (
+    seq {serial}, organization_id TEXT NOT NULL, application_id TEXT, at TEXT NOT NULL, action TEXT NOT NULL,
+    caller TEXT NOT NULL, caller_type TEXT NOT NULL, roles TEXT NOT NULL, user_id TEXT, conversation_id TEXT,
+    recorder_id TEXT, object TEXT, detail TEXT, prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX access_log_organization ON access_log (organization_id, seq);
+CREATE INDEX access_log_conversation ON access_log (organization_id, conversation_id, seq);
+CREATE TABLE legal_holds (
+    organization_id TEXT NOT NULL, conversation_id TEXT NOT NULL, application_id TEXT, reason TEXT NOT NULL,
+    placed_by TEXT NOT NULL, placed TEXT NOT NULL, PRIMARY KEY (organization_id, conversation_id));
+CREATE TABLE deletion_receipts (
+    id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, application_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    document TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE chores (name TEXT PRIMARY KEY, holder TEXT NOT NULL, lease_until DOUBLE PRECISION NOT NULL)
+""",
 ]
 _SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

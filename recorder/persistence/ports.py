@@ -9,8 +9,10 @@ Writes that several instances may race on are single conditional statements: exa
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from recorder.events import Event
@@ -564,3 +566,211 @@ class RetentionStore(ABC):
         destinations (with their sealed secrets) of recordings that ended before `cutoffs.upload_jobs` and have
         no unfinished delivery or upload; its DONE and SUPERSEDED upload jobs older than `cutoffs.upload_jobs`.
         How many rows of each were deleted."""
+
+
+# ---------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One object as it was stored: its key, size and SHA-256 (of the bytes sent), and the digest that chained
+    it (`digest_seq`); `deleted` once a deletion removed it (its receipt says so)."""
+
+    organization_id: str
+    application_id: str
+    conversation_id: str
+    recorder_id: str | None
+    composition_id: str | None
+    kind: str  # the upload kind (TRACK, MANIFEST, CHAT, COBROWSE, SEAL, COMPOSITION, RECEIPT)
+    subject: str
+    key: str
+    size: int
+    sha256: str
+    version: str | None
+    own_storage: bool  # in the recording's own destination, not the application's storage
+    stored: datetime
+    id: int | None = None
+    digest_seq: int | None = None
+    deleted: datetime | None = None
+    receipt_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    application_id: str
+    seq: int
+    key: str
+    sha256: str  # of the digest object's bytes
+    kid: str
+    signature: str
+    objects: int
+    created: datetime
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One row of the access log: who did what to which object, when. `prev` and `hash` chain the rows of an
+    organization (set by the store); `seq` is the row's place."""
+
+    organization_id: str
+    application_id: str | None
+    at: datetime
+    action: str
+    caller: str
+    caller_type: str
+    roles: tuple[str, ...]
+    user_id: str | None = None
+    conversation_id: str | None = None
+    recorder_id: str | None = None
+    object: str | None = None
+    detail: str | None = None
+    seq: int = 0
+    prev: str = ""
+    hash: str = ""
+
+    def content(self) -> bytes:
+        """What a row's hash covers (everything but its place and its chain)."""
+        fields = {
+            "organizationId": self.organization_id,
+            "applicationId": self.application_id,
+            "at": self.at.isoformat(),
+            "action": self.action,
+            "caller": self.caller,
+            "callerType": self.caller_type,
+            "roles": list(self.roles),
+            "userId": self.user_id,
+            "conversationId": self.conversation_id,
+            "recorderId": self.recorder_id,
+            "object": self.object,
+            "detail": self.detail,
+        }
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def chained(self, prev: str) -> AccessEntry:
+        """This row after `prev` (the previous row's hash; "" for the first): hash = SHA-256(prev, content)."""
+        digest = hashlib.sha256(prev.encode() + b"\n" + self.content()).hexdigest()
+        return replace(self, prev=prev, hash=digest)
+
+
+@dataclass(frozen=True)
+class AccessQuery:
+    organization_id: str
+    conversation_id: str | None = None
+    caller: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class Hold:
+    organization_id: str
+    conversation_id: str
+    application_id: str | None
+    reason: str
+    placed_by: str
+    placed: datetime
+
+
+class EvidenceStore(ABC):
+    """What the recorder can prove: the stored objects' hashes, the signing keys' public halves, seals, digests,
+    the access log, legal holds, deletion receipts, and the chores one instance runs at a time."""
+
+    @abstractmethod
+    async def publish_key(self, kid: str, public_pem: str) -> None:
+        """Keep a signing key's public half (once; kept when the key is rotated)."""
+
+    @abstractmethod
+    async def keys(self) -> list[tuple[str, str, datetime]]:
+        """(kid, public PEM, first seen) of every key that signed, oldest first."""
+
+    @abstractmethod
+    async def record_object(self, record: StoredRecord) -> bool:
+        """Keep an object's hash (an object stored again with the same bytes is kept once); whether it is new."""
+
+    @abstractmethod
+    async def objects(
+        self, organization_id: str, conversation_id: str | None = None, recorder_id: str | None = None
+    ) -> list[StoredRecord]:
+        """The objects of a conversation (or of one recording of it), deleted ones too, oldest first."""
+
+    @abstractmethod
+    async def undigested(self, application_id: str, limit: int) -> list[StoredRecord]:
+        """The application's objects no digest names yet, oldest first."""
+
+    @abstractmethod
+    async def digest_head(self, application_id: str) -> DigestRecord | None:
+        """The application's last digest."""
+
+    @abstractmethod
+    async def add_digest(self, digest: DigestRecord, object_ids: list[int]) -> bool:
+        """Keep a digest and mark the objects it names; False (nothing changed) when that seq exists."""
+
+    @abstractmethod
+    async def applications_to_digest(self) -> list[str]:
+        """The applications with objects no digest names yet."""
+
+    @abstractmethod
+    async def to_seal(self, ended_before: datetime, limit: int) -> list[str]:
+        """Recordings ended before `ended_before`, with no seal, their manifest stored or failed (or no media),
+        and no upload of theirs unfinished."""
+
+    @abstractmethod
+    async def add_seal(self, recorder_id: str, key: str, kid: str, signature: str) -> bool:
+        """Keep a recording's seal; False when it has one."""
+
+    @abstractmethod
+    async def seal(self, recorder_id: str) -> tuple[str, str, str] | None:
+        """(key, kid, signature) of a recording's seal."""
+
+    @abstractmethod
+    async def append(self, entries: list[AccessEntry]) -> list[AccessEntry]:
+        """Append rows to the access log, each chained to the organization's previous row (serialized per
+        organization across instances); the rows as written."""
+
+    @abstractmethod
+    async def access(self, query: AccessQuery) -> list[AccessEntry]:
+        """Rows of an organization matching the query, in order, after `after_seq`, at most `limit`."""
+
+    @abstractmethod
+    async def access_chain(self, organization_id: str, after_seq: int, limit: int) -> list[AccessEntry]:
+        """Every row of an organization after `after_seq`, in order (to check the chain)."""
+
+    @abstractmethod
+    async def access_head(self, organization_id: str) -> tuple[int, str] | None:
+        """(seq, hash) of the organization's last row."""
+
+    @abstractmethod
+    async def place_hold(self, hold: Hold) -> Hold:
+        """Place a hold (a conversation already held keeps its first hold); the hold in force."""
+
+    @abstractmethod
+    async def release_hold(self, organization_id: str, conversation_id: str) -> Hold | None:
+        """Remove a conversation's hold; the hold it had."""
+
+    @abstractmethod
+    async def holds(self, organization_id: str, conversation_id: str | None = None) -> list[Hold]:
+        """An organization's holds (or one conversation's), oldest first."""
+
+    @abstractmethod
+    async def expired(self, application_id: str, ended_before: datetime, limit: int) -> list[tuple[str, str, str]]:
+        """(organization, conversation, recorder id) of the application's recordings that ended before
+        `ended_before`, whose conversation is not held, oldest first."""
+
+    @abstractmethod
+    async def forget(
+        self, organization_id: str, conversation_id: str, recorder_ids: list[str], receipt: tuple[str, str, str]
+    ) -> None:
+        """After a deletion: the recordings' rows gone (tracks, streams, chat, cobrowse, uploads, segments, their
+        own destinations and per-recording subscriptions), their objects (and, when no recording of the
+        conversation is left, its compositions') marked deleted with the receipt, and the receipt
+        (id, application, document) kept, in one transaction."""
+
+    @abstractmethod
+    async def receipt(self, organization_id: str, receipt_id: str) -> str | None:
+        """A deletion receipt's document."""
+
+    @abstractmethod
+    async def claim_chore(self, name: str, holder: str, lease_until: float, now: float) -> bool:
+        """Whether `holder` runs the chore `name` until `lease_until` (it held it, or its holder's lease ran out)."""

@@ -11,6 +11,7 @@ from recorder.persistence.migrations import migrate
 from recorder.persistence.ports import (
     ClusterStore,
     CompositionJobStore,
+    EvidenceStore,
     RecordingStore,
     RetentionStore,
     SegmentJournal,
@@ -22,6 +23,7 @@ from recorder.persistence.ports import (
 )
 from recorder.persistence.sql.cluster import SqlCluster
 from recorder.persistence.sql.compositions import SqlCompositionJobs
+from recorder.persistence.sql.evidence import SqlEvidence
 from recorder.persistence.sql.journal import SqlSegmentJournal
 from recorder.persistence.sql.profiles import SqlStorageProfiles
 from recorder.persistence.sql.recordings import SqlRecordings
@@ -45,6 +47,7 @@ class Store:
     sessions: SessionStore
     retention: RetentionStore
     journal: SegmentJournal
+    evidence: EvidenceStore
 
     @classmethod
     def on(cls, database: Database) -> Store:
@@ -60,6 +63,7 @@ class Store:
             SqlSessions(database),
             SqlRetention(database),
             SqlSegmentJournal(database),
+            SqlEvidence(database),
         )
 
     async def aclose(self) -> None:

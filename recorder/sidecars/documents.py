@@ -26,13 +26,15 @@ class Documents:
 
     async def store(
         self, recording: Recording, kind: UploadKind, subject: str, parts: KeyParts, document: object
-    ) -> None:
+    ) -> str:
+        """Write `document` to the spool and hand it to the uploader; the key it will have."""
         key = object_key(recording.key_template or self._key_template(recording.application_id), recording, parts)
         self._spool.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self._spool, prefix=f"{safe_name(recording.recorder_id)}-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             json.dump(document, file, ensure_ascii=False, indent=1)
         await self._uploader.enqueue(recording.application_id, recording.recorder_id, kind, subject, Path(name), key)
+        return key
 
 
 class Sidecar:

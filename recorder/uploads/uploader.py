@@ -55,14 +55,16 @@ class UploadOptions:
     attempt_timeout_seconds: float = 900.0  # one attempt ends (and is tried again) after this long
 
 
-def _digest(path: Path) -> tuple[int, str]:
-    md5 = hashlib.md5(usedforsecurity=False)
+def _digest(path: Path) -> tuple[int, str, str]:
+    """(size, MD5, SHA-256) of a file, in one pass: the MD5 checks the upload, the SHA-256 is its evidence."""
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     size = 0
     with path.open("rb") as file:
         while piece := file.read(1 << 20):
             md5.update(piece)
+            sha256.update(piece)
             size += len(piece)
-    return size, md5.hexdigest()
+    return size, md5.hexdigest(), sha256.hexdigest()
 
 
 def _destination(job: UploadJob) -> tuple[str, str | None]:
@@ -84,6 +86,7 @@ class Uploader:
         self._storage = storage
         self._options = options
         self._handlers: dict[UploadKind, ProgressHandler] = {}
+        self._observers: list[ProgressHandler] = []
         self._wake = asyncio.Event()
         self._running: dict[int, str] = {}  # job id -> its key
         self._applications: dict[int, str] = {}  # job id -> its application (the fair share)
@@ -94,7 +97,14 @@ class Uploader:
         """Register the completion handler of a kind of upload (one per kind)."""
         self._handlers[kind] = handler
 
+    def observe(self, handler: ProgressHandler) -> None:
+        """Hear of every stored object of any kind (before its kind's handler): the evidence ledger."""
+        self._observers.append(handler)
+
     async def _progress(self, job: UploadJob, stored: StoredObject | None) -> None:
+        if stored is not None and job.state is UploadState.UPLOADED:
+            for observer in self._observers:
+                await observer(job, stored)
         handler = self._handlers.get(job.kind)
         if handler is not None:
             await handler(job, stored)
@@ -110,10 +120,11 @@ class Uploader:
     async def enqueue(
         self, application_id: str, recorder_id: str, kind: UploadKind, subject: str, source: Path, key: str
     ) -> UploadJob:
-        size, md5 = await asyncio.to_thread(_digest, source)
+        size, md5, sha256 = await asyncio.to_thread(_digest, source)
         now = _now()
         me = self._options.instance_id
         job = UploadJob(application_id, recorder_id, kind, subject, str(source), key, size, md5, now, now)
+        job.sha256 = sha256
         job.origin = job.owner = me
         job = await self._jobs.add(job, self._lease())
         self._wake.set()

@@ -36,6 +36,7 @@ class World:
     webhook: str = ""  # a subscription of app1 (made before the recording: its delivery is `delivery`)
     delivery: int = 0
     ingest: str = ""  # an ingest of app1 (made for the revoke_ingest operation)
+    receipt: str = ""  # a deletion receipt of org1 (made for the deletion_receipt operation)
 
     @property
     def ids(self) -> str:
@@ -160,7 +161,19 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
         False,
     ),
     "revoke_ingest": (lambda w: ("DELETE", f"/ingests/{w.ingest}", {}), False),
+    "verify_recording": (lambda w: ("GET", f"/recordings/{w.ids}/verify", {}), False),
+    "access_log": (lambda w: ("GET", "/access-log", {"params": {"conversationId": w.c}}), False),
+    "access_log_check": (lambda w: ("GET", "/access-log/verify", {}), False),
+    "list_holds": (lambda w: ("GET", "/holds", {}), False),
+    "get_hold": (lambda w: ("GET", f"/holds/{w.c}", {}), False),
+    "place_hold": (lambda w: ("PUT", f"/holds/{w.c}", {"json": HOLD}), False),
+    "release_hold": (lambda w: ("POST", f"/holds/{w.c}/release", {"json": HOLD}), False),
+    "delete_conversation": (lambda w: ("DELETE", f"/recordings/{w.c}", {"json": {"reason": "asked"}}), False),
+    "deletion_receipt": (lambda w: ("GET", f"/deletions/{w.receipt}", {}), False),
 }
+HOLD = {"reason": "litigation 2026-17"}
+# an organization's own lists: another organization sees its own (with nothing of org1's), not a 404
+OWN_LISTS = {"me", "access_log", "access_log_check", "list_holds"}
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading
 # a recording: "at least Agent"), the recorder API reference's roles elsewhere.
 RECORDING_AGENT = {"start", "stop", "stop_by_body", "add_chat_transcript", "add_cobrowse_event", "pause", "resume"}
@@ -201,6 +214,12 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "delete_composition": {"SUPERVISOR", "SERVICE"},
     **{name: {"SERVICE"} for name in ("put_session", "patch_session", "get_session")},  # the app's backend
     "me": set(ALL_ROLES),  # who calls: the console asks it first
+    # the evidence: auditors read the access log; auditors and supervisors verify and hold; admins delete
+    **{name: {"AUDITOR"} for name in ("access_log", "access_log_check")},
+    **{name: {"AUDITOR", "SUPERVISOR"} for name in ("verify_recording", "list_holds", "get_hold")},
+    **{name: {"AUDITOR", "SUPERVISOR"} for name in ("place_hold", "release_hold")},
+    "delete_conversation": {"ADMIN"},
+    "deletion_receipt": {"ADMIN", "AUDITOR"},
 }
 GUARDED = {handler.__name__: roles for _, _, roles, handler in [*ROUTES, *COMPOSITION_ROUTES] if roles}
 
@@ -304,6 +323,13 @@ async def test_access(client: Client, room: int, operation: str) -> None:
         assert status == 201, made
         world.ingest = made["ingestId"]
         request = make(world)
+    if operation in ("get_hold", "release_hold"):  # something held
+        assert (await _call(client, OPERATIONS["place_hold"][0](world), auth("all")))[0] == 200
+    if operation == "deletion_receipt":  # something deleted
+        status, receipt = await _call(client, OPERATIONS["delete_conversation"][0](world), auth("all"))
+        assert status == 200, receipt
+        world.receipt = receipt["id"]
+        request = make(world)
     for case in ("401", "403", "404"):
         before = await _snapshot(world)
         await _refused(client, operation, request, case)
@@ -330,6 +356,10 @@ async def _refused(client: Client, operation: str, request: Request, case: str) 
     elif operation == "me":  # no organization's data: another organization learns only about itself
         status, body = await _call(client, request, auth("other"))
         assert status == 200 and body["organizationId"] == "org2" and body["applications"] == [], body
+    elif operation in OWN_LISTS:  # its own log and holds: none of org1's
+        status, body = await _call(client, request, auth("other"))
+        assert status == 200, body
+        assert body in ({"entries": [], "next": None}, {"holds": []}) or (body["intact"] and body["rows"] == 0), body
     else:
         status, body = await _call(client, request, auth("other"))
         assert status == 404 and body["error"] == "NOT_FOUND", body

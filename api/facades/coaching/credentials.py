@@ -9,6 +9,7 @@ from aiohttp import web
 
 from api.credentials import bounded_lifetime
 from api.keys import SETTINGS
+from recorder.evidence.access import ACTOR, Actor
 from recorder.facades.coaching.sessions import Problem, SessionProblem, User
 from recorder.settings import ApplicationSettings
 from schemas.sessions import UserType
@@ -20,7 +21,9 @@ def end_user(request: web.Request) -> tuple[ApplicationSettings, User]:
     if app is None or app.coaching is None:
         raise SessionProblem(Problem.SESSION_NOT_FOUND, "no coaching application")
     max_seconds = request.config_dict[SETTINGS].facade_token_max_seconds
-    return app, user_of(app, request.headers.get("Authorization", ""), max_seconds)
+    user = user_of(app, request.headers.get("Authorization", ""), max_seconds)
+    ACTOR.set(Actor(f"coaching:{app.id}", "END_USER", (user.type.value,), user.id))
+    return app, user
 
 
 def user_of(app: ApplicationSettings, header: str, max_seconds: int) -> User:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from api.keys import SETTINGS
 from recorder.errors import ForbiddenError, UnauthorizedError
+from recorder.evidence.access import ACTOR, Actor
 from recorder.models import Caller
 from recorder.settings import ApplicationSettings
 
@@ -24,7 +25,9 @@ CREDENTIALS: web.AppKey[Credentials] = web.AppKey("realtimekit_credentials")
 def caller_of(request: web.Request) -> tuple[ApplicationSettings, Caller]:
     """The application and the caller of a request, by its mount's credentials."""
     check: Credentials = request.config_dict[CREDENTIALS]
-    return check(request)
+    app, caller = check(request)
+    ACTOR.set(Actor(caller.name, caller.type, ("AGENT", "SUPERVISOR")))
+    return app, caller
 
 
 def basic_caller(request: web.Request) -> tuple[ApplicationSettings, Caller]:

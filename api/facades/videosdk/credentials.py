@@ -10,6 +10,7 @@ from aiohttp import web
 from api.credentials import bounded_lifetime
 from api.keys import SETTINGS
 from recorder.errors import UnauthorizedError
+from recorder.evidence.access import ACTOR, Actor
 from recorder.models import Caller
 from recorder.settings import ApplicationSettings
 
@@ -33,4 +34,5 @@ def caller_of(request: web.Request) -> tuple[ApplicationSettings, Caller]:
     app = settings.application(key.application_id)
     if app is None:
         raise UnauthorizedError("Invalid API key.")
+    ACTOR.set(Actor(key.api_key, "API_KEY", ("AGENT",)))
     return app, Caller(key.api_key, "API_KEY")

@@ -185,6 +185,7 @@ def upload(row: Row) -> UploadJob:
         key=row["key"],
         size=row["size"],
         md5=row["md5"],
+        sha256=row["sha256"],
         created=datetime.fromisoformat(row["created"]),
         next_attempt=datetime.fromisoformat(row["next_attempt"]),
         state=UploadState(row["state"]),

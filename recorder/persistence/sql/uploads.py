@@ -27,8 +27,8 @@ class SqlUploadJobs(UploadJobStore):
     async def add(self, job: UploadJob, lease_until: float | None = None) -> UploadJob:
         rows = await self._db.fetch(
             "INSERT INTO upload_jobs (application_id, recorder_id, kind, subject, source, key, size, md5,"
-            " created, next_attempt, state, attempts, error, origin, owner, lease_until)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            " created, next_attempt, state, attempts, error, origin, owner, lease_until, sha256)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             job.application_id,
             job.recorder_id,
             job.kind.value,
@@ -45,6 +45,7 @@ class SqlUploadJobs(UploadJobStore):
             job.origin,
             job.owner,
             lease_until,
+            job.sha256,
         )
         job.id = rows[0]["id"]
         return job
