@@ -184,7 +184,9 @@ def recording_message(
         if recording.manifest_location or recording.manifest_error
         else None,
         paused=recording.paused,
-        pauses=[PauseData(paused=iso(p.paused), resumed=timestamp(p.resumed)) for p in recording.pauses],
+        pauses=[
+            PauseData(paused=iso(p.paused), resumed=timestamp(p.resumed), reason=p.reason) for p in recording.pauses
+        ],
         start_reason=_reason(recording.start_reason),
         stop_reason=_reason(recording.stop_reason),
         rules=rules_data(recording.rules),

@@ -137,6 +137,10 @@ class Reason:
 class Pause:
     paused: datetime
     resumed: datetime | None = None
+    reason: str | None = None  # why (e.g. PAYMENT): nothing of the span is stored - media, chat, cobrowse
+
+    def covers(self, moment: datetime) -> bool:
+        return self.paused <= moment and (self.resumed is None or moment < self.resumed)
 
 
 class RuleKind(StrEnum):
@@ -251,6 +255,10 @@ class Recording:
     @property
     def paused(self) -> bool:
         return bool(self.pauses) and self.pauses[-1].resumed is None
+
+    def paused_at(self, moment: datetime) -> Pause | None:
+        """The pause whose span holds `moment` (what happened then is not stored: media, chat nor cobrowse)."""
+        return next((p for p in self.pauses if p.covers(moment)), None)
 
     def records(self, stream_type: str, user_id: str | None = None) -> frozenset[MediaKind]:
         """The kinds recorded of a stream of this type (and of this participant, by the rules)."""

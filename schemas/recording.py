@@ -107,6 +107,13 @@ class RuleEntry(WireModel):
     kind: RuleKind | None = None
 
 
+class PauseRequest(WireModel):
+    """Why a recording is paused (optional): PAYMENT, for example. Kept with the pause, said in the manifest."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, frozen=True, extra="forbid")
+    reason: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+
+
 class RecordingRules(WireModel):
     """Who and what is recorded. Exclude wins over include; no include entry includes everything."""
 
@@ -333,6 +340,7 @@ class ReasonData(WireModel):
 class PauseData(WireModel):
     paused: str
     resumed: str | None = None
+    reason: str | None = None
 
 
 class RuleData(WireModel):

@@ -27,6 +27,7 @@ from recorder.models import Recording, RecordingState
 from recorder.persistence.ports import RecordingQuery
 from recorder.recordings.commands import StartCommand
 from schemas.recording import (
+    PauseRequest,
     RecordingRules,
     StartRecording,
     StopRecording,
@@ -60,9 +61,12 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def pause(request: web.Request) -> web.Response:
-    """Extension: nothing heard or seen reaches the disk until resumed (idempotent; 409 when not live)."""
+    """Extension: nothing heard or seen reaches the disk until resumed (idempotent; 409 when not live); nor
+    chat entries or cobrowse events of the span. An optional body says why: {"reason": "PAYMENT"}."""
+    raw = await request.read()
+    body = PauseRequest.model_validate_json(raw) if raw.strip() else PauseRequest()
     return await _recording_message(
-        request, await request.config_dict[RECORDINGS].pause(org(request), path_ids(request))
+        request, await request.config_dict[RECORDINGS].pause(org(request), path_ids(request), body.reason)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -58,8 +59,9 @@ async def add_chat_transcript(request: web.Request) -> web.Response:
     body, entries = await asyncio.to_thread(_chat_entries, raw) if len(raw) > LARGE_BODY else _chat_entries(raw)
     ids = (body.conversation_id, body.recorder_id, body.instance_id)
     recording = await request.config_dict[RECORDINGS].get(org(request), *ids)
-    added = await request.config_dict[CHAT].add(recording, entries)
-    return web.json_response({"added": added})
+    kept = [e for e in entries if recording.paused_at(e.time_stamp) is None]  # a pause stores nothing of its span
+    added = await request.config_dict[CHAT].add(recording, kept) if kept else 0
+    return web.json_response({"added": added, "withheld": len(entries) - len(kept)})
 
 
 async def add_cobrowse_event(request: web.Request) -> web.Response:
@@ -67,8 +69,11 @@ async def add_cobrowse_event(request: web.Request) -> web.Response:
     event = CobrowseEvent(body.event.session_id, body.event.sequence_id, body.event.timestamp, body.event.payload)
     ids = (body.conversation_id, body.recorder_id, body.instance_id)
     recording = await request.config_dict[RECORDINGS].get(org(request), *ids)
+    moment = datetime.fromtimestamp(event.timestamp / 1000, UTC)  # (epoch milliseconds, as browsers count)
+    if recording.paused or recording.paused_at(moment) is not None:  # a pause stores nothing of its span
+        return web.json_response({"added": False, "withheld": True})
     added = await request.config_dict[COBROWSE].add(recording, event)
-    return web.json_response({"added": added})
+    return web.json_response({"added": added, "withheld": False})
 
 
 async def cobrowse_sessions(request: web.Request) -> web.Response:

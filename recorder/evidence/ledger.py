@@ -209,7 +209,7 @@ class Ledger:
                 "started": iso(recording.started) if recording.started else None,
                 "stopped": iso(recording.stopped) if recording.stopped else None,
                 "pauses": [
-                    {"paused": iso(p.paused), "resumed": iso(p.resumed) if p.resumed else None}
+                    {"paused": iso(p.paused), "resumed": iso(p.resumed) if p.resumed else None, "reason": p.reason}
                     for p in recording.pauses
                 ],
                 "objects": [object_json(o) for o in objects if o.kind != UploadKind.SEAL.value],

@@ -357,9 +357,10 @@ class RecordingService(RecordingReads):
 
     # ------------------------------------------------------------ controls
 
-    async def pause(self, organization_id: str, ids: Ids) -> Recording:
-        """Pause a live recording wherever it runs (idempotent: a paused one is answered as it is)."""
-        return await self._control(organization_id, ids, "pause", lambda r: r.paused)
+    async def pause(self, organization_id: str, ids: Ids, reason: str | None = None) -> Recording:
+        """Pause a live recording wherever it runs (idempotent: a paused one is answered as it is); `reason`
+        (e.g. PAYMENT) is kept with the pause and said in the manifest."""
+        return await self._control(organization_id, ids, "pause", lambda r: r.paused, reason=reason)
 
     async def resume(self, organization_id: str, ids: Ids) -> Recording:
         """Resume a paused recording wherever it runs (idempotent: one not paused is answered as it is)."""
@@ -370,13 +371,19 @@ class RecordingService(RecordingReads):
         return await self._control(organization_id, ids, "rules", lambda r: r.rules == rules, rules=rules)
 
     async def _control(
-        self, organization_id: str, ids: Ids, op: str, done: Callable[[Recording], bool], rules: Rules | None = None
+        self,
+        organization_id: str,
+        ids: Ids,
+        op: str,
+        done: Callable[[Recording], bool],
+        rules: Rules | None = None,
+        reason: str | None = None,
     ) -> Recording:
         """Apply a control wherever the recording runs. ConflictError when the recording is not live, or nobody
         records it now (it is being taken over); UnavailableError when its owner does not answer in time."""
 
         async def here(session: RecordingSession) -> Recording:
-            await self._apply(session, op, rules)
+            await self._apply(session, op, rules, reason)
             return session.recording
 
         async def settled(recording: Recording) -> Recording | None:
@@ -392,6 +399,8 @@ class RecordingService(RecordingReads):
             raise UnavailableError(f"the instance of recording {recording.recorder_id} did not answer", retry_after=1)
 
         fields = {"rules": json.dumps(rules.to_data())} if rules is not None else {}
+        if reason is not None:
+            fields["reason"] = reason
         return await self._follow(organization_id, ids, _Command(op, here, settled, late, fields))
 
     async def _follow(self, organization_id: str, ids: Ids, command: _Command) -> Recording:
@@ -419,9 +428,9 @@ class RecordingService(RecordingReads):
                 await asyncio.sleep(0.05)
                 recording = await self.get(organization_id, *ids)
 
-    async def _apply(self, session: RecordingSession, op: str, rules: Rules | None) -> None:
+    async def _apply(self, session: RecordingSession, op: str, rules: Rules | None, reason: str | None = None) -> None:
         if op == "pause":
-            await session.pause()
+            await session.pause(reason)
         elif op == "resume":
             await session.resume()
         elif rules is not None:
@@ -434,7 +443,8 @@ class RecordingService(RecordingReads):
             return
         rules = Rules.from_data(json.loads(str(message["rules"]))) if "rules" in message else None
         with scope(recorderId=session.recording.recorder_id, conversationId=session.recording.conversation_id):
-            await self._apply(session, str(message.get("op")), rules)
+            reason = message.get("reason")
+            await self._apply(session, str(message.get("op")), rules, None if reason is None else str(reason))
 
     def publications(self, recorder_id: str) -> list[tuple[Publication, frozenset[MediaKind]]]:
         """The publications in the room of a recording this instance runs, with what is recorded of each."""

@@ -461,18 +461,19 @@ class RecordingSession:
 
     # ------------------------------------------------------------ controls
 
-    async def pause(self) -> bool:
+    async def pause(self, reason: str | None = None) -> bool:
         """Nothing heard or seen from now on reaches the disk: every track's file ends here (a segment); the
-        peer connections stay up. False when it was paused already (nothing changes)."""
+        peer connections stay up (chat and cobrowse of the span are not stored either: `Recording.paused_at`).
+        False when it was paused already (nothing changes)."""
         async with self._lock:
             if self.recording.paused or self._finishing is not None:
                 return False
             at = _now()
-            self.recording.pauses.append(Pause(at))
+            self.recording.pauses.append(Pause(at, reason=reason))
             for active in self._active.values():
                 await self._segments.finish(active.stream, active.subscription.cut(resume=False), at)
             await self._repo.save(self.recording)
-            logger.info("recording %s is paused", self.recording.recorder_id)
+            logger.info("recording %s is paused (%s)", self.recording.recorder_id, reason or "no reason given")
             return True
 
     async def resume(self) -> bool:

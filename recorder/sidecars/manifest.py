@@ -19,6 +19,7 @@ from storage_providers.base import StoredObject
 
 MANIFEST = KeyParts("manifest", "MANIFEST", "manifest", "manifest", "MANIFEST", "json")
 VERSION = 1
+PAUSE_COVERS = ["AUDIO", "VIDEO", "SCREEN", "CHAT", "COBROWSE"]
 
 
 def manifest(recording: Recording, key_template: str) -> dict[str, object]:
@@ -54,8 +55,15 @@ def manifest(recording: Recording, key_template: str) -> dict[str, object]:
         "recorderId": recording.recorder_id,
         "started": iso(recording.started) if recording.started else None,
         "stopped": iso(recording.stopped) if recording.stopped else None,
+        # nothing of a pause's span is stored: no track, no chat entry, no cobrowse event
         "pauses": [
-            {"paused": iso(p.paused), "resumed": iso(p.resumed) if p.resumed else None} for p in recording.pauses
+            {
+                "paused": iso(p.paused),
+                "resumed": iso(p.resumed) if p.resumed else None,
+                "reason": p.reason,
+                "covers": PAUSE_COVERS,
+            }
+            for p in recording.pauses
         ],
         "tracks": tracks,
     }

@@ -47,6 +47,7 @@ class World:
 
 
 Request = tuple[str, str, dict[str, Any]]
+HOLD = {"reason": "litigation 2026-17"}
 CHAT = {"timeStamp": "2026-01-01T10:00:00Z", "transcript": "hello", "userId": "u1"}
 EVENT = {"payload": "{}", "sequenceId": 1, "sessionId": "s1", "timestamp": 1}
 S3_PROFILE = {
@@ -171,7 +172,6 @@ OPERATIONS: dict[str, tuple[Callable[[World], Request], bool]] = {
     "delete_conversation": (lambda w: ("DELETE", f"/recordings/{w.c}", {"json": {"reason": "asked"}}), False),
     "deletion_receipt": (lambda w: ("GET", f"/deletions/{w.receipt}", {}), False),
 }
-HOLD = {"reason": "litigation 2026-17"}
 # an organization's own lists: another organization sees its own (with nothing of org1's), not a 404
 OWN_LISTS = {"me", "access_log", "access_log_check", "list_holds"}
 # Who may call what: Auvious's docs where they say (composition request: AGENT, SUPERVISOR and SERVICE; reading

@@ -39,8 +39,8 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
     assert event["state"] == "ACTIVE"
     add = f"{API}/recordings/chat/transcript/add"
     first = chat(event, entry(5, "second line", "customer-9", None), entry(1, "first line"))
-    assert await client.json("POST", add, json=first) == {"added": 2}
-    assert await client.json("POST", add, json=first) == {"added": 0}, "a retried request adds nothing"
+    assert await client.json("POST", add, json=first) == {"added": 2, "withheld": 0}
+    assert await client.json("POST", add, json=first) == {"added": 0, "withheld": 0}, "a retried request adds nothing"
     assert "chatTranscript" not in await client.json("GET", f"{API}/recordings/{ids(event)}")
 
     await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
@@ -59,7 +59,7 @@ async def test_chat_transcript_is_stored_at_stop_and_rewritten_after(
     assert lines() == [("first line", "agent-1", "Agent"), ("second line", "customer-9", None)]
 
     late = chat(event, entry(9, "after the end"), entry(1, "first line"))
-    assert await client.json("POST", add, json=late) == {"added": 1}
+    assert await client.json("POST", add, json=late) == {"added": 1, "withheld": 0}
     await eventually(lambda: asyncio.to_thread(lines), lambda seen: len(seen) == 3, what="the rewritten transcript")
     assert [text for text, _, _ in lines()] == ["first line", "second line", "after the end"]
     again = (await client.json("GET", f"{API}/recordings/{ids(event)}"))["chatTranscript"]

@@ -327,7 +327,7 @@ async def test_each_application_has_its_bounds(api: ApiClient, service: Service)
         for n in range(6)
     ]
     add = f"{API}/recordings/chat/transcript/add"
-    assert await api.json("POST", add, json={**first, "chatTranscriptList": entries[:5]}) == {"added": 5}
+    assert await api.json("POST", add, json={**first, "chatTranscriptList": entries[:5]}) == {"added": 5, "withheld": 0}
     status, answer, _ = await _raw(api, "POST", add, json={**first, "chatTranscriptList": entries[5:]})
     assert status == 413 and answer["error"] == "TOO_LARGE"
     for recording in live:

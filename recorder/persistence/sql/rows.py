@@ -77,11 +77,15 @@ def parse_reason(value: str | None) -> Reason | None:
 
 
 def pauses_text(pauses: list[Pause]) -> str:
-    return json.dumps([[p.paused.isoformat(), time_text(p.resumed)] for p in pauses])
+    return json.dumps([[p.paused.isoformat(), time_text(p.resumed), p.reason] for p in pauses])
 
 
 def parse_pauses(value: str | None) -> list[Pause]:
-    return [Pause(datetime.fromisoformat(a), parse_time(b)) for a, b in json.loads(value or "[]")]
+    """[paused, resumed, reason] (pauses written before reasons: [paused, resumed])."""
+    return [
+        Pause(datetime.fromisoformat(p[0]), parse_time(p[1]), p[2] if len(p) > 2 else None)
+        for p in json.loads(value or "[]")
+    ]
 
 
 def rules_text(rules: Rules) -> str:
