@@ -138,10 +138,10 @@ class AzureBlobStorage(StorageProvider):
         with contextlib.suppress(ObjectNotFoundError), self._errors("delete", key):
             await self._container.get_blob_client(key).delete_blob()
 
-    async def hold(self, key: str, on: bool) -> bool:
-        """Azure's legal hold on the blob (its container needs version-level immutability)."""
+    async def hold(self, key: str, on: bool, version: str | None = None) -> bool:
+        """Azure's legal hold on the blob version (its container needs version-level immutability)."""
         try:
-            await self._container.get_blob_client(key).set_legal_hold(on)
+            await self._container.get_blob_client(key, version_id=version).set_legal_hold(on)
         except HttpResponseError as exc:
             if exc.status_code in (400, 405, 409, 501) and not isinstance(exc, ResourceNotFoundError):
                 logger.info("Azure hold %s/%s: not supported here: %s", self._container_name, key, _code(exc))

@@ -120,9 +120,10 @@ class StorageProvider(ABC):
     async def delete(self, key: str) -> None:
         """Delete `key`; nothing happens when it is not there."""
 
-    async def hold(self, key: str, on: bool) -> bool:
-        """Set (or clear) the storage's own legal hold on `key`, which keeps anyone from deleting or overwriting
-        it; False when this storage has none (then only the recorder's own hold applies)."""
+    async def hold(self, key: str, on: bool, version: str | None = None) -> bool:
+        """Set (or clear) the storage's own legal hold on `key` (its `version` where the storage keeps versions),
+        which keeps anyone from deleting or overwriting it; False when this storage has none (then only the
+        recorder's own hold applies)."""
         return False
 
     @abstractmethod

@@ -155,8 +155,9 @@ class GoogleCloudStorage(StorageProvider):
         with contextlib.suppress(ObjectNotFoundError), self._errors("delete", key):
             await asyncio.to_thread(self._bucket.delete_blob, key, timeout=_TIMEOUT, retry=None)
 
-    async def hold(self, key: str, on: bool) -> bool:
-        """GCS's temporary hold on the object; False when the server does not keep it (its answer says)."""
+    async def hold(self, key: str, on: bool, version: str | None = None) -> bool:
+        """GCS's temporary hold on the object (its live generation: a held one cannot be replaced); False when
+        the server does not keep it (its answer says)."""
 
         def patch() -> bool:
             blob = self._bucket.blob(key)

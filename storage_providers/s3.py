@@ -188,11 +188,13 @@ class S3Storage(StorageProvider):
         with self._errors("delete", key):
             await s3.delete_object(Bucket=self._bucket, Key=key)
 
-    async def hold(self, key: str, on: bool) -> bool:
-        """S3 Object Lock legal hold (the bucket must have been made with Object Lock enabled)."""
+    async def hold(self, key: str, on: bool, version: str | None = None) -> bool:
+        """S3 Object Lock legal hold on the version stored (the bucket must have been made with Object Lock)."""
         s3 = await self._s3()
+        which = {"VersionId": version} if version else {}
+        legal_hold = {"Status": "ON" if on else "OFF"}
         try:
-            await s3.put_object_legal_hold(Bucket=self._bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"})
+            await s3.put_object_legal_hold(Bucket=self._bucket, Key=key, LegalHold=legal_hold, **which)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))

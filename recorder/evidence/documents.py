@@ -102,10 +102,18 @@ class Keyring:
                 raise ValueError(f"key {key.kid}: its id is not its public key's")
             self._keys[key.kid] = loaded
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Keyring:
-        """The answer of `GET /evidence/keys`: `{"keys": [{"kid", "alg", "publicKey"}]}`."""
-        return cls(PublicKey(str(k["kid"]), str(k["publicKey"])) for k in data.get("keys", []))
+    @staticmethod
+    def listed(data: Mapping[str, Any]) -> list[PublicKey]:
+        """The keys of an answer of `GET /evidence/keys`: `{"keys": [{"kid", "alg", "publicKey"}]}`."""
+        return [PublicKey(str(k["kid"]), str(k["publicKey"])) for k in data.get("keys", [])]
+
+    @staticmethod
+    def from_pem(pem: bytes) -> PublicKey:
+        """A public key file (PEM), with its key id."""
+        public = serialization.load_pem_public_key(pem)
+        if not isinstance(public, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 public key")
+        return PublicKey(key_id(public), pem.decode())
 
     def check(self, document: Mapping[str, Any]) -> str | None:
         """None when the document's signature is valid; else why not, in words."""

@@ -147,7 +147,7 @@ class Holds:
 
     async def _hold(self, record: StoredRecord, on: bool) -> str:
         try:
-            done = await (await self._provider(record)).hold(record.key, on)
+            done = await (await self._provider(record)).hold(record.key, on, record.version)
         except StorageError as exc:
             logger.warning("the storage's own hold on %s (%s) failed: %s", record.key, on, exc.message)
             return "FAILED"
