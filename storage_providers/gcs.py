@@ -163,7 +163,7 @@ class GoogleCloudStorage(StorageProvider):
             blob = self._bucket.blob(key)
             blob.temporary_hold = on
             blob.patch(timeout=_TIMEOUT, retry=None)
-            return bool(blob.temporary_hold) == on
+            return blob.temporary_hold is on  # (a server without holds answers no field: None)
 
         with self._errors("hold", key):
             return await asyncio.to_thread(patch)

@@ -53,7 +53,13 @@ _HINTS = {
 
 # a bucket (or a server) without Object Lock answers these to a legal hold
 _NO_OBJECT_LOCK = frozenset(
-    {"InvalidRequest", "NotImplemented", "ObjectLockConfigurationNotFoundError", "InvalidBucketState"}
+    {
+        "InvalidRequest",
+        "NotImplemented",
+        "ObjectLockConfigurationNotFoundError",
+        "InvalidBucketState",
+        "NoSuchObjectLockConfiguration",
+    }
 )
 
 
@@ -194,6 +200,8 @@ class S3Storage(StorageProvider):
         which = {"VersionId": version} if version else {}
         legal_hold = {"Status": "ON" if on else "OFF"}
         try:
+            if not on:  # (some servers take OFF where no hold could ever be set: ask first whether one can)
+                await s3.get_object_legal_hold(Bucket=self._bucket, Key=key, **which)
             await s3.put_object_legal_hold(Bucket=self._bucket, Key=key, LegalHold=legal_hold, **which)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
@@ -24,6 +25,8 @@ from recorder.evidence.documents import Keyring
 from tests.builders import auth, fake_room, make_client, make_settings
 from tests.client import API, COMPOSITION_API, ApiClient, ids
 from tests.eventually import eventually
+from tests.janus_host import JanusHost
+from tests.publisher import publish_two_seconds
 
 FAST = {"evidence_interval_seconds": 0.2, "evidence_digest_seconds": 0.3, "evidence_seal_after_seconds": 0}
 
@@ -328,3 +331,29 @@ async def test_a_pause_for_payment_data_stores_nothing_of_its_span(
     seal = await client.wait_for(f"{API}/recordings/{ids(event)}/verify", lambda v: v["seal"]["status"] == "VALID")
     document = json.loads(_stored(tmp_path, seal["seal"]["key"]).read_text())
     assert [p["reason"] for p in document["pauses"]] == ["PAYMENT"]
+
+
+async def test_a_recording_with_media_is_sealed_with_every_track_and_its_manifest(
+    aiohttp_client: AiohttpClient, tmp_path: Path, janus: JanusHost, room: int, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(tmp_path, janus.url, **FAST)
+    client = await make_client(aiohttp_client, settings)
+    event = await client.start(room, "ev-media")
+    await publish_two_seconds(client, janus, room, http, event)
+    await client.json("POST", f"{API}/recordings/{ids(event)}/stop")
+    verified = await client.wait_for(f"{API}/recordings/{ids(event)}/verify", lambda v: v["seal"]["status"] == "VALID")
+    assert verified["intact"] and sorted(o["kind"] for o in verified["objects"]) == [
+        "MANIFEST",
+        "SEAL",
+        "TRACK",
+        "TRACK",
+    ]
+    info = await client.json("GET", f"{API}/recordings/{ids(event)}")
+    stored = {t["storage"]["objectStorage"]["location"] for s in info["streams"] for t in s["tracks"]}
+    tracks = [o for o in verified["objects"] if o["kind"] == "TRACK"]
+    assert {o["key"] for o in tracks} == stored
+    for entry in tracks:  # the hash taken while uploading is the stored file's
+        data = _stored(tmp_path, entry["key"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size"] > 10_000
+    seal = json.loads(_stored(tmp_path, verified["seal"]["key"]).read_text())
+    assert sorted(o["kind"] for o in seal["objects"]) == ["MANIFEST", "TRACK", "TRACK"]
