@@ -28,7 +28,7 @@ SUPERVISOR_OR_SERVICE = SUPERVISOR | frozenset({Role.SERVICE})
 SERVICE = frozenset({Role.SERVICE})  # an application's backend
 EVERY_ROLE = frozenset(Role)
 AUDITOR = frozenset({Role.AUDITOR})
-AUDITOR_OR_SUPERVISOR = AUDITOR | SUPERVISOR  # verify recordings, place and release legal holds
+AUDITOR_OR_SUPERVISOR = AUDITOR | SUPERVISOR  # read recordings, verify them, place and release legal holds
 
 # (method, path below the API base, roles allowed, handler); more specific paths first
 ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
@@ -55,23 +55,23 @@ ROUTES: list[tuple[str, str, frozenset[Role], Handler]] = [
     ("PUT", "/holds/{conversationId}", AUDITOR_OR_SUPERVISOR, evidence.place_hold),
     ("POST", "/holds/{conversationId}/release", AUDITOR_OR_SUPERVISOR, evidence.release_hold),
     ("GET", "/deletions/{receiptId}", ADMIN | AUDITOR, evidence.deletion_receipt),
-    ("GET", "/recordings", SUPERVISOR, recordings.search),
+    ("GET", "/recordings", AUDITOR_OR_SUPERVISOR, recordings.search),
     ("GET", "/recordings/{conversationId}/active", AGENT_OR_SUPERVISOR, recordings.active),
-    ("GET", "/recordings/{conversationId}/cobrowse", SUPERVISOR, sidecars.cobrowse_sessions),
+    ("GET", "/recordings/{conversationId}/cobrowse", AUDITOR_OR_SUPERVISOR, sidecars.cobrowse_sessions),
     ("POST", f"/recordings/{IDS}/stop", AGENT, recordings.stop),
     ("POST", f"/recordings/{IDS}/pause", AGENT, recordings.pause),
     ("POST", f"/recordings/{IDS}/resume", AGENT, recordings.resume),
     ("PUT", f"/recordings/{IDS}/rules", AGENT, recordings.put_rules),
     ("GET", f"/recordings/{IDS}/state", AGENT_OR_SUPERVISOR, recordings.state),
-    ("GET", f"/recordings/{IDS}/chat", SUPERVISOR, sidecars.chat_entries),
+    ("GET", f"/recordings/{IDS}/chat", AUDITOR_OR_SUPERVISOR, sidecars.chat_entries),
     ("GET", f"/recordings/{IDS}/storage/info", ADMIN, storage.storage_info),
     ("POST", f"/recordings/{IDS}/upload", ADMIN, storage.retry_upload),
-    ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", SUPERVISOR, sidecars.cobrowse_url),
+    ("GET", f"/recordings/{IDS}/cobrowse/{{sessionId}}/url/attachment", AUDITOR_OR_SUPERVISOR, sidecars.cobrowse_url),
     ("GET", f"/recordings/{IDS}/verify", AUDITOR_OR_SUPERVISOR, evidence.verify_recording),
-    ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR, recordings.info),  # Auvious: "at least Agent"
-    ("GET", "/recordings/{conversationId}", SUPERVISOR, recordings.conversation),
+    ("GET", f"/recordings/{IDS}", AGENT_OR_SUPERVISOR | AUDITOR, recordings.info),  # Auvious: "at least Agent"
+    ("GET", "/recordings/{conversationId}", AUDITOR_OR_SUPERVISOR, recordings.conversation),
     ("DELETE", "/recordings/{conversationId}", ADMIN, evidence.delete_conversation),
-    ("GET", "/compositions/{conversationId}", SUPERVISOR, recordings.latest_recording),
+    ("GET", "/compositions/{conversationId}", AUDITOR_OR_SUPERVISOR, recordings.latest_recording),
     ("POST", "/storageproviders/{applicationId}/verify", ADMIN, storage.verify_storage),
     ("POST", "/storageproviders/{applicationId}/verified", ADMIN, storage.confirm_storage),
     ("GET", "/storageproviders/{applicationId}", ADMIN, storage.get_storage_profile),

@@ -48,7 +48,7 @@ async function call(method, path, body, headers = {}) {
   return data;
 }
 
-const has = (role) => me && me.roles.includes(role);
+const has = (...roles) => Boolean(me) && roles.some((role) => me.roles.includes(role));
 const time = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 const ms = (iso) => (iso ? Date.parse(iso) : NaN);
 const params = () => new URLSearchParams(location.hash.split("?")[1] || "");
@@ -102,7 +102,7 @@ function signIn() {
 
 function showNav() {
   nav.hidden = false;
-  for (const link of nav.querySelectorAll("a[data-role]")) link.hidden = !has(link.dataset.role);
+  for (const link of nav.querySelectorAll("a[data-role]")) link.hidden = !has(...link.dataset.role.split(" "));
   document.getElementById("who").textContent = `${me.subject} (${me.roles.join(", ")})`;
 }
 
@@ -165,7 +165,7 @@ async function recording(c, r, i) {
   const path = `${API}/recordings/${[c, r, i].map(encodeURIComponent).join("/")}`;
   const [info, chat] = await Promise.all([
     call("GET", path),
-    has("SUPERVISOR") ? call("GET", `${path}/chat`).catch(() => ({ entries: [] })) : { entries: [] },
+    has("SUPERVISOR", "AUDITOR") ? call("GET", `${path}/chat`).catch(() => ({ entries: [] })) : { entries: [] },
   ]);
   const tracks = info.streams.flatMap((s) => s.tracks.map((t) => ({ ...t, user: s.userId, streamType: s.type })));
   const timed = tracks.filter((t) => t.mediaStart);
@@ -261,7 +261,74 @@ async function recording(c, r, i) {
       h("section", { "aria-label": "Playback" }, play, timeline, h("div", { class: "players" }, media.map((m) => m.element))),
       h("section", { "aria-label": "Chat transcript" }, h("h3", { text: "Chat" }),
         entries.length ? h("ol", { class: "transcript", id: "transcript" }, entries.map((e) => e.node)) : h("p", { text: "No chat." }))),
-    h("h3", { text: "Files" }), h("table", {}, h("tbody", {}, uploads)), retry, cobrowse);
+    h("h3", { text: "Files" }), h("table", {}, h("tbody", {}, uploads)), retry, cobrowse,
+    has("AUDITOR", "SUPERVISOR") ? evidence(info, path) : null);
+}
+
+// ------------------------------------------------------------ evidence (auditors and supervisors)
+
+const base = (key) => String(key || "").split("/").pop();
+
+function evidence(info, path) {
+  const c = info.conversationId;
+  const integrity = h("div", { id: "integrity" }, h("p", { text: "Re-reads every stored file of this recording and compares it with the SHA-256 taken when it was stored." }));
+  const check = h("button", { type: "button", id: "verify", text: "Verify integrity", onclick: async () => {
+    check.disabled = true;
+    try {
+      const v = await call("GET", `${path}/verify`);
+      const seal = { VALID: "signed seal valid", INVALID: "signed seal INVALID", UNREADABLE: "seal unreadable", NOT_SEALED: "not sealed yet" }[v.seal.status] || v.seal.status;
+      integrity.replaceChildren(
+        h("p", { id: "verdict", class: v.intact ? "ok" : "bad", text: `${v.intact ? "Intact" : "Not intact"} · ${seal} · checked ${time(v.verified)}` }),
+        h("table", {}, h("thead", {}, h("tr", {}, ["File", "Kind", "Status", "SHA-256"].map((t) => h("th", { text: t })))),
+          h("tbody", {}, v.objects.map((o) => h("tr", { "data-status": o.status },
+            h("td", { text: base(o.key), title: o.key }), h("td", { text: o.kind.toLowerCase() }),
+            h("td", { class: ["INTACT", "DELETED"].includes(o.status) ? "ok" : "bad", text: o.status.toLowerCase() }),
+            h("td", { class: "hash", text: `${(o.sha256 || "").slice(0, 16)}…` }))))));
+      loadHistory();
+    } catch (e) { say(e.message, true); }
+    check.disabled = false;
+  } });
+
+  const holdState = h("p", { id: "hold-state", text: "Loading…" });
+  const reason = h("input", { id: "hold-reason", "aria-label": "Reason", placeholder: "Reason (case number)", maxlength: "1000" });
+  const holdButton = h("button", { type: "submit", id: "hold-button", text: "Place legal hold" });
+  let held = null;
+  const showHold = (hold) => {
+    held = hold;
+    holdState.textContent = hold ? `Under legal hold since ${time(hold.placed)} by ${hold.placedBy}: ${hold.reason}. Nothing of this conversation can be deleted.`
+      : "Not under legal hold: retention and administrators may delete it.";
+    holdState.className = hold ? "held" : "";
+    holdButton.textContent = hold ? "Release legal hold" : "Place legal hold";
+  };
+  const holdForm = h("form", { class: "inline", id: "hold", onsubmit: async (event) => {
+    event.preventDefault();
+    if (!reason.value.trim()) return say("Say why (a case number, a request)", true);
+    try {
+      const holdPath = `${API}/holds/${encodeURIComponent(c)}`;
+      const answer = held ? await call("POST", `${holdPath}/release`, { reason: reason.value }) : await call("PUT", holdPath, { reason: reason.value });
+      showHold(held ? null : answer);
+      const storage = (answer.objects || []).filter((o) => o.storageHold === "SET" || o.storageHold === "RELEASED").length;
+      say(`${held ? "Legal hold placed" : "Legal hold released"}${storage ? ` (the storage's own hold on ${storage} files too)` : ""}`);
+      reason.value = "";
+      loadHistory();
+    } catch (e) { say(e.message, true); }
+  } }, h("label", {}, "Reason", reason), holdButton);
+  call("GET", `${API}/holds/${encodeURIComponent(c)}`).then(showHold, (e) => (e.status === 404 ? showHold(null) : (holdState.textContent = e.message)));
+
+  const history = h("div", { id: "access-history" });
+  const loadHistory = () => has("AUDITOR") && call("GET", `${API}/access-log?${new URLSearchParams({ conversationId: c, pageSize: "1000" })}`).then((log) => {
+      history.replaceChildren(log.entries.length ? h("table", {},
+        h("thead", {}, h("tr", {}, ["When", "What", "Who", "File or detail"].map((t) => h("th", { text: t })))),
+        h("tbody", {}, log.entries.slice().reverse().map((e) => h("tr", {},
+          h("td", { text: time(e.at) }), h("td", { text: e.action.replaceAll("_", " ").toLowerCase() }),
+          h("td", { text: e.callerType === "LINK" ? `${e.caller} (link)` : e.caller }), h("td", { text: base(e.object) || e.detail || "" })))))
+        : h("p", { text: "Nobody has opened this conversation's files yet." }));
+    }, (e) => history.replaceChildren(h("p", { text: e.message })));
+  loadHistory();
+  return h("section", { id: "evidence", "aria-label": "Evidence" },
+    h("h3", { text: "Integrity" }), check, integrity,
+    h("h3", { text: "Legal hold" }), holdState, holdForm,
+    has("AUDITOR") ? h("h3", { text: "Access history" }) : null, has("AUDITOR") ? history : null);
 }
 
 // ------------------------------------------------------------ compositions
@@ -465,7 +532,7 @@ async function route() {
     else if (parts[0] === "admin" && parts[1] === "storage") await storage();
     else if (parts[0] === "admin" && parts[1] === "webhooks") await webhooks();
     else if (parts[0] === "test-call") await testCall();
-    else location.hash = has("SUPERVISOR") ? "#/conversations" : has("AGENT") ? "#/test-call" : has("ADMIN") ? "#/admin/storage" : "#/conversations";
+    else location.hash = has("SUPERVISOR", "AUDITOR") ? "#/conversations" : has("AGENT") ? "#/test-call" : has("ADMIN") ? "#/admin/storage" : "#/conversations";
   } catch (e) {
     page("Not available", h("p", { id: "refusal", text: e.message }));
     say(e.message, true);

@@ -208,7 +208,8 @@ COMPOSING = {
 EXPECTED_ROLES: dict[str, set[str]] = {
     **{name: {"AGENT"} for name in RECORDING_AGENT},
     **{name: {"AGENT", "SUPERVISOR"} for name in READERS},
-    **{name: {"SUPERVISOR"} for name in SUPERVISION},
+    "info": {"AGENT", "SUPERVISOR", "AUDITOR"},
+    **{name: {"SUPERVISOR", "AUDITOR"} for name in SUPERVISION},  # auditors read what supervisors read
     **{name: {"ADMIN"} for name in ADMINISTRATION},
     **{name: {"AGENT", "SUPERVISOR", "SERVICE"} for name in COMPOSING},
     "delete_composition": {"SUPERVISOR", "SERVICE"},
