@@ -137,7 +137,9 @@ async def test_cobrowse_sessions_are_ordered_stored_and_downloaded_through_signe
     answer = await client.json("GET", url_path, params=query, headers={"Referer": "https://app.example"})
     assert set(answer) == {"url", "validUntil"}
     url = yarl.URL(answer["url"])
-    assert set(url.query) == {"Date", "Expires", "Signature"}
+    assert (
+        set(url.query) == {"Date", "Expires", "By", "Signature"} and url.query["By"] == "all"
+    )  # whom it was issued to
     assert url.path.startswith(f"{API}/recordings/attachment/cobrowse/{ids(event)}/s1/")
 
     async def events() -> list[tuple[int, str]]:

@@ -70,7 +70,7 @@ async def test_two_publishers_and_a_late_one_are_recorded(
             storage = track["storage"]
             assert storage["localStorage"]["deleted"], "the local file is removed once stored"
             assert int(storage["objectStorage"]["size"]) > 1000
-            assert set(yarl.URL(track["url"]).query) == {"Date", "Expires", "Signature"}
+            assert set(yarl.URL(track["url"]).query) == {"Date", "Expires", "By", "Signature"}
             path = tmp_path / f"{user}-{track['type']}"
             data = await download(http, base, track["url"], path)
             assert len(data) == int(storage["objectStorage"]["size"])
