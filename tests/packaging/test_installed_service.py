@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.client import API
-from tests.eventually import wait_listening
+from tests.eventually import eventually, wait_listening
 from tests.janus_host import JanusHost
 from tests.publisher import Publisher, display
 from tests.storage_servers import free_port
@@ -80,6 +80,7 @@ def service(venv: Path, tmp_path: Path, janus: JanusHost) -> Iterator[tuple[str,
         "RECORDER_PORT": str(port),
         "RECORDER_DATA_DIR": str(data),
         "RECORDER_APPLICATIONS": json.dumps([demo]),
+        "RECORDER_EVIDENCE_DIGEST_SECONDS": "1",  # (the hourly digest, every second: recorder-verify reads it)
     }
     log = tmp_path / "service.log"
     with log.open("wb") as out:
@@ -100,7 +101,7 @@ def test_the_installed_package_is_the_one_that_runs(venv: Path) -> None:
 
 
 async def test_a_new_user_records_with_the_installed_service(
-    service: tuple[str, Path], janus: JanusHost, room: int, tmp_path: Path
+    service: tuple[str, Path], venv: Path, janus: JanusHost, room: int, tmp_path: Path
 ) -> None:
     base, data = service
     async with aiohttp.ClientSession(base_url=base) as http:
@@ -147,3 +148,34 @@ async def test_a_new_user_records_with_the_installed_service(
             with av.open(str(path)) as container:
                 frames = sum(1 for _ in container.decode(container.streams[0]))
             assert frames > (50 if kind == "AUDIO" else 30), (kind, frames)
+
+    # the evidence, checked offline by the installed recorder-verify against the folder and the served keys
+    async with aiohttp.ClientSession(base_url=base) as http:
+        verify = f"{API}/recordings/{ids}/verify"
+
+        async def verified() -> Any:
+            async with http.get(verify, headers=headers) as resp:
+                return await resp.json()
+
+        answer = await eventually(verified, lambda v: v["seal"]["status"] == "VALID", what="the recording sealed")
+        assert answer["intact"] and sorted(o["kind"] for o in answer["objects"]) == [
+            "MANIFEST",
+            "SEAL",
+            "TRACK",
+            "TRACK",
+        ]
+        async with http.get(f"{API}/evidence/keys") as resp:
+            (tmp_path / "keys.json").write_bytes(await resp.read())
+    command = [str(venv / "bin" / "recorder-verify"), "--folder", str(data / "storage")]
+    command += ["--keys", str(tmp_path / "keys.json"), "--application", "demo", "--json"]
+
+    async def offline() -> dict[str, Any]:
+        done = await asyncio.to_thread(
+            lambda: subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        )
+        assert done.returncode in (0, 1), done.stderr
+        report: dict[str, Any] = json.loads(done.stdout)
+        return report
+
+    report = await eventually(offline, lambda r: r["intact"] and len(r["objects"]) == 4, what="every object digested")
+    assert {o["status"] for o in report["objects"]} == {"INTACT"}
