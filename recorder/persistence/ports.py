@@ -725,9 +725,9 @@ class EvidenceStore(ABC):
         """(key, kid, signature) of a recording's seal."""
 
     @abstractmethod
-    async def append(self, entries: list[AccessEntry]) -> list[AccessEntry]:
-        """Append rows to the access log, each chained to the organization's previous row (serialized per
-        organization across instances); the rows as written."""
+    async def append(self, entries: list[AccessEntry]) -> None:
+        """Append rows to the access log in order, each chained to the organization's previous row (serialized
+        per organization across instances: one chain however many instances write)."""
 
     @abstractmethod
     async def access(self, query: AccessQuery) -> list[AccessEntry]:

@@ -205,48 +205,48 @@ class SqlEvidence(EvidenceStore):
         )
         return (rows[0]["object_key"], rows[0]["kid"], rows[0]["signature"]) if rows else None
 
-    async def _append(self, db: Connection, organization_id: str, entries: list[AccessEntry]) -> list[AccessEntry]:
+    async def _append(self, db: Connection, organization_id: str, entries: list[AccessEntry]) -> None:
         if self._db.dialect == "postgresql":
             await db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", _ACCESS_LOCK, organization_id)
         head = await db.fetch(
             "SELECT hash FROM access_log WHERE organization_id = ? ORDER BY seq DESC LIMIT 1", organization_id
         )
         prev = head[0]["hash"] if head else ""
-        written = []
-        for entry in entries:
+        rows = []
+        for entry in entries:  # each chained to the one before it, in the order given
             row = entry.chained(prev)
-            rows = await db.fetch(
-                "INSERT INTO access_log (organization_id, application_id, at, action, caller, caller_type, roles,"
-                " user_id, conversation_id, recorder_id, object, detail, prev, hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq",
-                row.organization_id,
-                row.application_id,
-                row.at.isoformat(),
-                row.action,
-                row.caller,
-                row.caller_type,
-                json.dumps(list(row.roles)),
-                row.user_id,
-                row.conversation_id,
-                row.recorder_id,
-                row.object,
-                row.detail,
-                row.prev,
-                row.hash,
+            rows.append(
+                (
+                    row.organization_id,
+                    row.application_id,
+                    row.at.isoformat(),
+                    row.action,
+                    row.caller,
+                    row.caller_type,
+                    json.dumps(list(row.roles)),
+                    row.user_id,
+                    row.conversation_id,
+                    row.recorder_id,
+                    row.object,
+                    row.detail,
+                    row.prev,
+                    row.hash,
+                )
             )
-            written.append(AccessEntry(**{**row.__dict__, "seq": int(rows[0]["seq"])}))
             prev = row.hash
-        return written
+        await db.execute_many(
+            "INSERT INTO access_log (organization_id, application_id, at, action, caller, caller_type, roles,"
+            " user_id, conversation_id, recorder_id, object, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
 
-    async def append(self, entries: list[AccessEntry]) -> list[AccessEntry]:
+    async def append(self, entries: list[AccessEntry]) -> None:
         by_organization: dict[str, list[AccessEntry]] = {}
         for entry in entries:
             by_organization.setdefault(entry.organization_id, []).append(entry)
-        written: list[AccessEntry] = []
         for organization_id, rows in sorted(by_organization.items()):
             async with self._db.transaction() as db:
-                written += await self._append(db, organization_id, rows)
-        return written
+                await self._append(db, organization_id, rows)
 
     async def access(self, query: AccessQuery) -> list[AccessEntry]:
         q = query
