@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ from recorder.facades.core import ServiceCore
 from recorder.facades.realtimekit.recordings import RealtimeKitRecordings
 from recorder.facades.realtimekit.signature import RtkSigner
 from recorder.facades.videosdk.tracks import VideoSdkTracks
+from recorder.keyfiles import kept_key
 from recorder.media.ports import use_port_range
 from recorder.models import Composition, Recording
 from recorder.operations.health import Readiness
@@ -97,12 +97,7 @@ logger = logging.getLogger(__name__)
 
 def _kept_secret(path: Path) -> str:
     """A random secret kept in `path` (made on first use, readable by this user only)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return kept_key(path, lambda: secrets.token_urlsafe(32).encode()).decode().strip()
 
 
 def _key(configured: SecretStr | None, path: Path) -> bytes:

@@ -140,17 +140,14 @@ class AzureBlobStorage(StorageProvider):
 
     async def hold(self, key: str, on: bool, version: str | None = None) -> bool:
         """Azure's legal hold on the blob version (its container needs version-level immutability)."""
-        try:
-            await self._container.get_blob_client(key, version_id=version).set_legal_hold(on)
-        except HttpResponseError as exc:
-            if exc.status_code in (400, 405, 409, 501) and not isinstance(exc, ResourceNotFoundError):
-                logger.info("Azure hold %s/%s: not supported here: %s", self._container_name, key, _code(exc))
-                return False
-            with self._errors("hold", key):
-                raise
-        except Exception:
-            with self._errors("hold", key):
-                raise
+        with self._errors("hold", key):
+            try:
+                await self._container.get_blob_client(key, version_id=version).set_legal_hold(on)
+            except HttpResponseError as exc:
+                if exc.status_code in (400, 405, 409, 501) and not isinstance(exc, ResourceNotFoundError):
+                    logger.info("Azure hold %s/%s: not supported here: %s", self._container_name, key, _code(exc))
+                    return False
+                raise  # (in our words, by `_errors`)
         return True
 
     async def check_destination(self) -> str:

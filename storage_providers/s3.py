@@ -199,20 +199,17 @@ class S3Storage(StorageProvider):
         s3 = await self._s3()
         which = {"VersionId": version} if version else {}
         legal_hold = {"Status": "ON" if on else "OFF"}
-        try:
-            if not on:  # (some servers take OFF where no hold could ever be set: ask first whether one can)
-                await s3.get_object_legal_hold(Bucket=self._bucket, Key=key, **which)
-            await s3.put_object_legal_hold(Bucket=self._bucket, Key=key, LegalHold=legal_hold, **which)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            if code in _NO_OBJECT_LOCK or status in (405, 501):
-                return False
-            with self._errors("hold", key):
-                raise
-        except Exception:
-            with self._errors("hold", key):
-                raise
+        with self._errors("hold", key):
+            try:
+                if not on:  # (some servers take OFF where no hold could ever be set: ask first whether one can)
+                    await s3.get_object_legal_hold(Bucket=self._bucket, Key=key, **which)
+                await s3.put_object_legal_hold(Bucket=self._bucket, Key=key, LegalHold=legal_hold, **which)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if code in _NO_OBJECT_LOCK or status in (405, 501):
+                    return False
+                raise  # (in our words, by `_errors`)
         return True
 
     async def check_destination(self) -> str:

@@ -82,7 +82,6 @@ class ChainReport:
     digests: int = 0
     problems: list[str] = field(default_factory=list)
     objects: list[dict[str, Any]] = field(default_factory=list)  # every object the digests name, in order
-    documents: dict[int, bytes] = field(default_factory=dict)  # seq -> the digest's bytes
 
 
 def check_document(data: bytes, keyring: Keyring, what: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -110,7 +109,7 @@ async def walk_digests(provider: StorageProvider, prefix: str, application_id: s
             data = await read_all(provider, key)
         except ObjectNotFoundError:
             break
-        report.digests, report.documents[seq] = seq, data
+        report.digests = seq
         document, problem = check_document(data, keyring, f"digest {seq}")
         if problem:
             report.problems.append(problem)

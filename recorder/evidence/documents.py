@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from recorder.keyfiles import kept_key
 
 ALG = "Ed25519"
 
@@ -67,15 +68,14 @@ class EvidenceSigner:
     @classmethod
     def kept_in(cls, path: Path) -> EvidenceSigner:
         """The key kept in `path` (made on first use, readable by this user only)."""
-        if not path.exists():
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        return cls(
+            kept_key(
+                path,
+                lambda: Ed25519PrivateKey.generate().private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                ),
             )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as file:
-                file.write(pem)
-        return cls(path.read_bytes())
+        )
 
     def sign(self, document: dict[str, Any]) -> dict[str, Any]:
         """The document with its `signature`."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.clock import now
+from recorder.errors import LimitError
 from recorder.evidence.access import AccessLog, Action
 from recorder.evidence.checks import DIGESTS, Status, check_document, check_object, digest_name, evidence_key, read_all
 from recorder.evidence.documents import EvidenceSigner, Keyring, PublicKey
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 SEAL = KeyParts("seal", "SEAL", "seal", "seal", "SEAL", "json")
 VERSION = 1
 DIGEST_OBJECTS = 50_000  # at most this many objects in one digest (the next one takes the rest)
+VERIFY_SHARE = 2  # verifications one organization may run at once
 
 # store a recording's document through the uploader: (recording, kind, subject, key parts, document) -> its key
 DocumentStore = Callable[[Recording, UploadKind, str, KeyParts, object], Awaitable[str]]
@@ -96,6 +98,7 @@ class Ledger:
         self._access = access
         self._documents = documents
         self._last_digest: dict[str, float] = {}
+        self._verifying: dict[str, int] = {}  # organization -> verifications running
         self.on_stored: HoldHook | None = None  # the holds: an object stored while its conversation is held
 
     async def start(self) -> None:
@@ -290,7 +293,18 @@ class Ledger:
     # ------------------------------------------------------------ verification
 
     async def verify(self, recording: Recording) -> dict[str, Any]:
-        """Re-read every object the recording stored and re-hash it; check its seal's signature."""
+        """Re-read every object the recording stored and re-hash it; check its seal's signature. An
+        organization runs `VERIFY_SHARE` at once (LimitError beyond: re-reading files is the storage's work)."""
+        organization = recording.organization_id
+        if self._verifying.get(organization, 0) >= VERIFY_SHARE:
+            raise LimitError(f"{VERIFY_SHARE} verifications of this organization are running: try again", retry_after=5)
+        self._verifying[organization] = self._verifying.get(organization, 0) + 1
+        try:
+            return await self._verify(recording)
+        finally:
+            self._verifying[organization] -= 1
+
+    async def _verify(self, recording: Recording) -> dict[str, Any]:
         records = latest(await self._store.objects(recording.organization_id, recorder_id=recording.recorder_id))
         provider = await self._providers.of(recording.application_id, recording.recorder_id)
         checks = []

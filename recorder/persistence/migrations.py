@@ -201,7 +201,8 @@ CREATE TABLE legal_holds (
 CREATE TABLE deletion_receipts (
     id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, application_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
     document TEXT NOT NULL, created TEXT NOT NULL);
-CREATE TABLE chores (name TEXT PRIMARY KEY, holder TEXT NOT NULL, lease_until DOUBLE PRECISION NOT NULL)
+CREATE TABLE chores (name TEXT PRIMARY KEY, holder TEXT NOT NULL, lease_until DOUBLE PRECISION NOT NULL);
+CREATE INDEX recordings_stopped ON recordings (stopped)
 """,
 ]
 _SERIAL = {

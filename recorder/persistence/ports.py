@@ -713,8 +713,8 @@ class EvidenceStore(ABC):
 
     @abstractmethod
     async def to_seal(self, ended_before: datetime, limit: int) -> list[str]:
-        """Recordings ended before `ended_before`, with no seal, their manifest stored or failed (or no media),
-        and no upload of theirs unfinished."""
+        """Recordings ended before `ended_before` (and within 30 days of it), with no seal, their manifest stored
+        or failed (or no media), and no upload of theirs unfinished."""
 
     @abstractmethod
     async def add_seal(self, recorder_id: str, key: str, kid: str, signature: str) -> bool:

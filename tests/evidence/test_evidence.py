@@ -6,23 +6,32 @@ pause for payment data stores nothing of its span, chat and cobrowse included.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+import pytest
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
-from api.keys import EVIDENCE
-from recorder.evidence.documents import Keyring
-from tests.builders import auth, fake_room, make_client, make_settings
+from recorder.errors import LimitError
+from recorder.evidence.access import AccessLog
+from recorder.evidence.documents import EvidenceSigner, Keyring
+from recorder.evidence.ledger import Ledger
+from recorder.persistence.ports import StoredRecord
+from recorder.persistence.store import open_store
+from recorder.storage.providers import Providers
+from storage_providers.local import LocalStorage
+from tests.builders import auth, fake_room, live_with_stream, make_client, make_settings
 from tests.client import API, COMPOSITION_API, ApiClient, ids
 from tests.eventually import eventually
 from tests.janus_host import JanusHost
@@ -68,19 +77,13 @@ def _verify_offline(tmp_path: Path, keys: dict[str, Any]) -> tuple[int, dict[str
     return done.returncode, json.loads(done.stdout)
 
 
-async def _digested(client: ApiClient, key: str) -> None:
+async def _digested(tmp_path: Path, key: str) -> None:
     """Wait until a digest in storage names `key` (the chores run every 0.2 s, a digest every 0.3 s)."""
-    folder = Path(str(client.app[EVIDENCE].ledger._settings.applications[0].storage.path))  # type: ignore[union-attr]
 
-    def named() -> bool:
-        digests = sorted((folder / "_evidence" / "app1" / "digests").glob("*.json"))
-        return any(key in d.read_text() for d in digests)
+    async def digests() -> str:
+        return "".join(d.read_text() for d in (tmp_path / "storage" / "_evidence" / "app1" / "digests").glob("*.json"))
 
-    await eventually(lambda: _async(named()), bool, what=f"a digest naming {key}")
-
-
-async def _async(value: Any) -> Any:
-    return value
+    await eventually(digests, lambda text: key in text, what=f"a digest naming {key}")
 
 
 async def test_a_changed_or_removed_object_is_reported_by_the_api_and_offline(
@@ -102,7 +105,7 @@ async def test_a_changed_or_removed_object_is_reported_by_the_api_and_offline(
     seal = json.loads(_stored(tmp_path, by_kind["SEAL"]["key"]).read_text())
     assert Keyring(Keyring.listed(keys)).check(seal) is None
     assert {o["key"] for o in seal["objects"]} == {by_kind["CHAT"]["key"], by_kind["COBROWSE"]["key"]}
-    await _digested(client, by_kind["SEAL"]["key"])
+    await _digested(tmp_path, by_kind["SEAL"]["key"])
     code, report = _verify_offline(tmp_path, keys)
     assert code == 0 and report["intact"], report
 
@@ -139,10 +142,10 @@ async def test_a_digest_removed_or_edited_breaks_the_chain_offline(
     client = await _client(aiohttp_client, tmp_path)
     first = await _recorded(client, "ev-chain-1")
     seal_1 = (await client.json("GET", f"{API}/recordings/{ids(first)}/verify"))["seal"]["key"]
-    await _digested(client, seal_1)
+    await _digested(tmp_path, seal_1)
     second = await _recorded(client, "ev-chain-2")
     seal_2 = (await client.json("GET", f"{API}/recordings/{ids(second)}/verify"))["seal"]["key"]
-    await _digested(client, seal_2)
+    await _digested(tmp_path, seal_2)
     keys = await client.json("GET", f"{API}/evidence/keys")
     code, report = _verify_offline(tmp_path, keys)
     assert code == 0 and report["digests"] >= 2, report
@@ -211,7 +214,8 @@ async def test_the_access_log_names_who_saw_what_and_a_removed_row_breaks_its_ch
 async def test_a_hold_blocks_every_deletion_and_retention_deletes_exactly_the_expired(
     aiohttp_client: AiohttpClient, tmp_path: Path
 ) -> None:
-    client = await _client(aiohttp_client, tmp_path)
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/janus", **FAST)
+    client = await make_client(aiohttp_client, settings, fake_room)
     held = await _recorded(client, "ev-held")
     free = await _recorded(client, "ev-free")
     composition = await client.json(
@@ -235,7 +239,7 @@ async def test_a_hold_blocks_every_deletion_and_retention_deletes_exactly_the_ex
     ] == "INVALID_REQUEST"
 
     # retention: every recording ended more than about a second ago is expired; the held one is kept
-    client.app[EVIDENCE].deletions._settings.applications[0].retention.recordings_days = 1 / 86400
+    settings.applications[0].retention.recordings_days = 1 / 86400  # (the service reads its settings each round)
     await eventually(
         lambda: client.request("GET", f"{API}/recordings/ev-free").__aenter__(),
         lambda response: response.status == 404,
@@ -357,3 +361,68 @@ async def test_a_recording_with_media_is_sealed_with_every_track_and_its_manifes
         assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size"] > 10_000
     seal = json.loads(_stored(tmp_path, verified["seal"]["key"]).read_text())
     assert sorted(o["kind"] for o in seal["objects"]) == ["MANIFEST", "TRACK", "TRACK"]
+
+
+class _Slow(LocalStorage):
+    """A storage whose reads wait for `gate` (a verification that takes its time)."""
+
+    gate = asyncio.Event()
+
+    async def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        await self.gate.wait()
+        async for piece in super().read_range(key, start, end):
+            yield piece
+
+
+class _Providers:
+    def __init__(self, storage: LocalStorage) -> None:
+        self._storage = storage
+
+    async def of(self, application_id: str, recorder_id: str | None = None) -> LocalStorage:
+        return self._storage
+
+    async def has_own(self, recorder_id: str) -> bool:
+        return False
+
+
+async def test_an_organization_runs_two_verifications_at_once_and_another_is_not_held_up(tmp_path: Path) -> None:
+    store = await open_store(None, tmp_path / "db.sqlite3")
+    storage = _Slow(tmp_path / "storage")
+    await storage.upload_bytes(b"stored", "k1")
+    await storage.upload_bytes(b"stored", "k2")
+    mine, theirs = await live_with_stream(store, "c1"), await live_with_stream(store, "c2")
+    theirs.organization_id = "org2"
+    for key, r in (("k1", mine), ("k2", theirs)):
+        record = StoredRecord(r.organization_id, "app1", r.conversation_id, r.recorder_id, None, "TRACK", "t1", key, 6,
+                              hashlib.sha256(b"stored").hexdigest(), None, False, datetime.now(UTC))  # fmt: skip
+        await store.evidence.record_object(record)
+
+    async def no_documents(*_: object) -> str:
+        return ""
+
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/janus")
+    signer = EvidenceSigner.kept_in(tmp_path / "evidence.pem")
+    providers = cast(Providers, _Providers(storage))
+    ledger = Ledger(
+        settings,
+        store.evidence,
+        store.recordings,
+        store.compositions,
+        providers,
+        signer,
+        AccessLog(store.evidence),
+        no_documents,
+    )
+    running = [asyncio.create_task(ledger.verify(mine)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    with pytest.raises(LimitError) as refused:
+        await ledger.verify(mine)
+    assert refused.value.retry_after == 5
+    other = asyncio.create_task(ledger.verify(theirs))  # another organization's is not refused
+    await asyncio.sleep(0.05)
+    assert not other.done()
+    _Slow.gate.set()
+    answers = [await task for task in [*running, other]]
+    assert [a["objects"][0]["status"] for a in answers] == ["INTACT"] * 3
+    assert (await ledger.verify(mine))["intact"], "a slot is free again"
+    await store.aclose()

@@ -6,11 +6,12 @@ sent as compact JSON). The key pair is the service's own: its public key is serv
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from recorder.keyfiles import kept_key
 
 HEADER = "rtk-signature"
 
@@ -30,16 +31,14 @@ class RtkSigner:
     @classmethod
     def kept_in(cls, path: Path) -> RtkSigner:
         """The key pair kept in `path` (a 2048-bit RSA key made on first use, readable by this user only)."""
-        if not path.exists():
+
+        def make() -> bytes:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = key.private_bytes(
+            return key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as file:
-                file.write(pem)
-        return cls(path.read_bytes())
+
+        return cls(kept_key(path, make))
 
     def headers(self, body: str) -> dict[str, str]:
         signature = self._key.sign(body.encode(), padding.PKCS1v15(), hashes.SHA256())

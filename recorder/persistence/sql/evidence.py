@@ -4,7 +4,7 @@ an advisory lock on PostgreSQL; SQLite's transactions are serial already), holds
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from recorder.persistence.database import Connection, Database, Row
@@ -19,6 +19,7 @@ from recorder.persistence.ports import (
 from recorder.persistence.sql.rows import LIVE, UNFINISHED_UPLOAD, time_text
 
 _ACCESS_LOCK = 7205  # advisory locks (7205, hashtext(organization)): one writer of an organization's chain
+SEAL_WINDOW = timedelta(days=30)  # a recording is sealed within this long of its end (its uploads done), or never
 
 
 def _when(value: Any) -> datetime:
@@ -176,12 +177,13 @@ class SqlEvidence(EvidenceStore):
 
     async def to_seal(self, ended_before: datetime, limit: int) -> list[str]:
         rows = await self._db.fetch(
-            f"SELECT r.recorder_id FROM recordings r WHERE r.state NOT IN ({LIVE}) AND r.stopped IS NOT NULL"
+            f"SELECT r.recorder_id FROM recordings r WHERE r.state NOT IN ({LIVE}) AND r.stopped > ?"
             " AND r.stopped < ? AND NOT EXISTS (SELECT 1 FROM evidence_seals s WHERE s.recorder_id = r.recorder_id)"
             " AND (r.manifest_location IS NOT NULL OR r.manifest_error IS NOT NULL"
             " OR NOT EXISTS (SELECT 1 FROM tracks t WHERE t.recorder_id = r.recorder_id))"
             " AND NOT EXISTS (SELECT 1 FROM upload_jobs j WHERE j.recorder_id = r.recorder_id"
             f" AND j.state IN {UNFINISHED_UPLOAD}) ORDER BY r.stopped LIMIT ?",
+            time_text(ended_before - SEAL_WINDOW),
             time_text(ended_before),
             limit,
         )
