@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from api.handlers.common import int_query, org, path_ids, time_query
+from api.handlers.common import int_query, org, path_ids
 from api.keys import EVIDENCE, RECORDINGS
 from recorder.errors import InvalidRequestError
 from recorder.models import iso
@@ -62,12 +63,19 @@ async def verify_recording(request: web.Request) -> web.Response:
     return web.json_response(await request.config_dict[EVIDENCE].ledger.verify(recording))
 
 
+def _time(request: web.Request, name: str) -> datetime | None:
+    """An ISO 8601 time of the query (absent: None; present, it must be one: an empty value is 400)."""
+    if name not in request.query:
+        return None
+    try:
+        return datetime.fromisoformat(request.query[name].replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be an ISO 8601 time, e.g. 2026-12-05T10:00:00Z") from None
+
+
 def _access_query(request: web.Request, limit: int) -> AccessQuery:
     q = request.query
-    try:
-        since, until = time_query(q.get("from")), time_query(q.get("to"))
-    except ValueError:
-        raise InvalidRequestError("from and to must be ISO 8601 times") from None
+    since, until = _time(request, "from"), _time(request, "to")
     after = int_query(request, "after", 0, 0, 2**62)
     assert after is not None
     return AccessQuery(
@@ -80,6 +88,7 @@ async def access_log(request: web.Request) -> web.StreamResponse:
     (`format=csv`)."""
     access = request.config_dict[EVIDENCE].access
     if request.query.get("format") == "csv":
+        query = _access_query(request, 1000)  # (a bad parameter is a 400 before anything is sent)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/csv; charset=utf-8",
@@ -87,7 +96,6 @@ async def access_log(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        query = _access_query(request, 1000)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)

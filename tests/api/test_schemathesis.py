@@ -117,7 +117,7 @@ def test_at_least_500_cases_ran() -> None:
 def _local_only(case: schemathesis.Case[Any], live: str) -> None:
     """Storage profiles the run sets point at the service itself, which answers at once that it is no such
     storage: a generated profile must never send an upload, or a DNS lookup, anywhere else."""
-    if case.method == "PUT" and isinstance(case.body, dict):
+    if case.method == "PUT" and isinstance(case.body, dict) and case.operation.path.startswith("/storageproviders"):
         if case.body.get("provider") == "SFTP_STORAGE":
             case.body.update(host="127.0.0.1", port=int(live.rsplit(":", 1)[1]), connectTimeoutSeconds=2)
         else:
