@@ -35,7 +35,7 @@ from recorder.persistence.ports import (
 )
 from recorder.settings import Settings
 from recorder.storage.providers import Providers
-from storage_providers.base import StorageError, StoredObject
+from storage_providers.base import ObjectNotFoundError, StorageError, StoredObject
 
 logger = logging.getLogger(__name__)
 
@@ -316,12 +316,16 @@ class Ledger:
             checks.append(check.as_json())
         seal: dict[str, Any] = {"status": "NOT_SEALED"}
         sealed = await self._store.seal(recording.recorder_id)
-        if sealed is not None:
+        if sealed is not None and not any(r.kind == UploadKind.SEAL.value for r in records):
+            seal = {"key": sealed[0], "kid": sealed[1], "status": "NOT_SEALED"}  # made, on its way to storage
+        elif sealed is not None:
             key, kid, _ = sealed
             seal = {"key": key, "kid": kid}
             try:
                 _, problem = check_document(await read_all(provider, key), await self.keyring(), "the seal")
                 seal |= {"status": "VALID"} if problem is None else {"status": "INVALID", "detail": problem}
+            except ObjectNotFoundError:
+                seal |= {"status": "MISSING"}
             except StorageError as exc:
                 seal |= {"status": "UNREADABLE", "detail": exc.message}
         intact = all(c["status"] in (Status.INTACT.value, Status.DELETED.value) for c in checks) and seal["status"] in (
