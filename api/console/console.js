@@ -31,6 +31,19 @@ function say(text, error = false) {
   statusLine.className = error ? "error" : "";
 }
 
+let carried = null; // a message for the next page (the status line is cleared on every navigation)
+const sayNext = (text, error = false) => { carried = [text, error]; };
+
+// "a · b · c" of the parts that are there (no dangling separators for blank times)
+const dots = (...parts) => parts.filter((p) => p !== null && p !== undefined && p !== "" && p !== false).join(" · ");
+const more = (...parts) => (dots(...parts) ? ` · ${dots(...parts)}` : ""); // what follows something already said
+const span = (from, to) => (from && to ? `${from} – ${to}` : from ? `since ${from}` : "");
+const clock = (seconds) => {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+};
+const LIVE = ["INITIALISED", "ACTIVE", "PENDING_RECOVERY"];
+
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
@@ -64,6 +77,7 @@ function page(title, ...content) {
 
 function signIn() {
   nav.hidden = true;
+  document.getElementById("who").textContent = "";
   const mode = h("select", { id: "mode", name: "mode" },
     h("option", { value: "client", text: "OAuth client credentials" }),
     h("option", { value: "key", text: "API key" }));
@@ -89,7 +103,7 @@ function signIn() {
       token = candidate;
       me = await call("GET", `${API}/me`);
       sessionStorage.setItem("recorder.token", token);
-      say(`Signed in as ${me.subject}`);
+      sayNext(`Signed in as ${me.subject}`);
       location.hash = "#/";
       route();
     } catch (error) {
@@ -109,6 +123,8 @@ function showNav() {
 document.getElementById("sign-out").addEventListener("click", () => {
   sessionStorage.removeItem("recorder.token");
   token = null; me = null;
+  document.getElementById("who").textContent = "";
+  sayNext("Signed out");
   location.hash = "#/";
   route();
 });
@@ -167,69 +183,171 @@ async function recording(c, r, i) {
     call("GET", path),
     has("SUPERVISOR", "AUDITOR") ? call("GET", `${path}/chat`).catch(() => ({ entries: [] })) : { entries: [] },
   ]);
+  const live = LIVE.includes(info.state);
   const tracks = info.streams.flatMap((s) => s.tracks.map((t) => ({ ...t, user: s.userId, streamType: s.type })));
   const timed = tracks.filter((t) => t.mediaStart);
   const start = Math.min(...timed.map((t) => ms(t.mediaStart)), ms(info.started));
   const end = Math.max(...timed.map((t) => ms(t.mediaEnd || t.stopped) || Date.now()), ms(info.stopped) || start + 1);
-  const span = Math.max(1, end - start);
-  const at = (value) => `${(100 * (value - start)) / span}%`;
+  const length = Math.max(0.001, (end - start) / 1000); // seconds on the timeline
+  const at = (value) => `${(100 * (value - start)) / (length * 1000)}%`;
 
-  // the timeline: one lane per track segment, pauses shaded
+  // the timeline: one lane per track segment, pauses shaded; a click seeks there
   const cursor = h("div", { class: "cursor", "aria-hidden": "true" });
   const lanes = timed.map((t) => h("div", { class: "lane" },
     h("span", { class: "label", text: `${t.user} ${t.type.toLowerCase()}` }),
-    h("div", { class: `segment ${t.type}`, title: `${time(t.mediaStart)} - ${time(t.mediaEnd)}`,
-      style: `left:${at(ms(t.mediaStart))};width:${(100 * ((ms(t.mediaEnd) || end) - ms(t.mediaStart))) / span}%` })));
-  const pauses = (info.pauses || []).map((p) => h("div", { class: "pause", title: "paused",
-    style: `left:${at(ms(p.paused))};width:${(100 * ((ms(p.resumed) || end) - ms(p.paused))) / span}%` }));
-  const timeline = h("div", { class: "timeline", role: "img", "aria-label": `Timeline of ${timed.length} track segments` }, ...lanes, ...pauses, cursor);
+    h("div", { class: `segment ${t.type}`, title: span(time(t.mediaStart), time(t.mediaEnd)),
+      style: `left:${at(ms(t.mediaStart))};width:${(100 * ((ms(t.mediaEnd) || end) - ms(t.mediaStart))) / (length * 1000)}%` })));
+  const pauses = (info.pauses || []).map((p) => h("div", { class: "pause", title: p.reason ? `paused: ${p.reason}` : "paused",
+    style: `left:${at(ms(p.paused))};width:${(100 * ((ms(p.resumed) || end) - ms(p.paused))) / (length * 1000)}%` }));
+  const timeline = h("div", { class: "timeline", id: "timeline", role: "img", "aria-label": `Timeline of ${timed.length} track segments` }, ...lanes, ...pauses, cursor);
 
-  // the players, aligned by each file's media start; the first audio is the master clock
-  const media = timed.filter((t) => t.url).map((t) => {
+  // the players, each placed by its file's media start on one clock: the audio that is playing leads it, and
+  // every other file follows within a video frame (its rate nudged; re-seeked when far off)
+  const media = timed.filter((t) => t.url && !live).map((t) => {
     const element = t.type === "VIDEO" ? h("video", { src: t.url, preload: "auto", muted: true, playsinline: true, "aria-label": `${t.user} video` })
       : h("audio", { src: t.url, preload: "auto", "aria-label": `${t.user} audio` });
     if (t.type === "VIDEO") element.muted = true;
     return { element, offset: (ms(t.mediaStart) - start) / 1000, track: t };
   });
-  const master = media.find((m) => m.track.type === "AUDIO") || media[0];
-  const now = () => (master ? master.offset + master.element.currentTime : 0);
-  const entries = chat.entries.map((e) => ({ at: (ms(e.timeStamp) - start) / 1000, node: h("li", {},
-    h("time", { datetime: e.timeStamp, text: time(e.timeStamp) }), h("strong", { text: `${e.userDisplayName || e.userId}: ` }), e.transcript) }));
-  let playing = false;
+  const within = (m, p) => p >= m.offset && (!m.element.duration || p < m.offset + m.element.duration);
+  let playing = false; let base = 0; let anchor = performance.now(); let frame = 0;
+  const leader = () => media.find((m) => m.track.type === "AUDIO" && playing && !m.element.paused && within(m, base));
+  const position = () => {
+    const m = leader();
+    if (m) { base = m.offset + m.element.currentTime; anchor = performance.now(); return base; }
+    if (playing) { base += (performance.now() - anchor) / 1000; anchor = performance.now(); }
+    return base;
+  };
+  const seekBar = h("input", { type: "range", id: "seek", min: "0", max: String(length), step: "0.01", value: "0", "aria-label": "Position in the recording" });
+  const clockText = h("span", { id: "clock", "aria-live": "off", text: `${clock(0)} / ${clock(length)}` });
+  const entries = chat.entries.map((e) => {
+    const offset = (ms(e.timeStamp) - start) / 1000;
+    const node = h("li", { tabindex: "0", title: "Play from here" },
+      h("time", { datetime: e.timeStamp, text: time(e.timeStamp) }), h("strong", { text: `${e.userDisplayName || e.userId}: ` }), e.transcript);
+    node.addEventListener("click", () => seek(offset));
+    node.addEventListener("keydown", (event) => { if (event.key === "Enter") seek(offset); });
+    return { at: offset, node };
+  });
+  const show = (p) => {
+    cursor.style.left = `${(100 * p) / length}%`;
+    seekBar.value = String(p);
+    clockText.textContent = `${clock(p)} / ${clock(length)}`;
+    let current = null;
+    for (const e of entries) { e.node.classList.remove("now"); if (e.at <= p) current = e; }
+    if (current) { current.node.classList.add("now"); if (playing) current.node.scrollIntoView({ block: "nearest" }); }
+  };
   const follow = () => {
-    const t = now();
-    cursor.style.left = `${(100 * t * 1000) / span}%`;
+    const p = position();
+    const lead = leader();
     for (const m of media) {
-      if (m === master) continue;
-      const wanted = t - m.offset;
-      if (wanted < 0 || (m.element.duration && wanted > m.element.duration)) { if (!m.element.paused) m.element.pause(); continue; }
-      if (Math.abs(m.element.currentTime - wanted) > 0.15) m.element.currentTime = wanted;
+      if (m === lead) continue;
+      const wanted = p - m.offset;
+      if (!within(m, p)) {
+        if (!m.element.paused) m.element.pause();
+        if (wanted < 0 && m.element.currentTime !== 0) m.element.currentTime = 0;
+        continue;
+      }
+      const drift = m.element.currentTime - wanted;
+      if (m.element.paused || Math.abs(drift) > 0.3) {
+        m.element.currentTime = wanted;
+        m.element.playbackRate = 1;
+      } else {
+        m.element.playbackRate = Math.min(1.1, Math.max(0.9, 1 - 2 * drift)); // ahead: slower; late: faster
+      }
       if (playing && m.element.paused) m.element.play().catch(() => {});
     }
-    let current = null;
-    for (const e of entries) { e.node.classList.remove("now"); if (e.at <= t) current = e; }
-    if (current) { current.node.classList.add("now"); current.node.scrollIntoView({ block: "nearest" }); }
+    show(p);
+    if (p >= length) return stopAt(length);
+    if (playing) frame = requestAnimationFrame(follow);
   };
-  if (master) master.element.addEventListener("timeupdate", follow);
-  const play = h("button", { class: "primary", type: "button", id: "play", text: "Play", disabled: !master });
-  play.addEventListener("click", async () => {
-    playing = !playing;
-    play.textContent = playing ? "Pause" : "Play";
-    if (playing) { await master.element.play().catch((e) => say(`Cannot play: ${e.message}`, true)); follow(); }
-    else media.forEach((m) => m.element.pause());
+  const play = h("button", { class: "primary", type: "button", id: "play", text: "Play", disabled: !media.length, "aria-keyshortcuts": "Space" });
+  const setPlaying = (on) => {
+    playing = on;
+    play.textContent = on ? "Pause" : "Play";
+    anchor = performance.now();
+    cancelAnimationFrame(frame);
+    if (on) {
+      const lead = media.find((m) => m.track.type === "AUDIO" && within(m, base));
+      if (lead) { lead.element.currentTime = base - lead.offset; lead.element.play().catch((e) => say(`Cannot play: ${e.message}`, true)); }
+      frame = requestAnimationFrame(follow);
+    } else media.forEach((m) => { m.element.pause(); m.element.playbackRate = 1; });
+  };
+  const stopAt = (p) => { setPlaying(false); base = p; show(p); };
+  const seek = (p) => {
+    base = Math.min(length, Math.max(0, p));
+    anchor = performance.now();
+    for (const m of media) if (within(m, base)) m.element.currentTime = base - m.offset;
+    show(base);
+    if (playing) setPlaying(true);
+  };
+  play.addEventListener("click", () => (playing ? setPlaying(false) : (base >= length && seek(0), setPlaying(true))));
+  seekBar.addEventListener("input", () => seek(Number(seekBar.value)));
+  timeline.addEventListener("click", (event) => {
+    const box = timeline.getBoundingClientRect();
+    seek(((event.clientX - box.left) / box.width) * length);
   });
-  leaving.push(() => media.forEach((m) => { m.element.pause(); m.element.removeAttribute("src"); }));
+  const playback = h("section", { "aria-label": "Playback", id: "playback", tabindex: "0" },
+    h("div", { class: "controls" }, play, seekBar, clockText), timeline, h("div", { class: "players" }, media.map((m) => m.element)),
+    media.length ? h("p", { class: "hint", text: "Space plays or pauses; ← and → move 5 s; click the timeline or a chat line to go there." }) : null);
+  playback.addEventListener("keydown", (event) => {
+    if (event.target !== playback && event.target !== play) return;
+    const keys = { " ": () => play.click(), k: () => play.click(), ArrowLeft: () => seek(base - 5), ArrowRight: () => seek(base + 5), Home: () => seek(0), End: () => seek(length) };
+    if (keys[event.key] && media.length) { event.preventDefault(); keys[event.key](); }
+  });
+  leaving.push(() => { cancelAnimationFrame(frame); media.forEach((m) => { m.element.pause(); m.element.removeAttribute("src"); }); });
 
-  // upload status of each file, with the retry action for administrators
-  const uploads = tracks.map((t) => {
+  // each file: stored, failed (why), or while live how much is written and how much of it is safe in storage
+  const fileState = (t) => {
     const stored = (t.storage && t.storage.objectStorage) || {};
-    const state = stored.uploaded ? `stored ${time(stored.uploaded)}` : stored.error ? `failed: ${stored.error.message}` : "not stored yet";
-    return h("tr", {}, h("td", { text: `${t.user} ${t.type.toLowerCase()}` }), h("td", { text: t.codec || "" }), h("td", { text: state }),
-      h("td", {}, t.url ? h("a", { href: t.url, download: "", text: "Download" }) : ""));
-  });
-  const retry = has("ADMIN") ? h("button", { type: "button", text: "Retry failed uploads", onclick: async () => {
-    try { await call("POST", `${path}/upload`); say("Uploads queued again"); } catch (e) { say(e.message, true); }
-  } }) : null;
+    if (stored.uploaded) return `stored ${time(stored.uploaded)}`;
+    if (stored.error) return `not stored: ${stored.error.message}`;
+    if (!t.stopped && t.mediaStart) {
+      const written = (Date.now() - ms(t.mediaStart)) / 1000;
+      const safe = t.durableUntil ? ` (${clock((ms(t.durableUntil) - ms(t.mediaStart)) / 1000)} safe in storage)` : "";
+      return `being written: ${clock(written)}${safe}`;
+    }
+    return t.stopped ? "ended, being stored" : "waiting for its first frame";
+  };
+  const uploads = tracks.map((t) => h("tr", { "data-track": t.id },
+    h("td", { text: `${t.user} ${t.type.toLowerCase()}` }), h("td", { text: t.codec || "" }), h("td", { class: "file-state", text: fileState(t) }),
+    h("td", {}, t.url && !live ? h("a", { href: t.url, download: "", text: "Download" }) : "")));
+  const files = uploads.length ? h("table", { id: "files" },
+    h("thead", {}, h("tr", {}, ["Track", "Codec", "State", "File"].map((t) => h("th", { scope: "col", text: t })))), h("tbody", {}, uploads))
+    : h("p", { id: "files", text: live ? "No track yet: nobody has published in the room." : "Nothing was recorded: no participant's media reached the recorder." });
+  const retry = has("ADMIN") && tracks.some((t) => t.storage && t.storage.objectStorage && t.storage.objectStorage.error)
+    ? h("button", { type: "button", text: "Retry failed uploads", onclick: async () => {
+      try { await call("POST", `${path}/upload`); say("Uploads queued again"); } catch (e) { say(e.message, true); }
+    } }) : null;
+
+  // a live recording: its controls (for those who may), and its figures kept current until it ends
+  let controls = null;
+  if (live && has("AGENT")) {
+    const act = (op, done) => async () => {
+      try { await call("POST", `${path}/${op}`); sayNext(done); route(); } catch (e) { say(e.message, true); }
+    };
+    controls = h("p", { id: "controls" },
+      h("button", { type: "button", id: "stop-recording", class: "primary", text: "Stop recording", onclick: act("stop", "Recording stopped") }), " ",
+      info.paused ? h("button", { type: "button", id: "resume-recording", text: "Resume", onclick: act("resume", "Recording resumed") })
+        : h("button", { type: "button", id: "pause-recording", text: "Pause", onclick: act("pause", "Recording paused") }));
+  }
+  if (live) {
+    const timer = setInterval(async () => {
+      try {
+        const now = await call("GET", path);
+        if (!LIVE.includes(now.state) || now.paused !== info.paused || now.streams.flatMap((s) => s.tracks).length !== tracks.length) return route();
+        const byId = new Map(now.streams.flatMap((s) => s.tracks).map((t) => [t.id, t]));
+        for (const row of document.querySelectorAll("#files tr[data-track]")) {
+          const t = byId.get(row.dataset.track);
+          if (t) row.querySelector(".file-state").textContent = fileState(t);
+        }
+      } catch (e) { say(e.message, true); }
+    }, 2000);
+    leaving.push(() => clearInterval(timer));
+  } else if (tracks.some((t) => !(t.storage && t.storage.objectStorage && (t.storage.objectStorage.uploaded || t.storage.objectStorage.error)))) {
+    const timer = setTimeout(() => route(), 2000); // files still being stored: show them when they are
+    leaving.push(() => clearTimeout(timer));
+  }
+
   const cobrowse = h("details", { id: "cobrowse" }, h("summary", { text: "Cobrowse sessions" }));
   cobrowse.addEventListener("toggle", async () => {
     if (!cobrowse.open || cobrowse.dataset.loaded) return;
@@ -240,7 +358,8 @@ async function recording(c, r, i) {
       cobrowse.append(sessions.length ? h("ul", {}, sessions.map((s) => {
         const item = h("li", {}, `${s.cobrowseSessionId} `);
         if (!s.uploaded) return item.append("(stored when the recording ends)"), item;
-        item.append(h("button", { type: "button", text: "Events and download", onclick: async () => {
+        item.append(h("button", { type: "button", text: "Events and download", onclick: async (event) => {
+          event.target.disabled = true;
           const query = new URLSearchParams({ conversationId: c, id: r, instanceId: i });
           const link = await call("GET", `${path}/cobrowse/${encodeURIComponent(s.cobrowseSessionId)}/url/attachment?${query}`);
           const file = await (await fetch(link.url)).json();
@@ -251,17 +370,20 @@ async function recording(c, r, i) {
       })) : h("p", { text: "None." }));
     } catch (e) { cobrowse.append(h("p", { text: e.message })); }
   });
-  const reasons = [info.startReason && `started by ${info.startReason.reason}${info.startReason.caller ? ` (${info.startReason.caller.name})` : ""}`,
-    info.stopReason && `ended by ${info.stopReason.reason}${info.stopReason.caller ? ` (${info.stopReason.caller.name})` : ""}`].filter(Boolean).join("; ");
+  const who = (reason) => (reason.caller ? ` (${reason.caller.name})` : "");
+  const failed = info.error && !live ? h("p", { id: "reason", class: "bad", text: `${info.state === "FAILED" ? "Failed" : "Ended"}: ${info.error.message || info.error.code}` }) : null;
   page(`Recording of ${info.conversationId}`,
-    h("p", {}, h("span", { class: `state-${info.state}`, id: "state", text: info.state }), ` · ${time(info.started)} – ${time(info.stopped)} · ${reasons}`,
-      info.pauses && info.pauses.length ? ` · ${info.pauses.length} pause(s)` : ""),
+    h("p", { id: "summary" }, h("span", { class: `state-${info.state}`, id: "state", text: info.paused ? `${info.state} (paused)` : info.state }),
+      more(span(time(info.started), time(info.stopped)),
+        info.startReason && `started by ${info.startReason.reason}${who(info.startReason)}`,
+        info.stopReason && `ended by ${info.stopReason.reason}${who(info.stopReason)}`,
+        info.pauses && info.pauses.length ? `${info.pauses.length} pause(s)` : "")),
+    failed, controls,
     h("p", {}, h("a", { href: `#/compositions/${encodeURIComponent(c)}`, text: "Compositions of this conversation" })),
-    h("div", { class: "layout" },
-      h("section", { "aria-label": "Playback" }, play, timeline, h("div", { class: "players" }, media.map((m) => m.element))),
+    h("div", { class: "layout" }, playback,
       h("section", { "aria-label": "Chat transcript" }, h("h3", { text: "Chat" }),
         entries.length ? h("ol", { class: "transcript", id: "transcript" }, entries.map((e) => e.node)) : h("p", { text: "No chat." }))),
-    h("h3", { text: "Files" }), h("table", {}, h("tbody", {}, uploads)), retry, cobrowse,
+    h("h3", { text: "Files" }), files, retry, cobrowse,
     has("AUDITOR", "SUPERVISOR") ? evidence(info, path) : null);
 }
 
@@ -335,11 +457,13 @@ function evidence(info, path) {
 
 async function compositions(c) {
   const list = h("div", { class: "cards", id: "compositions" });
+  const request = h("button", { class: "primary", type: "submit", text: "Request a composition" });
+  const why = h("p", { id: "compose-note", class: "hint" });
   const form = h("form", { class: "inline", id: "compose" },
     h("label", { for: "c-type" }, "Type", h("select", { id: "c-type", name: "type" }, h("option", { value: "video", text: "Video (MP4)" }), h("option", { value: "audio", text: "Audio (MP3)" }))),
     h("label", { for: "c-layout" }, "Layout", h("select", { id: "c-layout", name: "layout" }, h("option", { text: "GRID" }), h("option", { text: "SPOTLIGHT" }))),
     h("label", { for: "c-res" }, "Resolution", h("select", { id: "c-res", name: "resolution" }, ...["640x360", "1280x720", "320x240"].map((v) => h("option", { text: v })))),
-    h("button", { class: "primary", type: "submit", text: "Request a composition" }));
+    request);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form));
@@ -349,27 +473,47 @@ async function compositions(c) {
       refresh();
     } catch (e) { say(e.message, true); }
   });
-  page(`Compositions of ${c}`, form, list);
+  page(`Compositions of ${c}`, form, why, list);
+  if (has("SUPERVISOR", "AUDITOR")) { // nothing recorded: nothing to compose (said before anyone asks)
+    const found = await call("GET", `${API}/recordings/${encodeURIComponent(c)}`).catch(() => null);
+    const recordings = found ? found.recordings || [] : [];
+    if (found && !recordings.some((x) => x.streams && x.streams.some((s) => s.tracks.length))) {
+      request.disabled = true;
+      why.textContent = recordings.some((x) => !x.stopped) ? "The conversation is still being recorded: compose it once it ends."
+        : "Nothing was recorded in this conversation: there is nothing to compose.";
+    }
+  }
   let timer = null;
   const refresh = async () => {
     clearTimeout(timer);
     const found = await call("GET", `${COMPOSITION}/query/conversation/${encodeURIComponent(c)}`);
-    list.replaceChildren(...found.compositions.map((comp) => {
+    if (!found.compositions.length) list.replaceChildren(h("p", { id: "no-compositions", text: "No composition of this conversation yet." }));
+    else list.replaceChildren(...found.compositions.map((comp) => {
+      const failed = !["QUEUED", "PREPROCESSING", "PROCESSING", "COMPLETED"].includes(comp.state);
+      const state = comp.state === "COMPLETED" ? dots(comp.state, comp.duration ? clock(comp.duration) : "")
+        : failed ? comp.state : dots(comp.state, comp.progress !== undefined ? `${comp.progress}%` : "");
       const card = h("article", { class: "card", "data-state": comp.state },
         h("h3", { text: `${comp.type} · ${comp.name || comp.id}` }),
-        h("p", {}, h("strong", { class: "composition-state", text: comp.state }), comp.progress !== undefined ? ` ${comp.progress}%` : ""));
+        h("p", {}, h("strong", { class: `composition-state${failed ? " bad" : ""}`, text: state })),
+        failed && comp.error ? h("p", { class: "reason bad", text: comp.error.message || comp.error.code }) : null);
+      const player = h("div", { class: "player" });
       if (comp.state === "COMPLETED") {
-        card.append(h("button", { type: "button", text: "Play", onclick: async () => {
-          const link = await call("GET", `${COMPOSITION}/player/${encodeURIComponent(c)}/${comp.id}/url/attachment`);
-          card.append(comp.type === "AUDIO" ? h("audio", { controls: true, src: link.url }) : h("video", { controls: true, src: link.url, width: 320 }),
+        card.append(h("button", { type: "button", text: "Play", onclick: async (event) => {
+          event.target.disabled = true;
+          try {
+            const link = await call("GET", `${COMPOSITION}/player/${encodeURIComponent(c)}/${comp.id}/url/attachment`);
+            player.replaceChildren(comp.type === "AUDIO" ? h("audio", { controls: true, src: link.url, "aria-label": comp.name || comp.id })
+              : h("video", { controls: true, src: link.url, width: 320, "aria-label": comp.name || comp.id }),
             h("a", { href: link.url, download: "", text: " Download" }));
+          } catch (e) { say(e.message, true); event.target.disabled = false; }
         } }));
       }
-      if (has("SUPERVISOR") || has("SERVICE")) {
+      if (has("SUPERVISOR", "SERVICE")) {
         card.append(" ", h("button", { type: "button", text: "Delete", onclick: async () => {
-          try { await call("DELETE", `${COMPOSITION}/${encodeURIComponent(c)}/${comp.id}/delete`); refresh(); } catch (e) { say(e.message, true); }
+          try { await call("DELETE", `${COMPOSITION}/${encodeURIComponent(c)}/${comp.id}/delete`); say("Composition deleted"); refresh(); } catch (e) { say(e.message, true); }
         } }));
       }
+      card.append(player);
       return card;
     }));
     if (found.compositions.some((x) => ["QUEUED", "PREPROCESSING", "PROCESSING"].includes(x.state))) timer = setTimeout(refresh, 1000);
@@ -380,61 +524,171 @@ async function compositions(c) {
 
 // ------------------------------------------------------------ administration
 
+const PROVIDERS = {
+  LOCAL_STORAGE: { name: "A folder on the recorder's machine", fields: [["path", "Folder"]], secrets: [] },
+  AMAZON_S3: { name: "Amazon S3 (or S3-compatible)", fields: [["bucket", "Bucket"], ["region", "Region"], ["endpointUrl", "Endpoint URL (S3-compatible stores only)"]],
+    secrets: [["accessKeyId", "Access key id"], ["secretAccessKey", "Secret access key"]] },
+  AZURE_BLOB: { name: "Azure Blob Storage", fields: [["accountName", "Account name"], ["container", "Container"], ["endpointUrl", "Endpoint URL (optional)"]],
+    secrets: [["accountKey", "Account key"]] },
+  GOOGLE_CLOUD: { name: "Google Cloud Storage", fields: [["bucket", "Bucket"], ["endpointUrl", "Endpoint URL (optional)"]],
+    secrets: [["serviceAccountKey", "Service account key (JSON)", "textarea"]] },
+  SFTP_STORAGE: { name: "An SFTP server", fields: [["host", "Host"], ["port", "Port"], ["username", "User"], ["path", "Folder"], ["hostKey", "Host key (ssh-ed25519 AAAA…)"]],
+    secrets: [["password", "Password"], ["privateKey", "Private key", "textarea"], ["passphrase", "Key passphrase"]] },
+};
+const CHECKS = {
+  bucket: "The bucket, container or folder is there",
+  write: "A test file can be written",
+  read: "It reads back the same",
+  modify: "It can be replaced",
+  delete: "It can be deleted",
+  throughput: "Upload and download speed",
+};
+
+function storageForm(app, profile) {
+  const id = (name) => `${app}-${name}`;
+  const provider = h("select", { id: id("provider"), name: "provider" },
+    ...Object.entries(PROVIDERS).map(([value, p]) => h("option", { value, text: p.name, selected: value === profile.provider })));
+  const input = (kind, name, label, control = "input", secret = false) => { // (ids per kind: fields repeat)
+    const at = id(`${kind}-${name}`);
+    const element = control === "textarea" ? h("textarea", { id: at, name, rows: 3 })
+      : h("input", { id: at, name, type: secret ? "password" : "text", autocomplete: secret ? "new-password" : "off" });
+    if (!secret && profile[name] !== undefined && profile.provider === kind) element.value = profile[name];
+    if (secret) element.placeholder = profile.hasCredentials && profile.provider === kind ? "unchanged (write-only)" : "";
+    return h("label", { for: at, "data-field": name }, label, element);
+  };
+  const groups = Object.fromEntries(Object.entries(PROVIDERS).map(([value, p]) => [value, h("fieldset", { "data-provider": value },
+    h("legend", { text: p.name }), ...p.fields.map(([name, label]) => input(value, name, label)),
+    ...p.secrets.map(([name, label, control]) => input(value, name, label, control, true)))]));
+  const template = input("any", "keyTemplate", "Where each file goes (key template)");
+  template.querySelector("input").value = profile.keyTemplate || "";
+  const shown = () => Object.entries(groups).forEach(([value, group]) => { group.hidden = value !== provider.value; group.disabled = value !== provider.value; });
+  provider.addEventListener("change", shown);
+  shown();
+  const form = h("form", { class: "profile", id: id("profile") }, h("label", { for: id("provider") }, "Kind of storage", provider), ...Object.values(groups), template,
+    h("p", {}, h("button", { type: "submit", text: "Save" })));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = PROVIDERS[provider.value];
+    const body = { provider: provider.value };
+    const value = (name) => document.getElementById(id(`${provider.value}-${name}`)).value;
+    for (const [name] of chosen.fields) { const v = value(name).trim(); if (v) body[name] = name === "port" ? Number(v) : v; }
+    const credentials = {};
+    for (const [name] of chosen.secrets) { const v = value(name); if (v) credentials[name] = v; }
+    if (Object.keys(credentials).length) body.credentials = credentials;
+    const keyTemplate = template.querySelector("input").value.trim();
+    if (keyTemplate) body.keyTemplate = keyTemplate;
+    try {
+      await call("PUT", `${API}/storageproviders/${encodeURIComponent(app)}`, body);
+      sayNext(`Saved the storage of ${app}`);
+      route();
+    } catch (e) { say(e.message, true); }
+  });
+  return form;
+}
+
 async function storage() {
   const sections = await Promise.all(me.applications.map(async (app) => {
     const section = h("section", { class: "card", "aria-label": `Storage of ${app}` }, h("h3", { text: app }));
     try {
       const profile = await call("GET", `${API}/storageproviders/${encodeURIComponent(app)}`);
-      const editor = h("textarea", { rows: 8, cols: 60, id: `profile-${app}`, "aria-label": `Profile of ${app} (JSON; credentials are write-only)` });
-      editor.value = JSON.stringify(profile, null, 2);
-      const checks = h("ul", { class: "checks", id: `checks-${app}` });
-      section.append(h("p", { text: `${profile.provider} · from ${profile.source}` }), editor,
-        h("p", {},
-          h("button", { type: "button", text: "Save", onclick: async () => {
-            try { await call("PUT", `${API}/storageproviders/${encodeURIComponent(app)}`, JSON.parse(editor.value)); say(`Saved the profile of ${app}`); }
-            catch (e) { say(e.message, true); }
-          } }), " ",
-          h("button", { class: "primary", type: "button", text: "Verify", onclick: async () => {
-            checks.replaceChildren(h("li", { text: "Verifying…" }));
-            try {
-              const result = await call("POST", `${API}/storageproviders/${encodeURIComponent(app)}/verify`);
-              checks.replaceChildren(...Object.entries(result).filter(([, v]) => v && typeof v === "object" && "passed" in v)
-                .map(([name, v]) => h("li", { class: v.passed ? "ok" : "bad", text: `${name}: ${v.message || (v.passed ? "passed" : "failed")}` })));
-            } catch (e) { checks.replaceChildren(h("li", { class: "bad", text: e.message })); }
-          } })), checks);
+      const origin = profile.source === "CONFIGURATION"
+        ? "Set in the service's configuration. Saving here replaces it for this application (kept in the database, its credentials encrypted)."
+        : "Set here or through the API (kept in the database, its credentials encrypted).";
+      const checks = h("ul", { class: "checks", id: `checks-${app}`, "aria-live": "polite" });
+      const verify = h("button", { class: "primary", type: "button", text: "Verify", onclick: async () => {
+        verify.disabled = true;
+        checks.replaceChildren(h("li", { text: "Writing, reading and deleting a test file…" }));
+        try {
+          const result = await call("POST", `${API}/storageproviders/${encodeURIComponent(app)}/verify`);
+          const words = (text) => String(text || "").split(profile.path || "\u0000").join("the folder");
+          const results = Object.entries(CHECKS).filter(([name]) => result[`${name}TestResult`]);
+          const good = results.every(([name]) => result[`${name}TestResult`].passed);
+          checks.replaceChildren(...results.map(([name, label]) => {
+            const v = result[`${name}TestResult`];
+            const detail = name === "throughput" && v.passed ? `${Math.round(v.throughputMbps)} Mbit/s` : v.passed ? "" : words(v.message);
+            return h("li", { class: v.passed ? "ok" : "bad", text: `${label}${detail ? `: ${detail}` : ""}` });
+          }), h("li", { id: `verdict-${app}`, class: good ? "ok" : "bad", text: good ? "The recorder can store files here." : "The recorder cannot store files here yet." }));
+        } catch (e) { checks.replaceChildren(h("li", { class: "bad", text: e.message })); }
+        verify.disabled = false;
+      } });
+      section.append(h("p", { class: "hint", text: origin }), storageForm(app, profile),
+        h("h4", { text: "Check it" }), h("p", { text: "Writes a test file, reads it back, replaces and deletes it, then measures the speed." }), verify, checks);
     } catch (e) { section.append(h("p", { text: e.message })); }
     return section;
   }));
   page("Storage", h("div", { class: "cards" }, sections));
 }
 
+const EVENTS = ["recording.started", "recording.paused", "recording.resumed", "recording.stopped", "recording.failed",
+  "recording.aborted", "recording.recovered", "recording.rules_changed", "track.started", "track.stopped", "upload.stored",
+  "upload.failed", "chat_transcript.stored", "cobrowse_session.stored", "manifest.stored", "composition.completed", "composition.failed"];
+
+function newSecret() { // a Standard Webhooks secret: whsec_ and the base64 of 32 random bytes
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return `whsec_${btoa(String.fromCharCode(...bytes))}`;
+}
+
+function subscriptionForm(app, base) {
+  const url = h("input", { id: `${app}-hook-url`, name: "url", type: "url", required: true, placeholder: "https://backend.example/hooks" });
+  const format = h("select", { id: `${app}-hook-format`, name: "format" },
+    h("option", { value: "native", text: "Standard Webhooks (this recorder's events)" }), h("option", { value: "videosdk", text: "VideoSDK's" }), h("option", { value: "realtimekit", text: "RealtimeKit's" }));
+  const events = h("fieldset", { class: "events" }, h("legend", { text: "Events (none ticked: every event)" }),
+    ...EVENTS.map((e) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "events", value: e }), e)));
+  const secret = h("output", { id: `${app}-hook-secret`, class: "secret" });
+  const form = h("form", { class: "profile", id: `${app}-subscribe` },
+    h("label", { for: `${app}-hook-url` }, "URL the events are sent to", url), h("label", { for: `${app}-hook-format` }, "Format", format), events,
+    h("p", {}, h("button", { class: "primary", type: "submit", text: "Add subscription" })), secret);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = [...form.querySelectorAll("input[name=events]:checked")].map((e) => e.value);
+    const key = newSecret();
+    try {
+      await call("POST", base, { url: url.value, format: format.value, secret: key, ...(chosen.length ? { events: chosen } : {}) });
+      sayNext(`Subscribed ${url.value}. Its signing secret is shown once on this page: copy it to your receiver.`);
+      await route();
+      const shownAgain = document.getElementById(`${app}-hook-secret`);
+      if (shownAgain) shownAgain.replaceChildren(h("strong", { text: "Signing secret (shown once, never again): " }), h("code", { text: key }));
+    } catch (e) { say(e.message, true); }
+  });
+  return form;
+}
+
 async function webhooks() {
   const sections = await Promise.all(me.applications.map(async (app) => {
     const base = `${API}/webhooks/${encodeURIComponent(app)}`;
-    const section = h("section", { class: "card" }, h("h3", { text: app }));
+    const section = h("section", { class: "card", "aria-label": `Webhooks of ${app}` }, h("h3", { text: app }));
     try {
       const found = await call("GET", base);
       for (const sub of found.subscriptions) {
         const deliveries = h("table", {});
         const load = async () => {
           const list = await call("GET", `${base}/${sub.id}/deliveries?limit=20`);
-          deliveries.replaceChildren(h("tbody", {}, list.deliveries.map((d) => h("tr", {},
-            h("td", { text: d.message }), h("td", { text: d.status }), h("td", { text: `${d.attempts} tries` }),
-            h("td", {}, h("button", { type: "button", text: "Redeliver", onclick: async () => {
-              try { await call("POST", `${base}/${sub.id}/deliveries/${d.id}/redeliver`); say("Redelivery queued"); load(); } catch (e) { say(e.message, true); }
-            } }))))));
+          deliveries.replaceChildren(
+            h("thead", {}, h("tr", {}, ["Event", "State", "Tries", ""].map((t) => h("th", { scope: "col", text: t })))),
+            h("tbody", {}, list.deliveries.map((d) => h("tr", {},
+              h("td", { text: d.eventType || d.message }), h("td", { text: d.status }), h("td", { text: String(d.attempts) }),
+              h("td", {}, h("button", { type: "button", text: "Send again", onclick: async () => {
+                try { await call("POST", `${base}/${sub.id}/deliveries/${d.id}/redeliver`); say("Sent again"); load(); } catch (e) { say(e.message, true); }
+              } }))))));
+          if (!list.deliveries.length) deliveries.replaceChildren(h("caption", { text: "Nothing sent yet." }));
         };
         const recorder = h("input", { id: `replay-${sub.id}`, placeholder: "recorder id" });
         const shown = h("details", { class: "deliveries" }, h("summary", { text: "Deliveries" }), deliveries);
         shown.addEventListener("toggle", () => shown.open && load().catch((e) => say(e.message, true)));
-        section.append(h("h4", { text: `${sub.url} (${sub.format})` }),
+        const events = sub.events && sub.events.length ? `${sub.events.length} events` : "every event";
+        section.append(h("article", { class: "subscription" },
+          h("h4", { text: sub.url }), h("p", { class: "hint", text: dots(sub.format, events, sub.origin === "CONFIGURATION" ? "from the configuration" : "") }),
           h("form", { class: "inline", onsubmit: async (event) => {
             event.preventDefault();
             try { await call("POST", `${base}/${sub.id}/replay`, { recorderId: recorder.value }); say("Replay queued"); } catch (e) { say(e.message, true); }
-          } }, h("label", { for: `replay-${sub.id}` }, "Replay a recording's events", recorder), h("button", { type: "submit", text: "Replay" })),
-          shown);
+          } }, h("label", { for: `replay-${sub.id}` }, "Send a recording's events again", recorder), h("button", { type: "submit", text: "Replay" })),
+          shown,
+          sub.origin === "CONFIGURATION" ? null : h("p", {}, h("button", { type: "button", text: "Delete subscription", onclick: async () => {
+            try { await call("DELETE", `${base}/${sub.id}`); sayNext("Subscription deleted"); route(); } catch (e) { say(e.message, true); }
+          } }))));
       }
-      if (!found.subscriptions.length) section.append(h("p", { text: "No subscriptions." }));
+      if (!found.subscriptions.length) section.append(h("p", { class: "hint", text: "No subscriptions yet: add one to be told of every recording's progress." }));
+      section.append(h("h4", { text: "Add a subscription" }), subscriptionForm(app, base));
     } catch (e) { section.append(h("p", { text: e.message })); }
     return section;
   }));
@@ -450,9 +704,10 @@ async function testCall() {
   const preview = h("video", { autoplay: true, muted: true, playsinline: true, width: 320, "aria-label": "Your camera" });
   const written = h("ul", { id: "written", "aria-live": "polite" });
   const sent = h("p", { id: "sent" });
-  page("Record a test call", h("p", { text: "Publishes this browser's camera and microphone to the recorder over WHIP, and shows the recording as it is written." }),
+  page("Record a test call", h("p", { text: "Publishes this browser's camera and microphone to the recorder over WHIP, and shows the recording as it is written. Leaving this page ends the recording." }),
     h("p", {}, start, " ", stop), preview, sent, written);
-  let pc = null; let resource = null; let ingest = null; let timer = null;
+  let pc = null; let resource = null; let ingest = null; let timer = null; let media = null; let recording = false;
+  const recordingPath = () => `${API}/recordings/${idsPath(ingest)}`;
   const count = async () => { // what this browser sent, beside what the recorder wrote
     const stats = [...(await pc.getStats()).values()].filter((r) => r.type === "outbound-rtp");
     const video = stats.find((r) => r.kind === "video"); const audio = stats.find((r) => r.kind === "audio");
@@ -460,17 +715,73 @@ async function testCall() {
     sent.dataset.audioPackets = audio ? audio.packetsSent : 0;
     sent.textContent = `Sent: ${sent.dataset.videoFrames} video frames, ${sent.dataset.audioPackets} audio packets`;
   };
-  const finish = () => { clearTimeout(timer); if (pc) pc.close(); if (preview.srcObject) preview.srcObject.getTracks().forEach((t) => t.stop()); };
-  leaving.push(finish);
+  const release = () => { if (pc) pc.close(); if (media) media.getTracks().forEach((t) => t.stop()); };
+  // the page left, the tab closed: the publication and the recording end with it (requests that outlive the page)
+  const abandon = () => {
+    clearTimeout(timer);
+    if (recording) {
+      recording = false;
+      if (resource) fetch(resource, { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${ingest.token}` } }).catch(() => {});
+      fetch(`${recordingPath()}/stop`, { method: "POST", keepalive: true, headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
+    }
+    release();
+  };
+  window.addEventListener("pagehide", abandon);
+  leaving.push(() => { window.removeEventListener("pagehide", abandon); abandon(); });
+  const watch = async () => { // the recording as the recorder writes it; after the end, until every file is stored
+    try {
+      const info = await call("GET", recordingPath());
+      const tracks = info.streams.flatMap((s) => s.tracks);
+      if (recording) await count();
+      const state = (t) => {
+        const stored = (t.storage && t.storage.objectStorage) || {};
+        if (stored.uploaded) return "stored";
+        if (stored.error) return `not stored: ${stored.error.message}`;
+        if (t.stopped) return "ended, being stored";
+        return t.mediaStart ? `being written: ${clock((Date.now() - ms(t.mediaStart)) / 1000)}` : "waiting for its first frame";
+      };
+      written.replaceChildren(h("li", { id: "call-state", text: `${info.state}: ${tracks.length} track(s)` }),
+        ...tracks.map((t) => h("li", { class: "track", "data-type": t.type, "data-state": state(t), text: `${t.type} ${t.codec || ""}: ${state(t)}` })),
+        LIVE.includes(info.state) ? null : h("li", {}, h("a", { id: "play-it-back", href: `#/recording/${idsPath(ingest)}`, text: "Play it back" })));
+      const done = !LIVE.includes(info.state) && tracks.every((t) => state(t) === "stored" || state(t).startsWith("not stored"));
+      if (!done) timer = setTimeout(watch, 1000);
+    } catch (e) { say(e.message, true); }
+  };
+  const end = async (why) => {
+    if (!recording) return;
+    recording = false;
+    stop.disabled = true;
+    clearTimeout(timer);
+    try {
+      await count(); // the last figures, as the publication ends
+      if (resource) await fetch(resource, { method: "DELETE", headers: { Authorization: `Bearer ${ingest.token}` } }).catch(() => {});
+      release();
+      await call("POST", `${recordingPath()}/stop`);
+      say(why);
+    } catch (e) { say(e.message, true); }
+    watch();
+  };
   start.addEventListener("click", async () => {
     start.disabled = true;
+    try { // the camera first: no recording is made for a browser that may not send
+      media = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    } catch (e) {
+      const denied = e.name === "NotAllowedError" || e.name === "SecurityError";
+      say(denied ? "The camera or microphone was refused: allow them for this site in the browser's settings, then start again. Nothing was recorded."
+        : `No camera or microphone could be opened (${e.name}): nothing was recorded.`, true);
+      start.disabled = false;
+      return;
+    }
     try {
+      preview.srcObject = media;
       const conversation = `test-call-${new Date().toISOString().replace(/[:.]/g, "-")}`;
       ingest = await call("POST", `${API}/ingests`, { applicationId: app, conversationId: conversation, userId: me.subject });
-      const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-      preview.srcObject = media;
+      recording = true;
       pc = new RTCPeerConnection();
       media.getTracks().forEach((t) => pc.addTransceiver(t, { direction: "sendonly" }));
+      pc.addEventListener("connectionstatechange", () => {
+        if (["failed", "closed"].includes(pc.connectionState)) end("The connection to the recorder was lost: the recording is stopped.");
+      });
       await pc.setLocalDescription(await pc.createOffer());
       await new Promise((resolve) => {
         if (pc.iceGatheringState === "complete") return resolve();
@@ -483,30 +794,15 @@ async function testCall() {
       resource = new URL(answer.headers.get("Location"), ingest.url).href;
       await pc.setRemoteDescription({ type: "answer", sdp: await answer.text() });
       stop.disabled = false;
-      say("Recording");
-      const path = `${API}/recordings/${idsPath(ingest)}`;
-      const watch = async () => {
-        const info = await call("GET", path);
-        const tracks = info.streams.flatMap((s) => s.tracks);
-        await count();
-        written.replaceChildren(h("li", { text: `${info.state}: ${tracks.length} track(s) written` }), ...tracks.map((t) => h("li", { class: "track", "data-type": t.type, text: `${t.type} ${t.codec || ""} ${t.mediaStart ? `since ${time(t.mediaStart)}` : "being written"}` })));
-        timer = setTimeout(watch, 1000);
-      };
+      say("Recording: leaving this page stops it");
       watch();
-    } catch (e) { say(`Test call failed: ${e.message}`, true); start.disabled = false; }
+    } catch (e) {
+      await end(`Test call failed: ${e.message}`);
+      say(`Test call failed: ${e.message}`, true);
+      start.disabled = false;
+    }
   });
-  stop.addEventListener("click", async () => {
-    stop.disabled = true;
-    try {
-      clearTimeout(timer);
-      await count(); // the last figures, as the publication ends
-      await fetch(resource, { method: "DELETE", headers: { Authorization: `Bearer ${ingest.token}` } });
-      finish();
-      await call("POST", `${API}/recordings/${idsPath(ingest)}/stop`);
-      say("Stopped");
-      written.append(h("li", {}, h("a", { id: "play-it-back", href: `#/recording/${idsPath(ingest)}`, text: "Play it back" })));
-    } catch (e) { say(e.message, true); }
-  });
+  stop.addEventListener("click", () => end("Stopped"));
 }
 
 // ------------------------------------------------------------ routing
@@ -514,11 +810,12 @@ async function testCall() {
 async function route() {
   leaving.forEach((stop) => stop());
   leaving = [];
+  if (carried) { say(...carried); carried = null; } else say("");
   if (!token) return signIn();
   try {
     if (!me) me = await call("GET", `${API}/me`);
   } catch (e) {
-    token = null; sessionStorage.removeItem("recorder.token");
+    token = null; me = null; sessionStorage.removeItem("recorder.token");
     say("Please sign in again", true);
     return signIn();
   }

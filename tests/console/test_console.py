@@ -217,7 +217,7 @@ async def test_an_auditor_finds_plays_reads_and_composes_and_an_admin_verifies(
 
     def administrator() -> None:
         sign_in(browser, base, KEYS["ADMIN"])
-        figures["storage"] = timed(browser, "#/admin/storage", "textarea")
+        figures["storage"] = timed(browser, "#/admin/storage", "form.profile")
         accessible(browser)
         browser.find_element(By.XPATH, "//button[text()='Verify']").click()
         wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".checks li.ok")) >= 4, 60)
