@@ -27,15 +27,17 @@ id recorder-sftp >/dev/null 2>&1 || useradd --system --no-create-home --home-dir
     --shell /usr/sbin/nologin recorder-sftp
 # storage servers from npm (Azurite 3.35 is the last that runs on node 20), Cloudflare's TypeScript SDK with
 # what checks its answers against its declared types (ts-json-schema-generator, ajv), and the Kubernetes and
-# KEDA schemas deploy/ is checked with (kubernetes-models). `--version` loads every
+# KEDA schemas deploy/ is checked with (kubernetes-models), and axe-core (the console's accessibility check, run
+# inside headless Chromium). `--version` loads every
 # module: an npm install was once seen to leave a package without its files, so a broken tree is installed again.
 NODE_TOOLS=(s3rver@3.7.1 azurite@3.35.0 cloudflare@7.3.0 ts-json-schema-generator@2.4.0 ajv@8.20.0
-    kubernetes-models@5.1.0 @kubernetes-models/keda@2.0.0)
+    kubernetes-models@5.1.0 @kubernetes-models/keda@2.0.0 axe-core@4.14.1)
 node_tools_work() {
     node .tools/node_modules/s3rver/bin/s3rver.js --version && node .tools/node_modules/azurite/dist/src/blob/main.js --version \
         && node -e 'require("./.tools/node_modules/cloudflare"); require("./.tools/node_modules/ajv")' \
         && [ -f .tools/node_modules/@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject.js ] \
         && [ -f .tools/node_modules/kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler.js ] \
+        && [ -f .tools/node_modules/axe-core/axe.min.js ] \
         && node .tools/node_modules/ts-json-schema-generator/dist/ts-json-schema-generator.js --version
 } >/dev/null 2>&1
 if ! node_tools_work; then

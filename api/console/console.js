@@ -43,6 +43,8 @@ const clock = (seconds) => {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 };
 const LIVE = ["INITIALISED", "ACTIVE", "PENDING_RECOVERY"];
+// go to a page: a new hash routes by itself (hashchange); the same one is routed again here
+const navigate = (hash) => (location.hash === hash ? route() : (location.hash = hash));
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -104,8 +106,7 @@ function signIn() {
       me = await call("GET", `${API}/me`);
       sessionStorage.setItem("recorder.token", token);
       sayNext(`Signed in as ${me.subject}`);
-      location.hash = "#/";
-      route();
+      navigate("#/");
     } catch (error) {
       token = null;
       say(`Sign-in failed: ${error.message}`, true);
@@ -125,8 +126,7 @@ document.getElementById("sign-out").addEventListener("click", () => {
   token = null; me = null;
   document.getElementById("who").textContent = "";
   sayNext("Signed out");
-  location.hash = "#/";
-  route();
+  navigate("#/");
 });
 
 // ------------------------------------------------------------ conversations
@@ -287,7 +287,9 @@ async function recording(c, r, i) {
     seek(((event.clientX - box.left) / box.width) * length);
   });
   const playback = h("section", { "aria-label": "Playback", id: "playback", tabindex: "0" },
-    h("div", { class: "controls" }, play, seekBar, clockText), timeline, h("div", { class: "players" }, media.map((m) => m.element)),
+    media.length ? h("div", { class: "controls" }, play, seekBar, clockText)
+      : h("p", { class: "hint", text: live ? "It can be played once it ends." : "Nothing to play." }),
+    timeline, h("div", { class: "players" }, media.map((m) => m.element)),
     media.length ? h("p", { class: "hint", text: "Space plays or pauses; ← and → move 5 s; click the timeline or a chat line to go there." }) : null);
   playback.addEventListener("keydown", (event) => {
     if (event.target !== playback && event.target !== play) return;
@@ -301,9 +303,10 @@ async function recording(c, r, i) {
     const stored = (t.storage && t.storage.objectStorage) || {};
     if (stored.uploaded) return `stored ${time(stored.uploaded)}`;
     if (stored.error) return `not stored: ${stored.error.message}`;
-    if (!t.stopped && t.mediaStart) {
-      const written = (Date.now() - ms(t.mediaStart)) / 1000;
-      const safe = t.durableUntil ? ` (${clock((ms(t.durableUntil) - ms(t.mediaStart)) / 1000)} safe in storage)` : "";
+    const since = t.mediaStart || t.started;
+    if (!t.stopped && since) {
+      const written = (Date.now() - ms(since)) / 1000;
+      const safe = t.durableUntil ? ` (${clock((ms(t.durableUntil) - ms(since)) / 1000)} safe in storage)` : "";
       return `being written: ${clock(written)}${safe}`;
     }
     return t.stopped ? "ended, being stored" : "waiting for its first frame";
@@ -546,8 +549,9 @@ const CHECKS = {
 
 function storageForm(app, profile) {
   const id = (name) => `${app}-${name}`;
-  const provider = h("select", { id: id("provider"), name: "provider" },
-    ...Object.entries(PROVIDERS).map(([value, p]) => h("option", { value, text: p.name, selected: value === profile.provider })));
+  const provider = h("select", { id: id("provider"), name: "provider" }, // (a folder is set in the configuration only)
+    ...Object.entries(PROVIDERS).map(([value, p]) => h("option", { value, text: p.name, selected: value === profile.provider,
+      disabled: value === "LOCAL_STORAGE" && profile.provider !== value })));
   const input = (kind, name, label, control = "input", secret = false) => { // (ids per kind: fields repeat)
     const at = id(`${kind}-${name}`);
     const element = control === "textarea" ? h("textarea", { id: at, name, rows: 3 })
@@ -561,11 +565,17 @@ function storageForm(app, profile) {
     ...p.secrets.map(([name, label, control]) => input(value, name, label, control, true)))]));
   const template = input("any", "keyTemplate", "Where each file goes (key template)");
   template.querySelector("input").value = profile.keyTemplate || "";
-  const shown = () => Object.entries(groups).forEach(([value, group]) => { group.hidden = value !== provider.value; group.disabled = value !== provider.value; });
+  const save = h("button", { type: "submit", text: "Save" });
+  const local = h("p", { class: "hint", text: "A folder on the recorder's machine is set in the service's configuration only: choose another kind of storage to change it here." });
+  const shown = () => {
+    Object.entries(groups).forEach(([value, group]) => { group.hidden = value !== provider.value; group.disabled = value !== provider.value; });
+    save.disabled = provider.value === "LOCAL_STORAGE";
+    local.hidden = !save.disabled;
+  };
   provider.addEventListener("change", shown);
   shown();
   const form = h("form", { class: "profile", id: id("profile") }, h("label", { for: id("provider") }, "Kind of storage", provider), ...Object.values(groups), template,
-    h("p", {}, h("button", { type: "submit", text: "Save" })));
+    local, h("p", {}, save));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const chosen = PROVIDERS[provider.value];
@@ -675,7 +685,8 @@ async function webhooks() {
         const recorder = h("input", { id: `replay-${sub.id}`, placeholder: "recorder id" });
         const shown = h("details", { class: "deliveries" }, h("summary", { text: "Deliveries" }), deliveries);
         shown.addEventListener("toggle", () => shown.open && load().catch((e) => say(e.message, true)));
-        const events = sub.events && sub.events.length ? `${sub.events.length} events` : "every event";
+        const n = sub.events ? sub.events.length : 0;
+        const events = n ? `${n} event${n === 1 ? "" : "s"}` : "every event";
         section.append(h("article", { class: "subscription" },
           h("h4", { text: sub.url }), h("p", { class: "hint", text: dots(sub.format, events, sub.origin === "CONFIGURATION" ? "from the configuration" : "") }),
           h("form", { class: "inline", onsubmit: async (event) => {
@@ -738,7 +749,8 @@ async function testCall() {
         if (stored.uploaded) return "stored";
         if (stored.error) return `not stored: ${stored.error.message}`;
         if (t.stopped) return "ended, being stored";
-        return t.mediaStart ? `being written: ${clock((Date.now() - ms(t.mediaStart)) / 1000)}` : "waiting for its first frame";
+        const since = t.mediaStart || t.started;
+        return since ? `being written: ${clock((Date.now() - ms(since)) / 1000)}` : "waiting for its first frame";
       };
       written.replaceChildren(h("li", { id: "call-state", text: `${info.state}: ${tracks.length} track(s)` }),
         ...tracks.map((t) => h("li", { class: "track", "data-type": t.type, "data-state": state(t), text: `${t.type} ${t.codec || ""}: ${state(t)}` })),
@@ -829,7 +841,10 @@ async function route() {
     else if (parts[0] === "admin" && parts[1] === "storage") await storage();
     else if (parts[0] === "admin" && parts[1] === "webhooks") await webhooks();
     else if (parts[0] === "test-call") await testCall();
-    else location.hash = has("SUPERVISOR", "AUDITOR") ? "#/conversations" : has("AGENT") ? "#/test-call" : has("ADMIN") ? "#/admin/storage" : "#/conversations";
+    else { // the home page is the first one the roles allow (what was just said goes with it)
+      if (statusLine.textContent) sayNext(statusLine.textContent, statusLine.className === "error");
+      location.hash = has("SUPERVISOR", "AUDITOR") ? "#/conversations" : has("AGENT") ? "#/test-call" : has("ADMIN") ? "#/admin/storage" : "#/conversations";
+    }
   } catch (e) {
     page("Not available", h("p", { id: "refusal", text: e.message }));
     say(e.message, true);

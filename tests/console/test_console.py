@@ -37,9 +37,9 @@ T = TypeVar("T")
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium with fake camera and microphone; fails with the reason when it cannot start."""
+def chromium(*extra: str) -> WebDriver:
+    """Headless Chromium with a fake camera and microphone (and `extra` switches); fails with the reason when it
+    cannot start."""
     if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
         raise RuntimeError("chromium and chromium-driver are missing: scripts/test.sh installs them")
     options = webdriver.ChromeOptions()
@@ -49,15 +49,21 @@ def browser() -> Iterator[WebDriver]:
         "--no-sandbox",
         "--disable-dev-shm-usage",
         "--window-size=1280,900",
-        "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         "--autoplay-policy=no-user-gesture-required",
+        *extra,
     ):
         options.add_argument(argument)
     try:
-        driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+        return webdriver.Chrome(service=Service(DRIVER), options=options)
     except WebDriverException as exc:
         raise RuntimeError(f"headless Chromium did not start: {exc.msg}") from None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    """Chromium that grants the camera and microphone to every page (as if its user always said yes)."""
+    driver = chromium("--use-fake-ui-for-media-stream")
     yield driver
     driver.quit()
 
@@ -201,8 +207,10 @@ async def test_an_auditor_finds_plays_reads_and_composes_and_an_admin_verifies(
         wait(browser, lambda d: d.find_element(By.ID, "compose"))
         browser.find_element(By.CSS_SELECTOR, "#compose button").click()
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "article[data-state=COMPLETED]"), 120)
-        browser.find_element(By.CSS_SELECTOR, "article[data-state=COMPLETED] button").click()
+        play = browser.find_element(By.CSS_SELECTOR, "article[data-state=COMPLETED] button")
+        play.click()
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "article video"))
+        assert not play.is_enabled() and len(browser.find_elements(By.CSS_SELECTOR, "article video")) == 1
         shot(browser, screens, "compositions")
         figures["recording"] = timed(browser, f"#/recording/{ids(event)}", "#play")
         accessible(browser)
@@ -254,14 +262,16 @@ async def test_a_newcomer_records_a_test_call_from_the_browser(
         time.sleep(5)
         shot(browser, screens, "test-call")
         browser.find_element(By.ID, "stop-call").click()
-        link = wait(browser, lambda d: d.find_element(By.ID, "play-it-back"))
+        states = "return [...document.querySelectorAll('#written li.track')].map((e) => e.dataset.state)"
+        wait(browser, lambda d: d.execute_script(states) == ["stored", "stored"])  # (the list goes on after the stop)
+        link = browser.find_element(By.ID, "play-it-back")
         sent.update(
             {
                 kind: int(browser.find_element(By.ID, "sent").get_attribute(f"data-{kind}") or -1)
                 for kind in ("video-frames", "audio-packets")
             }
         )
-        href: str = link.get_attribute("href")
+        href = link.get_attribute("href") or ""
         return href.split("#/recording/")[1]
 
     sent: dict[str, int] = {}
