@@ -12,6 +12,13 @@ if [ "$(cat .venv/.recorder-installed 2>/dev/null)" != "$sources" ] || [ ! -x .v
     .venv/bin/pip install -q --disable-pip-version-check .
     echo "$sources" > .venv/.recorder-installed
 fi
+# MP3 compositions use the system's LAME when there is one (3x as fast as the one in PyAV's wheel)
+if ! ldconfig -p 2>/dev/null | grep -q 'libmp3lame\.so\.0' && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+    echo "installing libmp3lame0"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        libmp3lame0 >/dev/null) || echo "libmp3lame0 could not be installed: MP3 compositions use PyAV's LAME"
+fi
 data_dir=${RECORDER_DATA_DIR:-data}
 echo "the recorder listens on http://${RECORDER_HOST:-127.0.0.1}:${RECORDER_PORT:-8080}" \
      "(API under /rtc-recorder/api, contract at /rtc-recorder/api/openapi.yaml)"

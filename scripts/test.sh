@@ -14,6 +14,7 @@ command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)  # the multi-instance tests' server
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # bench/bench_api.py
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)  # bench_composition's peer; with it libmp3lame0 (MP3s)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the console's browser tests (tests/console)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -102,12 +102,20 @@ class BeepTrack(MediaStreamTrack):
         return frame
 
 
-def write_track_files(signal: Signal, directory: Path, seconds: float, width: int, height: int) -> tuple[Path, Path]:
-    """(video, audio) files as the recorder writes them (VP8 WebM, Opus WebM), time 0 at the signal's epoch."""
+def write_track_files(
+    signal: Signal, directory: Path, seconds: float, width: int, height: int, codec: str = "vp8"
+) -> tuple[Path, Path]:
+    """(video, audio) files as the recorder writes them (VP8 WebM or H.264 MP4, Opus WebM), time 0 at the
+    signal's epoch. H.264 is constrained baseline, as browsers send it."""
     directory.mkdir(parents=True, exist_ok=True)
-    video_path, audio_path = directory / "video.webm", directory / "audio.webm"
-    with av.open(str(video_path), "w", format="webm") as container:
-        stream = container.add_stream("libvpx", rate=FPS, options={"deadline": "realtime", "cpu-used": "8"})
+    h264 = codec == "h264"
+    video_path, audio_path = directory / ("video.mp4" if h264 else "video.webm"), directory / "audio.webm"
+    with av.open(str(video_path), "w", format="mp4" if h264 else "webm") as container:
+        if h264:
+            options = {"preset": "veryfast", "tune": "zerolatency", "profile": "baseline", "g": "3000"}
+            stream = container.add_stream("libx264", rate=FPS, options=options)
+        else:
+            stream = container.add_stream("libvpx", rate=FPS, options={"deadline": "realtime", "cpu-used": "8"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.bit_rate = 300_000 if width <= 320 else 1_500_000
         for n in range(round(seconds * FPS)):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
 def composer_parents(composition_id: str) -> list[int]:
-    """The parent process ids (the service instances) of the workers composing `composition_id`."""
+    """The parent process ids (the service instances) of the workers composing `composition_id`: a worker
+    started for it names its plan, a warm one handed the plan has its output open in the composition's folder."""
     parents = []
     for process in Path("/proc").glob("[0-9]*"):
         try:
             args = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if "recorder.compositions.worker" in args and composition_id in args:
+            if "recorder.compositions.worker" not in args:
+                continue
+            files = [os.readlink(fd) for fd in (process / "fd").iterdir()] if composition_id not in args else [args]
+            if any(composition_id in name for name in files):
                 parents.append(int((process / "stat").read_text().rsplit(")", 1)[1].split()[1]))
         except (OSError, ValueError, IndexError):
             continue  # ended meanwhile

@@ -110,6 +110,7 @@ class Compositions:
         self._tell_owner = tell_owner  # (instance, composition id): another instance's worker is to stop
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._waiting: asyncio.Future[asyncio.subprocess.Process] | None = None  # the warm worker
         self._tasks = TaskSet("compositions")
         uploader.on(UploadKind.COMPOSITION, self._uploaded)
         # (organization, conversation): raises unless its compositions may be deleted now (a legal hold)
@@ -282,6 +283,7 @@ class Compositions:
     async def _run(self, composition: Composition) -> None:
         bind(compositionId=composition.id, conversationId=composition.conversation_id)
         work = self._options.directory / safe_name(composition.id)
+        self._warm()  # it loads while the inputs are gathered
         try:
             logger.info("composition %s of conversation %s started", composition.id, composition.conversation_id)
             plan, recording = await self._prepare(composition, work)
@@ -368,19 +370,12 @@ class Compositions:
             update={"threads": self._options.threads, "nice": self._options.nice, "preset": self._options.preset}
         )
         await asyncio.to_thread(plan_path.write_text, plan.model_dump_json())
-        environment = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT), os.environ.get("PYTHONPATH")])),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "recorder.compositions.worker",
-            str(plan_path),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-        )
+        process = await self._worker()
+        assert process.stdin is not None
+        process.stdin.write(f"{plan_path}\n".encode())
+        with contextlib.suppress(ConnectionError):  # (a worker that died meanwhile says so by its exit)
+            await process.stdin.drain()
+        process.stdin.close()
         assert process.stdout is not None and process.stderr is not None
         errors = asyncio.create_task(process.stderr.read())
         try:
@@ -392,7 +387,7 @@ class Compositions:
                 if "progress" in report:
                     composition.progress = min(99, int(report["progress"] * 100))
                     await self._jobs.save(composition)
-                else:
+                elif "duration" in report:
                     composition.duration, composition.size = report["duration"], report["size"]
             code = await process.wait()
         except BaseException:
@@ -405,6 +400,50 @@ class Compositions:
         if code != 0:
             reason = stderr.splitlines()[-1] if stderr else f"the worker exited with {code}"
             raise CompositionFailed("COMPOSITION_FAILED", reason)
+
+    async def _worker(self) -> asyncio.subprocess.Process:
+        """A worker process for a plan: the warm one (it has loaded Python, NumPy and PyAV meanwhile), else a
+        new one; another is made warm for the next composition."""
+        waiting, self._waiting = self._waiting, None
+        process = await waiting if waiting is not None else None
+        if process is None or process.returncode is not None:
+            process = await self._start_worker()
+        self._warm()
+        return process
+
+    def _warm(self) -> None:
+        """Start a worker that waits for its plan, unless one does already (one per instance at most, from its
+        first composition on: about 30 MB of its own)."""
+        if self._waiting is None:
+            self._waiting = asyncio.ensure_future(self._start_worker())
+
+    async def _start_worker(self) -> asyncio.subprocess.Process:
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT), os.environ.get("PYTHONPATH")])),
+        }
+        nice = self._options.nice
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "recorder.compositions.worker",
+            "-",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=environment,
+            preexec_fn=lambda: os.nice(nice),  # (loading it too comes after live recordings)
+        )
+
+    async def _stop_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is None:
+            return
+        process = await waiting
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        await process.communicate()
 
     async def _store(self, composition: Composition, plan: Plan, recording: Recording) -> None:
         """The composed file leaves the work folder and gets its upload job; then it is COMPLETED."""
@@ -425,6 +464,7 @@ class Compositions:
     async def aclose(self) -> None:
         """Stop the scheduler and the workers; what they were doing is queued again for any instance."""
         await self._tasks.aclose()
+        await self._stop_waiting()
         await self._jobs.release(self._options.instance_id)
 
 

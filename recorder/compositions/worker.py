@@ -6,36 +6,56 @@ every audio track mixed; H.264 + AAC in MP4 with the index in front (faststart).
 mixed to stereo 48 kHz MP3. Each file is placed on one timeline by its start (`Source.offset`), so tracks
 recorded apart stay apart and everything recorded together plays together; gaps are silence and black.
 
-Run as `python -m recorder.compositions.worker PLAN.json`: it prints `{"progress": f}` lines on stdout and ends
-with `{"duration": s, "size": n}`; on failure it exits non-zero with the reason on stderr's last line.
-Memory stays flat with the call's length: sources are decoded as the output advances, one frame at a time.
+Run as `python -m recorder.compositions.worker PLAN.json` (or with `-`, then the plan's path on stdin): it
+prints `{"progress": f}` lines on stdout and ends with `{"duration": s, "size": n, "times": {stage: s}}`; on
+failure it exits non-zero with the reason on stderr's last line. Memory stays flat with the call's length:
+sources are decoded as the output advances, and at most `QUEUED` pictures and audio blocks wait for their encoders.
+
+Lip sync: a picture can only change on the output's frame grid, so a participant's frame is shown up to half a
+frame from when it was taken. Each participant's voice is moved by its own picture's mean displacement
+(`lip_sync_shifts`), so that the two stay together within the source's own jitter; voices of different
+participants move apart by at most one frame.
+
+The work runs on three threads, so that a composition uses both cores of a small machine: the main one decodes
+(FFmpeg's frame threads), scales and draws the pictures and mixes the sound; one encodes the pictures (x264,
+`Plan.threads` threads) and one the sound (AAC; MP3 with the system's LAME, see `lame.py`), each muxing its own
+packets. PyAV and ctypes release the GIL while they decode, scale and encode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import av
 import av.container
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field
+
+from recorder.compositions.lame import SystemLame
 
 RATE = 48000  # output audio sample rate
 HOLD_GAP = 2.0  # seconds between two video segments of one tile during which it keeps its last frame
 SPOTLIGHT_STRIP = 4  # the strip of small tiles takes 1/4 of the height
 GRID_ASPECT = 4 / 3  # the source aspect the grid's shape is chosen for
 BLACK_Y, BLACK_UV = 16, 128
+QUEUED = 8  # pictures (and audio blocks) that wait for their encoder at most
+SHIFT_FRAMES = 90  # a video file's first frames its displacement on the output's frame grid is measured on
 
 Audio = NDArray[np.float32]  # (2, samples), planar stereo
 
@@ -88,15 +108,21 @@ def _decoded(container: av.container.InputContainer, stream: Any, source: Source
 MP3_DELAY = 1105  # samples: LAME's encoder delay (576) and the decoder's (529), which decoders skip at the start
 
 
-def _audio_chunks(source: Source) -> Iterator[tuple[int, Audio]]:
-    """(timeline sample index, samples) of one audio file, decoded as they are asked for."""
+def _audio_chunks(source: Source, shift: float = 0.0) -> Iterator[tuple[int, Audio]]:
+    """(timeline sample index, samples) of one audio file, `shift` seconds later, decoded as they are asked
+    for. Frames already in the mix's format (Opus decodes to planar float at 48 kHz) are taken as they are."""
     with av.open(source.path) as container:
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+        start = source.offset + shift
         for frame in _decoded(container, stream, source):
-            if frame.pts is None or frame.time_base is None:
+            at = frame.time
+            if at is None:
                 continue
-            position = round((source.offset + float(frame.pts * frame.time_base)) * RATE)
+            position = round((start + at) * RATE)
+            if frame.format.name == "fltp" and frame.sample_rate == RATE and frame.layout.name == "stereo":
+                yield position, frame.to_ndarray()
+                continue
             for out in resampler.resample(frame):
                 samples = out.to_ndarray().astype(np.float32, copy=False)
                 yield position, samples
@@ -127,15 +153,21 @@ class _AudioLane:
 class AudioMixer:
     """Every audio source summed on the timeline; silence where none plays."""
 
-    def __init__(self, sources: list[Source]) -> None:
-        self._lanes = [_AudioLane(_audio_chunks(s)) for s in sorted(sources, key=lambda s: s.offset)]
+    def __init__(self, sources: list[Source], shifts: dict[str, float] | None = None) -> None:
+        shifts = shifts or {}
+        ordered = sorted(sources, key=lambda s: s.offset)
+        self._lanes = [_AudioLane(_audio_chunks(s, shifts.get(s.path, 0.0))) for s in ordered]
 
-    def mix(self, start: int, count: int) -> av.AudioFrame:
+    def samples(self, start: int, count: int) -> Audio:
+        """The mix of `count` samples from `start`, in -1..1."""
         block = np.zeros((2, count), np.float32)
         for lane in self._lanes:
             lane.add_into(block, start)
         np.clip(block, -1.0, 1.0, out=block)
-        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+        return block
+
+    def mix(self, start: int, count: int) -> av.AudioFrame:
+        frame = av.AudioFrame.from_ndarray(self.samples(start, count), format="fltp", layout="stereo")
         frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
         return frame
 
@@ -211,11 +243,61 @@ def _merged(intervals: list[tuple[float, float]], gap: float) -> list[tuple[floa
 
 
 def _video_frames(source: Source) -> Iterator[tuple[float, av.VideoFrame]]:
-    """(timeline time, frame) of one video file, decoded as they are asked for."""
+    """(timeline time, frame) of one video file, decoded as they are asked for (by FFmpeg's frame threads: the
+    decoding runs beside the caller)."""
     with av.open(source.path) as container:
-        for frame in _decoded(container, container.streams.video[0], source):
+        stream = container.streams.video[0]
+        stream.codec_context.thread_type = "AUTO"
+        for frame in _decoded(container, stream, source):
             if frame.pts is not None and frame.time_base is not None:
                 yield source.offset + float(frame.pts * frame.time_base), frame
+
+
+def shown_at(t: float, fps: int) -> int:
+    """The output frame a source frame taken at `t` is shown in: the one nearest to it (`Tile.advance`)."""
+    return math.ceil(t * fps - 0.5)
+
+
+def _displacement(source: Source, fps: int) -> float | None:
+    """How much later than taken a video file's frames are shown on the output's frame grid, on average over
+    its first frames (read from the packets: nothing is decoded). None when it has no frame."""
+    errors = []
+    with av.open(source.path) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.time_base is None:
+                continue
+            t = source.offset + float(packet.pts * packet.time_base)
+            errors.append(shown_at(t, fps) / fps - t)
+            if len(errors) >= SHIFT_FRAMES:
+                break
+    return sum(errors) / len(errors) if errors else None
+
+
+def lip_sync_shifts(sources: list[Source], fps: int) -> dict[str, float]:
+    """Seconds each audio file is moved by (by path): the displacement of its participant's picture, from the
+    video file of the same tile it overlaps the most."""
+    videos = [s for s in sources if s.kind == "video"]
+    displaced: dict[str, float | None] = {}
+    shifts: dict[str, float] = {}
+    for audio in (s for s in sources if s.kind == "audio"):
+
+        def overlap(video: Source, audio: Source = audio) -> float:
+            return min(audio.offset + audio.duration, video.offset + video.duration) - max(audio.offset, video.offset)
+
+        matching = [v for v in videos if v.tile == audio.tile and overlap(v) > 0]
+        if not matching:
+            continue
+        video = max(matching, key=overlap)
+        if video.path not in displaced:
+            try:
+                displaced[video.path] = _displacement(video, fps)
+            except av.FFmpegError:
+                displaced[video.path] = None
+        shift = displaced[video.path]
+        if shift is not None:
+            shifts[audio.path] = shift
+    return shifts
 
 
 class Tile:
@@ -232,6 +314,7 @@ class Tile:
         self._next: tuple[float, av.VideoFrame] | None = next(self._frames, None)
         self.frame: av.VideoFrame | None = None
         self.version = 0  # changes with each new frame shown
+        self.scaler = VideoReformatter()  # one per tile: its scaling context is made once, not per frame
 
     def is_present(self, t: float) -> bool:
         return any(start <= t < end for start, end in self.present)
@@ -244,17 +327,22 @@ class Tile:
             self._next = next(self._frames, None)
 
 
+def _plane(frame: av.VideoFrame, index: int, width: int, height: int) -> NDArray[np.uint8]:
+    """A writable view of one of the frame's planes, `width` x `height` (its padding left out)."""
+    plane = frame.planes[index]
+    return np.frombuffer(cast(Any, plane), np.uint8).reshape(height, plane.line_size)[:, :width]
+
+
 class Canvas:
-    """Draws the present tiles onto one yuv420p picture; a tile is scaled once per new frame or place."""
+    """Draws the present tiles onto one yuv420p picture; a tile is scaled (bicubic, as FFmpeg's scale filter)
+    once per new frame or place."""
 
     def __init__(self, width: int, height: int, layout: str) -> None:
         self.width, self.height, self.layout = width, height, layout
-        self._black = np.empty((height * 3 // 2, width), np.uint8)
-        self._black[:height] = BLACK_Y
-        self._black[height:] = BLACK_UV
-        self._scaled: dict[str, tuple[tuple[int, Rect], NDArray[np.uint8], Rect]] = {}
+        self._scaled: dict[str, tuple[tuple[int, Rect], av.VideoFrame, Rect]] = {}
         self._last: tuple[object, ...] | None = None
         self._picture: av.VideoFrame | None = None
+        self.times: defaultdict[str, float] = defaultdict(float)  # seconds spent scaling and drawing
 
     def places(self, tiles: list[Tile]) -> list[Rect]:
         if self.layout == "SPOTLIGHT":
@@ -270,41 +358,113 @@ class Canvas:
         return tiles
 
     def draw(self, tiles: list[Tile]) -> av.VideoFrame:
+        """The picture of these tiles: a new frame when anything moved (an encoder may still hold the last
+        one), else the last one again."""
         tiles = self.order(tiles)
         places = self.places(tiles)
         state = tuple((t.key, t.version, p) for t, p in zip(tiles, places, strict=True))
         if state == self._last and self._picture is not None:
             return self._picture  # nothing moved: the same picture again
-        picture = self._black.copy()
-        y_plane, chroma_planes = picture[: self.height], picture[self.height :].reshape(self.height, self.width // 2)
-        u_plane, v_plane = chroma_planes[: self.height // 2], chroma_planes[self.height // 2 :]
-        for tile, place in zip(tiles, places, strict=True):
-            scaled = self._scale(tile, place)
-            if scaled is None:
+        scaled = [self._scale(tile, place) for tile, place in zip(tiles, places, strict=True)]
+        began = time.perf_counter()
+        picture = av.VideoFrame(self.width, self.height, "yuv420p")
+        canvas = [
+            _plane(picture, 0, self.width, self.height),
+            _plane(picture, 1, self.width // 2, self.height // 2),
+            _plane(picture, 2, self.width // 2, self.height // 2),
+        ]
+        canvas[0][:] = BLACK_Y
+        canvas[1][:] = BLACK_UV
+        canvas[2][:] = BLACK_UV
+        for found in scaled:
+            if found is None:
                 continue
-            planes, fit = scaled
-            w, h = fit.width, fit.height
-            y_plane[fit.y : fit.y + h, fit.x : fit.x + w] = planes[:h]
-            chroma = planes[h:].reshape(h, w // 2)
-            u_plane[fit.y // 2 : (fit.y + h) // 2, fit.x // 2 : (fit.x + w) // 2] = chroma[: h // 2]
-            v_plane[fit.y // 2 : (fit.y + h) // 2, fit.x // 2 : (fit.x + w) // 2] = chroma[h // 2 :]
-        self._last, self._picture = state, av.VideoFrame.from_ndarray(picture, format="yuv420p")
-        return self._picture
+            frame, fit = found
+            for index, target in enumerate(canvas):
+                half = 1 if index == 0 else 2
+                w, h = fit.width // half, fit.height // half
+                x, y = fit.x // half, fit.y // half
+                target[y : y + h, x : x + w] = _plane(frame, index, w, h)
+        self._last, self._picture = state, picture
+        self.times["compose"] += time.perf_counter() - began
+        return picture
 
-    def _scale(self, tile: Tile, place: Rect) -> tuple[NDArray[np.uint8], Rect] | None:
+    def _scale(self, tile: Tile, place: Rect) -> tuple[av.VideoFrame, Rect] | None:
         if tile.frame is None:
             return None
         cached = self._scaled.get(tile.key)
         if cached is not None and cached[0] == (tile.version, place):
             return cached[1], cached[2]
+        began = time.perf_counter()
         fit = _fit(place, tile.frame.width, tile.frame.height)
-        scaled = tile.frame.reformat(width=fit.width, height=fit.height, format="yuv420p")
-        planes = scaled.to_ndarray().astype(np.uint8, copy=False)
-        self._scaled[tile.key] = ((tile.version, place), planes, fit)
-        return planes, fit
+        scaled = tile.scaler.reformat(
+            tile.frame, width=fit.width, height=fit.height, format="yuv420p", interpolation=Interpolation.BICUBIC
+        )
+        self._scaled[tile.key] = ((tile.version, place), scaled, fit)
+        self.times["scale"] += time.perf_counter() - began
+        return scaled, fit
 
 
 # ---------------------------------------------------------------- the run
+
+
+class _Encoder(threading.Thread):
+    """Encodes what it is handed (at most `QUEUED` waiting) and muxes the packets (under the caller's lock).
+    An error ends it; the producer sees it at its next `put`."""
+
+    def __init__(
+        self,
+        name: str,
+        encode: Callable[[Any], list[Any]],
+        mux: Callable[[list[Any]], None] | None,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._encode, self._mux = encode, mux
+        self._queue: queue.Queue[Any] = queue.Queue(QUEUED)
+        self.error: BaseException | None = None
+        self.seconds = 0.0  # spent encoding
+
+    def put(self, item: Any) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if not self.is_alive():
+                    raise RuntimeError(f"the {self.name} encoder stopped") from self.error
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Started; at the end flushed (None) and awaited; on an error on the way, told to end and awaited."""
+        self.start()
+        ended = False
+        try:
+            yield
+            self.put(None)
+            ended = True
+        finally:
+            if not ended and self.is_alive():
+                with contextlib.suppress(queue.Full):
+                    self._queue.put(None, timeout=5)
+            self.join()
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                began = time.perf_counter()
+                packets = self._encode(item)
+                self.seconds += time.perf_counter() - began
+                if self._mux is not None:
+                    self._mux(packets)
+                if item is None:
+                    return
+        except BaseException as exc:  # handed to the producer
+            self.error = exc
 
 
 class Progress:
@@ -320,24 +480,57 @@ class Progress:
             print(json.dumps({"progress": round(fraction, 3)}), flush=True)
 
 
-def compose(plan: Plan, progress: Progress | None = None) -> float:
-    """Write the plan's output; returns its duration in seconds."""
-    audio = AudioMixer([s for s in plan.sources if s.kind == "audio"])
-    total = round(plan.duration * RATE)
-    if plan.kind == "AUDIO":
+def _compose_mp3(plan: Plan, audio: AudioMixer, total: int, progress: Progress | None, times: dict[str, float]) -> None:
+    """The mix to MP3 (the system's LAME when there is one), encoded beside the mixing. Decoders drop the
+    encoder's delay and start the sound that much later: the mix starts that much in, so that every sound plays
+    when it was made (as in the MP4, whose AAC priming its edit list hides)."""
+    block = RATE // 4
+    mixed = 0.0
+    if SystemLame.available():
+        with open(plan.output, "wb") as out:
+            lame = SystemLame(out, RATE, plan.audio_bitrate)
+            try:
+
+                def encode(samples: Audio | None) -> list[Any]:
+                    lame.encode(samples)
+                    return []  # (written to the file by LAME's caller)
+
+                encoder = _Encoder("audio", encode, None)
+                with encoder.running():
+                    for start in range(MP3_DELAY, total, block):
+                        began = time.perf_counter()
+                        samples = audio.samples(start, min(block, total - start))
+                        mixed += time.perf_counter() - began
+                        encoder.put(samples)
+                        if progress:
+                            progress.report(start / total)
+            finally:
+                lame.close()
+    else:
         with av.open(plan.output, "w", format="mp3") as container:
             stream = container.add_stream("libmp3lame", rate=RATE, layout="stereo")
             stream.bit_rate = plan.audio_bitrate
-            # decoders drop the encoder's delay and start the sound that much later: the mix starts that much
-            # in, so that every sound plays when it was made (as in the MP4, whose AAC priming its edit list hides)
-            for start in range(MP3_DELAY, total, RATE):
-                frame = audio.mix(start, min(RATE, total - start))
-                frame.pts = start - MP3_DELAY
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-                if progress:
-                    progress.report(start / total)
-            container.mux(stream.encode(None))
+            encoder = _Encoder("audio", stream.encode, container.mux)
+            with encoder.running():
+                for start in range(MP3_DELAY, total, block):
+                    began = time.perf_counter()
+                    frame = audio.mix(start, min(block, total - start))
+                    mixed += time.perf_counter() - began
+                    frame.pts = start - MP3_DELAY
+                    encoder.put(frame)
+                    if progress:
+                        progress.report(start / total)
+    times.update(mix=mixed, encode_audio=encoder.seconds)
+
+
+def compose(plan: Plan, progress: Progress | None = None, times: dict[str, float] | None = None) -> float:
+    """Write the plan's output; returns its duration in seconds. `times` gets the seconds spent per stage."""
+    times = times if times is not None else {}
+    shifts = lip_sync_shifts(plan.sources, plan.fps) if plan.kind == "VIDEO" else {}
+    audio = AudioMixer([s for s in plan.sources if s.kind == "audio"], shifts)
+    total = round(plan.duration * RATE)
+    if plan.kind == "AUDIO":
+        _compose_mp3(plan, audio, total, progress, times)
         return total / RATE
     by_tile: dict[str, list[Source]] = {}
     for source in plan.sources:
@@ -346,6 +539,7 @@ def compose(plan: Plan, progress: Progress | None = None) -> float:
     tiles = sorted((Tile(key, sources) for key, sources in by_tile.items()), key=lambda t: (t.first, t.key))
     canvas = Canvas(plan.width, plan.height, plan.layout)
     frames = math.ceil(plan.duration * plan.fps)
+    waited = {"decode": 0.0, "mix": 0.0, "queue": 0.0}
     with av.open(plan.output, "w", format="mp4", options={"movflags": "+faststart"}) as container:
         video = container.add_stream(
             "libx264", rate=plan.fps, options={"preset": plan.preset, "crf": str(plan.crf), "g": str(2 * plan.fps)}
@@ -354,36 +548,78 @@ def compose(plan: Plan, progress: Progress | None = None) -> float:
         video.codec_context.thread_count = plan.threads
         sound = container.add_stream("aac", rate=RATE, layout="stereo")
         sound.bit_rate = plan.audio_bitrate
+        lock = threading.Lock()
+        muxed = [0.0]
+
+        def mux(packets: list[Any]) -> None:
+            with lock:
+                began = time.perf_counter()
+                container.mux(packets)
+                muxed[0] += time.perf_counter() - began
+
+        def encode_picture(item: tuple[int, av.VideoFrame] | None) -> list[Any]:
+            if item is None:
+                return video.encode(None)
+            n, picture = item
+            picture.pts, picture.time_base = n, Fraction(1, plan.fps)  # (set here: a picture may come twice)
+            return video.encode(picture)
+
+        pictures = _Encoder("video", encode_picture, mux)
+        sounds = _Encoder("audio", sound.encode, mux)
         sample = 0
-        for n in range(frames):
-            t = n / plan.fps
-            for tile in tiles:
-                tile.advance(t + 0.5 / plan.fps)  # the frame nearest to t: half a frame of error at most
-            picture = canvas.draw([tile for tile in tiles if tile.is_present(t)])
-            picture.pts, picture.time_base = n, Fraction(1, plan.fps)
-            for packet in video.encode(picture):
-                container.mux(packet)
-            until = min(total, round((n + 1) / plan.fps * RATE))
-            if until > sample:
-                for packet in sound.encode(audio.mix(sample, until - sample)):
-                    container.mux(packet)
-                sample = until
-            if progress:
-                progress.report(n / frames)
-        container.mux(video.encode(None))
-        container.mux(sound.encode(None))
+        with pictures.running(), sounds.running():
+            for n in range(frames):
+                t = n / plan.fps
+                began = time.perf_counter()
+                for tile in tiles:
+                    tile.advance(t + 0.5 / plan.fps)  # the frame nearest to t: half a frame of error at most
+                waited["decode"] += time.perf_counter() - began
+                picture = canvas.draw([tile for tile in tiles if tile.is_present(t)])
+                began = time.perf_counter()
+                pictures.put((n, picture))
+                until = min(total, round((n + 1) / plan.fps * RATE))
+                waited["queue"] += time.perf_counter() - began
+                if until > sample:
+                    began = time.perf_counter()
+                    block = audio.mix(sample, until - sample)
+                    waited["mix"] += time.perf_counter() - began
+                    sounds.put(block)
+                    sample = until
+                if progress:
+                    progress.report(n / frames)
+    # (decode: the main thread waiting for decoded frames, mix: decoding and mixing the sound)
+    times.update(
+        waited,
+        scale=canvas.times["scale"],
+        compose=canvas.times["compose"],
+        encode_video=pictures.seconds,
+        encode_audio=sounds.seconds,
+        mux=muxed[0],
+    )
     return frames / plan.fps
 
 
 def main() -> None:
-    plan = Plan.model_validate_json(Path(sys.argv[1]).read_text())
-    os.nice(plan.nice)
+    """`worker PLAN.json`, or `worker -`: warm, it says `{"ready": true}` and waits for a plan's path on stdin
+    (the service keeps one waiting, so that a composition does not wait for Python, NumPy and PyAV to load)."""
+    if sys.argv[1] == "-":
+        print(json.dumps({"ready": True}), flush=True)
+        line = sys.stdin.readline().strip()
+        if not line:
+            return  # told to end (or the service is gone)
+        path = Path(line)
+    else:
+        path = Path(sys.argv[1])
+    plan = Plan.model_validate_json(path.read_text())
+    os.nice(max(0, plan.nice - os.nice(0)))  # (a warm worker was started niced already)
+    times: dict[str, float] = {}
     try:
-        duration = compose(plan, Progress())
+        duration = compose(plan, Progress(), times)
     except Exception as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)
-    print(json.dumps({"duration": duration, "size": Path(plan.output).stat().st_size}), flush=True)
+    rounded = {stage: round(seconds, 3) for stage, seconds in times.items()}
+    print(json.dumps({"duration": duration, "size": Path(plan.output).stat().st_size, "times": rounded}), flush=True)
 
 
 if __name__ == "__main__":

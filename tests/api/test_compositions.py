@@ -35,7 +35,8 @@ from tests.storage_servers import BUCKET, Servers, profile, profile_data
 CALL_SECONDS = 12.0
 LATE_JOIN = 3.0
 ALICE, BOB = 880.0, 2000.0  # beep frequencies
-SYNC_LIMIT = 0.045  # seconds between a flash and its beep in the composed file
+SYNC_LIMIT = 0.010  # seconds between a flash and its beep in the composed file
+HALF_FRAME = 0.5 / 30  # how far the MP4's 30 fps grid may move a picture, and the voice that follows it
 STATES = ["QUEUED", "PREPROCESSING", "PROCESSING", "COMPLETED"]
 
 
@@ -251,7 +252,9 @@ def test_the_mp3_holds_both_voices_in_sync(composed_call: ComposedCall) -> None:
     for user, frequency in (("alice", ALICE), ("bob", BOB)):
         heard = beep_times(samples, first, frequency)
         assert len(heard) >= EXPECTED[user], (user, heard)
-        assert max(abs(x) for x in offsets(composed_call.flashes[user], heard)) < SYNC_LIMIT
+        # the MP3 keeps every voice where it was recorded; the MP4 moves each voice to its picture, which the
+        # frame grid displaces by up to half a frame (the worker's lip_sync_shifts)
+        assert max(abs(x) for x in offsets(composed_call.flashes[user], heard)) < SYNC_LIMIT + HALF_FRAME
         # the same sound at the same time in both files (the MP3 encoder's delay is accounted for). Each file
         # starts at its own timelineStart: the MP4 at the first frame of any track, the MP3 at the first sound
         # (video may start a few ms earlier), so the times are compared on the wall clock
@@ -261,7 +264,7 @@ def test_the_mp3_holds_both_voices_in_sync(composed_call: ComposedCall) -> None:
         whole = [t for t in heard if t - first > 0.3]  # (a beep cut by the start of the sound has no onset)
         apart = offsets([t + later for t in whole], beep_times(in_mp4, mp4_first, frequency))
         print(f"{user}: MP3 - MP4 beep ms: {[round(x * 1000, 1) for x in apart]}")
-        assert max(abs(x) for x in apart) < 0.005, (user, apart)
+        assert max(abs(x) for x in apart) < HALF_FRAME + 0.001, (user, apart)
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -413,9 +416,13 @@ async def test_named_sizes_cancel_and_run_again(
     assert (big["resolution"], big["priority"]) == ("3840x2160", 1)
     query = f"{COMPOSITION_API}/query/conversation/conv-cancel"
     await eventually(lambda: asyncio.to_thread(composer_parents, big["id"]), within=60, what="the 4K worker")
+    await eventually(lambda: client.json("GET", query), lambda a: a["compositions"][-1]["progress"] > 0, within=60)
+    began = time.monotonic()
     cancelled = await client.json("POST", f"{COMPOSITION_API}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
+    took = time.monotonic() - began
     assert cancelled["id"] == big["id"] and cancelled["state"] == "CANCELLED", cancelled
     assert composer_parents(big["id"]) == [], "the worker process is ended"
+    assert took < 1.0, f"cancelling took {took:.2f} s"
     await asyncio.sleep(1)  # a worker that was not stopped would report progress or finish meanwhile
     listed = {c["id"]: c for c in (await client.json("GET", query))["compositions"]}
     assert listed[big["id"]]["state"] == "CANCELLED" and listed[big["id"]]["size"] is None
