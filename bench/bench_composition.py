@@ -17,8 +17,8 @@ reports it.
 
 `--long SECONDS` composes a two-party 1280x720 call of that length instead (made by repeating a minute of
 each file, without re-encoding), sampling the worker's resident memory every second: it prints the memory at
-each tenth of the way and the peak; then starts it again and ends it at 10 %, 50 % and 90 % of the way,
-printing how long the process took to go.
+each tenth of the way and the peak; then starts it again and ends it (SIGKILL, as the service cancels) after
+5, 30 and 120 s, printing how long the process took to go.
 
 Run: `python -m bench.bench_composition [--seconds 60] [--cache .bench-cache]`, or `--long 7200`.
 """
@@ -351,20 +351,20 @@ def long_call(seconds: float, cache: Path) -> None:
         index = min(len(samples) - 1, max(0, round(len(samples) * tenth / 10) - 1))
         print(f"| {tenth * 10} % | {samples[index]:.0f} |")
     print(f"| peak (wait4) | {run.peak_mib:.0f} |")
-    print("\n| ended at | SIGKILL to gone, ms |")
+    print("\n| ended after | SIGKILL (the service's cancel) to gone, ms |")
     print("|---|---|")
     plan_path = work / "plan-long.json"
-    for fraction in (0.1, 0.5, 0.9):
+    for after in (5.0, 30.0, 120.0):
         process = subprocess.Popen(
             [sys.executable, "-m", "recorder.compositions.worker", str(plan_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(run.seconds * fraction)
+        time.sleep(min(after, run.seconds / 2))
         began = time.perf_counter()
         process.send_signal(signal.SIGKILL)
         process.wait()
-        print(f"| {fraction:.0%} | {(time.perf_counter() - began) * 1000:.1f} |")
+        print(f"| {min(after, run.seconds / 2):.0f} s | {(time.perf_counter() - began) * 1000:.1f} |")
     (work / "long.mp4").unlink(missing_ok=True)
 
 
