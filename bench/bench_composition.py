@@ -266,8 +266,8 @@ def compare(seconds: float, cache: Path) -> None:
         ours, _ = _ours(_plan("VIDEO", ours_path, seconds, call, size), work)
         theirs, _ = _measured(_ffmpeg_video(call, size, theirs_path))
         subprocess.run(_ffmpeg_video(call, size, reference, lossless=True), check=True)
-        quality = (*_quality(ours_path, reference), *_quality(theirs_path, reference))
-        rows.append((label, ours, theirs, quality, _length(ours_path), _length(theirs_path)))
+        measured_quality = (*_quality(ours_path, reference), *_quality(theirs_path, reference))
+        rows.append((label, ours, theirs, measured_quality, _length(ours_path), _length(theirs_path)))
         stages.append((label, ours))
         print(f"{label}: ours {ours.seconds:.1f} s, ffmpeg {theirs.seconds:.1f} s", file=sys.stderr)
     ours_mp3, theirs_mp3 = work / "ours.mp3", work / "ffmpeg.mp3"

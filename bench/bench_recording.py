@@ -6,12 +6,18 @@ time is read from /proc between `go` and the end of sending. Prints a table:
 
     recorder, N, CPU % of one core per A/V stream, video frames written / sent, audio frames written / sent
 
-Run as root: `python -m bench.bench_recording [--seconds 10] [--counts 1,4,8,16] [--baseline 1,4]`.
+`--composing 8` records 8 publishers (16 streams) again while compositions run beside the recorder, one after
+the other, as the service runs them (niced, on one encoder thread; a four-party call composed to 1280x720):
+frames written / sent tell whether composing costs the recording a frame.
+
+Run as root: `python -m bench.bench_recording [--seconds 10] [--counts 1,4,8,16] [--baseline 1,4]
+[--composing 8,16]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -21,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -154,11 +161,70 @@ class Tally:
         )
 
 
+class Composing:
+    """Compositions run back to back beside the recording, as the service runs them (the worker process, niced
+    10, on one encoder thread): a four-party call of 640x480 cameras composed to 1280x720."""
+
+    def __init__(self, plan: Path) -> None:
+        self._plan = plan
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.done = 0
+        self.cpu = 0.0
+        self.wall = 0.0
+
+    def __enter__(self) -> Composing:
+        self._began = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.wall = time.monotonic() - self._began
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "recorder.compositions.worker", str(self._plan)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            while True:
+                pid, status, usage = os.wait4(worker.pid, os.WNOHANG)
+                if pid:
+                    self.cpu += usage.ru_utime + usage.ru_stime
+                    self.done += os.waitstatus_to_exitcode(status) == 0
+                    break
+                if self._stop.is_set():
+                    worker.kill()
+                time.sleep(0.05)
+
+
+def composition_plan(work: Path, call_seconds: float) -> Path:
+    """The plan of a composition of bench_composition's call (four 640x480 cameras) to 1280x720."""
+    from bench.bench_composition import _call, _plan
+
+    call = _call(Path(tempfile.gettempdir()) / "recorder-bench-composition", call_seconds)
+    plan = _plan("VIDEO", work / "composed.mp4", call_seconds, call, (1280, 720))
+    path = work / "plan.json"
+    path.write_text(plan.model_dump_json())
+    return path
+
+
 def run_passthrough(
-    janus: JanusHost, room: int, count: int, seconds: float, cache: Path, work: Path, clip: list[bytes]
+    janus: JanusHost,
+    room: int,
+    count: int,
+    seconds: float,
+    cache: Path,
+    work: Path,
+    clip: list[bytes],
+    composing: Path | None = None,
 ) -> Row:
     port = free_port()
-    data = work / f"pass-{count}"
+    data = work / f"pass-{count}{'-composing' if composing else ''}"
     service = child("api", env=service_env(janus, port, data))
     base = f"http://127.0.0.1:{port}{API}"
     try:
@@ -172,7 +238,14 @@ def run_passthrough(
         send(publishers, f"go {go}")
         time.sleep(max(0.0, go - time.time()))
         cpu0, pub0, wall0 = cpu_seconds(service.pid), cpu_seconds(publishers.pid), time.monotonic()
-        sent = json.loads(expect(publishers, "{"))
+        with Composing(composing) if composing else contextlib.nullcontext() as compositions:
+            sent = json.loads(expect(publishers, "{"))
+        if compositions is not None:
+            print(
+                f"N={count}: compositions beside it used {compositions.cpu / compositions.wall:.2f} cores"
+                f" ({compositions.done} finished)",
+                flush=True,
+            )
         cpu = (cpu_seconds(service.pid) - cpu0) / (time.monotonic() - wall0)
         recording = rss_mib(service.pid)
         publishers_cpu = 100 * (cpu_seconds(publishers.pid) - pub0) / (time.monotonic() - wall0)
@@ -184,9 +257,8 @@ def run_passthrough(
     finally:
         service.terminate()
         service.wait(30)
-    return dataclasses.replace(
-        tally.row("passthrough", count, cpu), idle_mib=idle, mib_per_stream=(recording - idle) / count
-    )
+    name = "passthrough+composing" if composing else "passthrough"
+    return dataclasses.replace(tally.row(name, count, cpu), idle_mib=idle, mib_per_stream=(recording - idle) / count)
 
 
 def service_env(janus: JanusHost, port: int, data: Path) -> dict[str, str]:
@@ -317,11 +389,16 @@ def main() -> None:
     parser.add_argument("--baseline", default="1,4")
     parser.add_argument("--keep", action="store_true", help="keep the recorded files (their folder is printed)")
     parser.add_argument(
+        "--composing",
+        default="",
+        help="counts recorded again while compositions run beside them (a 720p one after the other)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="tiny parameters: proves the benchmark runs (the suite runs it)"
     )
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.counts, args.baseline = 2.0, "1", "1"
+        args.seconds, args.counts, args.baseline, args.composing = 2.0, "1", "1", "1"
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     cache = Path(tempfile.gettempdir()) / "recorder-bench-clip-v2.pkl"
     video, audio = encode_clip(cache)
@@ -337,6 +414,9 @@ def main() -> None:
             rows.append(run_mediarecorder(janus, next(rooms), n, args.seconds, cache, work))
         for n in (int(x) for x in args.counts.split(",") if x):
             rows.append(run_passthrough(janus, next(rooms), n, args.seconds, cache, work, video))
+        plan = composition_plan(work, 6.0 if args.smoke else 20.0) if args.composing else None
+        for n in (int(x) for x in args.composing.split(",") if x):
+            rows.append(run_passthrough(janus, next(rooms), n, args.seconds, cache, work, video, plan))
     finally:
         janus.stop()
         if args.keep:
@@ -345,13 +425,13 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     print()
     print(
-        f"{'recorder':<14} {'N':>3} {'CPU %/stream':>13} {'video written/sent':>22} {'audio written/sent':>22}"
+        f"{'recorder':<22} {'N':>3} {'CPU %/stream':>13} {'video written/sent':>22} {'audio written/sent':>22}"
         f" {'idle MiB':>9} {'MiB/stream':>11}"
     )
     for r in rows:
-        memory = f" {r.idle_mib:>9.0f} {r.mib_per_stream:>11.1f}" if r.recorder == "passthrough" else ""
+        memory = f" {r.idle_mib:>9.0f} {r.mib_per_stream:>11.1f}" if r.recorder.startswith("passthrough") else ""
         print(
-            f"{r.recorder:<14} {r.count:>3} {r.cpu_per_stream:>13.1f} "
+            f"{r.recorder:<22} {r.count:>3} {r.cpu_per_stream:>13.1f} "
             f"{f'{r.video_written}/{r.video_sent}':>15} {r.video_written / max(r.video_sent, 1):>6.1%} "
             f"{f'{r.audio_written}/{r.audio_sent}':>15} {r.audio_written / max(r.audio_sent, 1):>6.1%}{memory}"
         )

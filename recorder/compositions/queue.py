@@ -405,7 +405,10 @@ class Compositions:
         """A worker process for a plan: the warm one (it has loaded Python, NumPy and PyAV meanwhile), else a
         new one; another is made warm for the next composition."""
         waiting, self._waiting = self._waiting, None
-        process = await waiting if waiting is not None else None
+        process = None
+        if waiting is not None:
+            with contextlib.suppress(OSError):  # (it could not be started: a new one is tried)
+                process = await waiting
         if process is None or process.returncode is not None:
             process = await self._start_worker()
         self._warm()
@@ -422,8 +425,7 @@ class Compositions:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(_PROJECT), os.environ.get("PYTHONPATH")])),
         }
-        nice = self._options.nice
-        return await asyncio.create_subprocess_exec(
+        process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "recorder.compositions.worker",
@@ -432,14 +434,19 @@ class Compositions:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=environment,
-            preexec_fn=lambda: os.nice(nice),  # (loading it too comes after live recordings)
         )
+        with contextlib.suppress(OSError):  # (loading it, too, comes after live recordings)
+            os.setpriority(os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + self._options.nice)
+        return process
 
     async def _stop_waiting(self) -> None:
         waiting, self._waiting = self._waiting, None
         if waiting is None:
             return
-        process = await waiting
+        try:
+            process = await waiting
+        except OSError:
+            return
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
