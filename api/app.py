@@ -254,6 +254,7 @@ def _make_compositions(
         settings.composition_preset,
         settings.instance_id,
         settings.lease_seconds,
+        settings.composition_idle,
     )
     compositions = Compositions(
         store.compositions,

@@ -158,6 +158,7 @@ def _plan(
         height=size[1],
         threads=defaults.composition_threads,
         nice=defaults.composition_nice,
+        idle=defaults.composition_idle,
         preset=defaults.composition_preset,
     )
 

@@ -300,6 +300,9 @@ class Settings(BaseSettings):
     composition_concurrency: int = Field(default=1, ge=1, le=16)
     composition_threads: int = Field(default=1, ge=1, le=16)
     composition_nice: int = Field(default=10, ge=0, le=19)
+    # ... and in Linux's SCHED_IDLE class: they get only the CPU time nothing else wants, so that live
+    # recordings (and Janus beside them) never wait for a composition; off: niced only
+    composition_idle: bool = True
     # Several instances: each renews its leases (recordings, upload jobs, compositions) every
     # `heartbeat_seconds`; a lease not renewed for `lease_seconds` ends and another instance takes the work over.
     lease_seconds: float = Field(default=10.0, ge=2)

@@ -4,8 +4,9 @@ A request is stored QUEUED. The scheduler claims the next one (highest priority,
 than `concurrency` run. PREPROCESSING gathers every track file of every recording of the conversation (a
 hard link to the local file, so an upload that deletes it meanwhile does not pull it away, or a copy
 fetched from the storage) and places each on one wall-clock timeline by the sender's time of its first
-frame. PROCESSING runs `python -m recorder.compositions.worker` in a process of its own, niced, so that
-composing never takes the event loop or the cores from live recordings, and follows its progress. The
+frame. PROCESSING runs `python -m recorder.compositions.worker` in a process of its own, niced and in
+SCHED_IDLE, so that composing never takes the event loop or the cores from live recordings, and follows its
+progress. The
 composed file gets an upload job like any track, and the composition is COMPLETED; any failure makes it
 FAILED with the reason. Shutdown stops the workers; the next start puts what they were doing back in the
 queue.
@@ -67,6 +68,7 @@ class CompositionOptions:
     preset: str = "veryfast"
     instance_id: str = "local"
     lease_seconds: float = 10.0  # another instance takes a job over when its lease is not renewed
+    idle: bool = True  # workers in SCHED_IDLE: only CPU time nothing else wants
 
 
 @dataclass(frozen=True)
@@ -367,7 +369,12 @@ class Compositions:
     async def _compose(self, composition: Composition, plan: Plan, plan_path: Path) -> None:
         """PROCESSING: the worker process, its progress lines, its exit."""
         plan = plan.model_copy(
-            update={"threads": self._options.threads, "nice": self._options.nice, "preset": self._options.preset}
+            update={
+                "threads": self._options.threads,
+                "nice": self._options.nice,
+                "idle": self._options.idle,
+                "preset": self._options.preset,
+            }
         )
         await asyncio.to_thread(plan_path.write_text, plan.model_dump_json())
         process = await self._worker()

@@ -88,6 +88,7 @@ class Plan(BaseModel):
     crf: int = 23
     audio_bitrate: int = 128000
     nice: int = 10  # the worker's niceness: live recordings on the same machine come first
+    idle: bool = False  # SCHED_IDLE: only the CPU time nothing else on the machine wants
 
 
 # ---------------------------------------------------------------- audio
@@ -612,6 +613,9 @@ def main() -> None:
         path = Path(sys.argv[1])
     plan = Plan.model_validate_json(path.read_text())
     os.nice(max(0, plan.nice - os.nice(0)))  # (a warm worker was started niced already)
+    if plan.idle:  # (before any thread is made: they inherit it)
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     times: dict[str, float] = {}
     try:
         duration = compose(plan, Progress(), times)
