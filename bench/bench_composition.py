@@ -290,15 +290,21 @@ def compare(seconds: float, cache: Path) -> None:
             f" {ours.cores:.2f} | {theirs.cores:.2f} | {ours.peak_mib:.0f} | {theirs.peak_mib:.0f} | {measured} |"
             f" {ours_length:.2f} / {theirs_length:.2f} |"
         )
-    print("\nwhere our time went (seconds; the main thread: waiting for decoded frames, scaling, drawing, mixing"
-          " the sound, waiting for the encoders; their threads: encoding video, audio, muxing)\n")  # fmt: skip
-    names = ["decode", "scale", "compose", "mix", "queue", "encode_video", "encode_audio", "mux"]
-    print("| output | wall s | " + " | ".join(names) + " |")
-    print("|---|---|" + "---|" * len(names))
+    print(
+        "\nwhere our CPU time went (seconds of CPU, per thread: the main thread demuxes, scales, draws and mixes the"
+        " sound;\nFFmpeg's decoder threads; the video and the audio encoder's threads, which mux)\n"
+    )
+    names = ["decode", "decoder_threads", "scale", "compose", "mix", "other", "encode_video", "encode_audio", "mux"]
+    print("| output | wall s | CPU s | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
     for label, run in stages:
         times = run.report.get("times", {})
         assert isinstance(times, dict)
-        print(f"| {label} | {run.seconds:.2f} | " + " | ".join(f"{float(times.get(n, 0)):.2f}" for n in names) + " |")
+        print(
+            f"| {label} | {run.seconds:.2f} | {float(times.get('cpu', 0)):.2f} | "
+            + " | ".join(f"{float(times.get(n, 0)):.2f}" for n in names)
+            + " |"
+        )
 
 
 def _loop(source: Path, target: Path, times: int) -> Path:

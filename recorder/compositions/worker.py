@@ -30,6 +30,7 @@ import json
 import math
 import os
 import queue
+import resource
 import sys
 import threading
 import time
@@ -367,7 +368,7 @@ class Canvas:
         if state == self._last and self._picture is not None:
             return self._picture  # nothing moved: the same picture again
         scaled = [self._scale(tile, place) for tile, place in zip(tiles, places, strict=True)]
-        began = time.perf_counter()
+        began = time.thread_time()
         picture = av.VideoFrame(self.width, self.height, "yuv420p")
         canvas = [
             _plane(picture, 0, self.width, self.height),
@@ -387,7 +388,7 @@ class Canvas:
                 x, y = fit.x // half, fit.y // half
                 target[y : y + h, x : x + w] = _plane(frame, index, w, h)
         self._last, self._picture = state, picture
-        self.times["compose"] += time.perf_counter() - began
+        self.times["compose"] += time.thread_time() - began
         return picture
 
     def _scale(self, tile: Tile, place: Rect) -> tuple[av.VideoFrame, Rect] | None:
@@ -396,13 +397,13 @@ class Canvas:
         cached = self._scaled.get(tile.key)
         if cached is not None and cached[0] == (tile.version, place):
             return cached[1], cached[2]
-        began = time.perf_counter()
+        began = time.thread_time()
         fit = _fit(place, tile.frame.width, tile.frame.height)
         scaled = tile.scaler.reformat(
             tile.frame, width=fit.width, height=fit.height, format="yuv420p", interpolation=Interpolation.BICUBIC
         )
         self._scaled[tile.key] = ((tile.version, place), scaled, fit)
-        self.times["scale"] += time.perf_counter() - began
+        self.times["scale"] += time.thread_time() - began
         return scaled, fit
 
 
@@ -423,7 +424,8 @@ class _Encoder(threading.Thread):
         self._encode, self._mux = encode, mux
         self._queue: queue.Queue[Any] = queue.Queue(QUEUED)
         self.error: BaseException | None = None
-        self.seconds = 0.0  # spent encoding
+        self.seconds = 0.0  # CPU time spent encoding
+        self.cpu = 0.0
 
     def put(self, item: Any) -> None:
         while True:
@@ -457,15 +459,17 @@ class _Encoder(threading.Thread):
         try:
             while True:
                 item = self._queue.get()
-                began = time.perf_counter()
+                began = time.thread_time()
                 packets = self._encode(item)
-                self.seconds += time.perf_counter() - began
+                self.seconds += time.thread_time() - began
                 if self._mux is not None:
                     self._mux(packets)
                 if item is None:
                     return
         except BaseException as exc:  # handed to the producer
             self.error = exc
+        finally:
+            self.cpu = time.thread_time()  # the thread's whole CPU time
 
 
 class Progress:
@@ -499,9 +503,9 @@ def _compose_mp3(plan: Plan, audio: AudioMixer, total: int, progress: Progress |
                 encoder = _Encoder("audio", encode, None)
                 with encoder.running():
                     for start in range(MP3_DELAY, total, block):
-                        began = time.perf_counter()
+                        began = time.thread_time()
                         samples = audio.samples(start, min(block, total - start))
-                        mixed += time.perf_counter() - began
+                        mixed += time.thread_time() - began
                         encoder.put(samples)
                         if progress:
                             progress.report(start / total)
@@ -514,9 +518,9 @@ def _compose_mp3(plan: Plan, audio: AudioMixer, total: int, progress: Progress |
             encoder = _Encoder("audio", stream.encode, container.mux)
             with encoder.running():
                 for start in range(MP3_DELAY, total, block):
-                    began = time.perf_counter()
+                    began = time.thread_time()
                     frame = audio.mix(start, min(block, total - start))
-                    mixed += time.perf_counter() - began
+                    mixed += time.thread_time() - began
                     frame.pts = start - MP3_DELAY
                     encoder.put(frame)
                     if progress:
@@ -527,6 +531,8 @@ def _compose_mp3(plan: Plan, audio: AudioMixer, total: int, progress: Progress |
 def compose(plan: Plan, progress: Progress | None = None, times: dict[str, float] | None = None) -> float:
     """Write the plan's output; returns its duration in seconds. `times` gets the seconds spent per stage."""
     times = times if times is not None else {}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started_cpu, began_all = usage.ru_utime + usage.ru_stime, time.thread_time()
     shifts = lip_sync_shifts(plan.sources, plan.fps) if plan.kind == "VIDEO" else {}
     audio = AudioMixer([s for s in plan.sources if s.kind == "audio"], shifts)
     total = round(plan.duration * RATE)
@@ -540,7 +546,7 @@ def compose(plan: Plan, progress: Progress | None = None, times: dict[str, float
     tiles = sorted((Tile(key, sources) for key, sources in by_tile.items()), key=lambda t: (t.first, t.key))
     canvas = Canvas(plan.width, plan.height, plan.layout)
     frames = math.ceil(plan.duration * plan.fps)
-    waited = {"decode": 0.0, "mix": 0.0, "queue": 0.0}
+    spent = {"decode": 0.0, "mix": 0.0}  # CPU seconds of the main thread
     with av.open(plan.output, "w", format="mp4", options={"movflags": "+faststart"}) as container:
         video = container.add_stream(
             "libx264", rate=plan.fps, options={"preset": plan.preset, "crf": str(plan.crf), "g": str(2 * plan.fps)}
@@ -554,9 +560,9 @@ def compose(plan: Plan, progress: Progress | None = None, times: dict[str, float
 
         def mux(packets: list[Any]) -> None:
             with lock:
-                began = time.perf_counter()
+                began = time.thread_time()
                 container.mux(packets)
-                muxed[0] += time.perf_counter() - began
+                muxed[0] += time.thread_time() - began
 
         def encode_picture(item: tuple[int, av.VideoFrame] | None) -> list[Any]:
             if item is None:
@@ -571,31 +577,38 @@ def compose(plan: Plan, progress: Progress | None = None, times: dict[str, float
         with pictures.running(), sounds.running():
             for n in range(frames):
                 t = n / plan.fps
-                began = time.perf_counter()
+                began = time.thread_time()
                 for tile in tiles:
                     tile.advance(t + 0.5 / plan.fps)  # the frame nearest to t: half a frame of error at most
-                waited["decode"] += time.perf_counter() - began
+                spent["decode"] += time.thread_time() - began
                 picture = canvas.draw([tile for tile in tiles if tile.is_present(t)])
-                began = time.perf_counter()
                 pictures.put((n, picture))
                 until = min(total, round((n + 1) / plan.fps * RATE))
-                waited["queue"] += time.perf_counter() - began
                 if until > sample:
-                    began = time.perf_counter()
+                    began = time.thread_time()
                     block = audio.mix(sample, until - sample)
-                    waited["mix"] += time.perf_counter() - began
+                    spent["mix"] += time.thread_time() - began
                     sounds.put(block)
                     sample = until
                 if progress:
                     progress.report(n / frames)
-    # (decode: the main thread waiting for decoded frames, mix: decoding and mixing the sound)
+    # CPU seconds. decode: the main thread's part (demuxing, handing packets over, taking frames);
+    # decoder_threads: FFmpeg's frame threads, the rest of the process's CPU time; mix: decoding and mixing
+    # the sound; other: the main thread's loop and the rest
+    main_cpu = time.thread_time() - began_all
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    process_cpu = usage.ru_utime + usage.ru_stime
+    measured = sum(spent.values()) + canvas.times["scale"] + canvas.times["compose"]
     times.update(
-        waited,
+        spent,
+        decoder_threads=max(0.0, process_cpu - main_cpu - pictures.cpu - sounds.cpu - started_cpu),
         scale=canvas.times["scale"],
         compose=canvas.times["compose"],
         encode_video=pictures.seconds,
         encode_audio=sounds.seconds,
         mux=muxed[0],
+        other=max(0.0, main_cpu - measured),
+        cpu=process_cpu - started_cpu,
     )
     return frames / plan.fps
 
