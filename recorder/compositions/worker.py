@@ -613,6 +613,14 @@ def compose(plan: Plan, progress: Progress | None = None, times: dict[str, float
     return frames / plan.fps
 
 
+def _idle() -> None:
+    """Every thread of the process in SCHED_IDLE (those made later inherit it; NumPy's BLAS has made some at
+    import already)."""
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
+
+
 def main() -> None:
     """`worker PLAN.json`, or `worker -`: warm, it says `{"ready": true}` and waits for a plan's path on stdin
     (the service keeps one waiting, so that a composition does not wait for Python, NumPy and PyAV to load)."""
@@ -626,9 +634,8 @@ def main() -> None:
         path = Path(sys.argv[1])
     plan = Plan.model_validate_json(path.read_text())
     os.nice(max(0, plan.nice - os.nice(0)))  # (a warm worker was started niced already)
-    if plan.idle:  # (before any thread is made: they inherit it)
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if plan.idle:
+        _idle()
     times: dict[str, float] = {}
     try:
         duration = compose(plan, Progress(), times)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from tests.client import API, COMPOSITION_API, ApiClient, ids
 from tests.eventually import eventually
 from tests.flashbeep import BeepTrack, FlashTrack, Signal, beep_times, decode_audio, flash_times, offsets
 from tests.janus_host import JanusHost
-from tests.processes import composer_parents
+from tests.processes import composer_parents, composers
 from tests.publisher import Publisher, display, publish_two_seconds
 from tests.storage_servers import BUCKET, Servers, profile, profile_data
 
@@ -417,6 +418,11 @@ async def test_named_sizes_cancel_and_run_again(
     query = f"{COMPOSITION_API}/query/conversation/conv-cancel"
     await eventually(lambda: asyncio.to_thread(composer_parents, big["id"]), within=60, what="the 4K worker")
     await eventually(lambda: client.json("GET", query), lambda a: a["compositions"][-1]["progress"] > 0, within=60)
+    # it takes only CPU time nothing else wants: SCHED_IDLE (every thread), and niced
+    [(worker, _)] = composers(big["id"])
+    for thread in Path(f"/proc/{worker}/task").iterdir():
+        assert os.sched_getscheduler(int(thread.name)) == os.SCHED_IDLE, thread
+    assert os.getpriority(os.PRIO_PROCESS, worker) - os.getpriority(os.PRIO_PROCESS, 0) == 10
     began = time.monotonic()
     cancelled = await client.json("POST", f"{COMPOSITION_API}/conv-cancel/{big['id']}/cancel", headers=auth("SERVICE"))
     took = time.monotonic() - began
