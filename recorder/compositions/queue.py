@@ -6,10 +6,9 @@ hard link to the local file, so an upload that deletes it meanwhile does not pul
 fetched from the storage) and places each on one wall-clock timeline by the sender's time of its first
 frame. PROCESSING runs `python -m recorder.compositions.worker` in a process of its own, niced and in
 SCHED_IDLE, so that composing never takes the event loop or the cores from live recordings, and follows its
-progress. The
-composed file gets an upload job like any track, and the composition is COMPLETED; any failure makes it
-FAILED with the reason. Shutdown stops the workers; the next start puts what they were doing back in the
-queue.
+progress (one worker waits warm, loaded, for the next plan). The composed file gets an upload job like any
+track, and the composition is COMPLETED; any failure makes it FAILED with the reason. Shutdown stops the
+workers; the next start puts what they were doing back in the queue.
 """
 
 from __future__ import annotations

@@ -489,42 +489,37 @@ def _compose_mp3(plan: Plan, audio: AudioMixer, total: int, progress: Progress |
     """The mix to MP3 (the system's LAME when there is one), encoded beside the mixing. Decoders drop the
     encoder's delay and start the sound that much later: the mix starts that much in, so that every sound plays
     when it was made (as in the MP4, whose AAC priming its edit list hides)."""
-    block = RATE // 4
-    mixed = 0.0
-    if SystemLame.available():
-        with open(plan.output, "wb") as out:
-            lame = SystemLame(out, RATE, plan.audio_bitrate)
-            try:
+    with contextlib.ExitStack() as stack:
+        if SystemLame.available():
+            lame = SystemLame(stack.enter_context(open(plan.output, "wb")), RATE, plan.audio_bitrate)
+            stack.callback(lame.close)  # (after the encoder's thread has ended)
 
-                def encode(samples: Audio | None) -> list[Any]:
-                    lame.encode(samples)
-                    return []  # (written to the file by LAME's caller)
+            def encode(samples: Audio | None) -> list[Any]:
+                lame.encode(samples)
+                return []  # (LAME's caller writes to the file)
 
-                encoder = _Encoder("audio", encode, None)
-                with encoder.running():
-                    for start in range(MP3_DELAY, total, block):
-                        began = time.thread_time()
-                        samples = audio.samples(start, min(block, total - start))
-                        mixed += time.thread_time() - began
-                        encoder.put(samples)
-                        if progress:
-                            progress.report(start / total)
-            finally:
-                lame.close()
-    else:
-        with av.open(plan.output, "w", format="mp3") as container:
+            encoder = _Encoder("audio", encode, None)
+            block: Callable[[int, int], Any] = audio.samples
+        else:
+            container = stack.enter_context(av.open(plan.output, "w", format="mp3"))
             stream = container.add_stream("libmp3lame", rate=RATE, layout="stereo")
             stream.bit_rate = plan.audio_bitrate
             encoder = _Encoder("audio", stream.encode, container.mux)
-            with encoder.running():
-                for start in range(MP3_DELAY, total, block):
-                    began = time.thread_time()
-                    frame = audio.mix(start, min(block, total - start))
-                    mixed += time.thread_time() - began
-                    frame.pts = start - MP3_DELAY
-                    encoder.put(frame)
-                    if progress:
-                        progress.report(start / total)
+
+            def block(start: int, count: int) -> av.AudioFrame:
+                frame = audio.mix(start, count)
+                frame.pts = start - MP3_DELAY
+                return frame
+
+        mixed = 0.0
+        with encoder.running():
+            for start in range(MP3_DELAY, total, RATE // 4):
+                began = time.thread_time()
+                item = block(start, min(RATE // 4, total - start))
+                mixed += time.thread_time() - began
+                encoder.put(item)
+                if progress:
+                    progress.report(start / total)
     times.update(mix=mixed, encode_audio=encoder.seconds)
 
 
