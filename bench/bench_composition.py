@@ -69,7 +69,7 @@ class Run:
         return self.cpu / self.seconds
 
 
-def _call(cache: Path, seconds: float) -> list[tuple[str, float, Path, Path]]:
+def call_files(cache: Path, seconds: float) -> list[tuple[str, float, Path, Path]]:
     """(user, joins at, video, audio) of the four participants."""
     call = []
     for user, phase, frequency, codec, joins in PARTICIPANTS:
@@ -141,7 +141,7 @@ def _ours(plan: Plan, work: Path, sample: bool = False) -> tuple[Run, list[float
     return _measured([sys.executable, "-m", "recorder.compositions.worker", "-"], sample, warm=str(plan_path))
 
 
-def _plan(
+def plan_for(
     kind: str, output: Path, seconds: float, call: list[tuple[str, float, Path, Path]], size: tuple[int, int]
 ) -> Plan:
     defaults = Settings()
@@ -261,7 +261,7 @@ def _best(runs: int, plan: Plan, work: Path, command: list[str]) -> tuple[Run, R
 
 def compare(seconds: float, cache: Path, runs: int) -> None:
     made = time.perf_counter()
-    call = _call(cache, seconds)
+    call = call_files(cache, seconds)
     print(f"call files: {time.perf_counter() - made:.1f} s", file=sys.stderr)
     work = cache / "compositions"
     work.mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,7 @@ def compare(seconds: float, cache: Path, runs: int) -> None:
         ours_path, theirs_path, reference = (
             work / f"{who}-{size[0]}x{size[1]}.mp4" for who in ("ours", "ffmpeg", "reference")
         )
-        plan = _plan("VIDEO", ours_path, seconds, call, size)
+        plan = plan_for("VIDEO", ours_path, seconds, call, size)
         ours, theirs = _best(runs, plan, work, _ffmpeg_video(call, size, theirs_path))
         subprocess.run(_ffmpeg_video(call, size, reference, lossless=True), check=True)
         measured_quality = (*_quality(ours_path, reference), *_quality(theirs_path, reference))
@@ -280,7 +280,7 @@ def compare(seconds: float, cache: Path, runs: int) -> None:
         stages.append((label, ours))
         print(f"{label}: ours {ours.seconds:.1f} s, ffmpeg {theirs.seconds:.1f} s", file=sys.stderr)
     ours_mp3, theirs_mp3 = work / "ours.mp3", work / "ffmpeg.mp3"
-    mp3 = _plan("AUDIO", ours_mp3, seconds, call, SIZES[0])
+    mp3 = plan_for("AUDIO", ours_mp3, seconds, call, SIZES[0])
     ours, theirs = _best(runs, mp3, work, _ffmpeg_audio(call, theirs_mp3))
     rows.append(("MP3", ours, theirs, None, _length(ours_mp3), _length(theirs_mp3)))
 
@@ -354,7 +354,7 @@ def long_call(seconds: float, cache: Path) -> None:
         call.append((user, joins, video, audio))
     work = cache / "compositions"
     work.mkdir(parents=True, exist_ok=True)
-    plan = _plan("VIDEO", work / "long.mp4", seconds, call, (1280, 720))
+    plan = plan_for("VIDEO", work / "long.mp4", seconds, call, (1280, 720))
     run, samples = _ours(plan, work, sample=True)
     length = _length(work / "long.mp4")
     print(f"\n{os.cpu_count()} cores; a {seconds:g} s two-party call composed at 1280x720\n")

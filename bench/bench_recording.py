@@ -38,6 +38,7 @@ from typing import Any
 import av
 
 from api.credentials import sha256_hash
+from bench.bench_composition import call_files, plan_for
 from bench.media import SECONDS, encode_clip
 from tests.janus_host import JanusHost, start_janus
 
@@ -204,10 +205,8 @@ class Composing:
 
 def composition_plan(work: Path, call_seconds: float) -> Path:
     """The plan of a composition of bench_composition's call (four 640x480 cameras) to 1280x720."""
-    from bench.bench_composition import _call, _plan
-
-    call = _call(Path(tempfile.gettempdir()) / "recorder-bench-composition", call_seconds)
-    plan = _plan("VIDEO", work / "composed.mp4", call_seconds, call, (1280, 720))
+    call = call_files(Path(tempfile.gettempdir()) / "recorder-bench-composition", call_seconds)
+    plan = plan_for("VIDEO", work / "composed.mp4", call_seconds, call, (1280, 720))
     path = work / "plan.json"
     path.write_text(plan.model_dump_json())
     return path
